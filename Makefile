@@ -1,0 +1,103 @@
+# troupe's Makefile. `make` (or `make help`) lists the targets; a target or
+# variable documents itself with a trailing `## text`. On a variable line write
+# no space before `##`: make keeps whitespace before a comment in the value.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Go's official install location is a fallback after whatever is on PATH.
+export PATH := $(PATH):/usr/local/go/bin
+
+GO      ?= go
+GOFMT   ?= gofmt
+
+# libcontainer needs cgo: nsenter is C, seccomp links libseccomp. Without the
+# seccomp tag the build succeeds but every spec with seccomp fails at start.
+# runc's libpathrs tag stays out: Debian 12 has no such C library.
+export CGO_ENABLED := 1
+TAGS         ?= seccomp## Go build tags for build, vet and test
+BUILDFLAGS   ?=## extra flags for go build, e.g. -trimpath
+LDFLAGS      ?=## go build -ldflags, e.g. '-s -w'
+TESTFLAGS    ?=## extra flags for go test, e.g. '-run TestStart -v'
+TEST_TIMEOUT ?= 25m## go test -timeout
+PKGS         ?= ./...## packages to vet and test
+
+BIN_DIR := bin
+BINARY  := $(BIN_DIR)/troupe
+
+# Defaults of `make run`; the same as the daemon's own defaults.
+TROUPE_ROOT   ?= /var/lib/troupe## daemon --root for make run
+TROUPE_STATE  ?= /run/troupe## daemon --state for make run
+TROUPE_LISTEN ?= unix:///run/troupe/troupe.sock## daemon --listen for make run
+RUNFLAGS      ?=## extra daemon flags for make run
+
+# Reserved for targets that later issues add (criu, bench, fuzz).
+CRIU_DIR   ?= $(BIN_DIR)/criu
+BENCHFLAGS ?=
+FUZZTIME   ?= 30s
+
+# Debian packages troupe needs: libseccomp-dev (cgo seccomp; pulls in
+# pkg-config), busybox-static (test rootfs), iptables (CRIU's network lock),
+# jq and curl (scripts and manual API calls), and a C toolchain for cgo.
+DEB_PACKAGES ?= libseccomp-dev busybox-static iptables jq curl gcc libc6-dev## Debian packages make deps ensures
+
+.PHONY: help
+help: ## show this help
+	@echo 'Usage: make [target] [VARIABLE=value ...]'
+	@echo
+	@echo 'Targets:'
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo
+	@echo 'Variables:'
+	@awk 'BEGIN { FS = "## " } /^[A-Z_]+ *\?=.*## / { split($$1, v, " *[?]= *"); printf "  %-13s %s%s\n", v[1], $$2, (v[2] == "" ? "" : " [" v[2] "]") }' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## install missing Debian packages (needs root; a no-op when all are there)
+	@if ! command -v dpkg-query >/dev/null 2>&1; then \
+		echo "deps: not a Debian system; make sure these (or their equivalents) are installed: $(DEB_PACKAGES)" >&2; \
+		exit 0; \
+	fi; \
+	missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	[ -n "$$missing" ] || exit 0; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+		echo "deps: missing Debian packages:$$missing" >&2; \
+		echo "deps: install them as root: sudo make deps (or: sudo apt-get install$$missing)" >&2; \
+		exit 1; \
+	fi; \
+	echo "deps: installing$$missing"; \
+	apt-get update && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+
+.PHONY: build
+build: deps ## build bin/troupe (cgo, seccomp)
+	$(GO) build -tags '$(TAGS)' $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/troupe
+
+.PHONY: test
+test: deps ## vet, then run all tests with the race detector (root; starts real containers)
+	$(GO) vet -tags '$(TAGS)' $(PKGS)
+	$(GO) test -race -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
+
+.PHONY: check
+check: ## gofmt, go vet and the import-direction check
+	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path './vendor/*' -not -path '*/testdata/*'); \
+	if [ -n "$$files" ]; then \
+		unformatted=$$($(GOFMT) -l $$files); \
+		if [ -n "$$unformatted" ]; then \
+			echo "gofmt: these files need formatting (run gofmt -w):" >&2; \
+			echo "$$unformatted" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	$(GO) vet -tags '$(TAGS)' $(PKGS)
+	GO='$(GO)' TAGS='$(TAGS)' ./hack/check-imports.sh
+
+.PHONY: run
+run: build ## build, then run the daemon in the foreground (root)
+	$(BINARY) daemon --root $(TROUPE_ROOT) --state $(TROUPE_STATE) --listen $(TROUPE_LISTEN) $(RUNFLAGS)
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf $(BIN_DIR)

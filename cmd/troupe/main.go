@@ -1,0 +1,27 @@
+// Command troupe is the troupe container daemon, its command-line client,
+// and — re-executed by libcontainer with the argument "init" — the init of
+// every container it starts.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"go.uber.org/automaxprocs/maxprocs"
+
+	"github.com/troupe-run/troupe/runtime/linux"
+)
+
+func main() {
+	// First: when this process is a container's init, it must become that
+	// init before anything else runs (it never returns then).
+	linux.Init()
+	// Explicit, not a blank import: automaxprocs' init would log into every
+	// container's stdout, since package inits also run in each init.
+	if _, err := maxprocs.Set(); err != nil {
+		fmt.Fprintf(os.Stderr, "troupe: maxprocs: %v\n", err)
+	}
+	if err := newRootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}

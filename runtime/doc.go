@@ -1,0 +1,30 @@
+// Package runtime is troupe's seam to the kernel: the small interfaces the
+// actors program against, the types they exchange, and the error classes every
+// layer shares.
+//
+// # The seam
+//
+// A [Runtime] starts containers from OCI bundles and finds the ones that
+// already exist. A [Container] handles its own actions: exec, signal, pause,
+// resume, stats, resource updates, OOM notification, delete. A [Process] is one
+// live process of a container; the runtime is the single owner of wait(2) for
+// every process it starts and fans the exit out through [Process.Done] and
+// [Process.Wait], so callers never race each other for an exit status.
+//
+// The Linux implementation lives in package linux (runc's libcontainer,
+// in-process). Tests of the layers above may use an in-memory implementation,
+// but every capability also has a test on real containers.
+//
+// # Errors
+//
+// Every error wraps one class ([ErrNotFound], [ErrAlreadyExists],
+// [ErrInvalidArgument], [ErrFailedPrecondition], [ErrUnavailable]) and carries
+// context naming the container, process or file involved:
+//
+//	if errors.Is(err, runtime.ErrNotFound) { ... }
+//
+// # Ids
+//
+// Container ids and checkpoint names match [ValidID]; they become paths on disk
+// and actor names, so they are checked before anything else.
+package runtime

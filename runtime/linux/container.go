@@ -1,0 +1,326 @@
+package linux
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// container is the libcontainer implementation of runtime.Container.
+type container struct {
+	lc   *libcontainer.Container
+	meta meta
+	init *process
+
+	mu    sync.Mutex
+	execs map[int]*process // exec'd processes by host pid, until reaped
+}
+
+var _ runtime.Container = (*container)(nil)
+
+func newContainer(lc *libcontainer.Container, m meta, init *process) *container {
+	return &container{lc: lc, meta: m, init: init, execs: make(map[int]*process)}
+}
+
+// ID implements runtime.Container.
+func (c *container) ID() string { return c.lc.ID() }
+
+// BundlePath implements runtime.Container.
+func (c *container) BundlePath() string { return c.meta.BundlePath }
+
+// Init implements runtime.Container.
+func (c *container) Init() runtime.Process { return c.init }
+
+// LogPath implements runtime.Container.
+func (c *container) LogPath() string { return c.meta.LogPath }
+
+// Exec implements runtime.Container.
+func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime.Process, error) {
+	if len(spec.Args) == 0 {
+		return nil, fmt.Errorf("exec in container %q: args are required: %w", c.ID(), runtime.ErrInvalidArgument)
+	}
+	// libcontainer's exec into a frozen container blocks until it thaws
+	// while holding the container's lock, so Resume would deadlock.
+	status, err := c.Status()
+	if err != nil {
+		return nil, err
+	}
+	if status != runtime.Running {
+		return nil, fmt.Errorf("exec in container %q: container is %s: %w", c.ID(), status, runtime.ErrFailedPrecondition)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("exec in container %q: %w", c.ID(), err)
+	}
+	env := spec.Env
+	if len(env) == 0 {
+		env = c.meta.Env
+	}
+	cwd := spec.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	lp := &libcontainer.Process{
+		Args:             spec.Args,
+		Env:              env,
+		Cwd:              cwd,
+		UID:              spec.User.UID,
+		GID:              spec.User.GID,
+		AdditionalGroups: spec.User.AdditionalGids,
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("exec in container %q: %w", c.ID(), err)
+	}
+	defer devNull.Close()
+	lp.Stdin, lp.Stdout, lp.Stderr = orFile(spec.Stdin, devNull), orFile(spec.Stdout, devNull), orFile(spec.Stderr, devNull)
+
+	// The lock is held from the start to the registration so that Signal
+	// and Processes never see a pid that is not yet tracked.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.lc.Run(lp); err != nil {
+		return nil, classify(err, "exec %q in container %q", spec.Args[0], c.ID())
+	}
+	pid, err := lp.Pid()
+	if err != nil {
+		return nil, classify(err, "exec %q in container %q", spec.Args[0], c.ID())
+	}
+	p := waitChild(pid, lp.Signal, lp.Wait)
+	c.execs[pid] = p
+	go func() {
+		<-p.done
+		c.mu.Lock()
+		delete(c.execs, pid)
+		c.mu.Unlock()
+	}()
+	return p, nil
+}
+
+// orFile returns f, or def when f is nil.
+func orFile(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+// Signal implements runtime.Container.
+func (c *container) Signal(pid int, sig syscall.Signal) error {
+	if pid == c.init.pid {
+		return c.wrap(c.init.signal(sig))
+	}
+	c.mu.Lock()
+	p, ok := c.execs[pid]
+	c.mu.Unlock()
+	if ok {
+		return c.wrap(p.signal(sig))
+	}
+	// A process the runtime did not start (a child of the init or of an
+	// exec'd process): it must be in the container's cgroup.
+	pids, err := c.Processes()
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(pids, pid) {
+		return fmt.Errorf("process %d in container %q: %w", pid, c.ID(), runtime.ErrNotFound)
+	}
+	if err := unix.Kill(pid, sig); err != nil {
+		if err == unix.ESRCH {
+			return fmt.Errorf("process %d in container %q: %w", pid, c.ID(), runtime.ErrNotFound)
+		}
+		return fmt.Errorf("signal %v to process %d in container %q: %w", sig, pid, c.ID(), err)
+	}
+	return nil
+}
+
+// wrap adds the container to an error that names only a process.
+func (c *container) wrap(err error) error {
+	if err != nil {
+		return fmt.Errorf("container %q: %w", c.ID(), err)
+	}
+	return nil
+}
+
+// Processes implements runtime.Container.
+func (c *container) Processes() ([]int, error) {
+	if c.init.exited() {
+		return nil, nil
+	}
+	pids, err := c.lc.Processes()
+	if err != nil {
+		return nil, classify(err, "list processes of container %q", c.ID())
+	}
+	out := make([]int, 0, len(pids))
+	out = append(out, c.init.pid)
+	for _, p := range pids {
+		if p != c.init.pid {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Status implements runtime.Container.
+func (c *container) Status() (runtime.Status, error) {
+	if c.init.exited() {
+		return runtime.Stopped, nil
+	}
+	s, err := c.lc.Status()
+	if err != nil {
+		return "", classify(err, "status of container %q", c.ID())
+	}
+	switch s {
+	case libcontainer.Created:
+		return runtime.Created, nil
+	case libcontainer.Running:
+		return runtime.Running, nil
+	case libcontainer.Paused:
+		return runtime.Paused, nil
+	}
+	return runtime.Stopped, nil
+}
+
+// Pause implements runtime.Container.
+func (c *container) Pause() error {
+	return classify(c.lc.Pause(), "pause container %q", c.ID())
+}
+
+// Resume implements runtime.Container.
+func (c *container) Resume() error {
+	return classify(c.lc.Resume(), "resume container %q", c.ID())
+}
+
+// Stats implements runtime.Container.
+func (c *container) Stats() (*runtime.Stats, error) {
+	s, err := c.lc.Stats()
+	if err != nil {
+		return nil, classify(err, "stats of container %q", c.ID())
+	}
+	cg := s.CgroupStats
+	out := &runtime.Stats{}
+	if cg == nil {
+		return out, nil
+	}
+	out.CPUUsageNanos = cg.CpuStats.CpuUsage.TotalUsage
+	out.MemoryUsage = cg.MemoryStats.Usage.Usage
+	out.MemoryLimit = cg.MemoryStats.Usage.Limit
+	out.MemoryMaxUsage = cg.MemoryStats.Usage.MaxUsage
+	out.OOMKills = cg.MemoryStats.Stats["oom_kill"]
+	out.Pids = cg.PidsStats.Current
+	out.PidsLimit = cg.PidsStats.Limit
+	for _, e := range cg.BlkioStats.IoServiceBytesRecursive {
+		switch e.Op {
+		case "Read", "read":
+			out.IOReadBytes += e.Value
+		case "Write", "write":
+			out.IOWriteBytes += e.Value
+		}
+	}
+	return out, nil
+}
+
+// Update implements runtime.Container.
+func (c *container) Update(r runtime.Resources) error {
+	config := c.lc.Config()
+	res := *config.Cgroups.Resources
+	if r.Memory != nil {
+		if *r.Memory == 0 || *r.Memory < -1 {
+			return fmt.Errorf("update container %q: memory %d: must be positive or -1: %w", c.ID(), *r.Memory, runtime.ErrInvalidArgument)
+		}
+		res.Memory = *r.Memory
+	}
+	if r.CPUShares != nil {
+		res.CpuShares = *r.CPUShares
+	}
+	if r.Pids != nil {
+		if *r.Pids == 0 || *r.Pids < -1 {
+			return fmt.Errorf("update container %q: pids %d: must be positive or -1: %w", c.ID(), *r.Pids, runtime.ErrInvalidArgument)
+		}
+		res.PidsLimit = r.Pids
+	}
+	cg := *config.Cgroups
+	cg.Resources = &res
+	config.Cgroups = &cg
+	return classify(c.lc.Set(config), "update container %q", c.ID())
+}
+
+// NotifyOOM implements runtime.Container.
+func (c *container) NotifyOOM() (<-chan struct{}, error) {
+	ch, err := c.lc.NotifyOOM()
+	if err != nil {
+		return nil, classify(err, "oom notification of container %q", c.ID())
+	}
+	return ch, nil
+}
+
+// Delete implements runtime.Container.
+func (c *container) Delete(ctx context.Context, force bool) error {
+	status, err := c.Status()
+	if err != nil {
+		return err
+	}
+	if status != runtime.Stopped && status != runtime.Created {
+		if !force {
+			return fmt.Errorf("delete container %q: container is %s: %w", c.ID(), status, runtime.ErrFailedPrecondition)
+		}
+		if err := c.kill(ctx); err != nil {
+			return err
+		}
+	}
+	// Every process must be reaped before the cgroup can go.
+	if err := c.waitAll(ctx); err != nil {
+		return fmt.Errorf("delete container %q: %w", c.ID(), err)
+	}
+	if err := c.lc.Destroy(); err != nil {
+		return classify(err, "delete container %q", c.ID())
+	}
+	if err := os.Remove(c.meta.LogPath); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("delete container %q: remove log: %w", c.ID(), err)
+	}
+	return nil
+}
+
+// kill SIGKILLs the init, thawing the container first if it is frozen (a
+// frozen process does not die until thawed), and waits for the init's exit.
+func (c *container) kill(ctx context.Context) error {
+	if err := c.init.signal(unix.SIGKILL); err != nil && !c.init.exited() {
+		return fmt.Errorf("kill container %q: %w", c.ID(), err)
+	}
+	if s, _ := c.lc.Status(); s == libcontainer.Paused {
+		if err := c.lc.Resume(); err != nil {
+			return classify(err, "kill container %q", c.ID())
+		}
+	}
+	if _, err := c.init.Wait(ctx); err != nil {
+		return fmt.Errorf("kill container %q: %w", c.ID(), err)
+	}
+	return nil
+}
+
+// waitAll waits until the init and every exec'd process are reaped; the
+// kernel kills the rest of a pid namespace when its init dies.
+func (c *container) waitAll(ctx context.Context) error {
+	if _, err := c.init.Wait(ctx); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	pending := make([]*process, 0, len(c.execs))
+	for _, p := range c.execs {
+		pending = append(pending, p)
+	}
+	c.mu.Unlock()
+	for _, p := range pending {
+		if _, err := p.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,36 @@
+// Package linux implements troupe's runtime on Linux with runc's libcontainer,
+// in-process: no runc binary and no shim per container.
+//
+// # The binary is the container init
+//
+// libcontainer starts a container by re-executing the current binary with the
+// argument "init". Every binary that uses this package (the daemon, and each
+// test binary that starts containers) must therefore call [Init] first thing
+// in main or TestMain:
+//
+//	func main() {
+//		linux.Init() // returns only when this is not a container init
+//		...
+//	}
+//
+// This package blank-imports libcontainer's nsenter (its C constructor must
+// run before the Go runtime starts in the init) and the cgroup device
+// manager (without it every start fails: "cgroup manager is not configured to
+// set device rules").
+//
+// # Layout on disk
+//
+// Under the state directory given to [New]: libcontainer's per-container
+// state in containers/<id>/ (with troupe's own troupe.json beside it), and the
+// init's stdout and stderr in logs/<id>.log. Cgroups are created at
+// <CgroupParent>/<id> in every hierarchy, never where a bundle asks, so that
+// delete can remove every trace.
+//
+// # Waiting
+//
+// The runtime is the only caller of wait(2) for the processes it starts: each
+// process gets a goroutine that waits for it as soon as it runs. That is also
+// what lets a container's init die: an init killed while exec'd processes
+// live stays in the kernel's zap_pid_ns_processes until their parent (the
+// daemon) reaps them.
+package linux

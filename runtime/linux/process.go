@@ -1,0 +1,139 @@
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// process is one process of a container with the single goroutine that
+// waits for it. status is written once, before done is closed.
+type process struct {
+	pid    int
+	send   func(os.Signal) error // through a pidfd, so a recycled pid is never hit
+	done   chan struct{}
+	status runtime.ExitStatus
+}
+
+var _ runtime.Process = (*process)(nil)
+
+// Pid implements runtime.Process.
+func (p *process) Pid() int { return p.pid }
+
+// Done implements runtime.Process.
+func (p *process) Done() <-chan struct{} { return p.done }
+
+// Wait implements runtime.Process.
+func (p *process) Wait(ctx context.Context) (runtime.ExitStatus, error) {
+	select {
+	case <-p.done:
+		return p.status, nil
+	case <-ctx.Done():
+		return runtime.ExitStatus{}, fmt.Errorf("wait for pid %d: %w", p.pid, ctx.Err())
+	}
+}
+
+// exited reports whether the process has been reaped.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// signal sends sig to the process, or reports that it is gone.
+func (p *process) signal(sig syscall.Signal) error {
+	if p.exited() {
+		return fmt.Errorf("process %d has exited: %w", p.pid, runtime.ErrNotFound)
+	}
+	err := p.send(sig)
+	if errors.Is(err, os.ErrProcessDone) || errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("process %d has exited: %w", p.pid, runtime.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("signal %v to process %d: %w", sig, p.pid, err)
+	}
+	return nil
+}
+
+// waitChild starts the waiter of a child process; wait is the call that
+// reaps it (libcontainer's Process.Wait). It must be called exactly once per
+// process, right after the process starts, so that an exit that comes before
+// anyone asks is not lost.
+func waitChild(pid int, send func(os.Signal) error, wait func() (*os.ProcessState, error)) *process {
+	p := &process{pid: pid, send: send, done: make(chan struct{})}
+	go func() {
+		state, err := wait()
+		p.status = exitStatus(state, err)
+		close(p.done)
+	}()
+	return p
+}
+
+// exitStatus turns what wait returned into an ExitStatus.
+func exitStatus(state *os.ProcessState, err error) runtime.ExitStatus {
+	st := runtime.ExitStatus{Code: -1, At: time.Now()}
+	if state == nil {
+		var exitErr interface{ Sys() any }
+		if errors.As(err, &exitErr) {
+			if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok {
+				return fromWaitStatus(ws, st.At)
+			}
+		}
+		return st
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok {
+		return fromWaitStatus(ws, st.At)
+	}
+	st.Code = state.ExitCode()
+	return st
+}
+
+func fromWaitStatus(ws syscall.WaitStatus, at time.Time) runtime.ExitStatus {
+	switch {
+	case ws.Signaled():
+		return runtime.ExitStatus{Code: 128 + int(ws.Signal()), Signal: ws.Signal(), At: at}
+	case ws.Exited():
+		return runtime.ExitStatus{Code: ws.ExitStatus(), At: at}
+	}
+	return runtime.ExitStatus{Code: -1, At: at}
+}
+
+// watchForeign watches a process that is not our child (the init of a
+// container started by an earlier daemon) through a pidfd: the kernel makes
+// it readable when the process exits. Its exit code cannot be known.
+func watchForeign(pid int) (*process, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	handle, err := os.FindProcess(pid)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("find process %d: %w", pid, err)
+	}
+	p := &process{pid: pid, send: handle.Signal, done: make(chan struct{})}
+	go func() {
+		defer unix.Close(fd)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if err == unix.EINTR {
+				continue
+			}
+			break
+		}
+		p.status = runtime.ExitStatus{Code: -1, At: time.Now()}
+		close(p.done)
+	}()
+	return p, nil
+}

@@ -1,0 +1,306 @@
+package linux
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/bundle"
+)
+
+// DefaultCgroupParent is where container cgroups go in every hierarchy.
+const DefaultCgroupParent = "/troupe"
+
+// metaFile is troupe's own record of a container, kept in libcontainer's
+// state directory of the container so that Destroy removes it with the rest.
+const metaFile = "troupe.json"
+
+// Options configure a Runtime.
+type Options struct {
+	// StateDir holds container state and init logs; it is created 0700.
+	StateDir string
+	// CgroupParent is the absolute cgroup path under which each container
+	// gets <CgroupParent>/<id>; default DefaultCgroupParent.
+	CgroupParent string
+}
+
+// Runtime is the libcontainer implementation of runtime.Runtime.
+type Runtime struct {
+	stateRoot    string // libcontainer's root: one directory per container
+	logRoot      string
+	cgroupParent string
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// meta is what troupe records about a container beside libcontainer's state.
+type meta struct {
+	BundlePath string   `json:"bundlePath"`
+	Env        []string `json:"env"`
+	LogPath    string   `json:"logPath"`
+}
+
+// New returns a runtime keeping its state under o.StateDir.
+func New(o Options) (*Runtime, error) {
+	if !filepath.IsAbs(o.StateDir) {
+		return nil, fmt.Errorf("state dir %q must be absolute: %w", o.StateDir, runtime.ErrInvalidArgument)
+	}
+	if o.CgroupParent == "" {
+		o.CgroupParent = DefaultCgroupParent
+	}
+	if !path.IsAbs(o.CgroupParent) {
+		return nil, fmt.Errorf("cgroup parent %q must be absolute: %w", o.CgroupParent, runtime.ErrInvalidArgument)
+	}
+	r := &Runtime{
+		stateRoot:    filepath.Join(o.StateDir, "containers"),
+		logRoot:      filepath.Join(o.StateDir, "logs"),
+		cgroupParent: path.Clean(o.CgroupParent),
+	}
+	for _, d := range []string{o.StateDir, r.stateRoot, r.logRoot} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create state dir: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Start implements runtime.Runtime.
+func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOptions) (_ runtime.Container, retErr error) {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return nil, err
+	}
+	b, err := bundle.Load(opts.BundlePath)
+	if err != nil {
+		return nil, err
+	}
+	config, err := r.config(id, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
+	lc, err := libcontainer.Create(r.stateRoot, id, config)
+	if err != nil {
+		if errors.Is(err, libcontainer.ErrExist) {
+			return nil, fmt.Errorf("container %q: %w", id, runtime.ErrAlreadyExists)
+		}
+		return nil, classify(err, "create container %q", id)
+	}
+	logPath := filepath.Join(r.logRoot, id+".log")
+	defer func() {
+		if retErr != nil {
+			// A failed start leaves libcontainer's state dir (and maybe a
+			// cgroup) behind; a later Load would call it "does not exist".
+			_ = lc.Destroy()
+			_ = os.Remove(logPath)
+		}
+	}()
+	m := meta{BundlePath: b.Path, Env: b.Spec.Process.Env, LogPath: logPath}
+	if err := writeMeta(r.stateRoot, id, m); err != nil {
+		return nil, err
+	}
+	proc, err := initProcess(b.Spec.Process)
+	if err != nil {
+		return nil, err
+	}
+	stdio, err := openInitStdio(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
+	defer stdio.close() // the init holds its own copies
+	proc.Stdin, proc.Stdout, proc.Stderr = stdio.in, stdio.out, stdio.out
+	if err := lc.Run(proc); err != nil {
+		return nil, classify(err, "start container %q", id)
+	}
+	pid, err := proc.Pid()
+	if err != nil {
+		return nil, classify(err, "start container %q", id)
+	}
+	init := waitChild(pid, proc.Signal, proc.Wait)
+	return newContainer(lc, m, init), nil
+}
+
+// Load implements runtime.Runtime.
+func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error) {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return nil, err
+	}
+	lc, err := libcontainer.Load(r.stateRoot, id)
+	if err != nil {
+		if errors.Is(err, libcontainer.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
+		}
+		return nil, classify(err, "load container %q", id)
+	}
+	m, err := readMeta(r.stateRoot, id)
+	if err != nil {
+		return nil, err
+	}
+	st, err := lc.State()
+	if err != nil {
+		return nil, classify(err, "load container %q", id)
+	}
+	status, err := lc.Status()
+	if err != nil {
+		return nil, classify(err, "load container %q", id)
+	}
+	var init *process
+	if status != libcontainer.Stopped {
+		init, err = watchForeign(st.InitProcessPid)
+	}
+	if init == nil || err != nil {
+		// Already gone: a process that is done, with an unknown status.
+		init = &process{pid: st.InitProcessPid, done: make(chan struct{}),
+			send: func(os.Signal) error { return os.ErrProcessDone }}
+		init.status = runtime.ExitStatus{Code: -1}
+		close(init.done)
+	}
+	return newContainer(lc, m, init), nil
+}
+
+// List implements runtime.Runtime.
+func (r *Runtime) List(ctx context.Context) ([]string, error) {
+	entries, err := os.ReadDir(r.stateRoot)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() && runtime.ValidID("container id", e.Name()) == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// config converts the bundle's spec into libcontainer's configuration, with
+// troupe's choices where the daemon, not the bundle, decides.
+func (r *Runtime) config(id string, b *bundle.Bundle) (*configs.Config, error) {
+	spec := *b.Spec
+	linux := *spec.Linux
+	// The daemon owns the cgroup layout: a bundle's own cgroupsPath could
+	// nest the container somewhere delete would not clean.
+	linux.CgroupsPath = path.Join(r.cgroupParent, id)
+	spec.Linux = &linux
+	config, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
+		CgroupName: id,
+		Spec:       &spec,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %v: %w", b.Path, err, runtime.ErrInvalidArgument)
+	}
+	// specconv takes the bundle from the working directory, which a daemon
+	// does not change per container.
+	for i, l := range config.Labels {
+		if strings.HasPrefix(l, "bundle=") {
+			config.Labels[i] = "bundle=" + b.Path
+		}
+	}
+	// Containers must outlive the daemon: a restarted daemon re-adopts them.
+	config.ParentDeathSignal = 0
+	return config, nil
+}
+
+// initProcess is the libcontainer process of a spec's init.
+func initProcess(p *specs.Process) (*libcontainer.Process, error) {
+	lp := &libcontainer.Process{
+		Args:            p.Args,
+		Env:             p.Env,
+		UID:             int(p.User.UID),
+		GID:             int(p.User.GID),
+		Cwd:             p.Cwd,
+		NoNewPrivileges: &p.NoNewPrivileges,
+		Init:            true,
+	}
+	for _, g := range p.User.AdditionalGids {
+		lp.AdditionalGroups = append(lp.AdditionalGroups, int(g))
+	}
+	for _, rl := range p.Rlimits {
+		kind, ok := rlimits[rl.Type]
+		if !ok {
+			return nil, fmt.Errorf("bundle: process.rlimits: unknown type %q: %w", rl.Type, runtime.ErrInvalidArgument)
+		}
+		lp.Rlimits = append(lp.Rlimits, configs.Rlimit{Type: kind, Hard: rl.Hard, Soft: rl.Soft})
+	}
+	return lp, nil
+}
+
+// rlimits maps the spec's names to the kernel's resources.
+var rlimits = map[string]int{
+	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
+	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE,
+	"RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC,
+	"RLIMIT_RSS": unix.RLIMIT_RSS, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
+	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING, "RLIMIT_STACK": unix.RLIMIT_STACK,
+}
+
+// stdio are the files handed to a process as stdin, stdout and stderr.
+type stdio struct {
+	in, out *os.File
+}
+
+func (s stdio) close() {
+	if s.in != nil {
+		s.in.Close()
+	}
+	if s.out != nil {
+		s.out.Close()
+	}
+}
+
+// openInitStdio opens /dev/null as the init's stdin and a fresh log file as
+// its stdout and stderr. Files, not pipes: nothing in the daemon has to drain
+// them, and the init keeps writing while the daemon restarts.
+func openInitStdio(logPath string) (stdio, error) {
+	in, err := os.Open(os.DevNull)
+	if err != nil {
+		return stdio{}, err
+	}
+	out, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND|syscall.O_CLOEXEC, 0o640)
+	if err != nil {
+		in.Close()
+		return stdio{}, fmt.Errorf("open log: %w", err)
+	}
+	return stdio{in: in, out: out}, nil
+}
+
+func writeMeta(stateRoot, id string, m meta) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(stateRoot, id, metaFile)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		return fmt.Errorf("record container %q: %w", id, err)
+	}
+	return nil
+}
+
+func readMeta(stateRoot, id string) (meta, error) {
+	var m meta
+	data, err := os.ReadFile(filepath.Join(stateRoot, id, metaFile))
+	if err != nil {
+		return m, fmt.Errorf("load container %q: %w", id, err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return m, fmt.Errorf("load container %q: %s: %w", id, metaFile, err)
+	}
+	return m, nil
+}

@@ -1,0 +1,181 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"syscall"
+	"time"
+)
+
+// Runtime starts containers from OCI bundles and finds the ones that already
+// exist in its state directory.
+type Runtime interface {
+	// Start creates the container id from opts and starts its init. It returns
+	// once the init runs; on any error nothing of the container is left behind.
+	Start(ctx context.Context, id string, opts StartOptions) (Container, error)
+	// Load returns a container that already exists in the state directory,
+	// such as one started by an earlier daemon; its init is not a child of
+	// this process, so its exit code may be unknown.
+	Load(ctx context.Context, id string) (Container, error)
+	// List returns the ids of the containers in the state directory.
+	List(ctx context.Context) ([]string, error)
+}
+
+// StartOptions say what to start.
+type StartOptions struct {
+	// BundlePath is the absolute path of an OCI bundle holding config.json.
+	BundlePath string
+}
+
+// Container is one container; it handles its own actions. Methods are safe
+// for concurrent use.
+type Container interface {
+	// ID returns the container's id.
+	ID() string
+	// BundlePath returns the bundle the container was started from.
+	BundlePath() string
+	// Init returns the container's first process.
+	Init() Process
+	// Exec starts an additional process inside the running container.
+	Exec(ctx context.Context, spec ProcessSpec) (Process, error)
+	// Signal sends sig to the process pid (a host pid) of this container.
+	Signal(pid int, sig syscall.Signal) error
+	// Processes returns the host pids of the live processes in the
+	// container, the init first.
+	Processes() ([]int, error)
+	// Status returns the container's current status.
+	Status() (Status, error)
+	// Pause freezes every process of the container.
+	Pause() error
+	// Resume thaws a paused container.
+	Resume() error
+	// Stats returns the container's cgroup figures.
+	Stats() (*Stats, error)
+	// Update changes the resource limits of the running container.
+	Update(r Resources) error
+	// NotifyOOM returns a channel that receives a value on each OOM kill in
+	// the container and is closed when the container's cgroup goes away.
+	NotifyOOM() (<-chan struct{}, error)
+	// LogPath returns the file that receives the init's stdout and stderr.
+	LogPath() string
+	// Delete removes a stopped container and every trace of it: cgroups,
+	// state and log files. With force a running container is killed first.
+	Delete(ctx context.Context, force bool) error
+}
+
+// Process is one process of a container.
+type Process interface {
+	// Pid returns the process's host pid.
+	Pid() int
+	// Done is closed when the process has exited and been reaped.
+	Done() <-chan struct{}
+	// Wait blocks until the process exits or ctx ends.
+	Wait(ctx context.Context) (ExitStatus, error)
+}
+
+// ProcessSpec describes a process to exec into a container.
+type ProcessSpec struct {
+	// Args is the command and its arguments; required.
+	Args []string
+	// Env is the environment, KEY=value; when empty the init's is used.
+	Env []string
+	// Cwd is the working directory inside the container; default "/".
+	Cwd string
+	// User is the uid and gid inside the container, with additional gids.
+	User User
+	// Stdin, Stdout and Stderr are handed to the process as they are; nil
+	// means /dev/null. Files, not io.Writers: a writer would make a pipe that
+	// the daemon must drain and that keeps Wait from returning.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// User is a uid, a gid and additional gids inside a container.
+type User struct {
+	UID            int   `json:"uid"`
+	GID            int   `json:"gid"`
+	AdditionalGids []int `json:"additionalGids,omitempty"`
+}
+
+// ExitStatus is how a process ended.
+type ExitStatus struct {
+	// Code is the exit code, or 128+signal when a signal killed it, the
+	// convention of shells and of docker. -1 means unknown: the process was
+	// not our child (a re-adopted container), so its status was lost.
+	Code int
+	// Signal is the signal that killed the process, or 0.
+	Signal syscall.Signal
+	// At is when the exit was observed.
+	At time.Time
+}
+
+// String returns "exit code N" or "killed by SIG".
+func (e ExitStatus) String() string {
+	switch {
+	case e.Signal != 0:
+		return fmt.Sprintf("killed by %v", e.Signal)
+	case e.Code < 0:
+		return "exit status unknown"
+	default:
+		return fmt.Sprintf("exit code %d", e.Code)
+	}
+}
+
+// Status is a container's lifecycle state.
+type Status string
+
+// The statuses a container can be in.
+const (
+	Created Status = "created"
+	Running Status = "running"
+	Paused  Status = "paused"
+	Stopped Status = "stopped"
+)
+
+// Resources are the limits that can change while a container runs; a nil
+// field is left as it is.
+type Resources struct {
+	// Memory is the memory limit in bytes (-1 for none).
+	Memory *int64 `json:"memory,omitempty"`
+	// CPUShares is the relative CPU weight.
+	CPUShares *uint64 `json:"cpuShares,omitempty"`
+	// Pids is the maximum number of processes (-1 for none).
+	Pids *int64 `json:"pids,omitempty"`
+}
+
+// Stats are a container's cgroup figures at one moment.
+type Stats struct {
+	// CPUUsageNanos is the total CPU time consumed, in nanoseconds.
+	CPUUsageNanos uint64 `json:"cpuUsageNanos"`
+	// MemoryUsage is the current memory usage in bytes.
+	MemoryUsage uint64 `json:"memoryUsage"`
+	// MemoryLimit is the memory limit in bytes (the host's RAM if unlimited).
+	MemoryLimit uint64 `json:"memoryLimit"`
+	// MemoryMaxUsage is the peak memory usage in bytes.
+	MemoryMaxUsage uint64 `json:"memoryMaxUsage"`
+	// OOMKills is how many times the OOM killer acted in the container,
+	// when the kernel reports it (0 otherwise).
+	OOMKills uint64 `json:"oomKills"`
+	// Pids is the number of processes in the container.
+	Pids uint64 `json:"pids"`
+	// PidsLimit is the limit on processes; 0 means none.
+	PidsLimit uint64 `json:"pidsLimit"`
+	// IOReadBytes and IOWriteBytes are block I/O totals.
+	IOReadBytes  uint64 `json:"ioReadBytes"`
+	IOWriteBytes uint64 `json:"ioWriteBytes"`
+}
+
+// validID is the shape of container ids and checkpoint names. It excludes
+// "/" (protoactor's name separator, and a path separator) and a leading dot,
+// so an id can never name a parent directory.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// ValidID checks that id may name a container or checkpoint; what names it
+// ("container id", "checkpoint name") goes into the error.
+func ValidID(what, id string) error {
+	if !validID.MatchString(id) {
+		return fmt.Errorf("invalid %s %q: must match %s: %w", what, id, validID, ErrInvalidArgument)
+	}
+	return nil
+}
