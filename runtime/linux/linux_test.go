@@ -762,3 +762,29 @@ func TestConcurrentStarts(t *testing.T) {
 		t.Errorf("containers left: %v", ids)
 	}
 }
+
+func TestSecurityFromSpec(t *testing.T) {
+	e := newEnv(t)
+	c := e.start("secure", busybox.Options{ReadOnly: true})
+	st, out := e.exec(c, "sh", "-c", "touch /etc/x 2>&1; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status")
+	if st.Code != 0 {
+		t.Fatalf("exit = %v, output %q", st, out)
+	}
+	if !strings.Contains(out, "Read-only file system") {
+		t.Errorf("writing to a read-only root did not fail: %q", out)
+	}
+	if !strings.Contains(out, "NoNewPrivs:\t1") {
+		t.Errorf("no_new_privileges not set: %q", out)
+	}
+	// The bundle grants docker's default set, which lacks CAP_SYS_ADMIN
+	// (bit 21); full root would be 000001ffffffffff.
+	var capEff uint64
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:\t"); ok {
+			capEff, _ = strconv.ParseUint(v, 16, 64)
+		}
+	}
+	if capEff == 0 || capEff&(1<<21) != 0 || capEff&(1<<5) == 0 {
+		t.Errorf("CapEff = %x; want CAP_KILL (5) without CAP_SYS_ADMIN (21)", capEff)
+	}
+}
