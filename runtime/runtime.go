@@ -73,22 +73,24 @@ type Process interface {
 	Done() <-chan struct{}
 	// Wait blocks until the process exits or ctx ends.
 	Wait(ctx context.Context) (ExitStatus, error)
+	// Spec returns what the process runs (its stdio files left out).
+	Spec() ProcessSpec
 }
 
 // ProcessSpec describes a process to exec into a container.
 type ProcessSpec struct {
 	// Args is the command and its arguments; required.
-	Args []string
+	Args []string `json:"args"`
 	// Env is the environment, KEY=value; when empty the init's is used.
-	Env []string
+	Env []string `json:"env,omitempty"`
 	// Cwd is the working directory inside the container; default "/".
-	Cwd string
+	Cwd string `json:"cwd,omitempty"`
 	// User is the uid and gid inside the container, with additional gids.
-	User User
+	User User `json:"user"`
 	// Stdin, Stdout and Stderr are handed to the process as they are; nil
 	// means /dev/null. Files, not io.Writers: a writer would make a pipe that
 	// the daemon must drain and that keeps Wait from returning.
-	Stdin, Stdout, Stderr *os.File
+	Stdin, Stdout, Stderr *os.File `json:"-"`
 }
 
 // User is a uid, a gid and additional gids inside a container.

@@ -61,7 +61,7 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 	}
 	env := spec.Env
 	if len(env) == 0 {
-		env = c.meta.Env
+		env = c.meta.Init.Env
 	}
 	cwd := spec.Cwd
 	if cwd == "" {
@@ -93,7 +93,8 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 	if err != nil {
 		return nil, classify(err, "exec %q in container %q", spec.Args[0], c.ID())
 	}
-	p := waitChild(pid, lp.Signal, lp.Wait)
+	spec.Env, spec.Cwd = env, cwd
+	p := waitChild(pid, spec, lp.Signal, lp.Wait)
 	c.execs[pid] = p
 	go func() {
 		<-p.done

@@ -624,6 +624,9 @@ func TestLoadReadopts(t *testing.T) {
 	if s, _ := loaded.Status(); s != runtime.Running {
 		t.Errorf("loaded status = %s", s)
 	}
+	if args := loaded.Init().Spec().Args; !slices.Equal(args, []string{"sleep", "3600"}) {
+		t.Errorf("loaded init args = %q, want the bundle's", args)
+	}
 	st, out := e.exec(loaded, "echo", "still here")
 	if st.Code != 0 || out != "still here\n" {
 		t.Errorf("exec into a loaded container: %v %q", st, out)

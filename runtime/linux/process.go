@@ -17,6 +17,7 @@ import (
 // waits for it. status is written once, before done is closed.
 type process struct {
 	pid    int
+	spec   runtime.ProcessSpec
 	send   func(os.Signal) error // through a pidfd, so a recycled pid is never hit
 	done   chan struct{}
 	status runtime.ExitStatus
@@ -26,6 +27,9 @@ var _ runtime.Process = (*process)(nil)
 
 // Pid implements runtime.Process.
 func (p *process) Pid() int { return p.pid }
+
+// Spec implements runtime.Process.
+func (p *process) Spec() runtime.ProcessSpec { return p.spec }
 
 // Done implements runtime.Process.
 func (p *process) Done() <-chan struct{} { return p.done }
@@ -69,8 +73,9 @@ func (p *process) signal(sig syscall.Signal) error {
 // reaps it (libcontainer's Process.Wait). It must be called exactly once per
 // process, right after the process starts, so that an exit that comes before
 // anyone asks is not lost.
-func waitChild(pid int, send func(os.Signal) error, wait func() (*os.ProcessState, error)) *process {
-	p := &process{pid: pid, send: send, done: make(chan struct{})}
+func waitChild(pid int, spec runtime.ProcessSpec, send func(os.Signal) error, wait func() (*os.ProcessState, error)) *process {
+	spec.Stdin, spec.Stdout, spec.Stderr = nil, nil, nil
+	p := &process{pid: pid, spec: spec, send: send, done: make(chan struct{})}
 	go func() {
 		state, err := wait()
 		p.status = exitStatus(state, err)
@@ -111,7 +116,7 @@ func fromWaitStatus(ws syscall.WaitStatus, at time.Time) runtime.ExitStatus {
 // watchForeign watches a process that is not our child (the init of a
 // container started by an earlier daemon) through a pidfd: the kernel makes
 // it readable when the process exits. Its exit code cannot be known.
-func watchForeign(pid int) (*process, error) {
+func watchForeign(pid int, spec runtime.ProcessSpec) (*process, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
@@ -121,7 +126,7 @@ func watchForeign(pid int) (*process, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("find process %d: %w", pid, err)
 	}
-	p := &process{pid: pid, send: handle.Signal, done: make(chan struct{})}
+	p := &process{pid: pid, spec: spec, send: handle.Signal, done: make(chan struct{})}
 	go func() {
 		defer unix.Close(fd)
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}

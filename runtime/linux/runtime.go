@@ -49,9 +49,9 @@ var _ runtime.Runtime = (*Runtime)(nil)
 
 // meta is what troupe records about a container beside libcontainer's state.
 type meta struct {
-	BundlePath string   `json:"bundlePath"`
-	Env        []string `json:"env"`
-	LogPath    string   `json:"logPath"`
+	BundlePath string              `json:"bundlePath"`
+	Init       runtime.ProcessSpec `json:"init"`
+	LogPath    string              `json:"logPath"`
 }
 
 // New returns a runtime keeping its state under o.StateDir.
@@ -110,7 +110,7 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 			_ = os.Remove(logPath)
 		}
 	}()
-	m := meta{BundlePath: b.Path, Env: b.Spec.Process.Env, LogPath: logPath}
+	m := meta{BundlePath: b.Path, Init: initSpec(b.Spec.Process), LogPath: logPath}
 	if err := writeMeta(r.stateRoot, id, m); err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 	if err != nil {
 		return nil, classify(err, "start container %q", id)
 	}
-	init := waitChild(pid, proc.Signal, proc.Wait)
+	init := waitChild(pid, m.Init, proc.Signal, proc.Wait)
 	return newContainer(lc, m, init), nil
 }
 
@@ -161,11 +161,11 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 	}
 	var init *process
 	if status != libcontainer.Stopped {
-		init, err = watchForeign(st.InitProcessPid)
+		init, err = watchForeign(st.InitProcessPid, m.Init)
 	}
 	if init == nil || err != nil {
 		// Already gone: a process that is done, with an unknown status.
-		init = &process{pid: st.InitProcessPid, done: make(chan struct{}),
+		init = &process{pid: st.InitProcessPid, spec: m.Init, done: make(chan struct{}),
 			send: func(os.Signal) error { return os.ErrProcessDone }}
 		init.status = runtime.ExitStatus{Code: -1}
 		close(init.done)
@@ -215,6 +215,16 @@ func (r *Runtime) config(id string, b *bundle.Bundle) (*configs.Config, error) {
 	// Containers must outlive the daemon: a restarted daemon re-adopts them.
 	config.ParentDeathSignal = 0
 	return config, nil
+}
+
+// initSpec records what a spec's init runs.
+func initSpec(p *specs.Process) runtime.ProcessSpec {
+	s := runtime.ProcessSpec{Args: p.Args, Env: p.Env, Cwd: p.Cwd,
+		User: runtime.User{UID: int(p.User.UID), GID: int(p.User.GID)}}
+	for _, g := range p.User.AdditionalGids {
+		s.User.AdditionalGids = append(s.User.AdditionalGids, int(g))
+	}
+	return s
 }
 
 // initProcess is the libcontainer process of a spec's init.
