@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
@@ -87,7 +88,17 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.lc.Run(lp); err != nil {
-		return nil, classify(err, "exec %q in container %q", spec.Args[0], c.ID())
+		err = classify(err, "exec %q in container %q", spec.Args[0], c.ID())
+		// An init that exits during the exec takes the exec down with it
+		// ("procReady not received", or its namespaces already gone): then
+		// the container's state is the cause. A dying init may take a moment
+		// to be reaped, hence the short wait, paid only on failure.
+		select {
+		case <-c.init.done:
+			err = runtime.WithClass(runtime.ErrFailedPrecondition, err)
+		case <-time.After(exitGrace):
+		}
+		return nil, err
 	}
 	pid, err := lp.Pid()
 	if err != nil {
@@ -104,6 +115,10 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 	}()
 	return p, nil
 }
+
+// exitGrace is how long a failed exec waits to learn whether the init was
+// exiting.
+const exitGrace = 250 * time.Millisecond
 
 // orFile returns f, or def when f is nil.
 func orFile(f, def *os.File) *os.File {

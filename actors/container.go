@@ -1,0 +1,549 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// record is what a container actor knows. It belongs to the actor alone,
+// but it outlives an actor instance: when a panic restarts the actor, the new
+// instance takes the record over, so the live processes, their waiters and
+// the queued work are never lost (see supervision.go).
+type record struct {
+	id         string
+	bundlePath string
+	created    time.Time
+	ctr        runtime.Container // nil until started
+	status     runtime.Status
+	exit       *runtime.ExitStatus
+	procs      []runtime.Process // live ones, the init first
+	// work is runtime work that blocks, run one at a time off the mailbox:
+	// libcontainer serialises a container's operations anyway, and an exec
+	// racing a pause can deadlock it (exec into a frozen container holds
+	// the container's lock until a thaw that then cannot happen).
+	work []work
+	busy bool
+	// startReply is who waits for the start to finish.
+	startReply *actor.PID
+	// removing is set once the actor has told the supervisor it is going.
+	removing bool
+}
+
+// work is one piece of queued runtime work and the command it serves, so
+// that work that can no longer run is answered rather than dropped.
+type work struct {
+	msg     any
+	replyTo *actor.PID
+	run     func()
+}
+
+// containerActor owns one container: its lifecycle, its processes, its
+// events. Its behavior follows the container's status.
+type containerActor struct {
+	rec      *record
+	deps     *deps
+	behavior actor.Behavior
+	log      *slog.Logger
+}
+
+// deps are what every container actor shares with the supervisor.
+type deps struct {
+	runtime   runtime.Runtime
+	events    *events.Log
+	admission *admission
+	logger    *slog.Logger
+	timeout   time.Duration // bound on one runtime operation
+}
+
+func newContainerProps(rec *record, d *deps) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &containerActor{rec: rec, deps: d, behavior: actor.NewBehavior(),
+			log: d.logger.With("id", rec.id)}
+	})
+}
+
+// Receive handles lifecycle messages and the events of blocking work
+// itself, and delegates commands to the behavior of the current status.
+func (a *containerActor) Receive(ctx actor.Context) {
+	if a.rec.removing {
+		// Between telling the supervisor and stopping: the container is gone.
+		if r, ok := failedResult(ctx.Message(), fmt.Errorf("container %q: %w", a.rec.id, runtime.ErrNotFound)); ok && ctx.Sender() != nil {
+			ctx.Respond(r)
+		}
+		return
+	}
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		a.become()
+	case *actor.Restarting:
+		a.log.Error("container actor restarting after a failure; its record is kept")
+	case *containerStartFinished:
+		a.startFinished(ctx, msg)
+	case *processExited:
+		a.processExited(ctx, msg.pid, msg.status)
+	case *oomKilled:
+		a.publish(events.Event{Type: events.OOM})
+	case *execFinished:
+		a.execFinished(ctx, msg)
+	case *pauseFinished:
+		a.pauseFinished(ctx, msg)
+	case *updateFinished:
+		ctx.Send(msg.replyTo, &UpdateResourcesResult{Err: msg.err})
+		a.next()
+	case *deleteFinished:
+		a.deleteFinished(ctx, msg)
+	case *GetContainer:
+		ctx.Respond(&GetContainerResult{Container: a.info()})
+	case *GetStats:
+		a.stats(ctx)
+	case *crash:
+		panic(fmt.Sprintf("container %s: crash requested", a.rec.id))
+	default:
+		a.behavior.Receive(ctx)
+	}
+}
+
+// become switches to the behavior of the container's status.
+func (a *containerActor) become() {
+	switch a.rec.status {
+	case runtime.Running:
+		a.behavior.Become(a.running)
+	case runtime.Paused:
+		a.behavior.Become(a.paused)
+	case runtime.Stopped:
+		a.behavior.Become(a.stopped)
+	default:
+		a.behavior.Become(a.starting)
+	}
+}
+
+// starting is the behavior while the runtime starts the container.
+func (a *containerActor) starting(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *StartContainer:
+		a.start(ctx, msg)
+	default:
+		a.refuse(ctx, "is starting")
+	}
+}
+
+// running is the behavior of a running container.
+func (a *containerActor) running(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *ExecProcess:
+		a.exec(ctx, msg)
+	case *SignalProcess:
+		ctx.Respond(&SignalProcessResult{Err: a.signal(msg.Pid, msg.Signal)})
+	case *SignalContainer:
+		ctx.Respond(&SignalContainerResult{Err: a.signal(a.rec.ctr.Init().Pid(), msg.Signal)})
+	case *PauseContainer:
+		a.pause(ctx, true)
+	case *ResumeContainer:
+		ctx.Respond(&ResumeContainerResult{Container: a.info()})
+	case *UpdateResources:
+		a.update(ctx, msg)
+	case *DeleteContainer:
+		a.delete(ctx, msg)
+	default:
+		a.refuse(ctx, "is running")
+	}
+}
+
+// paused is the behavior of a frozen container.
+func (a *containerActor) paused(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *ExecProcess:
+		a.refuse(ctx, "is paused")
+	case *SignalProcess:
+		ctx.Respond(&SignalProcessResult{Err: a.signal(msg.Pid, msg.Signal)})
+	case *SignalContainer:
+		ctx.Respond(&SignalContainerResult{Err: a.signal(a.rec.ctr.Init().Pid(), msg.Signal)})
+	case *PauseContainer:
+		ctx.Respond(&PauseContainerResult{Container: a.info()})
+	case *ResumeContainer:
+		a.pause(ctx, false)
+	case *UpdateResources:
+		a.update(ctx, msg)
+	case *DeleteContainer:
+		a.delete(ctx, msg)
+	default:
+		a.refuse(ctx, "is paused")
+	}
+}
+
+// stopped is the behavior once the init has exited: only delete is left.
+func (a *containerActor) stopped(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *DeleteContainer:
+		a.delete(ctx, msg)
+	default:
+		a.refuse(ctx, "is stopped")
+	}
+}
+
+// refuse answers a command the current status forbids.
+func (a *containerActor) refuse(ctx actor.Context, why string) {
+	if ctx.Sender() == nil {
+		return
+	}
+	err := fmt.Errorf("container %q %s: %w", a.rec.id, why, runtime.ErrFailedPrecondition)
+	if r, ok := failedResult(ctx.Message(), err); ok {
+		ctx.Respond(r)
+	}
+}
+
+// enqueue adds blocking work for the current command; it runs when the work
+// before it has finished.
+func (a *containerActor) enqueue(ctx actor.Context, run func()) {
+	a.rec.work = append(a.rec.work, work{msg: ctx.Message(), replyTo: ctx.Sender(), run: run})
+	if !a.rec.busy {
+		a.next()
+	}
+}
+
+// next starts the next piece of queued work, if any. Every piece ends by
+// sending a *Finished message whose handler calls next.
+func (a *containerActor) next() {
+	if len(a.rec.work) == 0 {
+		a.rec.busy = false
+		return
+	}
+	w := a.rec.work[0]
+	a.rec.work = a.rec.work[1:]
+	a.rec.busy = true
+	go w.run()
+}
+
+// opContext bounds one runtime operation.
+func (a *containerActor) opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), a.deps.timeout)
+}
+
+func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
+	if a.rec.startReply != nil || a.rec.busy {
+		a.refuse(ctx, "is starting")
+		return
+	}
+	a.rec.startReply = ctx.Sender()
+	self, root, rt, adm := ctx.Self(), ctx.ActorSystem().Root, a.deps.runtime, a.deps.admission
+	id, bundle := a.rec.id, a.rec.bundlePath
+	a.enqueue(ctx, func() {
+		ctx, cancel := a.opContext()
+		defer cancel()
+		queued, err := adm.acquire(ctx)
+		if err != nil {
+			root.Send(self, &containerStartFinished{queued: queued, err: fmt.Errorf("start container %q: waiting for admission: %w", id, err)})
+			return
+		}
+		t0 := time.Now()
+		c, err := rt.Start(ctx, id, runtime.StartOptions{BundlePath: bundle})
+		adm.release()
+		root.Send(self, &containerStartFinished{container: c, queued: queued, started: time.Since(t0), err: err})
+	})
+}
+
+func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFinished) {
+	a.rec.busy = false
+	if msg.err != nil {
+		a.log.Info("start failed", "err", msg.err)
+		a.remove(ctx, a.rec.startReply, &StartContainerResult{Queued: msg.queued, Err: msg.err})
+		return
+	}
+	a.adopt(ctx, msg.container)
+	a.publish(events.Event{Type: events.Start, Pid: msg.container.Init().Pid()})
+	a.changed(ctx, a.rec.startReply, &StartContainerResult{Container: a.info(), Queued: msg.queued, Started: msg.started})
+	a.rec.startReply = nil
+	a.next()
+}
+
+// adopt takes charge of a started (or re-loaded) container: one waiter per
+// process reports its exit, and OOM kills are watched.
+func (a *containerActor) adopt(ctx actor.Context, c runtime.Container) {
+	a.rec.ctr = c
+	a.rec.procs = []runtime.Process{c.Init()}
+	status, err := c.Status()
+	if err != nil || status == runtime.Created {
+		status = runtime.Running
+	}
+	a.rec.status = status
+	a.become()
+	a.watch(ctx, c.Init())
+	if oom, err := c.NotifyOOM(); err == nil {
+		self, root := ctx.Self(), ctx.ActorSystem().Root
+		go func() {
+			for range oom {
+				root.Send(self, &oomKilled{})
+			}
+		}()
+	}
+}
+
+// watch reports p's exit to the actor once it is reaped; an exit that comes
+// before anyone asks is not lost, since the runtime keeps it.
+func (a *containerActor) watch(ctx actor.Context, p runtime.Process) {
+	self, root := ctx.Self(), ctx.ActorSystem().Root
+	go func() {
+		st, _ := p.Wait(context.Background())
+		root.Send(self, &processExited{pid: p.Pid(), status: st})
+	}()
+}
+
+func (a *containerActor) processExited(ctx actor.Context, pid int, st runtime.ExitStatus) {
+	i := a.procIndex(pid)
+	if i < 0 {
+		return // already accounted for
+	}
+	if a.rec.ctr != nil && pid == a.rec.ctr.Init().Pid() && a.rec.exit == nil {
+		code := st.Code
+		a.rec.exit = &st
+		a.rec.status = runtime.Stopped
+		// The kernel kills the rest of the pid namespace with its init; their
+		// own exits still come, each as a process-exit event.
+		for _, p := range a.rec.procs[1:] {
+			a.publish(events.Event{Type: events.ProcessExit, Pid: p.Pid(), ExitStatus: exitCode(p)})
+		}
+		a.rec.procs = nil
+		a.publish(events.Event{Type: events.Exit, Pid: pid, ExitStatus: &code})
+		a.become()
+		a.changed(ctx, nil, nil)
+		return
+	}
+	code := st.Code
+	a.rec.procs = append(a.rec.procs[:i:i], a.rec.procs[i+1:]...)
+	a.publish(events.Event{Type: events.ProcessExit, Pid: pid, ExitStatus: &code})
+	a.changed(ctx, nil, nil)
+}
+
+// exitCode is p's exit code if it has exited (its waiter message may still
+// be on the way), else nil.
+func exitCode(p runtime.Process) *int {
+	select {
+	case <-p.Done():
+		st, _ := p.Wait(context.Background())
+		return &st.Code
+	default:
+		return nil
+	}
+}
+
+func (a *containerActor) procIndex(pid int) int {
+	for i, p := range a.rec.procs {
+		if p.Pid() == pid {
+			return i
+		}
+	}
+	return -1
+}
+
+func (a *containerActor) exec(ctx actor.Context, msg *ExecProcess) {
+	if len(msg.Process.Args) == 0 {
+		ctx.Respond(&ExecProcessResult{Err: fmt.Errorf("exec in container %q: args are required: %w", a.rec.id, runtime.ErrInvalidArgument)})
+		return
+	}
+	self, root, c, replyTo, spec := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender(), msg.Process
+	a.enqueue(ctx, func() {
+		ctx, cancel := a.opContext()
+		defer cancel()
+		p, err := c.Exec(ctx, spec)
+		root.Send(self, &execFinished{replyTo: replyTo, process: p, err: err})
+	})
+}
+
+func (a *containerActor) execFinished(ctx actor.Context, msg *execFinished) {
+	defer a.next()
+	if msg.err != nil {
+		ctx.Send(msg.replyTo, &ExecProcessResult{Err: msg.err})
+		return
+	}
+	a.watch(ctx, msg.process)
+	info := processInfo(msg.process)
+	if a.rec.status == runtime.Stopped {
+		ctx.Send(msg.replyTo, &ExecProcessResult{Process: info})
+		return
+	}
+	a.rec.procs = append(a.rec.procs, msg.process)
+	a.publish(events.Event{Type: events.Exec, Pid: info.Pid})
+	a.changed(ctx, msg.replyTo, &ExecProcessResult{Process: info})
+}
+
+func (a *containerActor) signal(pid int, sig syscall.Signal) error {
+	if sig < 0 || sig > maxSignal {
+		return fmt.Errorf("signal %d: not a signal (0 to %d): %w", sig, maxSignal, runtime.ErrInvalidArgument)
+	}
+	return a.rec.ctr.Signal(pid, sig)
+}
+
+// maxSignal is the highest real-time signal on Linux.
+const maxSignal = 64
+
+func (a *containerActor) pause(ctx actor.Context, pause bool) {
+	self, root, c, replyTo := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender()
+	a.enqueue(ctx, func() {
+		// A pause queued behind another pause finds the container paused
+		// already: that is success, not an error.
+		s, err := c.Status()
+		switch {
+		case err != nil:
+		case pause && s == runtime.Paused, !pause && s == runtime.Running:
+		case pause:
+			err = c.Pause()
+		default:
+			err = c.Resume()
+		}
+		root.Send(self, &pauseFinished{replyTo: replyTo, pause: pause, err: err})
+	})
+}
+
+func (a *containerActor) pauseFinished(ctx actor.Context, msg *pauseFinished) {
+	defer a.next()
+	if msg.err == nil && a.rec.status != runtime.Stopped {
+		if msg.pause {
+			a.rec.status = runtime.Paused
+			a.publish(events.Event{Type: events.Pause})
+		} else {
+			a.rec.status = runtime.Running
+			a.publish(events.Event{Type: events.Resume})
+		}
+		a.become()
+	}
+	var reply any = &ResumeContainerResult{Container: a.info(), Err: msg.err}
+	if msg.pause {
+		reply = &PauseContainerResult{Container: a.info(), Err: msg.err}
+	}
+	a.changed(ctx, msg.replyTo, reply)
+}
+
+func (a *containerActor) update(ctx actor.Context, msg *UpdateResources) {
+	self, root, c, replyTo, res := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender(), msg.Resources
+	a.enqueue(ctx, func() {
+		root.Send(self, &updateFinished{replyTo: replyTo, err: c.Update(res)})
+	})
+}
+
+func (a *containerActor) stats(ctx actor.Context) {
+	if a.rec.ctr == nil || a.rec.status == runtime.Stopped {
+		a.refuse(ctx, "is not running")
+		return
+	}
+	// Reading cgroup files blocks but changes nothing: it needs no turn in
+	// the queue, and the answer goes straight to the asker.
+	root, c, replyTo := ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender()
+	go func() {
+		s, err := c.Stats()
+		root.Send(replyTo, &GetStatsResult{Stats: s, Err: err})
+	}()
+}
+
+func (a *containerActor) delete(ctx actor.Context, msg *DeleteContainer) {
+	if a.rec.status != runtime.Stopped && !msg.Force {
+		a.refuse(ctx, fmt.Sprintf("is %s (delete it with force to kill it)", a.rec.status))
+		return
+	}
+	self, root, c, replyTo, force := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender(), msg.Force
+	a.enqueue(ctx, func() {
+		ctx, cancel := a.opContext()
+		defer cancel()
+		root.Send(self, &deleteFinished{replyTo: replyTo, err: c.Delete(ctx, force)})
+	})
+}
+
+func (a *containerActor) deleteFinished(ctx actor.Context, msg *deleteFinished) {
+	if msg.err != nil {
+		ctx.Send(msg.replyTo, &DeleteContainerResult{Err: msg.err})
+		a.next()
+		return
+	}
+	// Delete waited for every process; their exits may still be on the way
+	// in the mailbox, which dies with the actor. Account for them now so no
+	// exit event is lost.
+	for _, p := range append([]runtime.Process(nil), a.rec.procs...) {
+		if st, err := p.Wait(context.Background()); err == nil {
+			a.processExited(ctx, p.Pid(), st)
+		}
+	}
+	a.publish(events.Event{Type: events.Delete})
+	a.remove(ctx, msg.replyTo, &DeleteContainerResult{})
+}
+
+// remove hands the actor's end to the supervisor, which stops it and sends
+// the reply once it has stopped and its name is free. The supervisor, not
+// the actor, stops it: a stop is a system message, which overtakes user
+// messages, so the supervisor could otherwise learn of the end before it
+// knew whom to answer.
+func (a *containerActor) remove(ctx actor.Context, replyTo *actor.PID, reply any) {
+	a.rec.removing = true
+	gone := fmt.Errorf("container %q: %w", a.rec.id, runtime.ErrNotFound)
+	for _, w := range a.rec.work {
+		if r, ok := failedResult(w.msg, gone); ok && w.replyTo != nil {
+			ctx.Send(w.replyTo, r)
+		}
+	}
+	a.rec.work = nil
+	ctx.Send(ctx.Parent(), &ContainerRemoved{ID: a.rec.id, ReplyTo: replyTo, Reply: reply})
+}
+
+// changed tells the supervisor the container's new view. A reply to the
+// command that made the change goes through the supervisor, after the books:
+// a client that got it and then reads the state sees its own change.
+func (a *containerActor) changed(ctx actor.Context, replyTo *actor.PID, reply any) {
+	ctx.Send(ctx.Parent(), &ContainerChanged{Container: a.info(), ReplyTo: replyTo, Reply: reply})
+}
+
+// info builds a fresh view of the container.
+func (a *containerActor) info() ContainerInfo {
+	status := a.rec.status
+	if status == "" {
+		status = runtime.Created
+	}
+	c := ContainerInfo{ID: a.rec.id, BundlePath: a.rec.bundlePath, Created: a.rec.created,
+		State: ContainerState{Status: status}, Processes: make([]ProcessInfo, 0, len(a.rec.procs))}
+	if a.rec.exit != nil {
+		code := a.rec.exit.Code
+		c.State.ExitStatus = &code
+	}
+	for _, p := range a.rec.procs {
+		c.Processes = append(c.Processes, processInfo(p))
+	}
+	return c
+}
+
+func (a *containerActor) publish(e events.Event) {
+	e.Container = a.rec.id
+	a.deps.events.Publish(e)
+}
+
+// failedResult is the reply of the right type for a command that failed
+// with err before reaching the runtime.
+func failedResult(msg any, err error) (any, bool) {
+	switch msg.(type) {
+	case *StartContainer:
+		return &StartContainerResult{Err: err}, true
+	case *GetContainer:
+		return &GetContainerResult{Err: err}, true
+	case *ExecProcess:
+		return &ExecProcessResult{Err: err}, true
+	case *SignalProcess:
+		return &SignalProcessResult{Err: err}, true
+	case *SignalContainer:
+		return &SignalContainerResult{Err: err}, true
+	case *PauseContainer:
+		return &PauseContainerResult{Err: err}, true
+	case *ResumeContainer:
+		return &ResumeContainerResult{Err: err}, true
+	case *UpdateResources:
+		return &UpdateResourcesResult{Err: err}, true
+	case *GetStats:
+		return &GetStatsResult{Err: err}, true
+	case *DeleteContainer:
+		return &DeleteContainerResult{Err: err}, true
+	}
+	return nil, false
+}

@@ -1,0 +1,40 @@
+package events_test
+
+import (
+	"fmt"
+
+	"github.com/troupe-run/troupe/actors/events"
+)
+
+func Example() {
+	eventLog := events.New(events.Options{BufferSize: 2, SubscriberQueue: 2})
+	defer eventLog.Close()
+
+	status := 0
+	eventLog.Publish(events.Event{Type: events.Start, Container: "redis", Pid: 11497})
+	eventLog.Publish(events.Event{Type: events.Pause, Container: "redis"})
+	eventLog.Publish(events.Event{Type: events.Resume, Container: "redis"})
+
+	// A client that last saw id 0 asks for what it missed: the buffer of 2
+	// has forgotten event 1, so replay starts with a gap.
+	sub := eventLog.Subscribe(events.Filter{Container: "redis", Replay: true, Since: 0})
+	defer sub.Close()
+	eventLog.Publish(events.Event{Type: events.Exit, Container: "redis", Pid: 11497, ExitStatus: &status})
+
+	for range 4 {
+		e := <-sub.C()
+		switch e.Type {
+		case events.Gap:
+			fmt.Printf("%d gap: missed %d from %d\n", e.ID, e.Missed, e.From)
+		case events.Exit:
+			fmt.Printf("%d %s %s status %d\n", e.ID, e.Type, e.Container, *e.ExitStatus)
+		default:
+			fmt.Printf("%d %s %s\n", e.ID, e.Type, e.Container)
+		}
+	}
+	// Output:
+	// 1 gap: missed 1 from 1
+	// 2 pause redis
+	// 3 resume redis
+	// 4 exit redis status 0
+}

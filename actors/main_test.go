@@ -1,0 +1,153 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/runtime/linux"
+)
+
+// testRootfs is a busybox rootfs shared read-only by the tests' bundles.
+var testRootfs string
+
+func TestMain(m *testing.M) {
+	// This test binary is also the init of the real containers.
+	linux.Init()
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		fmt.Println("skipping: tests start real containers and need root")
+		return 0
+	}
+	dir, err := os.MkdirTemp("", "troupe-actors-test-")
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	if testRootfs, err = busybox.Rootfs(filepath.Join(dir, "rootfs")); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	return m.Run()
+}
+
+// quietLogger drops the actors' logs: tests look at behaviour.
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// realEnv is a supervisor on the Linux runtime, in its own actor system,
+// state dir and cgroup parent.
+type realEnv struct {
+	t      *testing.T
+	dir    string
+	rt     *linux.Runtime
+	system *actor.ActorSystem
+	sup    *Supervisor
+}
+
+func newRealEnv(t *testing.T, cfg Config) *realEnv {
+	t.Helper()
+	dir, err := os.MkdirTemp(filepath.Dir(testRootfs), "case-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := "/troupe-test-" + filepath.Base(dir)
+	rt, err := linux.New(linux.Options{StateDir: filepath.Join(dir, "state"), CgroupParent: parent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &realEnv{t: t, dir: dir, rt: rt, system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))}
+	cfg.Runtime = rt
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	if e.sup, err = Spawn(e.system.Root, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Delete whatever a failed test left, through the runtime itself.
+		ctx := context.Background()
+		ids, _ := rt.List(ctx)
+		for _, id := range ids {
+			if c, err := rt.Load(ctx, id); err == nil {
+				_ = c.Delete(ctx, true)
+			}
+		}
+		_ = e.sup.Stop()
+		e.system.Shutdown()
+		for _, sub := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"} {
+			os.Remove(filepath.Join("/sys/fs/cgroup", sub, parent))
+		}
+		os.RemoveAll(dir)
+	})
+	return e
+}
+
+// bundle writes a busybox bundle on the shared rootfs.
+func (e *realEnv) bundle(name string, args ...string) string {
+	e.t.Helper()
+	p, err := busybox.Bundle(filepath.Join(e.dir, "bundles", name), busybox.Options{Rootfs: testRootfs, Args: args})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// eventually polls cond until it holds or 20 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// next reads the next event of sub, failing after a timeout.
+func next(t *testing.T, sub *events.Subscription) events.Event {
+	t.Helper()
+	select {
+	case e, ok := <-sub.C():
+		if !ok {
+			t.Fatal("subscription closed")
+		}
+		return e
+	case <-time.After(20 * time.Second):
+		t.Fatal("no event within 20s")
+	}
+	return events.Event{}
+}
+
+// status returns the snapshot's status of id, or "" if it is not listed.
+func status(s *State, id string) runtime.Status {
+	if c, ok := s.Get(id); ok {
+		return c.State.Status
+	}
+	return ""
+}

@@ -1,0 +1,232 @@
+package actors
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// Commands to the supervisor.
+
+// StartContainer asks the supervisor to create container ID from the bundle
+// at BundlePath and start it. The reply is a *StartContainerResult, sent once
+// the init runs or the start failed.
+type StartContainer struct {
+	ID         string
+	BundlePath string
+}
+
+// StartContainerResult answers StartContainer.
+type StartContainerResult struct {
+	Container ContainerInfo
+	// Queued is how long the start waited for admission; Started is how
+	// long the runtime took once admitted.
+	Queued, Started time.Duration
+	Err             error
+}
+
+// GetState asks the supervisor for its snapshot of every container; the
+// reply is a *GetStateResult. Programs holding a *Supervisor can read
+// Supervisor.State instead, without a message.
+type GetState struct{}
+
+// GetStateResult answers GetState.
+type GetStateResult struct {
+	State *State
+}
+
+// Commands to one container. Send them to the container's actor
+// (Supervisor.ContainerPID) or to the supervisor, which forwards them.
+
+// GetContainer asks for a container's current view; the reply is a
+// *GetContainerResult.
+type GetContainer struct {
+	ID string
+}
+
+// GetContainerResult answers GetContainer.
+type GetContainerResult struct {
+	Container ContainerInfo
+	Err       error
+}
+
+// ExecProcess starts an additional process in a running container; the reply
+// is an *ExecProcessResult.
+type ExecProcess struct {
+	ID      string
+	Process runtime.ProcessSpec
+}
+
+// ExecProcessResult answers ExecProcess.
+type ExecProcessResult struct {
+	Process ProcessInfo
+	Err     error
+}
+
+// SignalProcess sends Signal to the process Pid (a host pid) of a container;
+// the reply is a *SignalProcessResult.
+type SignalProcess struct {
+	ID     string
+	Pid    int
+	Signal syscall.Signal
+}
+
+// SignalProcessResult answers SignalProcess.
+type SignalProcessResult struct {
+	Err error
+}
+
+// SignalContainer sends Signal to a container's init; the reply is a
+// *SignalContainerResult.
+type SignalContainer struct {
+	ID     string
+	Signal syscall.Signal
+}
+
+// SignalContainerResult answers SignalContainer.
+type SignalContainerResult struct {
+	Err error
+}
+
+// PauseContainer freezes every process of a container; pausing a paused
+// container succeeds and does nothing. The reply is a *PauseContainerResult.
+type PauseContainer struct {
+	ID string
+}
+
+// PauseContainerResult answers PauseContainer.
+type PauseContainerResult struct {
+	Container ContainerInfo
+	Err       error
+}
+
+// ResumeContainer thaws a paused container; resuming a running container
+// succeeds and does nothing. The reply is a *ResumeContainerResult.
+type ResumeContainer struct {
+	ID string
+}
+
+// ResumeContainerResult answers ResumeContainer.
+type ResumeContainerResult struct {
+	Container ContainerInfo
+	Err       error
+}
+
+// UpdateResources changes the limits of a running container; the reply is an
+// *UpdateResourcesResult.
+type UpdateResources struct {
+	ID        string
+	Resources runtime.Resources
+}
+
+// UpdateResourcesResult answers UpdateResources.
+type UpdateResourcesResult struct {
+	Err error
+}
+
+// GetStats asks for a container's cgroup figures; the reply is a
+// *GetStatsResult.
+type GetStats struct {
+	ID string
+}
+
+// GetStatsResult answers GetStats.
+type GetStatsResult struct {
+	Stats *runtime.Stats
+	Err   error
+}
+
+// DeleteContainer removes a stopped container and every trace of it; with
+// Force a running one is killed first. The reply is a *DeleteContainerResult,
+// sent once the id is free again.
+type DeleteContainer struct {
+	ID    string
+	Force bool
+}
+
+// DeleteContainerResult answers DeleteContainer.
+type DeleteContainerResult struct {
+	Err error
+}
+
+// Events from container actors to the supervisor.
+
+// ContainerChanged carries a container's new view after any change; the
+// supervisor puts it in its books, then delivers Reply to ReplyTo (if any):
+// the answer to the command that made the change.
+type ContainerChanged struct {
+	Container ContainerInfo
+	ReplyTo   *actor.PID
+	Reply     any
+}
+
+// ContainerRemoved says a container actor is done for good: the container
+// was deleted or never started. The supervisor stops the actor and delivers
+// Reply to ReplyTo (if any) once it has stopped, so that a client that gets
+// the reply can reuse the id at once.
+type ContainerRemoved struct {
+	ID      string
+	ReplyTo *actor.PID
+	Reply   any
+}
+
+// Events inside a container actor, from the goroutines doing its blocking
+// work. They are unexported: nothing outside the actor sends them.
+
+// processExited reports that one process of the container was reaped.
+type processExited struct {
+	pid    int
+	status runtime.ExitStatus
+}
+
+// oomKilled reports that the kernel's OOM killer acted in the container.
+type oomKilled struct{}
+
+// containerStartFinished reports the end of the runtime's start.
+type containerStartFinished struct {
+	container       runtime.Container
+	queued, started time.Duration
+	err             error
+}
+
+// execFinished reports the end of an exec.
+type execFinished struct {
+	replyTo *actor.PID
+	process runtime.Process
+	err     error
+}
+
+// pauseFinished reports the end of a pause or resume (pause false).
+type pauseFinished struct {
+	replyTo *actor.PID
+	pause   bool
+	err     error
+}
+
+// updateFinished reports the end of a resources update.
+type updateFinished struct {
+	replyTo *actor.PID
+	err     error
+}
+
+// deleteFinished reports the end of a delete.
+type deleteFinished struct {
+	replyTo *actor.PID
+	err     error
+}
+
+// containersFound carries the containers a restarted daemon found in its
+// state directory, to the supervisor.
+type containersFound struct {
+	containers []runtime.Container
+	errs       []error
+}
+
+// crash makes a container actor panic; tests use it to show that a failing
+// actor leaves the others and the books intact.
+type crash struct {
+	ID string
+}

@@ -1,0 +1,291 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/runtime"
+)
+
+func TestRealConcurrentStarts(t *testing.T) {
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	const n = 200
+	b := e.bundle("sleep", "sleep", "300")
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	var maxQueued time.Duration
+	var mu sync.Mutex
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := e.sup.Start(ctx, fmt.Sprintf("c%03d", i), b)
+			errs[i] = err
+			if err == nil {
+				if r.Container.State.Status != runtime.Running || len(r.Container.Processes) != 1 {
+					errs[i] = fmt.Errorf("start answered %+v", r.Container)
+				}
+				mu.Lock()
+				maxQueued = max(maxQueued, r.Queued)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("c%03d: %v", i, err)
+		}
+	}
+	st := e.sup.State()
+	if len(st.Containers) != n {
+		t.Fatalf("snapshot lists %d containers, want %d", len(st.Containers), n)
+	}
+	for _, c := range st.Containers {
+		if c.State.Status != runtime.Running {
+			t.Errorf("%s is %s", c.ID, c.State.Status)
+		}
+	}
+	// With 200 requests and DefaultMaxStarts slots, most of them queued.
+	if maxQueued == 0 {
+		t.Errorf("no start waited for admission")
+	}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.sup.Delete(ctx, fmt.Sprintf("c%03d", i), true)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("delete c%03d: %v", i, err)
+		}
+	}
+	if n := len(e.sup.State().Containers); n != 0 {
+		t.Errorf("%d containers listed after deleting all", n)
+	}
+	if ids, _ := e.rt.List(ctx); len(ids) != 0 {
+		t.Errorf("the runtime still has %v", ids)
+	}
+}
+
+func TestRealKillInitEvents(t *testing.T) {
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	sub := e.sup.Events().Subscribe(events.Filter{Container: "victim"})
+	defer sub.Close()
+	r, err := e.sup.Start(ctx, "victim", e.bundle("victim", "sleep", "300"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	initPid := r.Container.Processes[0].Pid
+	p, err := e.sup.Exec(ctx, "victim", runtime.ProcessSpec{Args: []string{"sleep", "301"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := status(e.sup.State(), "victim"); got != runtime.Running {
+		t.Fatalf("snapshot status = %q", got)
+	}
+	if err := e.sup.Kill(ctx, "victim", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the container to stop", func() bool { return status(e.sup.State(), "victim") == runtime.Stopped })
+	c, err := e.sup.Get(ctx, "victim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State.ExitStatus == nil || *c.State.ExitStatus != 137 || len(c.Processes) != 0 {
+		t.Errorf("after kill: state %+v, processes %v; want stopped, exit 137, none", c.State, c.Processes)
+	}
+	if snap, _ := e.sup.State().Get("victim"); snap.State.ExitStatus == nil || *snap.State.ExitStatus != 137 {
+		t.Errorf("the snapshot disagrees with the actor: %+v", snap.State)
+	}
+	// Start, exec, then the exec'd process and the init end, in any order
+	// the kernel reaps them; ids strictly increase.
+	var got []events.Event
+	for len(got) < 4 {
+		got = append(got, next(t, sub))
+	}
+	types := func(es []events.Event) []events.Type {
+		var ts []events.Type
+		for _, e := range es {
+			ts = append(ts, e.Type)
+		}
+		return ts
+	}
+	if got[0].Type != events.Start || got[0].Pid != initPid || got[1].Type != events.Exec || got[1].Pid != p.Pid {
+		t.Errorf("events = %v, want start (pid %d) then exec (pid %d)", types(got), initPid, p.Pid)
+	}
+	rest := types(got[2:])
+	if !slices.Contains(rest, events.Exit) || !slices.Contains(rest, events.ProcessExit) {
+		t.Errorf("events = %v, want exit and process-exit after them", types(got))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].ID <= got[i-1].ID {
+			t.Errorf("event ids not increasing: %d then %d", got[i-1].ID, got[i].ID)
+		}
+	}
+	for _, ev := range got[2:] {
+		if ev.Type == events.Exit && (ev.ExitStatus == nil || *ev.ExitStatus != 137) {
+			t.Errorf("exit event %+v, want status 137", ev)
+		}
+	}
+	// Stopped containers refuse what only a live one can do.
+	if _, err := e.sup.Exec(ctx, "victim", runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		t.Errorf("exec into a stopped container: %v", err)
+	}
+	if _, err := e.sup.Pause(ctx, "victim"); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		t.Errorf("pause of a stopped container: %v", err)
+	}
+	if err := e.sup.Delete(ctx, "victim", false); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, sub); ev.Type != events.Delete {
+		t.Errorf("last event = %v, want delete", ev.Type)
+	}
+	if _, err := e.sup.Get(ctx, "victim"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("get after delete: %v, want not found", err)
+	}
+	// The id is free again at once.
+	if _, err := e.sup.Start(ctx, "victim", e.bundle("victim", "sleep", "300")); err != nil {
+		t.Errorf("restart under the same id: %v", err)
+	}
+}
+
+func TestRealPauseResume(t *testing.T) {
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	if _, err := e.sup.Start(ctx, "freeze", e.bundle("freeze", "sleep", "300")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // pausing a paused container is a no-op success
+		c, err := e.sup.Pause(ctx, "freeze")
+		if err != nil || c.State.Status != runtime.Paused {
+			t.Fatalf("pause: %v, %v", c.State.Status, err)
+		}
+	}
+	if _, err := e.sup.Exec(ctx, "freeze", runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		t.Errorf("exec into a paused container: %v", err)
+	}
+	c, err := e.sup.Resume(ctx, "freeze")
+	if err != nil || c.State.Status != runtime.Running {
+		t.Fatalf("resume: %v, %v", c.State.Status, err)
+	}
+	if got := status(e.sup.State(), "freeze"); got != runtime.Running {
+		t.Errorf("snapshot = %s", got)
+	}
+}
+
+func TestRealStormSnapshotAgrees(t *testing.T) {
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("s%02d", i)
+			// Some inits exit by themselves, some run on.
+			args := []string{"sleep", "300"}
+			if i%4 == 0 {
+				args = []string{"sh", "-c", "sleep 0.2; exit 3"}
+			}
+			if _, err := e.sup.Start(ctx, id, e.bundle(id, args...)); err != nil {
+				t.Errorf("start %s: %v", id, err)
+				return
+			}
+			for j := range 3 {
+				p, err := e.sup.Exec(ctx, id, runtime.ProcessSpec{Args: []string{"sleep", fmt.Sprint(100 + j)}})
+				if err != nil {
+					// An init that exits by itself may do so mid-exec.
+					if i%4 != 0 || !errors.Is(err, runtime.ErrFailedPrecondition) {
+						t.Errorf("exec in %s: %v", id, err)
+					}
+					continue
+				}
+				if j == 1 {
+					if err := e.sup.Signal(ctx, id, p.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+						t.Errorf("signal in %s: %v", id, err)
+					}
+				}
+			}
+			if i%5 == 1 {
+				_ = e.sup.Kill(ctx, id, syscall.SIGKILL)
+			}
+		}()
+	}
+	wg.Wait()
+	wantStopped := func(id string) bool {
+		var i int
+		fmt.Sscanf(id, "s%02d", &i)
+		return i%4 == 0 || i%5 == 1
+	}
+	// Once every exit has been reported, the books and the actors agree.
+	eventually(t, "the books to agree with the actors", func() bool {
+		for _, snap := range e.sup.State().Containers {
+			if (snap.State.Status == runtime.Stopped) != wantStopped(snap.ID) {
+				return false
+			}
+			c, err := e.sup.Get(ctx, snap.ID)
+			if err != nil || c.State.Status != snap.State.Status || !samePids(c.Processes, snap.Processes) {
+				return false
+			}
+			// And with the kernel: each listed process is alive.
+			for _, p := range c.Processes {
+				if syscall.Kill(p.Pid, 0) != nil {
+					return false
+				}
+			}
+		}
+		return len(e.sup.State().Containers) == n
+	})
+	for _, snap := range e.sup.State().Containers {
+		if !wantStopped(snap.ID) && len(snap.Processes) != 3 { // init and two sleeps; one was killed
+			t.Errorf("%s lists %d processes, want 3", snap.ID, len(snap.Processes))
+		}
+	}
+}
+
+func samePids(a, b []ProcessInfo) bool {
+	return slices.EqualFunc(a, b, func(x, y ProcessInfo) bool { return x.Pid == y.Pid })
+}
+
+func TestRealPanicLeavesOthersIntact(t *testing.T) {
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	for _, id := range []string{"calm", "faulty"} {
+		if _, err := e.sup.Start(ctx, id, e.bundle(id, "sleep", "300")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.sup.State()
+	e.system.Root.Send(e.sup.PID(), &crash{ID: "faulty"})
+	// The restarted actor took over its record: it still knows its init.
+	eventually(t, "the faulty actor to answer again", func() bool {
+		c, err := e.sup.Get(ctx, "faulty")
+		return err == nil && c.State.Status == runtime.Running && len(c.Processes) == 1
+	})
+	if after := e.sup.State(); !slices.Equal(after.Containers, before.Containers) {
+		t.Errorf("the books changed after a panic")
+	}
+	if _, err := e.sup.Exec(ctx, "calm", runtime.ProcessSpec{Args: []string{"true"}}); err != nil {
+		t.Errorf("the other container: %v", err)
+	}
+	// Its waiters still report to it: an exit after the panic is seen.
+	if err := e.sup.Kill(ctx, "faulty", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the restarted actor to see its init exit", func() bool {
+		return status(e.sup.State(), "faulty") == runtime.Stopped
+	})
+}

@@ -1,0 +1,167 @@
+package actors
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// supervisorActor spawns one actor per container, named by its id, routes
+// commands to them and keeps the books: the snapshot of every container,
+// replaced on each change. It does no runtime work itself, so it never
+// blocks behind a start.
+type supervisorActor struct {
+	deps     *deps
+	state    *atomic.Pointer[State]
+	children map[string]*actor.PID // by container id
+	ids      map[string]string     // container id by child PID.Id
+	// removed holds the replies to deliver once a removed child has stopped.
+	removed map[string]*ContainerRemoved
+}
+
+func newSupervisorProps(d *deps, state *atomic.Pointer[State]) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &supervisorActor{deps: d, state: state, children: make(map[string]*actor.PID),
+			ids: make(map[string]string), removed: make(map[string]*ContainerRemoved)}
+	}, actor.WithSupervisor(containerSupervision()))
+}
+
+// containerCommand is a command addressed to one container.
+type containerCommand interface {
+	containerID() string
+}
+
+func (m *GetContainer) containerID() string    { return m.ID }
+func (m *ExecProcess) containerID() string     { return m.ID }
+func (m *SignalProcess) containerID() string   { return m.ID }
+func (m *SignalContainer) containerID() string { return m.ID }
+func (m *PauseContainer) containerID() string  { return m.ID }
+func (m *ResumeContainer) containerID() string { return m.ID }
+func (m *UpdateResources) containerID() string { return m.ID }
+func (m *GetStats) containerID() string        { return m.ID }
+func (m *DeleteContainer) containerID() string { return m.ID }
+func (m *crash) containerID() string           { return m.ID }
+
+// Receive implements actor.Actor.
+func (s *supervisorActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *StartContainer:
+		s.start(ctx, msg)
+	case *GetState:
+		ctx.Respond(&GetStateResult{State: s.state.Load()})
+	case containerCommand:
+		s.route(ctx, msg)
+	case *ContainerChanged:
+		c := msg.Container
+		s.state.Store(s.state.Load().with(&c))
+		if msg.ReplyTo != nil {
+			ctx.Send(msg.ReplyTo, msg.Reply)
+		}
+	case *ContainerRemoved:
+		s.state.Store(s.state.Load().without(msg.ID))
+		s.removed[msg.ID] = msg
+		if pid, ok := s.children[msg.ID]; ok {
+			ctx.Stop(pid)
+		}
+	case *containersFound:
+		s.adopt(ctx, msg)
+	case *actor.Terminated:
+		s.terminated(ctx, msg)
+	}
+}
+
+func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
+	if err := runtime.ValidID("container id", msg.ID); err != nil {
+		ctx.Respond(&StartContainerResult{Err: err})
+		return
+	}
+	if _, taken := s.children[msg.ID]; taken {
+		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, runtime.ErrAlreadyExists)})
+		return
+	}
+	if _, unmanaged := s.state.Load().Get(msg.ID); unmanaged {
+		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, runtime.ErrAlreadyExists)})
+		return
+	}
+	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now()}
+	pid, err := s.spawn(ctx, rec)
+	if err != nil {
+		ctx.Respond(&StartContainerResult{Err: err})
+		return
+	}
+	ctx.Forward(pid)
+}
+
+func (s *supervisorActor) spawn(ctx actor.Context, rec *record) (*actor.PID, error) {
+	pid, err := ctx.SpawnNamed(newContainerProps(rec, s.deps), rec.id)
+	if err != nil {
+		return nil, fmt.Errorf("container %q: spawn actor: %v: %w", rec.id, err, runtime.ErrAlreadyExists)
+	}
+	s.children[rec.id] = pid
+	s.ids[pid.Id] = rec.id
+	return pid, nil
+}
+
+func (s *supervisorActor) route(ctx actor.Context, msg containerCommand) {
+	if pid, ok := s.children[msg.containerID()]; ok {
+		ctx.Forward(pid)
+		return
+	}
+	if r, ok := failedResult(msg, s.missing(msg.containerID())); ok && ctx.Sender() != nil {
+		ctx.Respond(r)
+	}
+}
+
+// missing is the error for a container without an actor.
+func (s *supervisorActor) missing(id string) error {
+	if c, ok := s.state.Load().Get(id); ok && c.State.Error != "" {
+		return fmt.Errorf("container %q: %s: %w", id, c.State.Error, runtime.ErrUnavailable)
+	}
+	return fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
+}
+
+// adopt spawns actors for the containers an earlier daemon left running.
+func (s *supervisorActor) adopt(ctx actor.Context, msg *containersFound) {
+	for _, err := range msg.errs {
+		s.deps.logger.Warn("cannot re-adopt a container", "err", err)
+	}
+	for _, c := range msg.containers {
+		rec := &record{id: c.ID(), bundlePath: c.BundlePath(), created: time.Now(), status: runtime.Running}
+		if _, err := s.spawn(ctx, rec); err != nil {
+			s.deps.logger.Warn("cannot re-adopt a container", "id", c.ID(), "err", err)
+			continue
+		}
+		ctx.Send(s.children[rec.id], &containerStartFinished{container: c})
+	}
+}
+
+func (s *supervisorActor) terminated(ctx actor.Context, msg *actor.Terminated) {
+	id, ok := s.ids[msg.Who.Id]
+	if !ok {
+		return
+	}
+	delete(s.ids, msg.Who.Id)
+	delete(s.children, id)
+	if r, ok := s.removed[id]; ok {
+		delete(s.removed, id)
+		if r.ReplyTo != nil {
+			ctx.Send(r.ReplyTo, r.Reply)
+		}
+		return
+	}
+	// Stopped by supervision after repeated failures: the container stays
+	// in the books, marked, with its processes left alone.
+	s.deps.logger.Error("container actor stopped after repeated failures; container no longer managed", "id", id)
+	if c, ok := s.state.Load().Get(id); ok {
+		marked := *c
+		marked.State.Error = "container actor failed repeatedly; the container is no longer managed"
+		s.state.Store(s.state.Load().with(&marked))
+	}
+}
+
+// childName is the actor name of container id under a supervisor named sup.
+func childName(sup, id string) string { return sup + "/" + id }

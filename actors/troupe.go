@@ -1,0 +1,282 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// DefaultMaxStarts is how many starts run at once by default. Measured on a
+// 2-core machine (see bench/README.md): beyond a few, starts only queue in
+// the kernel and latency grows with no gain in throughput.
+const DefaultMaxStarts = 4
+
+// DefaultName is the supervisor's actor name.
+const DefaultName = "troupe"
+
+// Config configures a supervisor.
+type Config struct {
+	// Runtime makes the containers; required.
+	Runtime runtime.Runtime
+	// Events receives every lifecycle event; nil makes a new log.
+	Events *events.Log
+	// MaxStarts bounds the starts in flight; 0 means DefaultMaxStarts.
+	MaxStarts int
+	// Name is the supervisor's actor name; "" means DefaultName.
+	Name string
+	// Logger logs with each container's id; nil means slog.Default().
+	Logger *slog.Logger
+	// OpTimeout bounds one runtime operation (a start counts its wait for
+	// admission); 0 means 10 minutes.
+	OpTimeout time.Duration
+	// Adopt re-adopts the containers the runtime already has (those an
+	// earlier daemon started) before Spawn returns.
+	Adopt bool
+}
+
+// Supervisor is a handle on a running supervisor actor: its PID for
+// programs that send messages themselves, typed request methods for those
+// that prefer calls, and the state snapshot, readable without a message.
+type Supervisor struct {
+	pid     *actor.PID
+	root    *actor.RootContext
+	state   *atomic.Pointer[State]
+	events  *events.Log
+	timeout time.Duration
+}
+
+// Spawn starts a supervisor in root's actor system.
+func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
+	if cfg.Runtime == nil {
+		return nil, fmt.Errorf("actors: a runtime is required: %w", runtime.ErrInvalidArgument)
+	}
+	if cfg.Events == nil {
+		cfg.Events = events.New(events.Options{})
+	}
+	if cfg.MaxStarts == 0 {
+		cfg.MaxStarts = DefaultMaxStarts
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OpTimeout == 0 {
+		cfg.OpTimeout = 10 * time.Minute
+	}
+	d := &deps{runtime: cfg.Runtime, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
+		logger: cfg.Logger, timeout: cfg.OpTimeout}
+	state := &atomic.Pointer[State]{}
+	state.Store(&State{})
+	pid, err := root.SpawnNamed(newSupervisorProps(d, state), cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("actors: spawn supervisor %q: %w", cfg.Name, err)
+	}
+	s := &Supervisor{pid: pid, root: root, state: state, events: cfg.Events, timeout: cfg.OpTimeout + time.Minute}
+	if cfg.Adopt {
+		if err := s.adopt(cfg.Runtime); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// adopt loads what the runtime has and waits until the supervisor has
+// spawned an actor for each, so the first State already lists them.
+func (s *Supervisor) adopt(rt runtime.Runtime) error {
+	ctx := context.Background()
+	ids, err := rt.List(ctx)
+	if err != nil {
+		return fmt.Errorf("actors: re-adopt containers: %w", err)
+	}
+	found := &containersFound{}
+	for _, id := range ids {
+		c, err := rt.Load(ctx, id)
+		if err != nil {
+			found.errs = append(found.errs, err)
+			continue
+		}
+		found.containers = append(found.containers, c)
+	}
+	s.root.Send(s.pid, found)
+	_, err = ask[*GetStateResult](s, ctx, s.pid, &GetState{})
+	return err
+}
+
+// PID is the supervisor's address: send it StartContainer, GetState, and
+// any container command (it forwards them).
+func (s *Supervisor) PID() *actor.PID { return s.pid }
+
+// ContainerPID is the address of container id's actor. Requests sent there
+// skip the supervisor; if the container does not exist they come back as
+// dead letters.
+func (s *Supervisor) ContainerPID(id string) *actor.PID {
+	return actor.NewPID(s.pid.Address, s.pid.Id+"/"+id)
+}
+
+// State returns the current snapshot of every container. It never waits.
+func (s *Supervisor) State() *State { return s.state.Load() }
+
+// Events returns the log every lifecycle event goes to.
+func (s *Supervisor) Events() *events.Log { return s.events }
+
+// Stop stops the supervisor and its actors. Containers keep running; a new
+// supervisor with Adopt takes them over.
+func (s *Supervisor) Stop() error {
+	return s.root.StopFuture(s.pid).Wait()
+}
+
+// Start creates and starts container id from the bundle at bundlePath.
+func (s *Supervisor) Start(ctx context.Context, id, bundlePath string) (*StartContainerResult, error) {
+	r, err := ask[*StartContainerResult](s, ctx, s.pid, &StartContainer{ID: id, BundlePath: bundlePath})
+	if err != nil {
+		return nil, err
+	}
+	return r, r.Err
+}
+
+// Get returns container id's current view from its actor.
+func (s *Supervisor) Get(ctx context.Context, id string) (ContainerInfo, error) {
+	r, err := askContainer[*GetContainerResult](s, ctx, id, &GetContainer{ID: id})
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	return r.Container, r.Err
+}
+
+// Exec starts a process in container id.
+func (s *Supervisor) Exec(ctx context.Context, id string, p runtime.ProcessSpec) (ProcessInfo, error) {
+	r, err := askContainer[*ExecProcessResult](s, ctx, id, &ExecProcess{ID: id, Process: p})
+	if err != nil {
+		return ProcessInfo{}, err
+	}
+	return r.Process, r.Err
+}
+
+// Signal sends sig to process pid of container id.
+func (s *Supervisor) Signal(ctx context.Context, id string, pid int, sig syscall.Signal) error {
+	r, err := askContainer[*SignalProcessResult](s, ctx, id, &SignalProcess{ID: id, Pid: pid, Signal: sig})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// Kill sends sig to container id's init.
+func (s *Supervisor) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	r, err := askContainer[*SignalContainerResult](s, ctx, id, &SignalContainer{ID: id, Signal: sig})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// Pause freezes container id.
+func (s *Supervisor) Pause(ctx context.Context, id string) (ContainerInfo, error) {
+	r, err := askContainer[*PauseContainerResult](s, ctx, id, &PauseContainer{ID: id})
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	return r.Container, r.Err
+}
+
+// Resume thaws container id.
+func (s *Supervisor) Resume(ctx context.Context, id string) (ContainerInfo, error) {
+	r, err := askContainer[*ResumeContainerResult](s, ctx, id, &ResumeContainer{ID: id})
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	return r.Container, r.Err
+}
+
+// Update changes the resource limits of container id.
+func (s *Supervisor) Update(ctx context.Context, id string, res runtime.Resources) error {
+	r, err := askContainer[*UpdateResourcesResult](s, ctx, id, &UpdateResources{ID: id, Resources: res})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// Stats returns container id's cgroup figures.
+func (s *Supervisor) Stats(ctx context.Context, id string) (*runtime.Stats, error) {
+	r, err := askContainer[*GetStatsResult](s, ctx, id, &GetStats{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return r.Stats, r.Err
+}
+
+// Delete removes container id; force kills it first if it runs.
+func (s *Supervisor) Delete(ctx context.Context, id string, force bool) error {
+	r, err := askContainer[*DeleteContainerResult](s, ctx, id, &DeleteContainer{ID: id, Force: force})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// askContainer sends msg straight to container id's actor.
+func askContainer[R any](s *Supervisor, ctx context.Context, id string, msg any) (R, error) {
+	var zero R
+	if err := runtime.ValidID("container id", id); err != nil {
+		return zero, err
+	}
+	r, err := ask[R](s, ctx, s.ContainerPID(id), msg)
+	if errors.Is(err, actor.ErrDeadLetter) {
+		if c, ok := s.State().Get(id); ok && c.State.Error != "" {
+			return zero, fmt.Errorf("container %q: %s: %w", id, c.State.Error, runtime.ErrUnavailable)
+		}
+		return zero, fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
+	}
+	return r, err
+}
+
+// ask sends msg to pid and waits for a reply of type R, for as long as ctx
+// allows (and at most the supervisor's timeout).
+func ask[R any](s *Supervisor, ctx context.Context, pid *actor.PID, msg any) (R, error) {
+	var zero R
+	timeout := s.timeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return zero, ctx.Err()
+	}
+	future := s.root.RequestFuture(pid, msg, timeout)
+	type outcome struct {
+		res any
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := future.Result()
+		done <- outcome{res, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case o := <-done:
+		if o.err != nil {
+			if errors.Is(o.err, actor.ErrTimeout) {
+				return zero, fmt.Errorf("%T: no reply within %v: %w", msg, timeout, context.DeadlineExceeded)
+			}
+			return zero, o.err
+		}
+		r, ok := o.res.(R)
+		if !ok {
+			return zero, fmt.Errorf("%T: unexpected reply %T", msg, o.res)
+		}
+		return r, nil
+	}
+}
