@@ -83,11 +83,14 @@ func newRealEnv(t *testing.T, cfg Config) *realEnv {
 	}
 	t.Cleanup(func() {
 		// Delete whatever a failed test left, through the runtime itself.
-		ctx := context.Background()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		ids, _ := rt.List(ctx)
 		for _, id := range ids {
 			if c, err := rt.Load(ctx, id); err == nil {
-				_ = c.Delete(ctx, true)
+				if err := c.Delete(ctx, true); err != nil {
+					t.Errorf("cleanup: delete %s: %v", id, err)
+				}
 			}
 		}
 		_ = e.sup.Stop()

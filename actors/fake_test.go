@@ -1,0 +1,290 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/fake"
+)
+
+// fakeEnv is a supervisor on the in-memory runtime: fast protocol tests.
+type fakeEnv struct {
+	rt     *fake.Runtime
+	system *actor.ActorSystem
+	sup    *Supervisor
+}
+
+func newFakeEnv(t *testing.T, o fake.Options, cfg Config) *fakeEnv {
+	t.Helper()
+	e := &fakeEnv{rt: fake.New(o), system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))}
+	cfg.Runtime = e.rt
+	cfg.Logger = quietLogger()
+	var err error
+	if e.sup, err = Spawn(e.system.Root, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.sup.Stop()
+		e.system.Shutdown()
+	})
+	return e
+}
+
+func TestStartErrors(t *testing.T) {
+	boom := errors.New("boom")
+	e := newFakeEnv(t, fake.Options{
+		BadBundles: []string{"/bad"},
+		StartErr: func(_ context.Context, id string, _ runtime.StartOptions) error {
+			if id == "fails" {
+				return boom
+			}
+			return nil
+		},
+	}, Config{})
+	ctx := testContext(t)
+	if _, err := e.sup.Start(ctx, "taken", "/b"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, id, bundle string
+		want             error
+	}{
+		{"bad id", "../x", "/b", runtime.ErrInvalidArgument},
+		{"slash in id", "a/b", "/b", runtime.ErrInvalidArgument},
+		{"taken id", "taken", "/b", runtime.ErrAlreadyExists},
+		{"relative bundle", "rel", "b", runtime.ErrInvalidArgument},
+		{"bad bundle", "badb", "/bad", runtime.ErrInvalidArgument},
+		{"runtime failure", "fails", "/b", boom},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.sup.Start(ctx, tc.id, tc.bundle)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("start: %v, want %v", err, tc.want)
+			}
+			if tc.id != "taken" {
+				if _, ok := e.sup.State().Get(tc.id); ok {
+					t.Errorf("a failed start is listed")
+				}
+			}
+		})
+	}
+	// A failed start frees its id at once.
+	if _, err := e.sup.Start(ctx, "badb", "/b"); err != nil {
+		t.Errorf("start after a failed start with the same id: %v", err)
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	e := newFakeEnv(t, fake.Options{}, Config{})
+	ctx := testContext(t)
+	r, err := e.sup.Start(ctx, "web", "/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	initPid := r.Container.Processes[0].Pid
+	tests := []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"unknown container", func() error { _, err := e.sup.Get(ctx, "nope"); return err }, runtime.ErrNotFound},
+		{"bad id", func() error { _, err := e.sup.Get(ctx, "a/b"); return err }, runtime.ErrInvalidArgument},
+		{"exec without args", func() error { _, err := e.sup.Exec(ctx, "web", runtime.ProcessSpec{}); return err }, runtime.ErrInvalidArgument},
+		{"unknown pid", func() error { return e.sup.Signal(ctx, "web", 1, syscall.SIGTERM) }, runtime.ErrNotFound},
+		{"bad signal", func() error { return e.sup.Signal(ctx, "web", initPid, 99) }, runtime.ErrInvalidArgument},
+		{"delete running", func() error { return e.sup.Delete(ctx, "web", false) }, runtime.ErrFailedPrecondition},
+		{"resume running is a no-op", func() error { _, err := e.sup.Resume(ctx, "web"); return err }, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestMessagesThroughSupervisor drives a container only by messages sent to
+// the supervisor, as an embedding program may.
+func TestMessagesThroughSupervisor(t *testing.T) {
+	e := newFakeEnv(t, fake.Options{}, Config{})
+	root := e.system.Root
+	request := func(msg any) any {
+		t.Helper()
+		res, err := root.RequestFuture(e.sup.PID(), msg, 10*time.Second).Result()
+		if err != nil {
+			t.Fatalf("%T: %v", msg, err)
+		}
+		return res
+	}
+	start := request(&StartContainer{ID: "m", BundlePath: "/b"}).(*StartContainerResult)
+	if start.Err != nil || start.Container.State.Status != runtime.Running {
+		t.Fatalf("start: %+v", start)
+	}
+	exec := request(&ExecProcess{ID: "m", Process: runtime.ProcessSpec{Args: []string{"sleep", "1"}}}).(*ExecProcessResult)
+	if exec.Err != nil {
+		t.Fatal(exec.Err)
+	}
+	got := request(&GetContainer{ID: "m"}).(*GetContainerResult)
+	if len(got.Container.Processes) != 2 || got.Container.Processes[1].Pid != exec.Process.Pid {
+		t.Fatalf("processes = %+v", got.Container.Processes)
+	}
+	if r := request(&SignalProcess{ID: "m", Pid: exec.Process.Pid, Signal: syscall.SIGKILL}).(*SignalProcessResult); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	state := request(&GetState{}).(*GetStateResult).State
+	if _, ok := state.Get("m"); !ok {
+		t.Fatal("GetState does not list the container")
+	}
+	if r := request(&GetContainer{ID: "none"}).(*GetContainerResult); !errors.Is(r.Err, runtime.ErrNotFound) {
+		t.Fatalf("unknown container through the supervisor: %v", r.Err)
+	}
+	if r := request(&DeleteContainer{ID: "m", Force: true}).(*DeleteContainerResult); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+}
+
+func TestAdmissionBoundsStartsInFlight(t *testing.T) {
+	gate := make(chan struct{})
+	e := newFakeEnv(t, fake.Options{Gate: gate}, Config{MaxStarts: 3})
+	ctx := testContext(t)
+	const n = 30
+	var wg sync.WaitGroup
+	results := make([]*StartContainerResult, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := e.sup.Start(ctx, fmt.Sprintf("a%02d", i), "/b")
+			if err != nil {
+				t.Errorf("start: %v", err)
+			}
+			results[i] = r
+		}()
+	}
+	eventually(t, "three starts to reach the runtime", func() bool { return e.rt.InFlight() == 3 })
+	time.Sleep(50 * time.Millisecond) // room for a fourth, if admission let one through
+	if got := e.rt.InFlight(); got != 3 {
+		t.Fatalf("%d starts in the runtime at once, want 3", got)
+	}
+	// The snapshot answers while every start is blocked.
+	if got := len(e.sup.State().Containers); got != 0 {
+		t.Errorf("%d containers listed before any start finished", got)
+	}
+	close(gate)
+	wg.Wait()
+	if got := e.rt.MaxInFlight(); got != 3 {
+		t.Errorf("max starts in flight = %d, want 3", got)
+	}
+	queued := 0
+	for _, r := range results {
+		if r != nil && r.Queued > 10*time.Millisecond {
+			queued++
+		}
+	}
+	if queued < n-3 {
+		t.Errorf("%d starts report a wait for admission, want at least %d", queued, n-3)
+	}
+}
+
+func TestAdmissionIsFirstInFirstOut(t *testing.T) {
+	a := newAdmission(1)
+	ctx := context.Background()
+	if _, err := a.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	order := make(chan int, n)
+	for i := range n {
+		go func() {
+			if _, err := a.acquire(ctx); err == nil {
+				order <- i
+			}
+		}()
+		// Let waiter i block before the next arrives.
+		time.Sleep(20 * time.Millisecond)
+	}
+	for want := range n {
+		a.release()
+		if got := <-order; got != want {
+			t.Fatalf("waiter %d admitted in place of %d", got, want)
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := a.acquire(cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("acquire with a cancelled context: %v", err)
+	}
+}
+
+func TestSlowSubscriberGetsGap(t *testing.T) {
+	log := events.New(events.Options{SubscriberQueue: 4})
+	e := newFakeEnv(t, fake.Options{}, Config{Events: log})
+	ctx := testContext(t)
+	slow := log.Subscribe(events.Filter{})
+	defer slow.Close()
+	fast := log.Subscribe(events.Filter{})
+	defer fast.Close()
+	const n = 12
+	done := make(chan int)
+	go func() {
+		count := 0
+		for range fast.C() {
+			if count++; count == n {
+				break
+			}
+		}
+		done <- count
+	}()
+	for i := range n {
+		if _, err := e.sup.Start(ctx, fmt.Sprintf("g%02d", i), "/b"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := <-done; got != n {
+		t.Fatalf("the reading subscriber got %d events, want %d", got, n)
+	}
+	var gap events.Event
+	var seen uint64
+	for gap.Type != events.Gap {
+		gap = next(t, slow)
+		if gap.Type != events.Gap {
+			seen++
+		}
+	}
+	if seen+gap.Missed > n || gap.Missed == 0 {
+		t.Errorf("slow subscriber: %d events then a gap of %d; want them to add up to at most %d", seen, gap.Missed, n)
+	}
+}
+
+func TestAdoptsExistingContainers(t *testing.T) {
+	rt := fake.New(fake.Options{})
+	ctx := testContext(t)
+	for _, id := range []string{"old1", "old2"} {
+		if _, err := rt.Start(ctx, id, runtime.StartOptions{BundlePath: "/b"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))
+	defer system.Shutdown()
+	sup, err := Spawn(system.Root, Config{Runtime: rt, Adopt: true, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the adopted containers to be listed", func() bool { return len(sup.State().Containers) == 2 })
+	if err := sup.Kill(ctx, "old1", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "an adopted container's exit", func() bool { return status(sup.State(), "old1") == runtime.Stopped })
+}
