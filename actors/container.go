@@ -505,6 +505,9 @@ func (a *containerActor) info() ContainerInfo {
 	}
 	c := ContainerInfo{ID: a.rec.id, BundlePath: a.rec.bundlePath, Created: a.rec.created,
 		State: ContainerState{Status: status}, Processes: make([]ProcessInfo, 0, len(a.rec.procs))}
+	if a.rec.ctr != nil {
+		c.LogPath = a.rec.ctr.LogPath()
+	}
 	if a.rec.exit != nil {
 		code := a.rec.exit.Code
 		c.State.ExitStatus = &code

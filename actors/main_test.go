@@ -55,14 +55,14 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // realEnv is a supervisor on the Linux runtime, in its own actor system,
 // state dir and cgroup parent.
 type realEnv struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	rt     *linux.Runtime
 	system *actor.ActorSystem
 	sup    *Supervisor
 }
 
-func newRealEnv(t *testing.T, cfg Config) *realEnv {
+func newRealEnv(t testing.TB, cfg Config) *realEnv {
 	t.Helper()
 	dir, err := os.MkdirTemp(filepath.Dir(testRootfs), "case-")
 	if err != nil {

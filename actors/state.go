@@ -17,6 +17,9 @@ type ContainerInfo struct {
 	// Processes are the live processes the daemon started, the init first.
 	Processes []ProcessInfo `json:"processes"`
 	Created   time.Time     `json:"created"`
+	// LogPath is the file holding the init's stdout and stderr; the daemon
+	// serves it, it is not part of the API's JSON.
+	LogPath string `json:"-"`
 }
 
 // ContainerState is a container's status and, once stopped, how its init

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	goruntime "runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -15,10 +16,17 @@ import (
 	"github.com/troupe-run/troupe/runtime"
 )
 
-// DefaultMaxStarts is how many starts run at once by default. Measured on a
-// 2-core machine (see bench/README.md): beyond a few, starts only queue in
-// the kernel and latency grows with no gain in throughput.
-const DefaultMaxStarts = 4
+// StartsPerCPU sets the default bound on starts in flight: this many per
+// usable CPU. A start is CPU-bound (cgroup v1 attach, mounts, the init's Go
+// runtime). Measured with BenchmarkStartBurst (bursts of 100 busybox
+// containers, 2 CPUs, 2 runs of 5): at most 1 in flight 43/s, 2 66/s,
+// 4 78-88/s, 8 78-90/s, 16 77-83/s, 64 76/s with the median wait doubling.
+// 4 on 2 CPUs is at the top of the curve with the least queueing inside the
+// kernel.
+const StartsPerCPU = 2
+
+// DefaultMaxStarts is the default bound on starts in flight on this machine.
+func DefaultMaxStarts() int { return StartsPerCPU * goruntime.GOMAXPROCS(0) }
 
 // DefaultName is the supervisor's actor name.
 const DefaultName = "troupe"
@@ -29,7 +37,7 @@ type Config struct {
 	Runtime runtime.Runtime
 	// Events receives every lifecycle event; nil makes a new log.
 	Events *events.Log
-	// MaxStarts bounds the starts in flight; 0 means DefaultMaxStarts.
+	// MaxStarts bounds the starts in flight; 0 means DefaultMaxStarts().
 	MaxStarts int
 	// Name is the supervisor's actor name; "" means DefaultName.
 	Name string
@@ -63,7 +71,7 @@ func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 		cfg.Events = events.New(events.Options{})
 	}
 	if cfg.MaxStarts == 0 {
-		cfg.MaxStarts = DefaultMaxStarts
+		cfg.MaxStarts = DefaultMaxStarts()
 	}
 	if cfg.Name == "" {
 		cfg.Name = DefaultName
