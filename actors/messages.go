@@ -219,7 +219,8 @@ type deleteFinished struct {
 }
 
 // containersFound carries the containers a restarted daemon found in its
-// state directory, to the supervisor.
+// state directory, to the supervisor; it answers with a *GetStateResult once
+// its books list them.
 type containersFound struct {
 	containers []runtime.Container
 	errs       []error

@@ -21,6 +21,13 @@ type supervisorActor struct {
 	ids      map[string]string     // container id by child PID.Id
 	// removed holds the replies to deliver once a removed child has stopped.
 	removed map[string]*ContainerRemoved
+	// adopting are the ids re-adopted whose first view has not come yet;
+	// adopted is told when none is left.
+	adopting map[string]bool
+	adopted  *actor.PID
+	// stopping is set when the supervisor itself stops: its children stop
+	// with it, which is no failure.
+	stopping bool
 }
 
 func newSupervisorProps(d *deps, state *atomic.Pointer[State]) *actor.Props {
@@ -61,6 +68,7 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 		if msg.ReplyTo != nil {
 			ctx.Send(msg.ReplyTo, msg.Reply)
 		}
+		s.adoptionProgress(ctx, c.ID)
 	case *ContainerRemoved:
 		s.state.Store(s.state.Load().without(msg.ID))
 		s.removed[msg.ID] = msg
@@ -69,6 +77,8 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 		}
 	case *containersFound:
 		s.adopt(ctx, msg)
+	case *actor.Stopping:
+		s.stopping = true
 	case *actor.Terminated:
 		s.terminated(ctx, msg)
 	}
@@ -124,18 +134,33 @@ func (s *supervisorActor) missing(id string) error {
 	return fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
 }
 
-// adopt spawns actors for the containers an earlier daemon left running.
+// adopt spawns actors for the containers an earlier daemon left running, and
+// answers once each has reported its first view: then the books list them.
 func (s *supervisorActor) adopt(ctx actor.Context, msg *containersFound) {
 	for _, err := range msg.errs {
 		s.deps.logger.Warn("cannot re-adopt a container", "err", err)
 	}
+	s.adopting, s.adopted = make(map[string]bool), ctx.Sender()
 	for _, c := range msg.containers {
 		rec := &record{id: c.ID(), bundlePath: c.BundlePath(), created: time.Now(), status: runtime.Running}
 		if _, err := s.spawn(ctx, rec); err != nil {
 			s.deps.logger.Warn("cannot re-adopt a container", "id", c.ID(), "err", err)
 			continue
 		}
+		s.adopting[rec.id] = true
 		ctx.Send(s.children[rec.id], &containerStartFinished{container: c})
+	}
+	s.adoptionProgress(ctx, "")
+}
+
+func (s *supervisorActor) adoptionProgress(ctx actor.Context, id string) {
+	if s.adopted == nil {
+		return
+	}
+	delete(s.adopting, id)
+	if len(s.adopting) == 0 {
+		ctx.Send(s.adopted, &GetStateResult{State: s.state.Load()})
+		s.adopted = nil
 	}
 }
 
@@ -151,6 +176,9 @@ func (s *supervisorActor) terminated(ctx actor.Context, msg *actor.Terminated) {
 		if r.ReplyTo != nil {
 			ctx.Send(r.ReplyTo, r.Reply)
 		}
+		return
+	}
+	if s.stopping {
 		return
 	}
 	// Stopped by supervision after repeated failures: the container stays

@@ -116,8 +116,7 @@ func (s *Supervisor) adopt(rt runtime.Runtime) error {
 		}
 		found.containers = append(found.containers, c)
 	}
-	s.root.Send(s.pid, found)
-	_, err = ask[*GetStateResult](s, ctx, s.pid, &GetState{})
+	_, err = ask[*GetStateResult](s, ctx, s.pid, found)
 	return err
 }
 

@@ -17,6 +17,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
+	root.AddCommand(newDaemonCommand())
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "print the version of this binary",

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/troupe-run/troupe/actors"
+	troupehttp "github.com/troupe-run/troupe/http"
+	"github.com/troupe-run/troupe/runtime/linux"
+)
+
+// daemonOptions are the flags of `troupe daemon`.
+type daemonOptions struct {
+	root, state  string
+	listen       []string
+	tokenFile    string
+	maxStarts    int
+	cgroupParent string
+	logLevel     string
+	logFormat    string
+	pprofAddr    string
+}
+
+// newDaemonCommand is `troupe daemon`.
+func newDaemonCommand() *cobra.Command {
+	o := &daemonOptions{}
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "run the troupe daemon",
+		Long: `Run the troupe daemon: it serves the REST API on its listeners and runs
+containers in-process with libcontainer. On SIGTERM or SIGINT it stops
+serving and exits, leaving its containers running; the next daemon on the
+same --state re-adopts them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDaemon(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.root, "root", "/var/lib/troupe", "directory for persistent data (checkpoints)")
+	f.StringVar(&o.state, "state", "/run/troupe", "directory for runtime state (container state, logs)")
+	f.StringArrayVar(&o.listen, "listen", []string{"unix:///run/troupe/troupe.sock"}, "address to serve: unix:///path or tcp://127.0.0.1:PORT (repeatable)")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding a bearer token every request must carry (required for a non-loopback TCP listener)")
+	f.IntVar(&o.maxStarts, "max-starts", actors.DefaultMaxStarts(), "container starts in flight at once; more wait in order")
+	f.StringVar(&o.cgroupParent, "cgroup-parent", linux.DefaultCgroupParent, "cgroup under which each container gets <parent>/<id>")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	f.StringVar(&o.pprofAddr, "pprof", "", "serve Go's pprof on this loopback address (e.g. 127.0.0.1:6060)")
+	return cmd
+}
+
+func runDaemon(ctx context.Context, o *daemonOptions) error {
+	logger, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	token, err := readToken(o.tokenFile)
+	if err != nil {
+		return err
+	}
+	raiseFileLimit(logger)
+	for _, d := range []string{o.root, o.state} {
+		if !filepath.IsAbs(d) {
+			return fmt.Errorf("daemon: %q must be an absolute path", d)
+		}
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+	}
+	// Listeners first: a second daemon on the same socket fails here,
+	// before it touches the first one's containers.
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for _, addr := range o.listen {
+		l, err := troupehttp.Listen(addr, token != "")
+		if err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+		listeners = append(listeners, l)
+	}
+
+	rt, err := linux.New(linux.Options{StateDir: o.state, CgroupParent: o.cgroupParent})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	actorLog := logger.With("component", "actors")
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
+	defer system.Shutdown()
+	t0 := time.Now()
+	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: rt, MaxStarts: o.maxStarts, Logger: logger, Adopt: true})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	logger.Info("containers re-adopted", "count", len(sup.State().Containers), "took", time.Since(t0))
+
+	srv := troupehttp.New(troupehttp.Config{Supervisor: sup, Version: version, Token: token, Logger: logger})
+	httpServer := &nethttp.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(listeners)+1)
+	for _, l := range listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			logger.Info("serving", "address", l.Addr().Network()+"://"+l.Addr().String())
+			if err := httpServer.Serve(l); err != nil && !errors.Is(err, nethttp.ErrServerClosed) {
+				errs <- fmt.Errorf("serve %s: %w", l.Addr(), err)
+			}
+		}()
+	}
+	if o.pprofAddr != "" {
+		stop, err := servePprof(o.pprofAddr, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(signals)
+	var serveErr error
+	select {
+	case s := <-signals:
+		logger.Info("shutting down; containers keep running", "signal", s.String())
+	case serveErr = <-errs:
+		logger.Error("a listener failed; shutting down", "err", serveErr)
+	case <-ctx.Done():
+	}
+	// Event streams never go idle by themselves: end them first, so that
+	// Shutdown only waits for the requests in progress.
+	sup.Events().Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("requests still running at shutdown", "err", err)
+	}
+	wg.Wait()
+	if err := sup.Stop(); err != nil {
+		logger.Warn("stop supervisor", "err", err)
+	}
+	for _, addr := range o.listen {
+		if p, ok := strings.CutPrefix(addr, "unix://"); ok {
+			os.Remove(p)
+		}
+	}
+	return serveErr
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("daemon: --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("daemon: --log-format %q: want text or json", format)
+}
+
+// readToken reads the bearer token from path ("" means none).
+func readToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("daemon: token file: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	if len(token) < 16 {
+		return "", fmt.Errorf("daemon: token file %s: the token must be at least 16 characters", path)
+	}
+	return token, nil
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard one: each
+// container holds a few descriptors in the daemon (pidfds, OOM eventfds).
+func raiseFileLimit(logger *slog.Logger) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			logger.Warn("cannot raise the open-files limit", "err", err)
+		}
+	}
+}
+
+// servePprof serves Go's profiles on a loopback address.
+func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || (host != "localhost" && !net.ParseIP(host).IsLoopback()) {
+		return nil, fmt.Errorf("daemon: --pprof %q: want a loopback host:port", addr)
+	}
+	mux := nethttp.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: pprof: %w", err)
+	}
+	s := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.Serve(l) }()
+	logger.Info("serving pprof", "address", addr)
+	return func() { s.Close() }, nil
+}

@@ -1,0 +1,71 @@
+package client
+
+import (
+	"context"
+	nethttp "net/http"
+	"time"
+)
+
+// CheckpointRequest is the body of POST /containers/{id}/checkpoint/{name}.
+type CheckpointRequest struct {
+	// Exit stops the container after the dump; otherwise it keeps running.
+	Exit bool `json:"exit"`
+	// TCP checkpoints established TCP connections.
+	TCP bool `json:"tcp"`
+	// UnixSockets checkpoints external unix sockets.
+	UnixSockets bool `json:"unixSockets"`
+	// Shell allows a shell job (a process with a terminal).
+	Shell bool `json:"shell"`
+}
+
+// Checkpoint is one stored checkpoint of a container.
+type Checkpoint struct {
+	Name        string `json:"name"`
+	TCP         bool   `json:"tcp"`
+	UnixSockets bool   `json:"unixSockets"`
+	Shell       bool   `json:"shell"`
+	// Created is when the checkpoint was written, if the daemon says.
+	Created time.Time `json:"created,omitzero"`
+}
+
+// Checkpoint dumps the container id with CRIU as the checkpoint name (POST
+// /containers/{id}/checkpoint/{name}).
+func (c *Client) Checkpoint(ctx context.Context, id, name string, req CheckpointRequest) (Checkpoint, error) {
+	var cp Checkpoint
+	p, err := checkpointPath(id, name)
+	if err != nil {
+		return cp, err
+	}
+	err = c.do(ctx, nethttp.MethodPost, p, nil, req, &cp)
+	return cp, err
+}
+
+// Checkpoints returns the checkpoints of the container id (GET
+// /containers/{id}/checkpoint); they outlive the container.
+func (c *Client) Checkpoints(ctx context.Context, id string) ([]Checkpoint, error) {
+	p, err := containerPath(id, "/checkpoint")
+	if err != nil {
+		return nil, err
+	}
+	var cps []Checkpoint
+	err = c.do(ctx, nethttp.MethodGet, p, nil, nil, &cps)
+	return cps, err
+}
+
+// DeleteCheckpoint removes the checkpoint name of the container id (DELETE
+// /containers/{id}/checkpoint/{name}).
+func (c *Client) DeleteCheckpoint(ctx context.Context, id, name string) error {
+	p, err := checkpointPath(id, name)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, nethttp.MethodDelete, p, nil, nil, nil)
+}
+
+func checkpointPath(id, name string) (string, error) {
+	seg, err := segment("checkpoint name", name)
+	if err != nil {
+		return "", err
+	}
+	return containerPath(id, "/checkpoint/", seg)
+}

@@ -1,0 +1,182 @@
+package client
+
+import (
+	"context"
+	"io"
+	nethttp "net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// StartRequest is the body of POST /containers/{id}.
+type StartRequest struct {
+	// BundlePath is the absolute path of the OCI bundle on the daemon's
+	// machine.
+	BundlePath string `json:"bundlePath"`
+	// Checkpoint, if set, restores the container from that checkpoint
+	// instead of starting it fresh; "other/name" names another container's.
+	Checkpoint string `json:"checkpoint,omitempty"`
+}
+
+// ProcessRequest is the body of PUT /containers/{id}/processes.
+type ProcessRequest struct {
+	// Args is the command and its arguments; required.
+	Args []string `json:"args"`
+	// Env is the environment, KEY=value; empty means the init's.
+	Env []string `json:"env,omitempty"`
+	// Cwd is the working directory inside the container; empty means "/".
+	Cwd string `json:"cwd,omitempty"`
+	// User is the uid and gids inside the container.
+	User runtime.User `json:"user"`
+	// Terminal asks for a terminal.
+	Terminal bool `json:"terminal"`
+}
+
+// patchRequest is the body of PATCH /containers/{id}: one change at a time.
+type patchRequest struct {
+	Status    runtime.Status     `json:"status,omitempty"`
+	Signal    *int               `json:"signal,omitempty"`
+	Resources *runtime.Resources `json:"resources,omitempty"`
+}
+
+// signalRequest is the body of POST /containers/{id}/process/{pid}.
+type signalRequest struct {
+	Signal int `json:"signal"`
+}
+
+// Start creates and starts the container id (POST /containers/{id}) and
+// returns it once its init runs.
+func (c *Client) Start(ctx context.Context, id string, req StartRequest) (actors.ContainerInfo, error) {
+	var info actors.ContainerInfo
+	p, err := containerPath(id)
+	if err != nil {
+		return info, err
+	}
+	err = c.do(ctx, nethttp.MethodPost, p, nil, req, &info)
+	return info, err
+}
+
+// Get returns the container id (GET /containers/{id}).
+func (c *Client) Get(ctx context.Context, id string) (actors.ContainerInfo, error) {
+	var info actors.ContainerInfo
+	p, err := containerPath(id)
+	if err != nil {
+		return info, err
+	}
+	err = c.do(ctx, nethttp.MethodGet, p, nil, nil, &info)
+	return info, err
+}
+
+// List returns every container, sorted by id (the containers of GET
+// /state).
+func (c *Client) List(ctx context.Context) ([]actors.ContainerInfo, error) {
+	s, err := c.State(ctx)
+	return s.Containers, err
+}
+
+// Exec starts a process in the running container id (PUT
+// /containers/{id}/processes).
+func (c *Client) Exec(ctx context.Context, id string, req ProcessRequest) (actors.ProcessInfo, error) {
+	var proc actors.ProcessInfo
+	p, err := containerPath(id, "/processes")
+	if err != nil {
+		return proc, err
+	}
+	err = c.do(ctx, nethttp.MethodPut, p, nil, req, &proc)
+	return proc, err
+}
+
+// Signal sends sig to the process pid (a host pid) of the container id
+// (POST /containers/{id}/process/{pid}).
+func (c *Client) Signal(ctx context.Context, id string, pid int, sig int) error {
+	p, err := containerPath(id, "/process/", strconv.Itoa(pid))
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, nethttp.MethodPost, p, nil, signalRequest{Signal: sig}, nil)
+}
+
+// Kill sends sig to the init of the container id (PATCH /containers/{id}
+// with {"signal": sig}).
+func (c *Client) Kill(ctx context.Context, id string, sig int) error {
+	_, err := c.patch(ctx, id, patchRequest{Signal: &sig})
+	return err
+}
+
+// Pause freezes every process of the container id; pausing a paused
+// container succeeds.
+func (c *Client) Pause(ctx context.Context, id string) (actors.ContainerInfo, error) {
+	return c.patch(ctx, id, patchRequest{Status: runtime.Paused})
+}
+
+// Resume thaws the paused container id.
+func (c *Client) Resume(ctx context.Context, id string) (actors.ContainerInfo, error) {
+	return c.patch(ctx, id, patchRequest{Status: runtime.Running})
+}
+
+// Update changes the resource limits of the running container id; nil
+// fields of r stay as they are.
+func (c *Client) Update(ctx context.Context, id string, r runtime.Resources) (actors.ContainerInfo, error) {
+	return c.patch(ctx, id, patchRequest{Resources: &r})
+}
+
+func (c *Client) patch(ctx context.Context, id string, req patchRequest) (actors.ContainerInfo, error) {
+	var info actors.ContainerInfo
+	p, err := containerPath(id)
+	if err != nil {
+		return info, err
+	}
+	err = c.do(ctx, nethttp.MethodPatch, p, nil, req, &info)
+	return info, err
+}
+
+// Delete removes the stopped container id and everything it left (DELETE
+// /containers/{id}); with force a running container is killed first.
+func (c *Client) Delete(ctx context.Context, id string, force bool) error {
+	p, err := containerPath(id)
+	if err != nil {
+		return err
+	}
+	var q url.Values
+	if force {
+		q = url.Values{"force": {"true"}}
+	}
+	return c.do(ctx, nethttp.MethodDelete, p, q, nil, nil)
+}
+
+// Stats returns the cgroup figures of the container id (GET
+// /containers/{id}/stats).
+func (c *Client) Stats(ctx context.Context, id string) (*runtime.Stats, error) {
+	p, err := containerPath(id, "/stats")
+	if err != nil {
+		return nil, err
+	}
+	var st runtime.Stats
+	if err := c.do(ctx, nethttp.MethodGet, p, nil, nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Logs returns the captured stdout and stderr of the init of the container
+// id as raw bytes (GET /containers/{id}/logs). With follow the stream goes on
+// as the container writes, until ctx ends or the daemon ends it. The caller
+// must close it.
+func (c *Client) Logs(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
+	p, err := containerPath(id, "/logs")
+	if err != nil {
+		return nil, err
+	}
+	var q url.Values
+	if follow {
+		q = url.Values{"follow": {"true"}}
+	}
+	resp, err := c.send(ctx, nethttp.MethodGet, p, q, nil, "*/*")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}

@@ -1,0 +1,48 @@
+// Package client is the Go client of troupe's REST API (docs: api-v1.md). The
+// troupe command-line client, the benchmark and the acceptance tests use it.
+//
+// # Connecting
+//
+// New takes the daemon's address: a unix socket (the daemon's default), a
+// loopback TCP port, or an http(s) URL. Make one Client and share it: it is
+// safe for concurrent use, and its transport keeps up to a thousand
+// connections open for reuse, so a burst of concurrent starts does not pay a
+// connect per request.
+//
+//	c, err := client.New("unix:///run/troupe/troupe.sock")
+//	c, err := client.New("tcp://127.0.0.1:8888", client.WithToken(token))
+//
+// # Calls
+//
+// One method per endpoint, the context first. They return the API's objects
+// as the shared types of packages actors, actors/events and runtime:
+//
+//	info, err := c.Start(ctx, "redis", client.StartRequest{BundlePath: "/containers/redis"})
+//	proc, err := c.Exec(ctx, "redis", client.ProcessRequest{Args: []string{"redis-cli", "ping"}})
+//	err = c.Signal(ctx, "redis", proc.Pid, 15)
+//	err = c.Delete(ctx, "redis", true)
+//
+// # Errors
+//
+// A request the daemon refuses returns an *APIError holding the status and
+// the daemon's message unchanged. It belongs to troupe's error classes, so
+// callers decide with errors.Is:
+//
+//	_, err := c.Get(ctx, "nope")
+//	errors.Is(err, runtime.ErrNotFound) // true: the daemon answered 404
+//
+// A daemon that cannot be reached at all gives an error of class
+// runtime.ErrUnavailable.
+//
+// # Streams
+//
+// Events and Logs stream until the context ends or the daemon closes the
+// stream. Events delivers one events.Event per line of the daemon's
+// newline-delimited JSON:
+//
+//	evs, errs := c.Events(ctx, client.EventsRequest{Container: "redis"})
+//	for ev := range evs {
+//		fmt.Println(ev.ID, ev.Type, ev.Pid)
+//	}
+//	if err := <-errs; err != nil { ... }
+package client

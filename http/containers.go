@@ -1,0 +1,164 @@
+package http
+
+import (
+	"fmt"
+	nethttp "net/http"
+	"strconv"
+	"syscall"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// startRequest is the body of POST /containers/{id}.
+type startRequest struct {
+	BundlePath string `json:"bundlePath"`
+	Checkpoint string `json:"checkpoint"`
+}
+
+// stateResponse is the answer of GET /state.
+type stateResponse struct {
+	Containers []*actors.ContainerInfo `json:"containers"`
+	Machine    machine                 `json:"machine"`
+}
+
+// containerList is the answer of GET /containers.
+type containerList struct {
+	Containers []*actors.ContainerInfo `json:"containers"`
+}
+
+func (s *Server) state(c *gin.Context) {
+	// The supervisor's snapshot: no message, no wait, however busy the
+	// actors are.
+	st := s.cfg.Supervisor.State()
+	c.JSON(nethttp.StatusOK, stateResponse{Containers: nonNil(st.Containers), Machine: s.machine})
+}
+
+func (s *Server) listContainers(c *gin.Context) {
+	c.JSON(nethttp.StatusOK, containerList{Containers: nonNil(s.cfg.Supervisor.State().Containers)})
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil(cs []*actors.ContainerInfo) []*actors.ContainerInfo {
+	if cs == nil {
+		return []*actors.ContainerInfo{}
+	}
+	return cs
+}
+
+func (s *Server) startContainer(c *gin.Context) {
+	var req startRequest
+	if err := decode(c.Writer, c.Request, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.BundlePath == "" {
+		fail(c, fmt.Errorf("field \"bundlePath\" is required: %w", runtime.ErrInvalidArgument))
+		return
+	}
+	if req.Checkpoint != "" {
+		fail(c, fmt.Errorf("start from checkpoint %q: checkpoint/restore is not available in this daemon yet: %w", req.Checkpoint, runtime.ErrUnavailable))
+		return
+	}
+	id := c.Param("id")
+	res, err := s.cfg.Supervisor.Start(c.Request.Context(), id, req.BundlePath)
+	if res != nil {
+		s.metrics.started(res, err)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Location", "/containers/"+id)
+	c.JSON(nethttp.StatusCreated, res.Container)
+}
+
+func (s *Server) getContainer(c *gin.Context) {
+	info, err := s.cfg.Supervisor.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusOK, info)
+}
+
+// patchRequest is the body of PATCH /containers/{id}. Each field is a change;
+// they apply in the order resources, signal, status.
+type patchRequest struct {
+	Status    *string            `json:"status"`
+	Signal    *Signal            `json:"signal"`
+	Resources *runtime.Resources `json:"resources"`
+}
+
+func (s *Server) patchContainer(c *gin.Context) {
+	var req patchRequest
+	if err := decode(c.Writer, c.Request, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Status != nil && *req.Status != string(runtime.Paused) && *req.Status != string(runtime.Running) {
+		fail(c, fmt.Errorf("field \"status\": %q: must be \"paused\" or \"running\": %w", *req.Status, runtime.ErrInvalidArgument))
+		return
+	}
+	ctx, id, sup := c.Request.Context(), c.Param("id"), s.cfg.Supervisor
+	if req.Resources != nil {
+		if err := sup.Update(ctx, id, *req.Resources); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	if req.Signal != nil {
+		if err := sup.Kill(ctx, id, syscall.Signal(*req.Signal)); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	var err error
+	var info actors.ContainerInfo
+	switch {
+	case req.Status != nil && *req.Status == string(runtime.Paused):
+		info, err = sup.Pause(ctx, id)
+	case req.Status != nil:
+		info, err = sup.Resume(ctx, id)
+	default:
+		info, err = sup.Get(ctx, id)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusOK, info)
+}
+
+func (s *Server) deleteContainer(c *gin.Context) {
+	force := false
+	if v := c.Query("force"); v != "" {
+		var err error
+		if force, err = strconv.ParseBool(v); err != nil {
+			fail(c, fmt.Errorf("query force=%q: want true or false: %w", v, runtime.ErrInvalidArgument))
+			return
+		}
+	}
+	if err := s.cfg.Supervisor.Delete(c.Request.Context(), c.Param("id"), force); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(nethttp.StatusNoContent)
+}
+
+func (s *Server) stats(c *gin.Context) {
+	st, err := s.cfg.Supervisor.Stats(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusOK, st)
+}
+
+// checkpointsUnavailable answers the checkpoint endpoints until
+// checkpoint/restore lands.
+func (s *Server) checkpointsUnavailable(c *gin.Context) {
+	fail(c, fmt.Errorf("checkpoint/restore is not available in this daemon yet: %w", runtime.ErrUnavailable))
+}

@@ -1,0 +1,115 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	nethttp "net/http"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// MaxBodySize bounds request bodies.
+const MaxBodySize = 1 << 20
+
+// decode reads a JSON request body into v: at most MaxBodySize bytes, no
+// unknown fields (a typo such as "singal" must not be a silent no-op),
+// nothing after the object. An empty body is {}.
+func decode(w nethttp.ResponseWriter, r *nethttp.Request, v any) error {
+	body, err := io.ReadAll(nethttp.MaxBytesReader(w, r.Body, MaxBodySize))
+	if err != nil {
+		var tooLarge *nethttp.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return fmt.Errorf("request body is larger than %d bytes: %w", MaxBodySize, errBodyTooLarge)
+		}
+		return fmt.Errorf("read request body: %v: %w", err, runtime.ErrInvalidArgument)
+	}
+	return decodeBytes(body, v)
+}
+
+// decodeBytes is decode's parsing, separate so that it can be fuzzed.
+func decodeBytes(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", describeJSONError(err), runtime.ErrInvalidArgument)
+	}
+	if dec.More() {
+		return fmt.Errorf("malformed JSON: more than one value in the body: %w", runtime.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// describeJSONError turns encoding/json's errors into messages for a
+// client: which field, what was wrong.
+func describeJSONError(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("field %q: cannot use a JSON %s as %s", typ.Field, typ.Value, typ.Type)
+		}
+		return fmt.Sprintf("body: cannot use a JSON %s as %s", typ.Value, typ.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: unexpected end of body"
+	case errors.As(err, new(*valueError)):
+		return err.Error()
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// Signal is a signal in a request: a number (15) or a name ("SIGTERM",
+// "TERM").
+type Signal int
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *Signal) UnmarshalJSON(b []byte) error {
+	var n int
+	if err := json.Unmarshal(b, &n); err == nil {
+		return s.set(n, string(b))
+	}
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		return &valueError{fmt.Sprintf("signal %s: want a number or a name such as \"SIGTERM\"", b)}
+	}
+	if n, err := strconv.Atoi(name); err == nil {
+		return s.set(n, name)
+	}
+	upper := strings.ToUpper(name)
+	if !strings.HasPrefix(upper, "SIG") {
+		upper = "SIG" + upper
+	}
+	num := unix.SignalNum(upper)
+	if num == 0 {
+		return &valueError{fmt.Sprintf("signal %q: unknown signal name", name)}
+	}
+	*s = Signal(num)
+	return nil
+}
+
+func (s *Signal) set(n int, text string) error {
+	if n < 1 || n > 64 {
+		return &valueError{fmt.Sprintf("signal %s: must be between 1 and 64", text)}
+	}
+	*s = Signal(n)
+	return nil
+}
+
+// valueError is a field's value that parses as JSON but means nothing.
+type valueError struct{ msg string }
+
+func (e *valueError) Error() string { return e.msg }

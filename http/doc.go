@@ -1,0 +1,26 @@
+// Package http serves troupe's REST API v1 with gin: the contract of
+// docs/api-v1 (containers, processes, signals, pause and resume, state,
+// events, stats, logs, health, version, metrics).
+//
+// Handlers only decode, validate and send messages to the actors through an
+// [actors.Supervisor]; no container logic lives here. Every error carries a
+// class from package runtime, and statusOf maps classes to status codes in
+// one place:
+//
+//	invalid argument      400   malformed JSON, unknown field, bad id or value
+//	(token)               401   missing or wrong bearer token
+//	not found             404   unknown container, process or checkpoint
+//	already exists,
+//	failed precondition   409   id taken, or a transition the state forbids
+//	(body)                413   body over 1 MiB
+//	unavailable           503   a facility this daemon lacks (CRIU)
+//	anything else         500   the runtime failed; the message says why
+//
+// Bodies are decoded strictly: unknown fields are refused with 400 naming the
+// field, and an empty body means {}.
+//
+// [Listen] opens the daemon's listeners: a unix socket (0660) by default, and
+// TCP on loopback, or anywhere once a bearer token is configured.
+//
+// Package client, below this one, is the Go client of the same API.
+package http

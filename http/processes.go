@@ -1,0 +1,78 @@
+package http
+
+import (
+	"fmt"
+	nethttp "net/http"
+	"strconv"
+	"syscall"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// execRequest is the body of PUT /containers/{id}/processes.
+type execRequest struct {
+	Args     []string      `json:"args"`
+	Env      []string      `json:"env"`
+	Cwd      string        `json:"cwd"`
+	User     *runtime.User `json:"user"`
+	Terminal bool          `json:"terminal"`
+}
+
+func (s *Server) execProcess(c *gin.Context) {
+	var req execRequest
+	if err := decode(c.Writer, c.Request, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if len(req.Args) == 0 {
+		fail(c, fmt.Errorf("field \"args\" is required: %w", runtime.ErrInvalidArgument))
+		return
+	}
+	if req.Terminal {
+		fail(c, fmt.Errorf("field \"terminal\": terminals are not supported: %w", runtime.ErrInvalidArgument))
+		return
+	}
+	spec := runtime.ProcessSpec{Args: req.Args, Env: req.Env, Cwd: req.Cwd}
+	if req.User != nil {
+		if req.User.UID < 0 || req.User.GID < 0 {
+			fail(c, fmt.Errorf("field \"user\": uid and gid must not be negative: %w", runtime.ErrInvalidArgument))
+			return
+		}
+		spec.User = *req.User
+	}
+	p, err := s.cfg.Supervisor.Exec(c.Request.Context(), c.Param("id"), spec)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusCreated, p)
+}
+
+// signalRequest is the body of POST /containers/{id}/process/{pid}.
+type signalRequest struct {
+	Signal *Signal `json:"signal"`
+}
+
+func (s *Server) signalProcess(c *gin.Context) {
+	pid, err := strconv.Atoi(c.Param("pid"))
+	if err != nil || pid < 1 {
+		fail(c, fmt.Errorf("pid %q: must be a positive number: %w", c.Param("pid"), runtime.ErrInvalidArgument))
+		return
+	}
+	var req signalRequest
+	if err := decode(c.Writer, c.Request, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Signal == nil {
+		fail(c, fmt.Errorf("field \"signal\" is required: %w", runtime.ErrInvalidArgument))
+		return
+	}
+	if err := s.cfg.Supervisor.Signal(c.Request.Context(), c.Param("id"), pid, syscall.Signal(*req.Signal)); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(nethttp.StatusNoContent)
+}

@@ -1,0 +1,193 @@
+package http
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	nethttp "net/http"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Supervisor is where every request goes; required.
+	Supervisor *actors.Supervisor
+	// Version is what GET /version reports.
+	Version string
+	// Token, when set, is required as "Authorization: Bearer <token>".
+	Token string
+	// Logger logs each request; nil means slog.Default().
+	Logger *slog.Logger
+	// Registry receives the daemon's metrics; nil makes a private one.
+	Registry *prometheus.Registry
+}
+
+// Server is troupe's REST API v1 on gin. Handlers decode, validate and send
+// messages to the actors; they hold no container logic.
+type Server struct {
+	cfg     Config
+	engine  *gin.Engine
+	metrics *metrics
+	machine machine
+}
+
+// machine is what GET /state says about the host.
+type machine struct {
+	CPUs   int    `json:"cpus"`
+	Memory uint64 `json:"memory"`
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, machine: readMachine()}
+	s.metrics = newMetrics(cfg.Registry, cfg.Supervisor)
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.Use(s.recovery, s.logRequests, s.authenticate)
+	e.NoRoute(func(c *gin.Context) {
+		fail(c, fmt.Errorf("no such endpoint: %s %s: %w", c.Request.Method, c.Request.URL.Path, runtime.ErrNotFound))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(nethttp.StatusMethodNotAllowed, errorBody{Error: fmt.Sprintf("method %s not allowed on %s", c.Request.Method, c.Request.URL.Path)})
+	})
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/version", s.version)
+	e.GET("/metrics", gin.WrapH(s.metrics.handler()))
+	e.GET("/state", s.state)
+	e.GET("/events", s.events)
+
+	e.GET("/containers", s.listContainers)
+	c := e.Group("/containers/:id", s.validateID)
+	c.POST("", s.startContainer)
+	c.GET("", s.getContainer)
+	c.PATCH("", s.patchContainer)
+	c.DELETE("", s.deleteContainer)
+	c.PUT("/processes", s.execProcess)
+	c.PUT("/process", s.execProcess)
+	c.POST("/process/:pid", s.signalProcess)
+	c.POST("/processes/:pid", s.signalProcess)
+	c.GET("/stats", s.stats)
+	c.GET("/logs", s.logs)
+	c.GET("/checkpoint", s.checkpointsUnavailable)
+	c.POST("/checkpoint/:name", s.validateName, s.checkpointsUnavailable)
+	c.DELETE("/checkpoint/:name", s.validateName, s.checkpointsUnavailable)
+	c.GET("/checkpoint/:name/archive", s.validateName, s.checkpointsUnavailable)
+	c.PUT("/checkpoint/:name/archive", s.validateName, s.checkpointsUnavailable)
+	s.engine = e
+	return s
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() nethttp.Handler { return s.engine }
+
+// recovery answers a panicking handler with a 500 and keeps serving.
+func (s *Server) recovery(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == nethttp.ErrAbortHandler {
+				panic(r)
+			}
+			s.cfg.Logger.Error("handler panicked", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", r)
+			c.AbortWithStatusJSON(nethttp.StatusInternalServerError, errorBody{Error: fmt.Sprintf("internal error: %v", r)})
+		}
+	}()
+	c.Next()
+}
+
+// logRequests logs each request once it is answered, and counts it.
+func (s *Server) logRequests(c *gin.Context) {
+	t0 := time.Now()
+	c.Next()
+	status := c.Writer.Status()
+	took := time.Since(t0)
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	s.metrics.request(c.Request.Method, route, status, took)
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "status", status, "took", took}
+	if id := c.Param("id"); id != "" {
+		attrs = append(attrs, "id", id)
+	}
+	if len(c.Errors) > 0 {
+		attrs = append(attrs, "err", c.Errors.Last().Error())
+	}
+	s.cfg.Logger.Log(c.Request.Context(), level, "request", attrs...)
+}
+
+// authenticate checks the bearer token when one is configured, in constant
+// time so that response timing tells nothing about the token.
+func (s *Server) authenticate(c *gin.Context) {
+	if s.cfg.Token == "" {
+		return
+	}
+	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="troupe"`)
+		fail(c, fmt.Errorf("missing or wrong bearer token: %w", errUnauthorized))
+	}
+}
+
+// validateID refuses an id that could not name a container before it goes
+// anywhere near a path or an actor name.
+func (s *Server) validateID(c *gin.Context) {
+	if err := runtime.ValidID("container id", c.Param("id")); err != nil {
+		fail(c, err)
+	}
+}
+
+// validateName does the same for checkpoint names.
+func (s *Server) validateName(c *gin.Context) {
+	if err := runtime.ValidID("checkpoint name", c.Param("name")); err != nil {
+		fail(c, err)
+	}
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(nethttp.StatusOK, gin.H{"status": "ok"})
+}
+
+// versionInfo is the answer of GET /version.
+type versionInfo struct {
+	Version string `json:"version"`
+	Go      string `json:"go"`
+	Runc    string `json:"runc"`
+}
+
+// runcVersion is the libcontainer troupe is built with.
+const runcVersion = "v1.5.3"
+
+func (s *Server) version(c *gin.Context) {
+	c.JSON(nethttp.StatusOK, versionInfo{Version: s.cfg.Version, Go: goruntime.Version(), Runc: runcVersion})
+}
+
+// readMachine reads the usable CPUs (this process's affinity) and the RAM.
+func readMachine() machine {
+	m := machine{CPUs: goruntime.NumCPU()}
+	var info syscall.Sysinfo_t
+	if syscall.Sysinfo(&info) == nil {
+		m.Memory = uint64(info.Totalram) * uint64(info.Unit)
+	}
+	return m
+}
