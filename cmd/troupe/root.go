@@ -1,31 +1,63 @@
 package main
 
 import (
-	"fmt"
-	goruntime "runtime"
-
 	"github.com/spf13/cobra"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// The groups of `troupe --help`.
+const (
+	groupContainers  = "containers"
+	groupProcesses   = "processes"
+	groupCheckpoints = "checkpoints"
+	groupDaemon      = "daemon"
+)
+
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "troupe",
-		Short:         "troupe runs Linux containers from OCI bundles, one actor per container",
-		SilenceUsage:  true,
+		Use:   "troupe",
+		Short: "troupe runs Linux containers from OCI bundles, one actor per container",
+		Long: `troupe runs Linux containers from OCI bundles, one actor per container.
+
+The same binary is the daemon (troupe daemon) and its command-line client: every
+other command is a request to a running daemon's REST API, at --address.`,
+		SilenceUsage: true,
+		// Cobra prints a command's error itself, after the prefix below, so
+		// that an API error reads "troupe: <the daemon's message>".
 		SilenceErrors: false,
 	}
-	root.AddCommand(newDaemonCommand())
-	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "print the version of this binary",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "troupe %s (%s, %s/%s)\n", version, goruntime.Version(), goruntime.GOOS, goruntime.GOARCH)
-			return err
-		},
-	})
+	root.SetErrPrefix("troupe:")
+	root.AddGroup(
+		&cobra.Group{ID: groupContainers, Title: "Containers:"},
+		&cobra.Group{ID: groupProcesses, Title: "Processes:"},
+		&cobra.Group{ID: groupCheckpoints, Title: "Checkpoints:"},
+		&cobra.Group{ID: groupDaemon, Title: "Daemon:"},
+	)
+	opts := newGlobalOptions()
+	opts.addFlags(root)
+
+	daemon := newDaemonCommand()
+	daemon.GroupID = groupDaemon
+	root.AddCommand(daemon, newBundleCommand())
+	root.AddCommand(
+		newStartCommand(opts),
+		newPsCommand(opts),
+		newStateCommand(opts),
+		newInspectCommand(opts),
+		newPauseCommand(opts),
+		newResumeCommand(opts),
+		newUpdateCommand(opts),
+		newStatsCommand(opts),
+		newLogsCommand(opts),
+		newRmCommand(opts),
+		newExecCommand(opts),
+		newKillCommand(opts),
+		newTopCommand(opts),
+		newCheckpointCommand(opts),
+		newEventsCommand(opts),
+		newVersionCommand(opts),
+	)
 	return root
 }

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/troupe-run/troupe/http/client"
+)
+
+func newCheckpointCommand(o *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "checkpoint",
+		Short: "create, list and remove checkpoints of containers",
+		Long: `Checkpoints are CRIU dumps of a container: its memory, open files and process
+tree. They outlive the container and the daemon; troupe start --checkpoint
+restores one, under the same id or another.`,
+		GroupID: groupCheckpoints,
+	}
+	cmd.AddCommand(
+		newCheckpointCreateCommand(o),
+		newCheckpointListCommand(o),
+		newCheckpointRemoveCommand(o),
+	)
+	return cmd
+}
+
+func newCheckpointCreateCommand(o *globalOptions) *cobra.Command {
+	var req client.CheckpointRequest
+	cmd := &cobra.Command{
+		Use:   "create ID NAME",
+		Short: "checkpoint a container",
+		Long: `Dump the container ID with CRIU as the checkpoint NAME, and print the name. The
+container keeps running unless --exit.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			cp, err := c.Checkpoint(cmd.Context(), args[0], args[1], req)
+			if err != nil {
+				return err
+			}
+			return o.output(cmd, cp, func(w io.Writer) error { return printLine(w, cp.Name) })
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&req.Exit, "exit", false, "stop the container after the dump")
+	f.BoolVar(&req.TCP, "tcp", false, "checkpoint established TCP connections")
+	f.BoolVar(&req.UnixSockets, "unix-sockets", false, "checkpoint external unix sockets")
+	f.BoolVar(&req.Shell, "shell", false, "allow a shell job (a process with a terminal)")
+	return cmd
+}
+
+func newCheckpointListCommand(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls ID",
+		Aliases: []string{"list"},
+		Short:   "list the checkpoints of a container",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			cps, err := c.Checkpoints(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if cps == nil {
+				cps = []client.Checkpoint{}
+			}
+			return o.output(cmd, cps, func(w io.Writer) error { return writeCheckpoints(w, cps) })
+		},
+	}
+}
+
+func newCheckpointRemoveCommand(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm ID NAME",
+		Aliases: []string{"remove", "delete"},
+		Short:   "remove a checkpoint",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteCheckpoint(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			if o.json {
+				return nil
+			}
+			return printLine(cmd.OutOrStdout(), args[1])
+		},
+	}
+}

@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	nethttp "net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// daemon is a troupe daemon built from this tree and started on throwaway
+// directories, a loopback port and a private cgroup parent.
+type daemon struct {
+	bin, dir, sock, tcp, cgroup string
+	cmd                         *exec.Cmd
+}
+
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the daemon starts real containers")
+	}
+	dir, err := os.MkdirTemp("", "troupe-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	d := &daemon{dir: dir, bin: filepath.Join(dir, "troupe"), sock: filepath.Join(dir, "run", "troupe.sock"),
+		cgroup: "/troupe-e2e-" + filepath.Base(dir)}
+	build := exec.Command("go", "build", "-tags", "seccomp", "-o", d.bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.tcp = l.Addr().String()
+	l.Close()
+	log, err := os.Create(filepath.Join(dir, "daemon.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = exec.Command(d.bin, "daemon", "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"),
+		"--listen", "unix://"+d.sock, "--listen", "tcp://"+d.tcp, "--cgroup-parent", d.cgroup, "--log-level", "debug")
+	d.cmd.Stdout, d.cmd.Stderr = log, log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stop(t) })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if resp, err := nethttp.Get("http://" + d.tcp + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not come up; its log:\n%s", d.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return d
+}
+
+func (d *daemon) log() string {
+	data, _ := os.ReadFile(filepath.Join(d.dir, "daemon.log"))
+	return string(data)
+}
+
+// stop deletes what is left through the API, stops the daemon by its pid and
+// removes its cgroup parent.
+func (d *daemon) stop(t *testing.T) {
+	if d.cmd.ProcessState == nil {
+		var st struct {
+			Containers []struct{ ID string } `json:"containers"`
+		}
+		if resp, err := nethttp.Get("http://" + d.tcp + "/state"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		for _, c := range st.Containers {
+			req, _ := nethttp.NewRequest("DELETE", "http://"+d.tcp+"/containers/"+c.ID+"?force=true", nil)
+			if resp, err := nethttp.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- d.cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-done
+			t.Errorf("the daemon did not stop on SIGTERM")
+		}
+	}
+	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
+// shell is one bash session: variables set by one command are seen by the
+// next, as when a person pastes the README's commands one by one.
+type shell struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func newShell(t *testing.T, dir string) *shell {
+	t.Helper()
+	cmd := exec.Command("bash", "--norc", "--noprofile")
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		_ = cmd.Wait()
+	})
+	return &shell{cmd: cmd, in: in, out: bufio.NewReader(out)}
+}
+
+const endMarker = "@@@troupe-e2e-end"
+
+// run runs one command line and returns its output and exit code.
+func (s *shell) run(t *testing.T, line string) (string, int) {
+	t.Helper()
+	if _, err := fmt.Fprintf(s.in, "%s\nprintf '\\n%s %%d\\n' $?\n", line, endMarker); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	for {
+		l, err := s.out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("shell: %v (output so far %q)", err, out.String())
+		}
+		if rest, ok := strings.CutPrefix(l, endMarker+" "); ok {
+			var code int
+			fmt.Sscanf(rest, "%d", &code)
+			// The marker starts on a line of its own: what it added, and
+			// the command's own final newline, are not output.
+			return strings.TrimRight(out.String(), "\n"), code
+		}
+		out.WriteString(l)
+	}
+}
+
+// readmeCommands returns the command lines of the README's api-examples
+// block, in order.
+func readmeCommands(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(data), "<!-- api-examples")
+	if !ok {
+		t.Fatal("README.md has no api-examples block")
+	}
+	block, _, _ = strings.Cut(block, "<!-- /api-examples -->")
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "```") || strings.HasPrefix(l, "<!--") || strings.HasSuffix(l, "-->") {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// container is the part of a Container answer the test looks at.
+type container struct {
+	ID    string `json:"id"`
+	State struct {
+		Status     string `json:"status"`
+		ExitStatus *int   `json:"exitStatus"`
+	} `json:"state"`
+	Processes []struct {
+		Pid  int      `json:"pid"`
+		Args []string `json:"args"`
+		User struct {
+			UID int `json:"uid"`
+		} `json:"user"`
+	} `json:"processes"`
+}
+
+// stateAnswer, processAnswer and statsAnswer are the parts of those answers
+// the test looks at.
+type stateAnswer struct {
+	Containers []container `json:"containers"`
+	Machine    struct {
+		CPUs   int    `json:"cpus"`
+		Memory uint64 `json:"memory"`
+	} `json:"machine"`
+}
+
+type processAnswer struct {
+	Pid  int `json:"pid"`
+	User struct {
+		UID int `json:"uid"`
+	} `json:"user"`
+}
+
+type statsAnswer struct {
+	CPU         uint64 `json:"cpuUsageNanos"`
+	MemoryLimit uint64 `json:"memoryLimit"`
+	PidsLimit   uint64 `json:"pidsLimit"`
+	Pids        uint64 `json:"pids"`
+}
+
+func decodeJSON[T any](t *testing.T, line, out string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("%s\nanswered %q: %v", line, out, err)
+	}
+	return v
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// TestReadmeExamples runs the README's curl examples as written (only the
+// socket path, port, demo directory and binary path are this test's own)
+// against a real daemon, and checks each answer.
+func TestReadmeExamples(t *testing.T) {
+	d := startDaemon(t)
+	lines := readmeCommands(t)
+	if len(lines) < 15 {
+		t.Fatalf("only %d commands in the README's examples", len(lines))
+	}
+	replacer := strings.NewReplacer(
+		"/run/troupe/troupe.sock", d.sock,
+		"127.0.0.1:8888", d.tcp,
+		"/var/lib/troupe-demo", filepath.Join(d.dir, "demo"),
+		"bin/troupe", d.bin,
+	)
+	sh := newShell(t, d.dir)
+	get := func() container {
+		out, _ := sh.run(t, "curl -s http://"+d.tcp+"/containers/counter")
+		return decodeJSON[container](t, "GET", out)
+	}
+	logLen := func() int {
+		out, _ := sh.run(t, "curl -s http://"+d.tcp+"/containers/counter/logs")
+		return len(out)
+	}
+	checked := 0
+	for _, readmeLine := range lines {
+		line := replacer.Replace(readmeLine)
+		out, code := sh.run(t, line)
+		wantCode := 0
+		if strings.Contains(line, "--max-time") {
+			wantCode = 28 // curl's "timed out": the event stream stays open
+		}
+		if code != wantCode {
+			t.Fatalf("%s\nexit code %d, output %q\ndaemon log:\n%s", readmeLine, code, out, d.log())
+		}
+		checked++
+		switch {
+		case strings.Contains(line, "-X DELETE"):
+			if out != "" {
+				t.Errorf("%s: %q", readmeLine, out)
+			}
+			if out, _ := sh.run(t, "curl -s -o /dev/null -w '%{http_code}' http://"+d.tcp+"/containers/counter"); out != "404" {
+				t.Errorf("after delete: %s, want 404", out)
+			}
+		case strings.Contains(line, " bundle "):
+			if _, err := os.Stat(filepath.Join(out, "config.json")); err != nil {
+				t.Errorf("%s: no bundle: %v", readmeLine, err)
+			}
+		case strings.Contains(line, "-X POST") && strings.Contains(line, "bundlePath"):
+			c := decodeJSON[container](t, readmeLine, out)
+			if c.State.Status != "running" || len(c.Processes) != 1 || !alive(c.Processes[0].Pid) {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.HasSuffix(line, "/state"):
+			st := decodeJSON[stateAnswer](t, readmeLine, out)
+			if len(st.Containers) != 1 || len(st.Containers[0].Processes) != 1 || !alive(st.Containers[0].Processes[0].Pid) {
+				t.Errorf("%s: containers %+v; want counter with its init's live host pid", readmeLine, st.Containers)
+			}
+			if st.Machine.CPUs < 1 || st.Machine.Memory < 1<<20 {
+				t.Errorf("%s: machine %+v", readmeLine, st.Machine)
+			}
+		case strings.Contains(line, "-X PUT") && strings.Contains(line, "/processes"):
+			p := decodeJSON[processAnswer](t, readmeLine, out)
+			if !alive(p.Pid) || p.User.UID != 1000 {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+			if status := readStatusUID(p.Pid); status != "1000" {
+				t.Errorf("the exec'd process runs as host uid %s, want 1000", status)
+			}
+		case strings.Contains(line, "/process/$PID"):
+			if out != "" {
+				t.Errorf("%s: %q, want 204 and no body", readmeLine, out)
+			}
+			waitFor(t, "the signalled process to leave the list", func() bool { return len(get().Processes) == 1 })
+		case strings.Contains(line, `"status": "paused"`):
+			if c := decodeJSON[container](t, readmeLine, out); c.State.Status != "paused" {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+			// The counter does not move while paused.
+			before := logLen()
+			time.Sleep(2500 * time.Millisecond)
+			if after := logLen(); after != before {
+				t.Errorf("the counter moved while paused: %d -> %d bytes of log", before, after)
+			}
+		case strings.Contains(line, `"status": "running"`):
+			if c := decodeJSON[container](t, readmeLine, out); c.State.Status != "running" {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+			before := logLen()
+			waitFor(t, "the counter to move again", func() bool { return logLen() > before })
+		case strings.Contains(line, `"resources"`):
+			if c := decodeJSON[container](t, readmeLine, out); c.State.Status != "running" {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.HasSuffix(line, "/stats"):
+			s := decodeJSON[statsAnswer](t, readmeLine, out)
+			if s.MemoryLimit != 67108864 || s.PidsLimit != 64 || s.CPU == 0 || s.Pids == 0 {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.HasSuffix(line, "/logs"):
+			if !strings.HasPrefix(out, "1\n2\n") {
+				t.Errorf("%s: %q, want the count", readmeLine, out)
+			}
+		case strings.Contains(line, `"singal"`):
+			if !strings.Contains(out, `unknown field \"singal\"`) {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.Contains(line, `"signal": 9`):
+			decodeJSON[container](t, readmeLine, out)
+			// Killing is asynchronous; the next command reads the result.
+			waitFor(t, "the container to stop", func() bool { return get().State.Status == "stopped" })
+		case strings.HasSuffix(line, "/containers/counter"):
+			c := decodeJSON[container](t, readmeLine, out)
+			if c.ID != "counter" {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+			if c.State.Status == "stopped" && (c.State.ExitStatus == nil || *c.State.ExitStatus != 137 || len(c.Processes) != 0) {
+				t.Errorf("%s: %s; want stopped with exit status 137 and no processes", readmeLine, out)
+			}
+		case strings.Contains(line, "/events"):
+			var types []string
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				var e struct{ Type string }
+				if json.Unmarshal([]byte(l), &e) == nil && e.Type != "" {
+					types = append(types, e.Type)
+				}
+			}
+			want := "start exec process-exit pause resume exit"
+			if strings.Join(types, " ") != want {
+				t.Errorf("%s: events %v, want %s", readmeLine, types, want)
+			}
+		case strings.HasSuffix(line, "/healthz"):
+			if !strings.Contains(out, `"ok"`) {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.HasSuffix(line, "/version"):
+			if !strings.Contains(out, `"runc"`) {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.HasSuffix(line, "/metrics"):
+			if !strings.Contains(out, "troupe_http_requests_total") || !strings.Contains(out, "troupe_container_starts_total") {
+				t.Errorf("%s: no troupe metrics", readmeLine)
+			}
+		case strings.HasPrefix(line, "PID="):
+		default:
+			checked--
+			t.Errorf("README command without a check in this test: %s", readmeLine)
+		}
+	}
+	t.Logf("%d README commands run and checked", checked)
+}
+
+// readStatusUID returns the real uid of pid on the host.
+func readStatusUID(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return err.Error()
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(l, "Uid:"); ok {
+			return strings.Fields(rest)[0]
+		}
+	}
+	return "?"
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
