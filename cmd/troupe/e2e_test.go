@@ -372,6 +372,13 @@ func TestReadmeExamples(t *testing.T) {
 			if strings.Join(types, " ") != want {
 				t.Errorf("%s: events %v, want %s", readmeLine, types, want)
 			}
+		case strings.HasSuffix(line, "/containers"):
+			var list struct {
+				Containers []container `json:"containers"`
+			}
+			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Containers) != 1 || list.Containers[0].ID != "counter" {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
 		case strings.HasSuffix(line, "/healthz"):
 			if !strings.Contains(out, `"ok"`) {
 				t.Errorf("%s: %s", readmeLine, out)
