@@ -424,3 +424,54 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCLIAgainstDaemon drives a real daemon with the CLI, over its socket.
+func TestCLIAgainstDaemon(t *testing.T) {
+	d := startDaemon(t)
+	troupe := func(args ...string) (string, error) {
+		t.Helper()
+		cmd := exec.Command(d.bin, append([]string{"--address", "unix://" + d.sock}, args...)...)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := troupe(args...)
+		if err != nil {
+			t.Fatalf("troupe %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	bundle := must("bundle", filepath.Join(d.dir, "b"), "--", "sleep", "300")
+	if out := must("start", "web", bundle); out != "web" {
+		t.Errorf("start printed %q", out)
+	}
+	if out := must("ps"); !strings.Contains(out, "web") || !strings.Contains(out, "running") {
+		t.Errorf("ps:\n%s", out)
+	}
+	pid := must("exec", "web", "--user", "1000:1000", "--", "sleep", "301")
+	if n, err := fmt.Sscanf(pid, "%d", new(int)); n != 1 || err != nil {
+		t.Fatalf("exec printed %q, want a pid", pid)
+	}
+	if out := must("top", "web"); !strings.Contains(out, pid) || !strings.Contains(out, "sleep 301") {
+		t.Errorf("top:\n%s", out)
+	}
+	must("kill", "web", pid, "-s", "KILL")
+	waitFor(t, "the exec'd process to go", func() bool { return !strings.Contains(must("top", "web"), pid) })
+	if out, err := troupe("rm", "web"); err == nil || !strings.Contains(out, "running") {
+		t.Errorf("rm of a running container: %v %q; want a refusal naming its state", err, out)
+	}
+	if out, err := troupe("start", "web", bundle); err == nil || !strings.Contains(out, "already exists") {
+		t.Errorf("start of a taken id: %v %q", err, out)
+	}
+	must("kill", "web", "-s", "KILL")
+	waitFor(t, "web to stop", func() bool { return strings.Contains(must("ps"), "stopped") })
+	var info container
+	if err := json.Unmarshal([]byte(must("inspect", "web")), &info); err != nil || info.State.ExitStatus == nil || *info.State.ExitStatus != 137 {
+		t.Errorf("inspect after kill: %+v %v", info, err)
+	}
+	must("rm", "web")
+	if out := must("ps", "-q"); out != "" {
+		t.Errorf("ps after rm: %q", out)
+	}
+}
