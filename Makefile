@@ -31,10 +31,10 @@ TROUPE_STATE  ?= /run/troupe## daemon --state for make run
 TROUPE_LISTEN ?= unix:///run/troupe/troupe.sock## daemon --listen for make run
 RUNFLAGS      ?=## extra daemon flags for make run
 
-# Reserved for targets that later issues add (criu, bench, fuzz).
+# Reserved for targets that later issues add (criu, bench).
 CRIU_DIR   ?= $(BIN_DIR)/criu
 BENCHFLAGS ?=
-FUZZTIME   ?= 30s
+FUZZTIME   ?= 20s## how long make fuzz (and so make test) fuzzes request decoding
 
 # Debian packages troupe needs: libseccomp-dev (cgo seccomp; pulls in
 # pkg-config), busybox-static (test rootfs), iptables (CRIU's network lock),
@@ -76,9 +76,14 @@ build: deps ## build bin/troupe (cgo, seccomp)
 	$(GO) build -tags '$(TAGS)' $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/troupe
 
 .PHONY: test
-test: deps ## vet, then run all tests with the race detector (root; starts real containers)
+test: deps ## vet, run all tests with the race detector (root; starts real containers), then fuzz
 	$(GO) vet -tags '$(TAGS)' $(PKGS)
 	$(GO) test -race -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
+	$(MAKE) --no-print-directory fuzz
+
+.PHONY: fuzz
+fuzz: deps ## fuzz the API's request decoding for FUZZTIME
+	$(GO) test -tags '$(TAGS)' -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./http/
 
 .PHONY: check
 check: ## gofmt, go vet and the import-direction check

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	nethttp "net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,7 +49,84 @@ func decodeBytes(body []byte, v any) error {
 	if dec.More() {
 		return fmt.Errorf("malformed JSON: more than one value in the body: %w", runtime.ErrInvalidArgument)
 	}
+	// encoding/json matches keys to fields ignoring case, so
+	// DisallowUnknownFields lets {"bundlepath": ...} through, and in
+	// {"signal": 15, "SIGNAL": 9} the last one silently wins. The
+	// contract's field names are exact.
+	var raw any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return fmt.Errorf("%s: %w", describeJSONError(err), runtime.ErrInvalidArgument)
+	}
+	if err := exactFields(raw, reflect.TypeOf(v)); err != nil {
+		return fmt.Errorf("%w: %w", err, runtime.ErrInvalidArgument)
+	}
 	return nil
+}
+
+// unmarshaler is the interface of types that decode themselves.
+var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// exactFields checks that every object key in v, the generic decoding of a
+// body that decoded into a value of type t, is spelled exactly as the json
+// name of a field of t.
+func exactFields(v any, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshaler) {
+		return nil // its own rules, such as Signal's
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, _ := v.(map[string]any)
+		for _, key := range slices.Sorted(maps.Keys(obj)) {
+			f, ok := fieldNamed(t, key)
+			if !ok {
+				return unknownField(t, key)
+			}
+			if err := exactFields(obj[key], f.Type); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		elems, _ := v.([]any)
+		for _, e := range elems {
+			if err := exactFields(e, t.Elem()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fieldNamed returns the field of struct t whose json name is exactly name.
+func fieldNamed(t reflect.Type, name string) (reflect.StructField, bool) {
+	for f := range t.Fields() {
+		if f.IsExported() && jsonName(f) == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// unknownField is the error for key, which names no field of struct t
+// exactly; it suggests the field it names in another case.
+func unknownField(t reflect.Type, key string) error {
+	for f := range t.Fields() {
+		if f.IsExported() && strings.EqualFold(jsonName(f), key) {
+			return fmt.Errorf("unknown field %q (did you mean %q?)", key, jsonName(f))
+		}
+	}
+	return fmt.Errorf("unknown field %q", key)
+}
+
+// jsonName is the key encoding/json uses for f.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
 }
 
 // describeJSONError turns encoding/json's errors into messages for a

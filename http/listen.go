@@ -49,7 +49,12 @@ func listenUnix(path string) (net.Listener, error) {
 	if fi.Mode().Perm()&0o002 != 0 {
 		return nil, fmt.Errorf("listen unix %s: directory %s is world-writable; anyone could replace the socket: %w", path, dir, runtime.ErrInvalidArgument)
 	}
-	if _, err := os.Lstat(path); err == nil {
+	if fi, err := os.Lstat(path); err == nil {
+		// Only a socket may be replaced: a path given by mistake must not
+		// cost the file that is there.
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen unix %s: the path exists and is not a socket: %w", path, runtime.ErrInvalidArgument)
+		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("listen unix %s: another daemon is serving it: %w", path, runtime.ErrAlreadyExists)

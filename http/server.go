@@ -59,6 +59,9 @@ func New(cfg Config) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
+	// Route on the escaped path, so that /containers/a%2Fb reaches the id
+	// check (400, an invalid id "a/b") rather than missing every route.
+	e.UseRawPath = true
 	e.Use(s.recovery, s.logRequests, s.authenticate)
 	e.NoRoute(func(c *gin.Context) {
 		fail(c, fmt.Errorf("no such endpoint: %s %s: %w", c.Request.Method, c.Request.URL.Path, runtime.ErrNotFound))

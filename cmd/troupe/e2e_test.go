@@ -46,29 +46,55 @@ func startDaemon(t *testing.T) *daemon {
 	}
 	d.tcp = l.Addr().String()
 	l.Close()
-	log, err := os.Create(filepath.Join(dir, "daemon.log"))
+	d.launch(t)
+	t.Cleanup(func() { d.stop(t) })
+	return d
+}
+
+// launch starts the daemon process and waits until it answers.
+func (d *daemon) launch(t *testing.T) {
+	t.Helper()
+	log, err := os.OpenFile(filepath.Join(d.dir, "daemon.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.cmd = exec.Command(d.bin, "daemon", "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"),
+	defer log.Close()
+	d.cmd = exec.Command(d.bin, "daemon", "--root", filepath.Join(d.dir, "root"), "--state", filepath.Join(d.dir, "state"),
 		"--listen", "unix://"+d.sock, "--listen", "tcp://"+d.tcp, "--cgroup-parent", d.cgroup, "--log-level", "debug")
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.stop(t) })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if resp, err := nethttp.Get("http://" + d.tcp + "/healthz"); err == nil {
 			resp.Body.Close()
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the daemon did not come up; its log:\n%s", d.log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return d
+}
+
+// terminate stops the daemon with SIGTERM, as an operator would, and
+// waits for it to exit.
+func (d *daemon) terminate(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the daemon exited with %v on SIGTERM; its log:\n%s", err, d.log())
+		}
+	case <-time.After(15 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-done
+		t.Errorf("the daemon did not stop on SIGTERM")
+	}
 }
 
 func (d *daemon) log() string {
@@ -93,16 +119,7 @@ func (d *daemon) stop(t *testing.T) {
 				resp.Body.Close()
 			}
 		}
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- d.cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-done
-			t.Errorf("the daemon did not stop on SIGTERM")
-		}
+		d.terminate(t)
 	}
 	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup))
 	for _, m := range matches {
@@ -473,5 +490,82 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	must("rm", "web")
 	if out := must("ps", "-q"); out != "" {
 		t.Errorf("ps after rm: %q", out)
+	}
+}
+
+// TestDaemonRestartKeepsContainers stops the daemon with SIGTERM while a
+// container runs: the container keeps running, and the next daemon on the
+// same state dir re-adopts it and can manage it.
+func TestDaemonRestartKeepsContainers(t *testing.T) {
+	d := startDaemon(t)
+	api := "http://" + d.tcp
+	bundle := filepath.Join(d.dir, "b")
+	if out, err := exec.Command(d.bin, "bundle", bundle, "--", "sh", "-c", "while true; do echo tick; sleep 0.2; done").CombinedOutput(); err != nil {
+		t.Fatalf("bundle: %v %s", err, out)
+	}
+	resp, err := nethttp.Post(api+"/containers/keeper", "application/json", strings.NewReader(`{"bundlePath": "`+bundle+`"}`))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("start: %v %v", err, resp)
+	}
+	var c container
+	_ = json.NewDecoder(resp.Body).Decode(&c)
+	resp.Body.Close()
+	pid := c.Processes[0].Pid
+
+	d.terminate(t)
+	if !alive(pid) {
+		t.Fatal("the container died with the daemon")
+	}
+	logPath := filepath.Join(d.dir, "state", "logs", "keeper.log")
+	size := func() int64 {
+		fi, err := os.Stat(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	waitFor(t, "the container to keep working without a daemon", func() bool { return size() > before })
+
+	d.launch(t)
+	get := func() container {
+		t.Helper()
+		resp, err := nethttp.Get(api + "/containers/keeper")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("get after restart: %v %v", err, resp)
+		}
+		defer resp.Body.Close()
+		var c container
+		_ = json.NewDecoder(resp.Body).Decode(&c)
+		return c
+	}
+	if c := get(); c.State.Status != "running" || len(c.Processes) != 1 || c.Processes[0].Pid != pid {
+		t.Fatalf("after restart: %+v; want running with init %d", c, pid)
+	}
+	req, _ := nethttp.NewRequest("PUT", api+"/containers/keeper/processes", strings.NewReader(`{"args": ["true"]}`))
+	if resp, err := nethttp.DefaultClient.Do(req); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("exec after restart: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	req, _ = nethttp.NewRequest("PATCH", api+"/containers/keeper", strings.NewReader(`{"signal": "KILL"}`))
+	if resp, err := nethttp.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("kill after restart: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	// Not the daemon's child any more: the exit is seen, its code is not.
+	waitFor(t, "the re-adopted container to stop", func() bool { return get().State.Status == "stopped" })
+	if c := get(); c.State.ExitStatus == nil || *c.State.ExitStatus != -1 {
+		t.Errorf("exit status of a re-adopted container = %v, want -1 (unknown)", c.State.ExitStatus)
+	}
+	req, _ = nethttp.NewRequest("DELETE", api+"/containers/keeper", nil)
+	if resp, err := nethttp.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("delete after restart: %v %v; log:\n%s", err, resp, d.log())
+	} else {
+		resp.Body.Close()
+	}
+	if matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup, "keeper")); len(matches) > 0 {
+		t.Errorf("cgroups left behind: %v", matches)
 	}
 }

@@ -1,0 +1,195 @@
+package http
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// socketDir makes a short private directory for sockets (a socket path
+// must fit in 108 bytes, and t.TempDir's names are long).
+func socketDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "troupe-listen-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// listen calls Listen and closes what it opens when the test ends.
+func listen(t *testing.T, address string, withToken bool) (net.Listener, error) {
+	t.Helper()
+	l, err := Listen(address, withToken)
+	if err == nil {
+		t.Cleanup(func() { l.Close() })
+	}
+	return l, err
+}
+
+// dials reports whether a unix socket at path answers.
+func dials(path string) bool {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func TestListenUnix(t *testing.T) {
+	t.Run("mode", func(t *testing.T) {
+		sock := filepath.Join(socketDir(t), "run", "troupe.sock")
+		if _, err := listen(t, "unix://"+sock, false); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+			t.Errorf("socket mode %v, want a socket with 0660", fi.Mode())
+		}
+		// The directory it made is not open to others.
+		if di, err := os.Stat(filepath.Dir(sock)); err != nil || di.Mode().Perm()&0o022 != 0 {
+			t.Errorf("socket directory: %v, %v", di.Mode(), err)
+		}
+		if !dials(sock) {
+			t.Error("nothing answers on the socket")
+		}
+	})
+
+	t.Run("world-writable directory", func(t *testing.T) {
+		dir := filepath.Join(socketDir(t), "open")
+		if err := os.Mkdir(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777); err != nil { // past the umask, no sticky bit
+			t.Fatal(err)
+		}
+		sock := filepath.Join(dir, "t.sock")
+		_, err := listen(t, "unix://"+sock, false)
+		if !errors.Is(err, runtime.ErrInvalidArgument) {
+			t.Fatalf("Listen in a 0777 directory: %v, want invalid argument", err)
+		}
+		if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+			t.Errorf("a refused Listen left %s (%v)", sock, err)
+		}
+	})
+
+	t.Run("stale socket", func(t *testing.T) {
+		sock := filepath.Join(socketDir(t), "t.sock")
+		old, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A daemon that died leaves its socket file behind.
+		old.(*net.UnixListener).SetUnlinkOnClose(false)
+		old.Close()
+		if _, err := os.Lstat(sock); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := listen(t, "unix://"+sock, false); err != nil {
+			t.Fatalf("Listen over a stale socket: %v", err)
+		}
+		if !dials(sock) {
+			t.Error("nothing answers on the replaced socket")
+		}
+	})
+
+	t.Run("live socket", func(t *testing.T) {
+		sock := filepath.Join(socketDir(t), "t.sock")
+		if _, err := listen(t, "unix://"+sock, false); err != nil {
+			t.Fatal(err)
+		}
+		_, err := listen(t, "unix://"+sock, false)
+		if !errors.Is(err, runtime.ErrAlreadyExists) {
+			t.Fatalf("second Listen on a live socket: %v, want already exists", err)
+		}
+		if !dials(sock) {
+			t.Error("the second Listen broke the first daemon's socket")
+		}
+	})
+
+	t.Run("not a socket", func(t *testing.T) {
+		// --listen pointing at a file by mistake must not delete it.
+		path := filepath.Join(socketDir(t), "precious")
+		if err := os.WriteFile(path, []byte("keep me"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := listen(t, "unix://"+path, false)
+		if !errors.Is(err, runtime.ErrInvalidArgument) {
+			t.Errorf("Listen on a regular file: %v, want invalid argument", err)
+		}
+		if data, err := os.ReadFile(path); err != nil || string(data) != "keep me" {
+			t.Errorf("Listen on a regular file replaced it: %q, %v", data, err)
+		}
+	})
+}
+
+func TestListenTCP(t *testing.T) {
+	for _, tc := range []struct {
+		address   string
+		withToken bool
+		ok        bool
+	}{
+		{"tcp://127.0.0.1:0", false, true},
+		{"tcp://localhost:0", false, true},
+		{"tcp://[::1]:0", false, true},
+		{"tcp://0.0.0.0:0", false, false},
+		{"tcp://:0", false, false},
+		{"tcp://[::]:0", false, false},
+		// With a token a non-loopback listener is allowed. Only opened and
+		// closed: nothing is sent to it.
+		{"tcp://0.0.0.0:0", true, true},
+	} {
+		t.Run(tc.address, func(t *testing.T) {
+			l, err := listen(t, tc.address, tc.withToken)
+			if tc.address == "tcp://[::1]:0" && err != nil && !errors.Is(err, runtime.ErrInvalidArgument) {
+				t.Skipf("no IPv6 loopback here: %v", err)
+			}
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("Listen(%q, token %v): %v", tc.address, tc.withToken, err)
+			case !tc.ok && !errors.Is(err, runtime.ErrInvalidArgument):
+				t.Fatalf("Listen(%q, token %v): %v, want invalid argument", tc.address, tc.withToken, err)
+			case !tc.ok:
+				if err.Error() == "" {
+					t.Error("empty error")
+				}
+			default:
+				if l.Addr().Network() != "tcp" {
+					t.Errorf("listener on %s", l.Addr())
+				}
+			}
+		})
+	}
+}
+
+func TestListenBadAddress(t *testing.T) {
+	for _, address := range []string{
+		"",
+		"/run/troupe.sock",
+		"http://127.0.0.1:8888",
+		"udp://127.0.0.1:0",
+		"unix://",
+		"unix:relative.sock",
+		"unix://relative/t.sock",
+		"tcp://127.0.0.1",
+		"tcp://",
+		"tcp://[::1",
+		"%zz",
+	} {
+		t.Run(address, func(t *testing.T) {
+			_, err := listen(t, address, true)
+			if !errors.Is(err, runtime.ErrInvalidArgument) {
+				t.Errorf("Listen(%q): %v, want invalid argument", address, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,367 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/runtime/linux"
+)
+
+func TestMain(m *testing.M) {
+	// This test binary is also the init of the real containers.
+	linux.Init()
+	code := m.Run()
+	if testDir != "" {
+		os.RemoveAll(testDir)
+	}
+	os.Exit(code)
+}
+
+// testDir holds the shared busybox rootfs and one directory per test
+// server; made on first use so that the fuzz target, which starts no
+// container, does not pay for it.
+var (
+	testDir    string
+	testRootfs string
+	rootfsErr  error
+	rootfsOnce sync.Once
+)
+
+// rootfs returns the shared read-only busybox rootfs, skipping the test
+// when it cannot start real containers.
+func rootfs(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("starts real containers: needs root")
+	}
+	rootfsOnce.Do(func() {
+		if testDir, rootfsErr = os.MkdirTemp("", "troupe-http-test-"); rootfsErr != nil {
+			return
+		}
+		// Containers run as other users than the owner: they must be able
+		// to reach the rootfs.
+		if rootfsErr = os.Chmod(testDir, 0o755); rootfsErr != nil {
+			return
+		}
+		testRootfs, rootfsErr = busybox.Rootfs(filepath.Join(testDir, "rootfs"))
+	})
+	if rootfsErr != nil {
+		t.Fatalf("busybox rootfs: %v", rootfsErr)
+	}
+	return testRootfs
+}
+
+// quietLogger drops logs: the tests look at behaviour.
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// envOptions shape a test server.
+type envOptions struct {
+	// token, when set, is required by the server.
+	token string
+	// unix serves on a unix socket instead of TCP loopback.
+	unix bool
+}
+
+// env is a daemon under test: a Linux runtime with its own state dir and
+// cgroup parent, a supervisor in its own actor system, and the API served
+// by net/http on a real listener.
+type env struct {
+	t      *testing.T
+	dir    string
+	rt     *linux.Runtime
+	sup    *actors.Supervisor
+	base   string // URL of the server, without a trailing slash
+	client *nethttp.Client
+	token  string // sent as a bearer token when set
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	rootfs(t)
+	dir, err := os.MkdirTemp(testDir, "case-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := "/troupe-test-http-" + filepath.Base(dir)
+	rt, err := linux.New(linux.Options{StateDir: filepath.Join(dir, "state"), CgroupParent: parent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := quietLogger()
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: rt, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Config{Supervisor: sup, Version: "v0.0.0-test", Token: o.token, Logger: quiet})
+
+	e := &env{t: t, dir: dir, rt: rt, sup: sup, token: o.token}
+	var l net.Listener
+	if o.unix {
+		sock := filepath.Join(dir, "t.sock")
+		if l, err = Listen("unix://"+sock, o.token != ""); err != nil {
+			t.Fatal(err)
+		}
+		e.base = "http://troupe"
+		e.client = &nethttp.Client{Transport: &nethttp.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			},
+		}}
+	} else {
+		if l, err = Listen("tcp://127.0.0.1:0", o.token != ""); err != nil {
+			t.Fatal(err)
+		}
+		e.base = "http://" + l.Addr().String()
+		e.client = &nethttp.Client{Transport: &nethttp.Transport{}}
+	}
+	hs := &nethttp.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(l) }()
+
+	t.Cleanup(func() {
+		// Streams end with their connections.
+		hs.Close()
+		if err := <-served; !errors.Is(err, nethttp.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+		e.client.CloseIdleConnections()
+		// Delete whatever a test left, through the runtime itself.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		ids, _ := rt.List(ctx)
+		for _, id := range ids {
+			if c, err := rt.Load(ctx, id); err == nil {
+				if err := c.Delete(ctx, true); err != nil {
+					t.Errorf("cleanup: delete %s: %v", id, err)
+				}
+			}
+		}
+		_ = sup.Stop()
+		system.Shutdown()
+		for _, sub := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"} {
+			os.Remove(filepath.Join("/sys/fs/cgroup", sub, parent))
+		}
+		os.RemoveAll(dir)
+	})
+	return e
+}
+
+// bundle writes a busybox bundle whose init runs args.
+func (e *env) bundle(name string, args ...string) string {
+	e.t.Helper()
+	p, err := busybox.Bundle(filepath.Join(e.dir, "bundles", name), busybox.Options{Rootfs: testRootfs, Args: args})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// response is a server's complete answer.
+type response struct {
+	status int
+	header nethttp.Header
+	body   []byte
+}
+
+// do sends a request and reads the whole answer. body is raw JSON ("" for
+// none); header is pairs of name and value. Every error answer is checked
+// to be the JSON error object of the contract.
+func (e *env) do(method, path, body string, header ...string) response {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp := e.send(ctx, method, path, body, header...)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatalf("%s %s: read answer: %v", method, path, err)
+	}
+	r := response{status: resp.StatusCode, header: resp.Header, body: data}
+	if r.status >= 400 {
+		checkErrorBody(e.t, method+" "+path, r)
+	}
+	return r
+}
+
+// send sends a request and returns the response with its body unread, for
+// streams.
+func (e *env) send(ctx context.Context, method, path, body string, header ...string) *nethttp.Response {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := nethttp.NewRequestWithContext(ctx, method, e.base+path, rd)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if e.token != "" {
+		req.Header.Set("Authorization", "Bearer "+e.token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// checkErrorBody checks that an error answer is {"error": "..."} in JSON
+// and nothing else.
+func checkErrorBody(t *testing.T, what string, r response) {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("%s: %d answer has Content-Type %q, want application/json", what, r.status, ct)
+	}
+	var body struct {
+		Error *string `json:"error"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Error == nil || *body.Error == "" {
+		t.Errorf("%s: %d answer %q is not {\"error\": \"...\"} (%v)", what, r.status, r.body, err)
+	}
+}
+
+// errorOf returns the message of an error answer.
+func errorOf(r response) string {
+	var body errorBody
+	_ = json.Unmarshal(r.body, &body)
+	return body.Error
+}
+
+// want checks the status of r and, for error answers, that the message
+// holds every one of contains.
+func want(t *testing.T, what string, r response, status int, contains ...string) {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("%s: status %d, want %d; body %s", what, r.status, status, r.body)
+		return
+	}
+	msg := errorOf(r)
+	for _, s := range contains {
+		if !strings.Contains(msg, s) {
+			t.Errorf("%s: error %q does not mention %q", what, msg, s)
+		}
+	}
+}
+
+// decodeBody decodes r's JSON body into v.
+func decodeBody(t *testing.T, r response, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("answer %q: %v", r.body, err)
+	}
+}
+
+// startContainer starts container id from bundle and returns its view.
+func (e *env) startContainer(id, bundle string) actors.ContainerInfo {
+	e.t.Helper()
+	r := e.do("POST", "/containers/"+id, fmt.Sprintf(`{"bundlePath": %q}`, bundle))
+	if r.status != nethttp.StatusCreated {
+		e.t.Fatalf("start %s: status %d: %s", id, r.status, r.body)
+	}
+	var c actors.ContainerInfo
+	decodeBody(e.t, r, &c)
+	return c
+}
+
+// get returns container id's view.
+func (e *env) get(id string) actors.ContainerInfo {
+	e.t.Helper()
+	r := e.do("GET", "/containers/"+id, "")
+	if r.status != nethttp.StatusOK {
+		e.t.Fatalf("get %s: status %d: %s", id, r.status, r.body)
+	}
+	var c actors.ContainerInfo
+	decodeBody(e.t, r, &c)
+	return c
+}
+
+// exec starts args in container id and returns the new process's pid.
+func (e *env) exec(id string, args ...string) int {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{"args": args})
+	r := e.do("PUT", "/containers/"+id+"/processes", string(body))
+	if r.status != nethttp.StatusCreated {
+		e.t.Fatalf("exec %v in %s: status %d: %s", args, id, r.status, r.body)
+	}
+	var p actors.ProcessInfo
+	decodeBody(e.t, r, &p)
+	if p.Pid <= 0 {
+		e.t.Fatalf("exec %v in %s: answered pid %d", args, id, p.Pid)
+	}
+	return p.Pid
+}
+
+// mustStatus sends a request and fails the test unless it gets status.
+func (e *env) mustStatus(status int, method, path, body string) response {
+	e.t.Helper()
+	r := e.do(method, path, body)
+	if r.status != status {
+		e.t.Fatalf("%s %s %s: status %d, want %d; body %s", method, path, body, r.status, status, r.body)
+	}
+	return r
+}
+
+// healthy checks that the daemon still serves and still starts containers.
+func (e *env) healthy(id string) {
+	e.t.Helper()
+	e.mustStatus(nethttp.StatusOK, "GET", "/healthz", "")
+	e.startContainer(id, e.bundle("healthy", "sleep", "300"))
+	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/"+id+"?force=true", "")
+}
+
+// eventually polls cond until it holds or 20 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid is a live (not zombie) process on the host.
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command's closing parenthesis.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// sub returns e for a subtest: failures go to t.
+func (e *env) sub(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
