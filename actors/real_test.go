@@ -289,3 +289,33 @@ func TestRealPanicLeavesOthersIntact(t *testing.T) {
 		return status(e.sup.State(), "faulty") == runtime.Stopped
 	})
 }
+
+func TestRealSlowSubscriberGetsGap(t *testing.T) {
+	log := events.New(events.Options{SubscriberQueue: 2})
+	e := newRealEnv(t, Config{Events: log})
+	ctx := testContext(t)
+	slow := log.Subscribe(events.Filter{})
+	defer slow.Close()
+	if _, err := e.sup.Start(ctx, "chatty", e.bundle("chatty", "sleep", "300")); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if _, err := e.sup.Exec(ctx, "chatty", runtime.ProcessSpec{Args: []string{"true"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// start, then 4 exec and 4 process-exit: 9 events for a queue of 2.
+	eventually(t, "every event to be published", func() bool { return log.LastID() >= 9 })
+	var received, missed uint64
+	for received+missed < 9 {
+		ev := next(t, slow)
+		if ev.Type == events.Gap {
+			missed += ev.Missed
+			continue
+		}
+		received++
+	}
+	if missed == 0 || received+missed != 9 {
+		t.Errorf("the slow subscriber received %d events and was told of %d missed; want a gap, adding up to 9", received, missed)
+	}
+}
