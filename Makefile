@@ -31,8 +31,9 @@ TROUPE_STATE  ?= /run/troupe## daemon --state for make run
 TROUPE_LISTEN ?= unix:///run/troupe/troupe.sock## daemon --listen for make run
 RUNFLAGS      ?=## extra daemon flags for make run
 
-# Reserved for targets that later issues add (criu, bench).
-CRIU_DIR   ?= $(BIN_DIR)/criu
+# CRIU 4.1 from Debian trixie in a private prefix (Debian 12's 3.17 fails on
+# kernels >= 6.13); see hack/README-criu.md.
+CRIU_PREFIX ?= /opt/troupe/criu## where make criu installs CRIU (wrapper in bin/criu)
 BENCHFLAGS ?=
 FUZZTIME   ?= 20s## how long make fuzz (and so make test) fuzzes request decoding
 
@@ -84,6 +85,10 @@ test: deps ## vet, run all tests with the race detector (root; starts real conta
 .PHONY: fuzz
 fuzz: deps ## fuzz the API's request decoding for FUZZTIME
 	$(GO) test -tags '$(TAGS)' -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./http/
+
+.PHONY: criu
+criu: ## install CRIU 4.1 into CRIU_PREFIX (root; leaves the system's apt and libc alone)
+	./hack/install-criu.sh $(CRIU_PREFIX)
 
 .PHONY: check
 check: ## gofmt, go vet and the import-direction check
