@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -140,30 +141,25 @@ func newInspectCommand(o *globalOptions) *cobra.Command {
 }
 
 func newPauseCommand(o *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:     "pause ID",
-		Short:   "freeze every process of a container",
-		Long:    "Freeze every process of the container ID. Pausing a paused container succeeds.",
-		GroupID: groupContainers,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			info, err := c.Pause(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return o.output(cmd, info, func(w io.Writer) error { return printLine(w, info.ID) })
-		},
-	}
+	return newContainerActionCommand(o, "pause ID", "freeze every process of a container",
+		"Freeze every process of the container ID. Pausing a paused container succeeds.", (*client.Client).Pause)
 }
 
 func newResumeCommand(o *globalOptions) *cobra.Command {
+	return newContainerActionCommand(o, "resume ID", "thaw a paused container", "", (*client.Client).Resume)
+}
+
+// containerAction is a client call that changes one container and answers
+// with its new view.
+type containerAction func(c *client.Client, ctx context.Context, id string) (actors.ContainerInfo, error)
+
+// newContainerActionCommand is a command that applies action to the
+// container ID and prints its id (or, with --json, the container).
+func newContainerActionCommand(o *globalOptions, use, short, long string, action containerAction) *cobra.Command {
 	return &cobra.Command{
-		Use:     "resume ID",
-		Short:   "thaw a paused container",
+		Use:     use,
+		Short:   short,
+		Long:    long,
 		GroupID: groupContainers,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -171,7 +167,7 @@ func newResumeCommand(o *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			info, err := c.Resume(cmd.Context(), args[0])
+			info, err := action(c, cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
