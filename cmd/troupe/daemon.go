@@ -103,7 +103,13 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	actorLog := logger.With("component", "actors")
+	// protoactor logs every dead letter at info: the waiters of a deleted
+	// container report into an actor that is gone, which is expected.
+	actorLog, err := newLogger(quieter(o.logLevel), o.logFormat)
+	if err != nil {
+		return err
+	}
+	actorLog = actorLog.With("component", "protoactor")
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
 	defer system.Shutdown()
 	t0 := time.Now()
@@ -179,6 +185,15 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("daemon: --log-format %q: want text or json", format)
+}
+
+// quieter is the log level for protoactor's own logs: warnings at least,
+// unless debugging.
+func quieter(level string) string {
+	if level == "debug" || level == "error" {
+		return level
+	}
+	return "warn"
 }
 
 // readToken reads the bearer token from path ("" means none).
