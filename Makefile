@@ -34,7 +34,9 @@ RUNFLAGS      ?=## extra daemon flags for make run
 # CRIU 4.1 from Debian trixie in a private prefix (Debian 12's 3.17 fails on
 # kernels >= 6.13); see hack/README-criu.md.
 CRIU_PREFIX ?= /opt/troupe/criu## where make criu installs CRIU (wrapper in bin/criu)
-BENCHFLAGS ?=
+BENCH_N       ?= 1000## containers per benchmark run
+BENCH_COMPARE ?= crun,runc,containerd## runtimes benchmarked side by side with troupe
+BENCHFLAGS    ?=## extra flags for troupe bench
 FUZZTIME   ?= 20s## how long make fuzz (and so make test) fuzzes request decoding
 
 # Debian packages troupe needs: libseccomp-dev (cgo seccomp; pulls in
@@ -89,6 +91,22 @@ fuzz: deps ## fuzz the API's request decoding for FUZZTIME
 .PHONY: criu
 criu: ## install CRIU 4.1 into CRIU_PREFIX (root; leaves the system's apt and libc alone)
 	./hack/install-criu.sh $(CRIU_PREFIX)
+
+.PHONY: bench
+bench: build ## benchmark BENCH_N starts on a private daemon, side by side with BENCH_COMPARE (root)
+	./hack/install-compare.sh
+	@set -e; d=$$(mktemp -d /tmp/troupe-bench.XXXXXX); \
+	$(BINARY) daemon --root $$d/root --state $$d/state --listen unix://$$d/troupe.sock \
+		--cgroup-parent /troupe-bench-daemon >$$d/daemon.log 2>&1 & pid=$$!; \
+	trap 'kill -TERM $$pid; wait $$pid; rmdir /sys/fs/cgroup/*/troupe-bench-daemon 2>/dev/null; rm -rf $$d' EXIT; \
+	for i in $$(seq 100); do [ -S $$d/troupe.sock ] && break; sleep 0.1; done; \
+	echo "== $(BENCH_N) starts, 10 at a time"; \
+	$(BINARY) --address unix://$$d/troupe.sock bench --n $(BENCH_N) --concurrency 10 --density \
+		--compare $(BENCH_COMPARE) --plot $(BIN_DIR)/bench-c10.svg $(BENCHFLAGS); \
+	sleep 20; \
+	echo "== $(BENCH_N) starts, all at once"; \
+	$(BINARY) --address unix://$$d/troupe.sock bench --n $(BENCH_N) --density \
+		--compare $(BENCH_COMPARE) --plot $(BIN_DIR)/bench-burst.svg $(BENCHFLAGS)
 
 .PHONY: check
 check: ## gofmt, go vet and the import-direction check

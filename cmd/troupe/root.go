@@ -41,6 +41,7 @@ other command is a request to a running daemon's REST API, at --address.`,
 	daemon := newDaemonCommand()
 	daemon.GroupID = groupDaemon
 	root.AddCommand(daemon, newBundleCommand())
+	root.AddCommand(newBenchCommand(opts))
 	root.AddCommand(
 		newStartCommand(opts),
 		newPsCommand(opts),

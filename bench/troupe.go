@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/troupe-run/troupe/http/client"
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// teardownConcurrency is how many deletes the troupe target sends at once.
+// A forced delete kills the init and waits for it; a few in flight keep
+// both cores busy, a thousand would only queue in the daemon.
+const teardownConcurrency = 16
+
+// TroupeOptions say which daemon the troupe target drives.
+type TroupeOptions struct {
+	// Address is the daemon's API: unix:///path, tcp://host:port or
+	// http://host:port, as for client.New.
+	Address string
+	// Token is the bearer token, if the daemon wants one.
+	Token string
+	// Client, if set, is used instead of a client made from Address and
+	// Token; Address still names the daemon for density.
+	Client *client.Client
+	// DaemonPid is the daemon's pid, for density. Zero finds it from the
+	// unix socket's peer credentials; over TCP density is then skipped.
+	DaemonPid int
+}
+
+// Troupe is the troupe target: a running daemon driven through its REST
+// API with the Go client, as any program would.
+type Troupe struct {
+	opts   TroupeOptions
+	client *client.Client
+	bundle string
+
+	mu      sync.Mutex
+	started []string // every id a Start was sent for
+}
+
+var _ Target = (*Troupe)(nil)
+
+// NewTroupe returns the target of the daemon o names. It does not contact
+// the daemon; Setup does.
+func NewTroupe(o TroupeOptions) (*Troupe, error) {
+	if o.Client != nil {
+		return &Troupe{opts: o, client: o.Client}, nil
+	}
+	var opts []client.Option
+	if o.Token != "" {
+		opts = append(opts, client.WithToken(o.Token))
+	}
+	c, err := client.New(o.Address, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Troupe{opts: o, client: c}, nil
+}
+
+// Name returns "troupe".
+func (t *Troupe) Name() string { return "troupe" }
+
+// Setup checks that the daemon answers. The bundle must be on the daemon's
+// machine, at an absolute path.
+func (t *Troupe) Setup(ctx context.Context, bundle string) error {
+	if err := t.client.Health(ctx); err != nil {
+		return fmt.Errorf("daemon at %s: %w", t.opts.Address, err)
+	}
+	t.bundle = bundle
+	return nil
+}
+
+// Start sends POST /containers/{id} and returns when the daemon answers
+// 201 with the container running.
+func (t *Troupe) Start(ctx context.Context, id string) error {
+	t.mu.Lock()
+	t.started = append(t.started, id)
+	t.mu.Unlock()
+	info, err := t.client.Start(ctx, id, client.StartRequest{BundlePath: t.bundle})
+	if err != nil {
+		return err
+	}
+	if info.State.Status != runtime.Running {
+		return fmt.Errorf("container %q is %s after its start", id, info.State.Status)
+	}
+	return nil
+}
+
+// OverheadPids returns the daemon's pid: troupe has no shims, the daemon is
+// the whole cost.
+func (t *Troupe) OverheadPids(context.Context) ([]int, error) {
+	if t.opts.DaemonPid > 0 {
+		return []int{t.opts.DaemonPid}, nil
+	}
+	pid, err := socketPeerPid(t.opts.Address)
+	if err != nil {
+		return nil, err
+	}
+	return []int{pid}, nil
+}
+
+// socketPeerPid finds the daemon behind a unix socket address: the kernel
+// records who listens on a unix socket, and SO_PEERCRED on a connection to
+// it returns that process. (A socket handed over by socket activation would
+// name the activator instead; troupe's daemon opens its own.)
+func socketPeerPid(address string) (int, error) {
+	path, ok := troupeSocketPath(address)
+	if !ok {
+		return 0, fmt.Errorf("the daemon's pid is unknown behind %s (not a unix socket): give it with --daemon-pid", address)
+	}
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return 0, fmt.Errorf("find the daemon's pid: %w", err)
+	}
+	defer conn.Close()
+	raw, err := conn.(*net.UnixConn).SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("find the daemon's pid: %w", err)
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return 0, fmt.Errorf("find the daemon's pid: %w", err)
+	}
+	if credErr != nil {
+		return 0, fmt.Errorf("find the daemon's pid: SO_PEERCRED: %w", credErr)
+	}
+	return int(cred.Pid), nil
+}
+
+// unixPath returns the socket path of a unix address as client.New reads
+// it: "unix:///path" or a bare "/path".
+func troupeSocketPath(address string) (string, bool) {
+	if strings.HasPrefix(address, "/") {
+		return address, true
+	}
+	if p, ok := strings.CutPrefix(address, "unix://"); ok && p != "" {
+		return p, true
+	}
+	return "", false
+}
+
+// Teardown force-deletes every container a Start was sent for, including
+// failed ones (a start that timed out on the client may still have made
+// its container), a few at a time. Containers already gone are fine.
+func (t *Troupe) Teardown(ctx context.Context) error {
+	defer t.client.Close()
+	t.mu.Lock()
+	ids := t.started
+	t.started = nil
+	t.mu.Unlock()
+
+	var (
+		wg       sync.WaitGroup
+		failed   atomic.Int64
+		firstErr error
+		once     sync.Once
+	)
+	sem := make(chan struct{}, teardownConcurrency)
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := t.client.Delete(ctx, id, true)
+			if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				failed.Add(1)
+				once.Do(func() { firstErr = fmt.Errorf("delete %s: %w", id, err) })
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("%d of %d deletes failed, the first: %w", n, len(ids), firstErr)
+	}
+	return nil
+}

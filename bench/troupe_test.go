@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	nethttp "net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/actors"
+	troupehttp "github.com/troupe-run/troupe/http"
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/fake"
+)
+
+// fakeDaemon serves troupe's real API, on a unix socket, in front of the
+// fake runtime: the troupe target's protocol without real containers (the
+// benchmark itself runs against real daemons; see the package doc).
+func fakeDaemon(t *testing.T, o fake.Options) (address string, sup *actors.Supervisor) {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: fake.New(o), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	socket := filepath.Join(t.TempDir(), "t.sock")
+	l, err := troupehttp.Listen("unix://"+socket, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &nethttp.Server{Handler: troupehttp.New(troupehttp.Config{Supervisor: sup, Logger: quiet}).Handler()}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = sup.Stop()
+		system.Shutdown()
+	})
+	return "unix://" + socket, sup
+}
+
+func TestTroupeTarget(t *testing.T) {
+	boom := errors.New("no space left on device")
+	addr, sup := fakeDaemon(t, fake.Options{
+		StartDelay: time.Millisecond,
+		StartErr: func(_ context.Context, id string, _ runtime.StartOptions) error {
+			if strings.HasSuffix(id, "3") {
+				return boom
+			}
+			return nil
+		},
+	})
+	target, err := NewTroupe(TroupeOptions{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 60
+	res, err := Run(testContext(t), target, Options{N: n, Bundle: "/bundles/busybox", Density: true, IDPrefix: "tt-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// tt-03, tt-13, ..., tt-53.
+	if res.Failures != 6 || res.Summary.Count != n-6 {
+		t.Errorf("failures %d, successes %d; want 6, %d", res.Failures, res.Summary.Count, n-6)
+	}
+	for _, e := range res.Errors {
+		if !strings.HasSuffix(e.ID, "3") || !strings.Contains(e.Err.Error(), boom.Error()) {
+			t.Errorf("start error %v", e)
+		}
+	}
+	// The daemon is this process: SO_PEERCRED on its socket says so.
+	if d := res.Density; !d.Measured() || !slices.Equal(d.Pids, []int{os.Getpid()}) || d.Containers != n-6 {
+		t.Errorf("density %+v, want this process's memory for %d containers", d, n-6)
+	}
+	if res.TeardownErr != nil {
+		t.Errorf("teardown: %v", res.TeardownErr)
+	}
+	if left := sup.State().Containers; len(left) != 0 {
+		t.Errorf("%d containers left after the teardown, the first %s", len(left), left[0].ID)
+	}
+}
+
+func TestTroupeSetupUnreachable(t *testing.T) {
+	target, err := NewTroupe(TroupeOptions{Address: "unix://" + filepath.Join(t.TempDir(), "none.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(testContext(t), target, Options{N: 1}); err == nil || !strings.Contains(err.Error(), "none.sock") {
+		t.Errorf("Run against no daemon: %v", err)
+	}
+}
+
+func TestTroupeOverheadPids(t *testing.T) {
+	tests := []struct {
+		name    string
+		o       TroupeOptions
+		want    []int
+		wantErr string
+	}{
+		{"given", TroupeOptions{Address: "tcp://127.0.0.1:1", DaemonPid: 4242}, []int{4242}, ""},
+		{"tcp without a pid", TroupeOptions{Address: "tcp://127.0.0.1:1"}, nil, "--daemon-pid"},
+		{"http without a pid", TroupeOptions{Address: "http://127.0.0.1:1"}, nil, "--daemon-pid"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			target, err := NewTroupe(tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := target.OverheadPids(context.Background())
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("OverheadPids = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+	for _, addr := range []string{"unix:///run/x.sock", "/run/x.sock"} {
+		if p, ok := troupeSocketPath(addr); !ok || p != "/run/x.sock" {
+			t.Errorf("troupeSocketPath(%q) = %q, %v", addr, p, ok)
+		}
+	}
+}
