@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,32 @@ func TestValidID(t *testing.T) {
 		}
 		if err != nil && !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("ValidID(%q) error is not invalid argument: %v", tc.id, err)
+		}
+	}
+}
+
+// TestValidIDMatchesPattern checks the hand-written check against the
+// contract's pattern on many strings.
+func TestValidIDMatchesPattern(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	alphabet := "aZ09_.-/ é\x00"
+	var check func(prefix string, depth int)
+	check = func(prefix string, depth int) {
+		if got, want := ValidID("id", prefix) == nil, pattern.MatchString(prefix); got != want {
+			t.Errorf("ValidID(%q) ok=%v, pattern says %v", prefix, got, want)
+		}
+		if depth == 0 {
+			return
+		}
+		for _, r := range alphabet {
+			check(prefix+string(r), depth-1)
+		}
+	}
+	check("", 3)
+	for _, n := range []int{127, 128, 129} {
+		id := "a" + strings.Repeat("b", n-1)
+		if got, want := ValidID("id", id) == nil, pattern.MatchString(id); got != want {
+			t.Errorf("length %d: ok=%v, pattern says %v", n, got, want)
 		}
 	}
 }
