@@ -295,6 +295,10 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		checked++
 		switch {
+		case strings.Contains(line, "/checkpoint"):
+			if !strings.Contains(out, `"error"`) || !strings.Contains(out, "not available") {
+				t.Errorf("%s: %s; want the 503 error naming why", readmeLine, out)
+			}
 		case strings.Contains(line, "-X DELETE"):
 			if out != "" {
 				t.Errorf("%s: %q", readmeLine, out)
@@ -356,6 +360,14 @@ func TestReadmeExamples(t *testing.T) {
 			s := decodeJSON[statsAnswer](t, readmeLine, out)
 			if s.MemoryLimit != 67108864 || s.PidsLimit != 64 || s.CPU == 0 || s.Pids == 0 {
 				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.Contains(line, "logs?follow=true"):
+			if !strings.HasPrefix(out, "1\n2\n") {
+				t.Errorf("%s: %q, want the count", readmeLine, out)
+			}
+		case strings.Contains(line, "text/event-stream"):
+			if !strings.Contains(out, "event: start") || !strings.Contains(out, "id: 1\n") {
+				t.Errorf("%s: %q, want server-sent events", readmeLine, out)
 			}
 		case strings.HasSuffix(line, "/logs"):
 			if !strings.HasPrefix(out, "1\n2\n") {
