@@ -79,9 +79,9 @@ build: deps ## build bin/troupe (cgo, seccomp)
 	$(GO) build -tags '$(TAGS)' $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/troupe
 
 .PHONY: test
-test: deps ## vet, run all tests with the race detector (root; starts real containers), then fuzz
+test: deps criu ## vet, run all tests with the race detector (root; starts real containers), then fuzz
 	$(GO) vet -tags '$(TAGS)' $(PKGS)
-	$(GO) test -race -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
+	CRIU_PREFIX=$(CRIU_PREFIX) TROUPE_REQUIRE_CRIU=1 $(GO) test -race -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 	$(MAKE) --no-print-directory fuzz
 
 .PHONY: fuzz
@@ -123,7 +123,7 @@ check: ## gofmt, go vet and the import-direction check
 	GO='$(GO)' TAGS='$(TAGS)' ./hack/check-imports.sh
 
 .PHONY: run
-run: build ## build, then run the daemon in the foreground (root)
+run: build criu ## build, then run the daemon in the foreground (root)
 	$(BINARY) daemon --root $(TROUPE_ROOT) --state $(TROUPE_STATE) --listen $(TROUPE_LISTEN) $(RUNFLAGS)
 
 .PHONY: clean

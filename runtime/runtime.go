@@ -26,6 +26,29 @@ type Runtime interface {
 type StartOptions struct {
 	// BundlePath is the absolute path of an OCI bundle holding config.json.
 	BundlePath string
+	// Restore, when set, brings the container back from a checkpoint (its
+	// memory, open files and process tree) instead of starting its init.
+	Restore *RestoreOptions
+}
+
+// RestoreOptions say which checkpoint to restore and how it was taken.
+type RestoreOptions struct {
+	// ImagesDir holds the checkpoint's CRIU images.
+	ImagesDir string
+	// TCP, UnixSockets and Shell must match the checkpoint's options.
+	TCP, UnixSockets, Shell bool
+}
+
+// CheckpointOptions say how to checkpoint a container.
+type CheckpointOptions struct {
+	// Exit stops the container after the dump; else it keeps running.
+	Exit bool
+	// TCP dumps established TCP connections.
+	TCP bool
+	// UnixSockets allows connections to unix sockets outside the container.
+	UnixSockets bool
+	// Shell allows a process attached to a terminal or session.
+	Shell bool
 }
 
 // Container is one container; it handles its own actions. Methods are safe
@@ -59,6 +82,9 @@ type Container interface {
 	NotifyOOM() (<-chan struct{}, error)
 	// LogPath returns the file that receives the init's stdout and stderr.
 	LogPath() string
+	// Checkpoint dumps the container's processes (CRIU) into dir, which
+	// must exist and be empty.
+	Checkpoint(ctx context.Context, dir string, o CheckpointOptions) error
 	// Delete removes a stopped container and every trace of it: cgroups,
 	// state and log files. With force a running container is killed first.
 	Delete(ctx context.Context, force bool) error

@@ -135,6 +135,11 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
+	if opts.Restore != nil {
+		if err := checkImages(opts.Restore); err != nil {
+			return nil, fmt.Errorf("restore container %q: %w", id, err)
+		}
+	}
 	// The id is taken before the slow part, as libcontainer.Create takes
 	// its state directory before running the init: a duplicate fails fast
 	// instead of queueing behind the gate.

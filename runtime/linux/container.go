@@ -17,9 +17,11 @@ import (
 
 // container is the libcontainer implementation of runtime.Container.
 type container struct {
-	lc   *libcontainer.Container
-	meta meta
-	init *process
+	lc        *libcontainer.Container
+	stateRoot string
+	meta      meta
+	init      *process
+	logs      *logPump // nil when the output is not being copied
 
 	mu    sync.Mutex
 	execs map[int]*process // exec'd processes by host pid, until reaped
@@ -27,8 +29,8 @@ type container struct {
 
 var _ runtime.Container = (*container)(nil)
 
-func newContainer(lc *libcontainer.Container, m meta, init *process) *container {
-	return &container{lc: lc, meta: m, init: init, execs: make(map[int]*process)}
+func newContainer(lc *libcontainer.Container, stateRoot string, m meta, init *process) *container {
+	return &container{lc: lc, stateRoot: stateRoot, meta: m, init: init, execs: make(map[int]*process)}
 }
 
 // ID implements runtime.Container.

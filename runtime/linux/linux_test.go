@@ -51,6 +51,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	testDir = dir
+	// libcontainer runs the criu it finds on PATH; prefer make criu's.
+	os.Setenv("PATH", filepath.Join(criuPrefix(), "bin")+":"+os.Getenv("PATH"))
 	return m.Run()
 }
 

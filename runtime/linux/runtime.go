@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -118,13 +117,47 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 	if err != nil {
 		return nil, err
 	}
-	stdio, err := openInitStdio(logPath)
+	// A fresh log: a container that reuses an id does not inherit output.
+	if err := os.WriteFile(logPath, nil, 0o640); err != nil {
+		return nil, fmt.Errorf("start container %q: create log: %w", id, err)
+	}
+	stdin, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
-	defer stdio.close() // the init holds its own copies
-	proc.Stdin, proc.Stdout, proc.Stderr = stdio.in, stdio.out, stdio.out
-	if err := lc.Run(proc); err != nil {
+	defer stdin.Close()
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
+	defer logW.Close() // the init holds its own copies
+	pumping := false
+	defer func() {
+		if !pumping {
+			logR.Close()
+		}
+	}()
+	proc.Stdin, proc.Stdout, proc.Stderr = stdin, logW, logW
+	// The init keeps the read end too (fd 3; logs.go says why).
+	proc.ExtraFiles = []*os.File{logR}
+	if ro := opts.Restore; ro != nil {
+		err = lc.Restore(proc, &libcontainer.CriuOpts{
+			ImagesDirectory:         ro.ImagesDir,
+			TcpEstablished:          ro.TCP,
+			ExternalUnixConnections: ro.UnixSockets,
+			ShellJob:                ro.Shell,
+			FileLocks:               true,
+			ManageCgroupsMode:       "soft",
+		})
+		if err != nil {
+			return nil, criuError(classify(err, "restore container %q", id), filepath.Join(ro.ImagesDir, "restore.log"))
+		}
+		// libcontainer's in-process Restore leaves this *Container unable
+		// to signal its init ("container not running"): load it afresh.
+		if lc, err = libcontainer.Load(r.stateRoot, id); err != nil {
+			return nil, classify(err, "restore container %q", id)
+		}
+	} else if err := lc.Run(proc); err != nil {
 		return nil, classify(err, "start container %q", id)
 	}
 	pid, err := proc.Pid()
@@ -132,7 +165,16 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 		return nil, classify(err, "start container %q", id)
 	}
 	init := waitChild(pid, m.Init, proc.Signal, proc.Wait)
-	return newContainer(lc, m, init), nil
+	pump, err := startLogPump(logR, logPath)
+	pumping = true
+	if err != nil {
+		_ = proc.Signal(unix.SIGKILL)
+		<-init.done
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
+	c := newContainer(lc, r.stateRoot, m, init)
+	c.logs = pump
+	return c, nil
 }
 
 // Load implements runtime.Runtime.
@@ -163,6 +205,14 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 	if status != libcontainer.Stopped {
 		init, err = watchForeign(st.InitProcessPid, m.Init)
 	}
+	var pump *logPump
+	if init != nil && err == nil {
+		// Take the output pipe back from the init; a container that cannot
+		// give it (started before troupe had it) just keeps running.
+		if r, perr := takeLogPipe(st.InitProcessPid); perr == nil {
+			pump, _ = startLogPump(r, m.LogPath)
+		}
+	}
 	if init == nil || err != nil {
 		// Already gone: a process that is done, with an unknown status.
 		init = &process{pid: st.InitProcessPid, spec: m.Init, done: make(chan struct{}),
@@ -170,7 +220,9 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		init.status = runtime.ExitStatus{Code: -1}
 		close(init.done)
 	}
-	return newContainer(lc, m, init), nil
+	c := newContainer(lc, r.stateRoot, m, init)
+	c.logs = pump
+	return c, nil
 }
 
 // List implements runtime.Runtime.
@@ -214,6 +266,9 @@ func (r *Runtime) config(id string, b *bundle.Bundle) (*configs.Config, error) {
 	}
 	// Containers must outlive the daemon: a restarted daemon re-adopts them.
 	config.ParentDeathSignal = 0
+	// No CRIU configuration file (runc's default is /etc/criu/runc.conf):
+	// what a checkpoint needs comes from the daemon's request alone.
+	config.Labels = append(config.Labels, "org.criu.config=")
 	return config, nil
 }
 
@@ -259,36 +314,6 @@ var rlimits = map[string]int{
 	"RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC,
 	"RLIMIT_RSS": unix.RLIMIT_RSS, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
 	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING, "RLIMIT_STACK": unix.RLIMIT_STACK,
-}
-
-// stdio are the files handed to a process as stdin, stdout and stderr.
-type stdio struct {
-	in, out *os.File
-}
-
-func (s stdio) close() {
-	if s.in != nil {
-		s.in.Close()
-	}
-	if s.out != nil {
-		s.out.Close()
-	}
-}
-
-// openInitStdio opens /dev/null as the init's stdin and a fresh log file as
-// its stdout and stderr. Files, not pipes: nothing in the daemon has to drain
-// them, and the init keeps writing while the daemon restarts.
-func openInitStdio(logPath string) (stdio, error) {
-	in, err := os.Open(os.DevNull)
-	if err != nil {
-		return stdio{}, err
-	}
-	out, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND|syscall.O_CLOEXEC, 0o640)
-	if err != nil {
-		in.Close()
-		return stdio{}, fmt.Errorf("open log: %w", err)
-	}
-	return stdio{in: in, out: out}, nil
 }
 
 func writeMeta(stateRoot, id string, m meta) error {

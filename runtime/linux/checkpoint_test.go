@@ -1,0 +1,94 @@
+package linux
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+)
+
+// counterArgs count in a file inside the container, so that its memory
+// (the shell variable) is what a restore must bring back.
+var counterArgs = []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; echo tick $i; usleep 50000; done"}
+
+func readCount(t *testing.T, c runtime.Container) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(c.Init().Pid()), "root/tmp/count"))
+	if err != nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return n
+}
+
+func TestCheckpointRestore(t *testing.T) {
+	requireCriu(t)
+	e := newEnv(t)
+	c := e.start("orig", busybox.Options{Args: counterArgs})
+	eventually(t, "the counter to pass 10", func() bool { return readCount(t, c) > 10 })
+	dir := filepath.Join(e.dir, "cp1")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Checkpoint(context.Background(), dir, runtime.CheckpointOptions{}); err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	at := readCount(t, c)
+	if s, _ := c.Status(); s != runtime.Running {
+		t.Fatalf("after a checkpoint without exit the container is %s", s)
+	}
+	clone, err := e.rt.Start(context.Background(), "clone", runtime.StartOptions{
+		BundlePath: filepath.Join(e.dir, "bundles", "orig"), Restore: &runtime.RestoreOptions{ImagesDir: dir}})
+	if err != nil {
+		data, _ := os.ReadFile(filepath.Join(e.dir, "state", "logs", "clone.log"))
+		t.Fatalf("restore: %v (clone log %q)", err, data)
+	}
+	t.Cleanup(func() { _ = clone.Delete(context.Background(), true) })
+	n := readCount(t, clone)
+	if n < 10 || n > at+40 {
+		t.Errorf("the clone counts from %d; the original was at %d when dumped", n, at)
+	}
+	eventually(t, "the clone to count on", func() bool { return readCount(t, clone) > n })
+	// The clone's output goes to its own log, not the original's.
+	eventually(t, "the clone's output in its log", func() bool {
+		data, _ := os.ReadFile(clone.LogPath())
+		return strings.Contains(string(data), "tick")
+	})
+	// And it holds the read end of its own output pipe, so it survives a
+	// daemon restart like any other container.
+	if r, err := takeLogPipe(clone.Init().Pid()); err != nil {
+		t.Errorf("the restored init has no log pipe: %v", err)
+	} else {
+		r.Close()
+	}
+	time.Sleep(10 * time.Millisecond)
+}
+
+// requireCriu skips a test that needs CRIU when none is installed, unless
+// TROUPE_REQUIRE_CRIU is set (make test sets it, after make criu): there a
+// missing CRIU is a failure, not a skip.
+func requireCriu(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("criu"); err == nil {
+		return
+	}
+	if os.Getenv("TROUPE_REQUIRE_CRIU") != "" {
+		t.Fatal("no criu on PATH or in " + criuPrefix() + ": run make criu")
+	}
+	t.Skip("no criu on PATH or in " + criuPrefix() + " (make criu installs one)")
+}
+
+// criuPrefix is where make criu installs CRIU.
+func criuPrefix() string {
+	if p := os.Getenv("CRIU_PREFIX"); p != "" {
+		return p
+	}
+	return "/opt/troupe/criu"
+}

@@ -1,0 +1,66 @@
+package linux
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// A container's init writes its stdout and stderr into a pipe, not straight
+// into its log file, for checkpoint/restore: CRIU cannot dump a file the
+// daemon opened outside the container's mount namespace, while a pipe it
+// dumps and hands back on restore. The init itself holds the pipe's read end
+// as fd logFD, so that its writes never fail while no daemon runs; a
+// restarted daemon takes that read end back with pidfd_getfd and goes on
+// copying into the same log.
+const logFD = 3
+
+// logPump copies a container's output pipe into its log file.
+type logPump struct {
+	done chan struct{}
+}
+
+// startLogPump copies everything written into r to the log at path,
+// appending, until every writer has gone. It owns r.
+func startLogPump(r *os.File, path string) (*logPump, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o640)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	p := &logPump{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		defer r.Close()
+		defer f.Close()
+		_, _ = io.Copy(f, r)
+	}()
+	return p, nil
+}
+
+// takeLogPipe gets the read end of a running init's output pipe from the
+// init itself.
+func takeLogPipe(pid int) (*os.File, error) {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	fd, err := unix.PidfdGetfd(pidfd, logFD, 0)
+	if err != nil {
+		return nil, fmt.Errorf("take the log pipe of pid %d: %w", pid, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		unix.Close(fd)
+		return nil, fmt.Errorf("fd %d of pid %d is not its log pipe", logFD, pid)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "log-pipe"), nil
+}
