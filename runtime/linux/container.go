@@ -17,11 +17,9 @@ import (
 
 // container is the libcontainer implementation of runtime.Container.
 type container struct {
-	lc        *libcontainer.Container
-	stateRoot string
-	meta      meta
-	init      *process
-	logs      *logPump // nil when the output is not being copied
+	lc   *libcontainer.Container
+	meta meta
+	init *process
 
 	mu    sync.Mutex
 	execs map[int]*process // exec'd processes by host pid, until reaped
@@ -29,8 +27,8 @@ type container struct {
 
 var _ runtime.Container = (*container)(nil)
 
-func newContainer(lc *libcontainer.Container, stateRoot string, m meta, init *process) *container {
-	return &container{lc: lc, stateRoot: stateRoot, meta: m, init: init, execs: make(map[int]*process)}
+func newContainer(lc *libcontainer.Container, m meta, init *process) *container {
+	return &container{lc: lc, meta: m, init: init, execs: make(map[int]*process)}
 }
 
 // ID implements runtime.Container.
@@ -107,7 +105,7 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 		return nil, classify(err, "exec %q in container %q", spec.Args[0], c.ID())
 	}
 	spec.Env, spec.Cwd = env, cwd
-	p := waitChild(pid, spec, lp.Signal, lp.Wait)
+	p := waitChild(pid, spec, lp.Signal, lp.Wait, nil)
 	c.execs[pid] = p
 	go func() {
 		<-p.done

@@ -22,7 +22,9 @@
 //
 // Under the state directory given to [New]: libcontainer's per-container
 // state in containers/<id>/ (with troupe's own troupe.json beside it), and the
-// init's stdout and stderr in logs/<id>.log. Cgroups are created at
+// init's stdout and stderr in logs/<id>.log. The init writes into a pipe that
+// the daemon copies into that file, and holds the pipe's read end itself as
+// fd 3 (logs.go says why: checkpoints, and daemon restarts). Cgroups are created at
 // <CgroupParent>/<id> in every hierarchy, never where a bundle asks, so that
 // delete can remove every trace.
 //

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,6 +40,22 @@ func startLogPump(r *os.File, path string) (*logPump, error) {
 		_, _ = io.Copy(f, r)
 	}()
 	return p, nil
+}
+
+// drainTimeout bounds how long an init's exit waits for its output to reach
+// the log: a process that escaped the container's pid namespace could keep
+// the pipe open for ever.
+const drainTimeout = 2 * time.Second
+
+// drained waits until the pump has copied everything (or drainTimeout).
+func (p *logPump) drained() {
+	if p == nil {
+		return
+	}
+	select {
+	case <-p.done:
+	case <-time.After(drainTimeout):
+	}
 }
 
 // takeLogPipe gets the read end of a running init's output pipe from the

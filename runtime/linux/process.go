@@ -73,12 +73,18 @@ func (p *process) signal(sig syscall.Signal) error {
 // reaps it (libcontainer's Process.Wait). It must be called exactly once per
 // process, right after the process starts, so that an exit that comes before
 // anyone asks is not lost.
-func waitChild(pid int, spec runtime.ProcessSpec, send func(os.Signal) error, wait func() (*os.ProcessState, error)) *process {
+//
+// afterExit, if not nil, runs after the reap and before Done is closed: an
+// init's last output must be in its log by the time anyone sees it stopped.
+func waitChild(pid int, spec runtime.ProcessSpec, send func(os.Signal) error, wait func() (*os.ProcessState, error), afterExit func()) *process {
 	spec.Stdin, spec.Stdout, spec.Stderr = nil, nil, nil
 	p := &process{pid: pid, spec: spec, send: send, done: make(chan struct{})}
 	go func() {
 		state, err := wait()
 		p.status = exitStatus(state, err)
+		if afterExit != nil {
+			afterExit()
+		}
 		close(p.done)
 	}()
 	return p
@@ -116,7 +122,7 @@ func fromWaitStatus(ws syscall.WaitStatus, at time.Time) runtime.ExitStatus {
 // watchForeign watches a process that is not our child (the init of a
 // container started by an earlier daemon) through a pidfd: the kernel makes
 // it readable when the process exits. Its exit code cannot be known.
-func watchForeign(pid int, spec runtime.ProcessSpec) (*process, error) {
+func watchForeign(pid int, spec runtime.ProcessSpec, afterExit func()) (*process, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
@@ -138,6 +144,9 @@ func watchForeign(pid int, spec runtime.ProcessSpec) (*process, error) {
 			break
 		}
 		p.status = runtime.ExitStatus{Code: -1, At: time.Now()}
+		if afterExit != nil {
+			afterExit()
+		}
 		close(p.done)
 	}()
 	return p, nil

@@ -137,6 +137,11 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 			logR.Close()
 		}
 	}()
+	pump, err := startLogPump(logR, logPath)
+	pumping = true
+	if err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
 	proc.Stdin, proc.Stdout, proc.Stderr = stdin, logW, logW
 	// The init keeps the read end too (fd 3; logs.go says why).
 	proc.ExtraFiles = []*os.File{logR}
@@ -164,17 +169,8 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 	if err != nil {
 		return nil, classify(err, "start container %q", id)
 	}
-	init := waitChild(pid, m.Init, proc.Signal, proc.Wait)
-	pump, err := startLogPump(logR, logPath)
-	pumping = true
-	if err != nil {
-		_ = proc.Signal(unix.SIGKILL)
-		<-init.done
-		return nil, fmt.Errorf("start container %q: %w", id, err)
-	}
-	c := newContainer(lc, r.stateRoot, m, init)
-	c.logs = pump
-	return c, nil
+	init := waitChild(pid, m.Init, proc.Signal, proc.Wait, pump.drained)
+	return newContainer(lc, m, init), nil
 }
 
 // Load implements runtime.Runtime.
@@ -202,16 +198,15 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		return nil, classify(err, "load container %q", id)
 	}
 	var init *process
-	if status != libcontainer.Stopped {
-		init, err = watchForeign(st.InitProcessPid, m.Init)
-	}
 	var pump *logPump
-	if init != nil && err == nil {
-		// Take the output pipe back from the init; a container that cannot
-		// give it (started before troupe had it) just keeps running.
+	if status != libcontainer.Stopped {
+		// Take the output pipe back from the init first, so that its last
+		// words reach the log before its exit is reported; a container that
+		// cannot give it back just keeps running uncopied.
 		if r, perr := takeLogPipe(st.InitProcessPid); perr == nil {
 			pump, _ = startLogPump(r, m.LogPath)
 		}
+		init, err = watchForeign(st.InitProcessPid, m.Init, pump.drained)
 	}
 	if init == nil || err != nil {
 		// Already gone: a process that is done, with an unknown status.
@@ -220,9 +215,7 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		init.status = runtime.ExitStatus{Code: -1}
 		close(init.done)
 	}
-	c := newContainer(lc, r.stateRoot, m, init)
-	c.logs = pump
-	return c, nil
+	return newContainer(lc, m, init), nil
 }
 
 // List implements runtime.Runtime.
