@@ -11,6 +11,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
 
 // record is what a container actor knows. It belongs to the actor alone,
@@ -35,6 +36,8 @@ type record struct {
 	startReply *actor.PID
 	// removing is set once the actor has told the supervisor it is going.
 	removing bool
+	// restoreFrom and restoreName name the checkpoint to start from, if any.
+	restoreFrom, restoreName string
 }
 
 // work is one piece of queued runtime work and the command it serves, so
@@ -56,11 +59,12 @@ type containerActor struct {
 
 // deps are what every container actor shares with the supervisor.
 type deps struct {
-	runtime   runtime.Runtime
-	events    *events.Log
-	admission *admission
-	logger    *slog.Logger
-	timeout   time.Duration // bound on one runtime operation
+	runtime     runtime.Runtime
+	checkpoints *checkpoint.Store // nil: checkpoints unavailable
+	events      *events.Log
+	admission   *admission
+	logger      *slog.Logger
+	timeout     time.Duration // bound on one runtime operation
 }
 
 func newContainerProps(rec *record, d *deps) *actor.Props {
@@ -100,6 +104,8 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		a.next()
 	case *deleteFinished:
 		a.deleteFinished(ctx, msg)
+	case *checkpointFinished:
+		a.checkpointFinished(ctx, msg)
 	case *GetContainer:
 		ctx.Respond(&GetContainerResult{Container: a.info()})
 	case *GetStats:
@@ -150,6 +156,8 @@ func (a *containerActor) running(ctx actor.Context) {
 		ctx.Respond(&ResumeContainerResult{Container: a.info()})
 	case *UpdateResources:
 		a.update(ctx, msg)
+	case *CheckpointContainer:
+		a.checkpoint(ctx, msg)
 	case *DeleteContainer:
 		a.delete(ctx, msg)
 	default:
@@ -172,6 +180,8 @@ func (a *containerActor) paused(ctx actor.Context) {
 		a.pause(ctx, false)
 	case *UpdateResources:
 		a.update(ctx, msg)
+	case *CheckpointContainer:
+		a.checkpoint(ctx, msg)
 	case *DeleteContainer:
 		a.delete(ctx, msg)
 	default:
@@ -234,19 +244,32 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 	}
 	a.rec.startReply = ctx.Sender()
 	self, root, rt, adm := ctx.Self(), ctx.ActorSystem().Root, a.deps.runtime, a.deps.admission
-	id, bundle := a.rec.id, a.rec.bundlePath
+	id, bundle, store := a.rec.id, a.rec.bundlePath, a.deps.checkpoints
+	from, name := a.rec.restoreFrom, a.rec.restoreName
 	a.enqueue(ctx, func() {
 		ctx, cancel := a.opContext()
 		defer cancel()
+		opts := runtime.StartOptions{BundlePath: bundle}
+		if name != "" {
+			cp, images, err := store.Get(from, name)
+			if err != nil {
+				root.Send(self, &containerStartFinished{err: fmt.Errorf("restore container %q: %w", id, err)})
+				return
+			}
+			if opts.BundlePath == "" {
+				opts.BundlePath = cp.BundlePath
+			}
+			opts.Restore = &runtime.RestoreOptions{ImagesDir: images, TCP: cp.TCP, UnixSockets: cp.UnixSockets, Shell: cp.Shell}
+		}
 		queued, err := adm.acquire(ctx)
 		if err != nil {
 			root.Send(self, &containerStartFinished{queued: queued, err: fmt.Errorf("start container %q: waiting for admission: %w", id, err)})
 			return
 		}
 		t0 := time.Now()
-		c, err := rt.Start(ctx, id, runtime.StartOptions{BundlePath: bundle})
+		c, err := rt.Start(ctx, id, opts)
 		adm.release()
-		root.Send(self, &containerStartFinished{container: c, queued: queued, started: time.Since(t0), err: err})
+		root.Send(self, &containerStartFinished{container: c, queued: queued, started: time.Since(t0), restored: opts.Restore != nil, err: err})
 	})
 }
 
@@ -257,8 +280,15 @@ func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFin
 		a.remove(ctx, a.rec.startReply, &StartContainerResult{Queued: msg.queued, Err: msg.err})
 		return
 	}
+	if msg.container.BundlePath() != "" {
+		a.rec.bundlePath = msg.container.BundlePath()
+	}
 	a.adopt(ctx, msg.container)
-	a.publish(events.Event{Type: events.Start, Pid: msg.container.Init().Pid()})
+	kind := events.Start
+	if msg.restored {
+		kind = events.Restore
+	}
+	a.publish(events.Event{Type: kind, Pid: msg.container.Init().Pid()})
 	a.changed(ctx, a.rec.startReply, &StartContainerResult{Container: a.info(), Queued: msg.queued, Started: msg.started})
 	a.rec.startReply = nil
 	a.next()
@@ -442,6 +472,45 @@ func (a *containerActor) stats(ctx actor.Context) {
 	}()
 }
 
+func (a *containerActor) checkpoint(ctx actor.Context, msg *CheckpointContainer) {
+	store := a.deps.checkpoints
+	if store == nil {
+		ctx.Respond(&CheckpointContainerResult{Err: errNoCheckpoints})
+		return
+	}
+	self, root, c, replyTo := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender()
+	id, name, o, bundle := a.rec.id, msg.Name, msg.Options, a.rec.bundlePath
+	a.enqueue(ctx, func() {
+		ctx, cancel := a.opContext()
+		defer cancel()
+		images, err := store.Reserve(id, name)
+		if err == nil {
+			if err = c.Checkpoint(ctx, images, o); err != nil {
+				store.Abandon(id, name)
+			}
+		}
+		cp := checkpoint.Checkpoint{Name: name, TCP: o.TCP, UnixSockets: o.UnixSockets, Shell: o.Shell,
+			Exit: o.Exit, Created: time.Now(), Container: id, BundlePath: bundle}
+		if err == nil {
+			if err = store.Commit(id, cp); err != nil {
+				store.Abandon(id, name)
+			}
+		}
+		root.Send(self, &checkpointFinished{replyTo: replyTo, checkpoint: cp, err: err})
+	})
+}
+
+func (a *containerActor) checkpointFinished(ctx actor.Context, msg *checkpointFinished) {
+	defer a.next()
+	if msg.err != nil {
+		ctx.Send(msg.replyTo, &CheckpointContainerResult{Err: msg.err})
+		return
+	}
+	a.publish(events.Event{Type: events.Checkpoint})
+	// With Exit the init is gone or going; its waiter reports the exit.
+	ctx.Send(msg.replyTo, &CheckpointContainerResult{Checkpoint: msg.checkpoint})
+}
+
 func (a *containerActor) delete(ctx actor.Context, msg *DeleteContainer) {
 	if a.rec.status != runtime.Stopped && !msg.Force {
 		a.refuse(ctx, fmt.Sprintf("is %s (delete it with force to kill it)", a.rec.status))
@@ -547,6 +616,8 @@ func failedResult(msg any, err error) (any, bool) {
 		return &GetStatsResult{Err: err}, true
 	case *DeleteContainer:
 		return &DeleteContainerResult{Err: err}, true
+	case *CheckpointContainer:
+		return &CheckpointContainerResult{Err: err}, true
 	}
 	return nil, false
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/linux"
 )
 
@@ -46,6 +48,8 @@ func run(m *testing.M) int {
 		fmt.Println(err)
 		return 1
 	}
+	// libcontainer runs the criu it finds on PATH; prefer make criu's.
+	os.Setenv("PATH", filepath.Join(criuPrefix(), "bin")+":"+os.Getenv("PATH"))
 	return m.Run()
 }
 
@@ -75,6 +79,9 @@ func newRealEnv(t testing.TB, cfg Config) *realEnv {
 	}
 	e := &realEnv{t: t, dir: dir, rt: rt, system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))}
 	cfg.Runtime = rt
+	if cfg.Checkpoints, err = checkpoint.New(filepath.Join(dir, "checkpoints")); err != nil {
+		t.Fatal(err)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}
@@ -153,4 +160,25 @@ func status(s *State, id string) runtime.Status {
 		return c.State.Status
 	}
 	return ""
+}
+
+// requireCriu skips a test that needs CRIU when none is installed, unless
+// TROUPE_REQUIRE_CRIU is set (make test sets it after make criu).
+func requireCriu(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("criu"); err == nil {
+		return
+	}
+	if os.Getenv("TROUPE_REQUIRE_CRIU") != "" {
+		t.Fatal("no criu on PATH or in " + criuPrefix() + ": run make criu")
+	}
+	t.Skip("no criu on PATH or in " + criuPrefix() + " (make criu installs one)")
+}
+
+// criuPrefix is where make criu installs CRIU.
+func criuPrefix() string {
+	if p := os.Getenv("CRIU_PREFIX"); p != "" {
+		return p
+	}
+	return "/opt/troupe/criu"
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
 
 // Commands to the supervisor.
@@ -17,6 +18,11 @@ import (
 type StartContainer struct {
 	ID         string
 	BundlePath string
+	// Checkpoint, when set, restores the container from that checkpoint of
+	// its own id ("name") or of another container ("other/name", a clone)
+	// instead of starting it fresh. BundlePath may then be empty: the
+	// checkpointed container's bundle is used.
+	Checkpoint string
 }
 
 // StartContainerResult answers StartContainer.
@@ -152,6 +158,47 @@ type DeleteContainerResult struct {
 	Err error
 }
 
+// CheckpointContainer dumps a container with CRIU into checkpoint Name;
+// the reply is a *CheckpointContainerResult.
+type CheckpointContainer struct {
+	ID      string
+	Name    string
+	Options runtime.CheckpointOptions
+}
+
+// CheckpointContainerResult answers CheckpointContainer.
+type CheckpointContainerResult struct {
+	Checkpoint checkpoint.Checkpoint
+	Err        error
+}
+
+// Commands about checkpoints, to the supervisor: checkpoints outlive their
+// containers, so these need no container actor.
+
+// ListCheckpoints asks for the checkpoints of container ID; the reply is a
+// *ListCheckpointsResult.
+type ListCheckpoints struct {
+	ID string
+}
+
+// ListCheckpointsResult answers ListCheckpoints.
+type ListCheckpointsResult struct {
+	Checkpoints []checkpoint.Checkpoint
+	Err         error
+}
+
+// DeleteCheckpoint removes checkpoint Name of container ID; the reply is a
+// *DeleteCheckpointResult.
+type DeleteCheckpoint struct {
+	ID   string
+	Name string
+}
+
+// DeleteCheckpointResult answers DeleteCheckpoint.
+type DeleteCheckpointResult struct {
+	Err error
+}
+
 // Events from container actors to the supervisor.
 
 // ContainerChanged carries a container's new view after any change; the
@@ -185,10 +232,12 @@ type processExited struct {
 // oomKilled reports that the kernel's OOM killer acted in the container.
 type oomKilled struct{}
 
-// containerStartFinished reports the end of the runtime's start.
+// containerStartFinished reports the end of the runtime's start (or
+// restore).
 type containerStartFinished struct {
 	container       runtime.Container
 	queued, started time.Duration
+	restored        bool
 	err             error
 }
 
@@ -210,6 +259,13 @@ type pauseFinished struct {
 type updateFinished struct {
 	replyTo *actor.PID
 	err     error
+}
+
+// checkpointFinished reports the end of a checkpoint.
+type checkpointFinished struct {
+	replyTo    *actor.PID
+	checkpoint checkpoint.Checkpoint
+	err        error
 }
 
 // deleteFinished reports the end of a delete.

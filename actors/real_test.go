@@ -3,7 +3,10 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -317,5 +320,102 @@ func TestRealSlowSubscriberGetsGap(t *testing.T) {
 	}
 	if missed == 0 || received+missed != 9 {
 		t.Errorf("the slow subscriber received %d events and was told of %d missed; want a gap, adding up to 9", received, missed)
+	}
+}
+
+func TestRealCheckpointCloneAndExit(t *testing.T) {
+	requireCriu(t)
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	sub := e.sup.Events().Subscribe(events.Filter{})
+	defer sub.Close()
+	counter := []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; usleep 50000; done"}
+	r, err := e.sup.Start(ctx, "orig", e.bundle("orig", counter...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(pid int) int {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/tmp/count", pid))
+		if err != nil {
+			return -1
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		return n
+	}
+	origPid := r.Container.Processes[0].Pid
+	eventually(t, "the counter to pass 10", func() bool { return count(origPid) > 10 })
+
+	cp, err := e.sup.Checkpoint(ctx, "orig", "cp1", runtime.CheckpointOptions{})
+	if err != nil {
+		t.Fatalf("checkpoint: %v", err)
+	}
+	if cp.Name != "cp1" || cp.Container != "orig" || cp.Created.IsZero() {
+		t.Errorf("checkpoint = %+v", cp)
+	}
+	if _, err := e.sup.Checkpoint(ctx, "orig", "cp1", runtime.CheckpointOptions{}); !errors.Is(err, runtime.ErrAlreadyExists) {
+		t.Errorf("a second checkpoint with the same name: %v", err)
+	}
+	if got := status(e.sup.State(), "orig"); got != runtime.Running {
+		t.Fatalf("after a checkpoint without exit the original is %s", got)
+	}
+	list, err := e.sup.Checkpoints(ctx, "orig")
+	if err != nil || len(list) != 1 || list[0].Name != "cp1" {
+		t.Fatalf("checkpoints = %v, %v", list, err)
+	}
+
+	// A clone under a new id while the original runs: it counts on from
+	// where the original was, not from 0.
+	at := count(origPid)
+	clone, err := e.sup.Restore(ctx, "clone", "", "orig/cp1")
+	if err != nil {
+		t.Fatalf("restore clone: %v", err)
+	}
+	clonePid := clone.Container.Processes[0].Pid
+	if n := count(clonePid); n < 10 || n > at+40 {
+		t.Errorf("the clone counts from %d; the original was at %d at the dump", n, at)
+	}
+	eventually(t, "the clone to count on", func() bool { return count(clonePid) > at })
+	if got := status(e.sup.State(), "orig"); got != runtime.Running {
+		t.Errorf("the original is %s while its clone runs", got)
+	}
+
+	// A checkpoint with exit stops the container.
+	if _, err := e.sup.Checkpoint(ctx, "clone", "last", runtime.CheckpointOptions{Exit: true}); err != nil {
+		t.Fatalf("checkpoint with exit: %v", err)
+	}
+	eventually(t, "the clone to stop after its exit checkpoint", func() bool { return status(e.sup.State(), "clone") == runtime.Stopped })
+
+	var types []events.Type
+	for len(types) < 64 {
+		ev := next(t, sub)
+		types = append(types, ev.Type)
+		if ev.Type == events.Exit && ev.Container == "clone" {
+			break
+		}
+	}
+	for _, want := range []events.Type{events.Checkpoint, events.Restore} {
+		if !slices.Contains(types, want) {
+			t.Errorf("events %v lack %s", types, want)
+		}
+	}
+
+	if err := e.sup.DeleteCheckpoint(ctx, "orig", "cp1"); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := e.sup.Checkpoints(ctx, "orig"); len(list) != 0 {
+		t.Errorf("checkpoints after delete: %v", list)
+	}
+	if _, err := e.sup.Restore(ctx, "again", "", "orig/cp1"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("restore from a deleted checkpoint: %v, want not found", err)
+	}
+	if _, err := e.sup.Restore(ctx, "bad", "", "../x"); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Errorf("restore from a bad reference: %v, want invalid argument", err)
+	}
+	// The checkpoint of the stopped clone outlives it.
+	if err := e.sup.Delete(ctx, "clone", false); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := e.sup.Checkpoints(ctx, "clone"); len(list) != 1 || !list[0].Exit {
+		t.Errorf("the clone's checkpoint did not outlive it: %v", list)
 	}
 }

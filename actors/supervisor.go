@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -42,16 +43,17 @@ type containerCommand interface {
 	containerID() string
 }
 
-func (m *GetContainer) containerID() string    { return m.ID }
-func (m *ExecProcess) containerID() string     { return m.ID }
-func (m *SignalProcess) containerID() string   { return m.ID }
-func (m *SignalContainer) containerID() string { return m.ID }
-func (m *PauseContainer) containerID() string  { return m.ID }
-func (m *ResumeContainer) containerID() string { return m.ID }
-func (m *UpdateResources) containerID() string { return m.ID }
-func (m *GetStats) containerID() string        { return m.ID }
-func (m *DeleteContainer) containerID() string { return m.ID }
-func (m *crash) containerID() string           { return m.ID }
+func (m *GetContainer) containerID() string        { return m.ID }
+func (m *ExecProcess) containerID() string         { return m.ID }
+func (m *SignalProcess) containerID() string       { return m.ID }
+func (m *SignalContainer) containerID() string     { return m.ID }
+func (m *PauseContainer) containerID() string      { return m.ID }
+func (m *ResumeContainer) containerID() string     { return m.ID }
+func (m *UpdateResources) containerID() string     { return m.ID }
+func (m *GetStats) containerID() string            { return m.ID }
+func (m *DeleteContainer) containerID() string     { return m.ID }
+func (m *crash) containerID() string               { return m.ID }
+func (m *CheckpointContainer) containerID() string { return m.ID }
 
 // Receive implements actor.Actor.
 func (s *supervisorActor) Receive(ctx actor.Context) {
@@ -60,6 +62,10 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 		s.start(ctx, msg)
 	case *GetState:
 		ctx.Respond(&GetStateResult{State: s.state.Load()})
+	case *ListCheckpoints:
+		s.listCheckpoints(ctx, msg)
+	case *DeleteCheckpoint:
+		s.deleteCheckpoint(ctx, msg)
 	case containerCommand:
 		s.route(ctx, msg)
 	case *ContainerChanged:
@@ -98,6 +104,20 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		return
 	}
 	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now()}
+	if msg.Checkpoint != "" {
+		from, name, err := parseCheckpointRef(msg.ID, msg.Checkpoint)
+		if err == nil && s.deps.checkpoints == nil {
+			err = errNoCheckpoints
+		}
+		if err != nil {
+			ctx.Respond(&StartContainerResult{Err: err})
+			return
+		}
+		rec.restoreFrom, rec.restoreName = from, name
+	} else if msg.BundlePath == "" {
+		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a bundle path is required: %w", msg.ID, runtime.ErrInvalidArgument)})
+		return
+	}
 	pid, err := s.spawn(ctx, rec)
 	if err != nil {
 		ctx.Respond(&StartContainerResult{Err: err})
@@ -193,3 +213,47 @@ func (s *supervisorActor) terminated(ctx actor.Context, msg *actor.Terminated) {
 
 // childName is the actor name of container id under a supervisor named sup.
 func childName(sup, id string) string { return sup + "/" + id }
+
+// errNoCheckpoints answers checkpoint commands of a supervisor without a
+// checkpoint store.
+var errNoCheckpoints = fmt.Errorf("checkpoints are not configured in this daemon: %w", runtime.ErrUnavailable)
+
+// parseCheckpointRef splits "name" (a checkpoint of id itself) or
+// "other/name" (another container's: a clone) and checks both parts.
+func parseCheckpointRef(id, ref string) (from, name string, err error) {
+	from, name = id, ref
+	if before, after, ok := strings.Cut(ref, "/"); ok {
+		from, name = before, after
+		if err := runtime.ValidID("container id", from); err != nil {
+			return "", "", fmt.Errorf("checkpoint %q: %w", ref, err)
+		}
+	}
+	if err := runtime.ValidID("checkpoint name", name); err != nil {
+		return "", "", fmt.Errorf("checkpoint %q: %w", ref, err)
+	}
+	return from, name, nil
+}
+
+// listCheckpoints reads the store off the mailbox and answers directly.
+func (s *supervisorActor) listCheckpoints(ctx actor.Context, msg *ListCheckpoints) {
+	root, replyTo, store := ctx.ActorSystem().Root, ctx.Sender(), s.deps.checkpoints
+	if store == nil {
+		ctx.Respond(&ListCheckpointsResult{Err: errNoCheckpoints})
+		return
+	}
+	go func() {
+		list, err := store.List(msg.ID)
+		root.Send(replyTo, &ListCheckpointsResult{Checkpoints: list, Err: err})
+	}()
+}
+
+func (s *supervisorActor) deleteCheckpoint(ctx actor.Context, msg *DeleteCheckpoint) {
+	root, replyTo, store := ctx.ActorSystem().Root, ctx.Sender(), s.deps.checkpoints
+	if store == nil {
+		ctx.Respond(&DeleteCheckpointResult{Err: errNoCheckpoints})
+		return
+	}
+	go func() {
+		root.Send(replyTo, &DeleteCheckpointResult{Err: store.Delete(msg.ID, msg.Name)})
+	}()
+}

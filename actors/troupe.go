@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
 
 // StartsPerCPU sets the default bound on starts in flight: this many per
@@ -49,6 +50,9 @@ type Config struct {
 	// Adopt re-adopts the containers the runtime already has (those an
 	// earlier daemon started) before Spawn returns.
 	Adopt bool
+	// Checkpoints is where checkpoints are kept; nil makes checkpoint
+	// commands answer ErrUnavailable.
+	Checkpoints *checkpoint.Store
 }
 
 // Supervisor is a handle on a running supervisor actor: its PID for
@@ -82,7 +86,7 @@ func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 	if cfg.OpTimeout == 0 {
 		cfg.OpTimeout = 10 * time.Minute
 	}
-	d := &deps{runtime: cfg.Runtime, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
+	d := &deps{runtime: cfg.Runtime, checkpoints: cfg.Checkpoints, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
 		logger: cfg.Logger, timeout: cfg.OpTimeout}
 	state := &atomic.Pointer[State]{}
 	state.Store(&State{})
@@ -150,6 +154,56 @@ func (s *Supervisor) Start(ctx context.Context, id, bundlePath string) (*StartCo
 		return nil, err
 	}
 	return r, r.Err
+}
+
+// Restore creates container id from a checkpoint: "name" (its own) or
+// "other/name" (a clone of another container). An empty bundlePath uses the
+// checkpointed container's bundle.
+func (s *Supervisor) Restore(ctx context.Context, id, bundlePath, checkpoint string) (*StartContainerResult, error) {
+	r, err := ask[*StartContainerResult](s, ctx, s.pid, &StartContainer{ID: id, BundlePath: bundlePath, Checkpoint: checkpoint})
+	if err != nil {
+		return nil, err
+	}
+	return r, r.Err
+}
+
+// Checkpoint dumps container id into checkpoint name.
+func (s *Supervisor) Checkpoint(ctx context.Context, id, name string, o runtime.CheckpointOptions) (checkpoint.Checkpoint, error) {
+	if err := runtime.ValidID("checkpoint name", name); err != nil {
+		return checkpoint.Checkpoint{}, err
+	}
+	r, err := askContainer[*CheckpointContainerResult](s, ctx, id, &CheckpointContainer{ID: id, Name: name, Options: o})
+	if err != nil {
+		return checkpoint.Checkpoint{}, err
+	}
+	return r.Checkpoint, r.Err
+}
+
+// Checkpoints lists the checkpoints of container id (which need not exist).
+func (s *Supervisor) Checkpoints(ctx context.Context, id string) ([]checkpoint.Checkpoint, error) {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return nil, err
+	}
+	r, err := ask[*ListCheckpointsResult](s, ctx, s.pid, &ListCheckpoints{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	return r.Checkpoints, r.Err
+}
+
+// DeleteCheckpoint removes checkpoint name of container id.
+func (s *Supervisor) DeleteCheckpoint(ctx context.Context, id, name string) error {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return err
+	}
+	if err := runtime.ValidID("checkpoint name", name); err != nil {
+		return err
+	}
+	r, err := ask[*DeleteCheckpointResult](s, ctx, s.pid, &DeleteCheckpoint{ID: id, Name: name})
+	if err != nil {
+		return err
+	}
+	return r.Err
 }
 
 // Get returns container id's current view from its actor.

@@ -1,0 +1,75 @@
+package checkpoint
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+func TestStoreRoundTrip(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, err := s.Reserve("web", "cp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(images); err != nil || !fi.IsDir() {
+		t.Fatalf("images dir: %v", err)
+	}
+	// Reserved but not committed: not listed, not found.
+	if list, _ := s.List("web"); len(list) != 0 {
+		t.Errorf("an unfinished checkpoint is listed: %v", list)
+	}
+	if _, err := s.Reserve("web", "cp1"); !errors.Is(err, runtime.ErrAlreadyExists) {
+		t.Errorf("second reserve: %v, want already exists", err)
+	}
+	c := Checkpoint{Name: "cp1", TCP: true, Created: time.Now(), Container: "web", BundlePath: "/b"}
+	if err := s.Commit("web", c); err != nil {
+		t.Fatal(err)
+	}
+	got, dir, err := s.Get("web", "cp1")
+	if err != nil || got.Name != "cp1" || !got.TCP || got.BundlePath != "/b" || dir != images {
+		t.Fatalf("get: %+v %s %v", got, dir, err)
+	}
+	if list, err := s.List("web"); err != nil || len(list) != 1 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if err := s.Delete("web", "cp1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Get("web", "cp1"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("get after delete: %v", err)
+	}
+	if err := s.Delete("web", "cp1"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("delete twice: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.root, "web")); !os.IsNotExist(err) {
+		t.Errorf("empty container dir left behind")
+	}
+}
+
+func TestStoreRefusesBadNames(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ id, name string }{{"..", "x"}, {"web", ".."}, {"web", "a/b"}, {"", "x"}, {"web", ""}} {
+		if _, err := s.Reserve(tc.id, tc.name); !errors.Is(err, runtime.ErrInvalidArgument) {
+			t.Errorf("Reserve(%q, %q): %v, want invalid argument", tc.id, tc.name, err)
+		}
+	}
+	images, err := s.Reserve("web", "half")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Abandon("web", "half")
+	if _, err := os.Stat(images); !os.IsNotExist(err) {
+		t.Errorf("abandoned checkpoint left %s", images)
+	}
+}
