@@ -61,6 +61,7 @@ type containerActor struct {
 type deps struct {
 	runtime     runtime.Runtime
 	checkpoints *checkpoint.Store // nil: checkpoints unavailable
+	criuErr     error             // why CRIU cannot be used, if so
 	events      *events.Log
 	admission   *admission
 	logger      *slog.Logger
@@ -476,6 +477,10 @@ func (a *containerActor) checkpoint(ctx actor.Context, msg *CheckpointContainer)
 	store := a.deps.checkpoints
 	if store == nil {
 		ctx.Respond(&CheckpointContainerResult{Err: errNoCheckpoints})
+		return
+	}
+	if a.deps.criuErr != nil {
+		ctx.Respond(&CheckpointContainerResult{Err: a.deps.criuErr})
 		return
 	}
 	self, root, c, replyTo := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender()

@@ -109,6 +109,9 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		if err == nil && s.deps.checkpoints == nil {
 			err = errNoCheckpoints
 		}
+		if err == nil && s.deps.criuErr != nil {
+			err = s.deps.criuErr
+		}
 		if err != nil {
 			ctx.Respond(&StartContainerResult{Err: err})
 			return
@@ -216,7 +219,7 @@ func childName(sup, id string) string { return sup + "/" + id }
 
 // errNoCheckpoints answers checkpoint commands of a supervisor without a
 // checkpoint store.
-var errNoCheckpoints = fmt.Errorf("checkpoints are not configured in this daemon: %w", runtime.ErrUnavailable)
+var errNoCheckpoints = fmt.Errorf("checkpoint/restore is not available in this daemon: no checkpoint store: %w", runtime.ErrUnavailable)
 
 // parseCheckpointRef splits "name" (a checkpoint of id itself) or
 // "other/name" (another container's: a clone) and checks both parts.

@@ -53,6 +53,10 @@ type Config struct {
 	// Checkpoints is where checkpoints are kept; nil makes checkpoint
 	// commands answer ErrUnavailable.
 	Checkpoints *checkpoint.Store
+	// CriuUnavailable, when set, says why checkpoints cannot be taken or
+	// restored here (no CRIU, or one that fails its check); checkpoint and
+	// restore requests answer it. Listing and deleting still work.
+	CriuUnavailable error
 }
 
 // Supervisor is a handle on a running supervisor actor: its PID for
@@ -86,7 +90,7 @@ func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 	if cfg.OpTimeout == 0 {
 		cfg.OpTimeout = 10 * time.Minute
 	}
-	d := &deps{runtime: cfg.Runtime, checkpoints: cfg.Checkpoints, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
+	d := &deps{runtime: cfg.Runtime, checkpoints: cfg.Checkpoints, criuErr: cfg.CriuUnavailable, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
 		logger: cfg.Logger, timeout: cfg.OpTimeout}
 	state := &atomic.Pointer[State]{}
 	state.Store(&State{})

@@ -54,16 +54,18 @@ func (s *Server) startContainer(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if req.BundlePath == "" {
+	if req.BundlePath == "" && req.Checkpoint == "" {
 		fail(c, fmt.Errorf("field \"bundlePath\" is required: %w", runtime.ErrInvalidArgument))
 		return
 	}
-	if req.Checkpoint != "" {
-		fail(c, fmt.Errorf("start from checkpoint %q: checkpoint/restore is not available in this daemon yet: %w", req.Checkpoint, runtime.ErrUnavailable))
-		return
-	}
 	id := c.Param("id")
-	res, err := s.cfg.Supervisor.Start(c.Request.Context(), id, req.BundlePath)
+	var res *actors.StartContainerResult
+	var err error
+	if req.Checkpoint != "" {
+		res, err = s.cfg.Supervisor.Restore(c.Request.Context(), id, req.BundlePath, req.Checkpoint)
+	} else {
+		res, err = s.cfg.Supervisor.Start(c.Request.Context(), id, req.BundlePath)
+	}
 	if res != nil {
 		s.metrics.started(res, err)
 	}
@@ -157,8 +159,48 @@ func (s *Server) stats(c *gin.Context) {
 	c.JSON(nethttp.StatusOK, st)
 }
 
-// checkpointsUnavailable answers the checkpoint endpoints until
-// checkpoint/restore lands.
+// checkpointRequest is the body of POST /containers/{id}/checkpoint/{name}.
+type checkpointRequest struct {
+	Exit        bool `json:"exit"`
+	TCP         bool `json:"tcp"`
+	UnixSockets bool `json:"unixSockets"`
+	Shell       bool `json:"shell"`
+}
+
+func (s *Server) createCheckpoint(c *gin.Context) {
+	var req checkpointRequest
+	if err := decode(c.Writer, c.Request, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	cp, err := s.cfg.Supervisor.Checkpoint(c.Request.Context(), c.Param("id"), c.Param("name"),
+		runtime.CheckpointOptions{Exit: req.Exit, TCP: req.TCP, UnixSockets: req.UnixSockets, Shell: req.Shell})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusCreated, cp)
+}
+
+func (s *Server) listCheckpoints(c *gin.Context) {
+	list, err := s.cfg.Supervisor.Checkpoints(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusOK, list)
+}
+
+func (s *Server) deleteCheckpoint(c *gin.Context) {
+	if err := s.cfg.Supervisor.DeleteCheckpoint(c.Request.Context(), c.Param("id"), c.Param("name")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(nethttp.StatusNoContent)
+}
+
+// checkpointsUnavailable answers the archive endpoints (live migration)
+// until they land.
 func (s *Server) checkpointsUnavailable(c *gin.Context) {
-	fail(c, fmt.Errorf("checkpoint/restore is not available in this daemon yet: %w", runtime.ErrUnavailable))
+	fail(c, fmt.Errorf("checkpoint archives are not available in this daemon yet: %w", runtime.ErrUnavailable))
 }

@@ -88,9 +88,9 @@ func New(cfg Config) *Server {
 	c.POST("/processes/:pid", s.signalProcess)
 	c.GET("/stats", s.stats)
 	c.GET("/logs", s.logs)
-	c.GET("/checkpoint", s.checkpointsUnavailable)
-	c.POST("/checkpoint/:name", s.validateName, s.checkpointsUnavailable)
-	c.DELETE("/checkpoint/:name", s.validateName, s.checkpointsUnavailable)
+	c.GET("/checkpoint", s.listCheckpoints)
+	c.POST("/checkpoint/:name", s.validateName, s.createCheckpoint)
+	c.DELETE("/checkpoint/:name", s.validateName, s.deleteCheckpoint)
 	c.GET("/checkpoint/:name/archive", s.validateName, s.checkpointsUnavailable)
 	c.PUT("/checkpoint/:name/archive", s.validateName, s.checkpointsUnavailable)
 	s.engine = e

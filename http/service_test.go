@@ -34,7 +34,8 @@ func TestService(t *testing.T) {
 
 	e.run(t, []request{
 		{"list checkpoints", "GET", "/containers/c1/checkpoint", "", 503, []string{"checkpoint", "not available"}},
-		{"checkpoint", "POST", "/containers/c1/checkpoint/cp1", `{"exit": true}`, 503, []string{"checkpoint"}},
+		{"checkpoint of an unknown container", "POST", "/containers/c1/checkpoint/cp1", `{"exit": true}`, 404, []string{"c1"}},
+		{"checkpoint with a typo", "POST", "/containers/c1/checkpoint/cp1", `{"exits": true}`, 400, []string{"exits"}},
 		{"delete checkpoint", "DELETE", "/containers/c1/checkpoint/cp1", "", 503, []string{"checkpoint"}},
 		{"export checkpoint", "GET", "/containers/c1/checkpoint/cp1/archive", "", 503, []string{"checkpoint"}},
 		{"import checkpoint", "PUT", "/containers/c1/checkpoint/cp1/archive", "", 503, []string{"checkpoint"}},

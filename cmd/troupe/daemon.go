@@ -9,6 +9,7 @@ import (
 	nethttp "net/http"
 	"net/http/pprof"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/troupe-run/troupe/actors"
 	troupehttp "github.com/troupe-run/troupe/http"
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/linux"
 )
 
@@ -35,6 +38,7 @@ type daemonOptions struct {
 	logLevel     string
 	logFormat    string
 	pprofAddr    string
+	criu         string
 }
 
 // newDaemonCommand is `troupe daemon`.
@@ -62,6 +66,7 @@ same --state re-adopts them.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&o.pprofAddr, "pprof", "", "serve Go's pprof on this loopback address (e.g. 127.0.0.1:6060)")
+	f.StringVar(&o.criu, "criu", defaultCriu(), "the criu binary for checkpoint/restore (make criu installs one)")
 	return cmd
 }
 
@@ -113,7 +118,18 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return actorLog }))
 	defer system.Shutdown()
 	t0 := time.Now()
-	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: rt, MaxStarts: o.maxStarts, Logger: logger, Adopt: true})
+	store, err := checkpoint.New(filepath.Join(o.root, "checkpoints"))
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	criuErr := setupCriu(o.criu)
+	if criuErr != nil {
+		logger.Warn("checkpoint/restore unavailable", "err", criuErr)
+	} else {
+		logger.Info("checkpoint/restore available", "criu", o.criu)
+	}
+	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: rt, MaxStarts: o.maxStarts, Logger: logger, Adopt: true,
+		Checkpoints: store, CriuUnavailable: criuErr})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -194,6 +210,56 @@ func quieter(level string) string {
 		return level
 	}
 	return "warn"
+}
+
+// privateCriu is where make criu installs CRIU.
+const privateCriu = "/opt/troupe/criu/bin/criu"
+
+// defaultCriu is make criu's CRIU when it is there, else criu on PATH.
+func defaultCriu() string {
+	if _, err := os.Stat(privateCriu); err == nil {
+		return privateCriu
+	}
+	return "criu"
+}
+
+// setupCriu makes path the criu libcontainer runs (it looks criu up on
+// PATH, so the daemon's PATH gets its directory first) and checks that it
+// works: present, new enough for this kernel, and passing criu check. The
+// error says why checkpoints cannot work.
+func setupCriu(path string) error {
+	full, err := exec.LookPath(path)
+	if err != nil {
+		return fmt.Errorf("checkpoint/restore is not available: no criu (%s): run make criu: %w", path, runtime.ErrUnavailable)
+	}
+	if filepath.Base(full) != "criu" {
+		return fmt.Errorf("checkpoint/restore is not available: %s must be named criu (libcontainer runs \"criu\" from PATH): %w", full, runtime.ErrUnavailable)
+	}
+	os.Setenv("PATH", filepath.Dir(full)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := exec.Command(full, "--version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("checkpoint/restore is not available: %s --version: %v: %w", full, err, runtime.ErrUnavailable)
+	}
+	var major, minor int
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "Version: "); ok {
+			fmt.Sscanf(v, "%d.%d", &major, &minor)
+		}
+	}
+	if major < 4 || (major == 4 && minor < 1) {
+		return fmt.Errorf("checkpoint/restore is not available: %s is version %d.%d; kernels from 6.13 need CRIU 4.1 or newer (make criu): %w",
+			full, major, minor, runtime.ErrUnavailable)
+	}
+	if out, err := exec.Command(full, "check").CombinedOutput(); err != nil {
+		return fmt.Errorf("checkpoint/restore is not available: %s check: %s: %w", full, strings.TrimSpace(lastLine(string(out))), runtime.ErrUnavailable)
+	}
+	return nil
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
 
 // readToken reads the bearer token from path ("" means none).

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -295,16 +296,51 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		checked++
 		switch {
-		case strings.Contains(line, "/checkpoint"):
+		case strings.Contains(line, "/archive"):
 			if !strings.Contains(out, `"error"`) || !strings.Contains(out, "not available") {
 				t.Errorf("%s: %s; want the 503 error naming why", readmeLine, out)
+			}
+		case strings.Contains(line, "-X POST") && strings.Contains(line, "/checkpoint/"):
+			var cp struct{ Name, Container string }
+			if err := json.Unmarshal([]byte(out), &cp); err != nil || cp.Name != "cp1" || cp.Container != "counter" {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+			if c := get(); c.State.Status != "running" {
+				t.Errorf("after a checkpoint without exit the container is %s", c.State.Status)
+			}
+		case strings.Contains(line, "-X DELETE") && strings.Contains(line, "/checkpoint/"):
+			if out != "" {
+				t.Errorf("%s: %q", readmeLine, out)
+			}
+		case strings.HasSuffix(line, "/checkpoint"):
+			var list []struct{ Name string }
+			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0].Name != "cp1" {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.Contains(line, `"checkpoint": "counter/cp1"`):
+			c := decodeJSON[container](t, readmeLine, out)
+			if c.ID != "clone" || c.State.Status != "running" || len(c.Processes) != 1 || !alive(c.Processes[0].Pid) {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+			// The clone's own log starts where the original was, not at 1.
+			waitFor(t, "the clone to print", func() bool {
+				out, _ := sh.run(t, "curl -s http://"+d.tcp+"/containers/clone/logs")
+				return out != ""
+			})
+			first, _ := sh.run(t, "curl -s http://"+d.tcp+"/containers/clone/logs | head -1")
+			if n, err := strconv.Atoi(first); err != nil || n < 2 {
+				t.Errorf("the clone's log starts with %q; want the count going on", first)
 			}
 		case strings.Contains(line, "-X DELETE"):
 			if out != "" {
 				t.Errorf("%s: %q", readmeLine, out)
 			}
-			if out, _ := sh.run(t, "curl -s -o /dev/null -w '%{http_code}' http://"+d.tcp+"/containers/counter"); out != "404" {
-				t.Errorf("after delete: %s, want 404", out)
+			id := "counter"
+			if strings.Contains(line, "/containers/clone") {
+				id = "clone"
+			}
+			if out, _ := sh.run(t, "curl -s -o /dev/null -w '%{http_code}' http://"+d.tcp+"/containers/"+id); out != "404" {
+				t.Errorf("after delete of %s: %s, want 404", id, out)
 			}
 		case strings.Contains(line, " bundle "):
 			if _, err := os.Stat(filepath.Join(out, "config.json")); err != nil {
@@ -397,7 +433,7 @@ func TestReadmeExamples(t *testing.T) {
 					types = append(types, e.Type)
 				}
 			}
-			want := "start exec process-exit pause resume exit"
+			want := "start exec process-exit pause resume checkpoint exit"
 			if strings.Join(types, " ") != want {
 				t.Errorf("%s: events %v, want %s", readmeLine, types, want)
 			}
@@ -484,6 +520,19 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	}
 	if out := must("top", "web"); !strings.Contains(out, pid) || !strings.Contains(out, "sleep 301") {
 		t.Errorf("top:\n%s", out)
+	}
+	// Checkpoint, clone from it, list and remove it.
+	must("checkpoint", "create", "web", "cp1")
+	if out := must("checkpoint", "ls", "web"); !strings.Contains(out, "cp1") {
+		t.Errorf("checkpoint ls:\n%s", out)
+	}
+	if out := must("start", "web2", bundle, "--checkpoint", "web/cp1"); out != "web2" {
+		t.Errorf("start from a checkpoint printed %q", out)
+	}
+	must("rm", "-f", "web2")
+	must("checkpoint", "rm", "web", "cp1")
+	if out := must("checkpoint", "ls", "web"); strings.Contains(out, "cp1") {
+		t.Errorf("checkpoint ls after rm:\n%s", out)
 	}
 	must("kill", "web", pid, "-s", "KILL")
 	waitFor(t, "the exec'd process to go", func() bool { return !strings.Contains(must("top", "web"), pid) })
