@@ -217,7 +217,10 @@ func TestRealStormSnapshotAgrees(t *testing.T) {
 					continue
 				}
 				if j == 1 {
-					if err := e.sup.Signal(ctx, id, p.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+					// The process may be gone already, or its whole
+					// container (an init that exits by itself).
+					if err := e.sup.Signal(ctx, id, p.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, runtime.ErrNotFound) &&
+						!(i%4 == 0 && errors.Is(err, runtime.ErrFailedPrecondition)) {
 						t.Errorf("signal in %s: %v", id, err)
 					}
 				}

@@ -613,6 +613,10 @@ func TestEventsInterrupt(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the command did not ask for events")
 	}
+	// The event is on its way; give the command time to print it before it
+	// is interrupted (a loaded CI machine showed that "sent" is not
+	// "printed").
+	time.Sleep(500 * time.Millisecond)
 	// The command watches for SIGINT before it sends its request, so the
 	// signal cannot reach the test binary's default handler.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {

@@ -17,9 +17,10 @@ import (
 
 // container is the libcontainer implementation of runtime.Container.
 type container struct {
-	lc   *libcontainer.Container
-	meta meta
-	init *process
+	lc      *libcontainer.Container
+	waiters *waiters
+	meta    meta
+	init    *process
 
 	mu    sync.Mutex
 	execs map[int]*process // exec'd processes by host pid, until reaped
@@ -27,8 +28,8 @@ type container struct {
 
 var _ runtime.Container = (*container)(nil)
 
-func newContainer(lc *libcontainer.Container, m meta, init *process) *container {
-	return &container{lc: lc, meta: m, init: init, execs: make(map[int]*process)}
+func newContainer(lc *libcontainer.Container, w *waiters, m meta, init *process) *container {
+	return &container{lc: lc, waiters: w, meta: m, init: init, execs: make(map[int]*process)}
 }
 
 // ID implements runtime.Container.
@@ -88,6 +89,9 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.lc.Run(lp); err != nil {
+		// A half-made exec may leave a zombie that keeps the init from
+		// dying (strays.go).
+		go c.waiters.reapStrays()
 		err = classify(err, "exec %q in container %q", spec.Args[0], c.ID())
 		// An init that exits during the exec takes the exec down with it
 		// ("procReady not received", or its namespaces already gone): then
@@ -105,7 +109,7 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 		return nil, classify(err, "exec %q in container %q", spec.Args[0], c.ID())
 	}
 	spec.Env, spec.Cwd = env, cwd
-	p := waitChild(pid, spec, lp.Signal, lp.Wait, nil)
+	p := waitChild(c.waiters, pid, spec, lp.Signal, lp.Wait, nil)
 	c.execs[pid] = p
 	go func() {
 		<-p.done
@@ -315,16 +319,33 @@ func (c *container) kill(ctx context.Context) error {
 			return classify(err, "kill container %q", c.ID())
 		}
 	}
-	if _, err := c.init.Wait(ctx); err != nil {
+	if err := c.waitInit(ctx); err != nil {
 		return fmt.Errorf("kill container %q: %w", c.ID(), err)
 	}
 	return nil
 }
 
+// waitInit waits for the init's exit; while it is slow to come, stray
+// zombies that keep a dying init alive are reaped (strays.go).
+func (c *container) waitInit(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.init.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("wait for pid %d: %w", c.init.pid, ctx.Err())
+		case <-tick.C:
+			c.waiters.reapStrays()
+		}
+	}
+}
+
 // waitAll waits until the init and every exec'd process are reaped; the
 // kernel kills the rest of a pid namespace when its init dies.
 func (c *container) waitAll(ctx context.Context) error {
-	if _, err := c.init.Wait(ctx); err != nil {
+	if err := c.waitInit(ctx); err != nil {
 		return err
 	}
 	c.mu.Lock()

@@ -76,11 +76,13 @@ func (p *process) signal(sig syscall.Signal) error {
 //
 // afterExit, if not nil, runs after the reap and before Done is closed: an
 // init's last output must be in its log by the time anyone sees it stopped.
-func waitChild(pid int, spec runtime.ProcessSpec, send func(os.Signal) error, wait func() (*os.ProcessState, error), afterExit func()) *process {
+func waitChild(w *waiters, pid int, spec runtime.ProcessSpec, send func(os.Signal) error, wait func() (*os.ProcessState, error), afterExit func()) *process {
 	spec.Stdin, spec.Stdout, spec.Stderr = nil, nil, nil
 	p := &process{pid: pid, spec: spec, send: send, done: make(chan struct{})}
+	w.add(pid)
 	go func() {
 		state, err := wait()
+		w.remove(pid)
 		p.status = exitStatus(state, err)
 		if afterExit != nil {
 			afterExit()

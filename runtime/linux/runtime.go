@@ -39,6 +39,7 @@ type Options struct {
 
 // Runtime is the libcontainer implementation of runtime.Runtime.
 type Runtime struct {
+	waiters      *waiters
 	stateRoot    string // libcontainer's root: one directory per container
 	logRoot      string
 	cgroupParent string
@@ -65,6 +66,7 @@ func New(o Options) (*Runtime, error) {
 		return nil, fmt.Errorf("cgroup parent %q must be absolute: %w", o.CgroupParent, runtime.ErrInvalidArgument)
 	}
 	r := &Runtime{
+		waiters:      newWaiters(),
 		stateRoot:    filepath.Join(o.StateDir, "containers"),
 		logRoot:      filepath.Join(o.StateDir, "logs"),
 		cgroupParent: path.Clean(o.CgroupParent),
@@ -169,8 +171,8 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 	if err != nil {
 		return nil, classify(err, "start container %q", id)
 	}
-	init := waitChild(pid, m.Init, proc.Signal, proc.Wait, pump.drained)
-	return newContainer(lc, m, init), nil
+	init := waitChild(r.waiters, pid, m.Init, proc.Signal, proc.Wait, pump.drained)
+	return newContainer(lc, r.waiters, m, init), nil
 }
 
 // Load implements runtime.Runtime.
@@ -215,7 +217,7 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		init.status = runtime.ExitStatus{Code: -1}
 		close(init.done)
 	}
-	return newContainer(lc, m, init), nil
+	return newContainer(lc, r.waiters, m, init), nil
 }
 
 // List implements runtime.Runtime.
