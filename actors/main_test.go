@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/linux"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 // testRootfs is a busybox rootfs shared read-only by the tests' bundles.
@@ -48,8 +48,7 @@ func run(m *testing.M) int {
 		fmt.Println(err)
 		return 1
 	}
-	// libcontainer runs the criu it finds on PATH; prefer make criu's.
-	os.Setenv("PATH", filepath.Join(criuPrefix(), "bin")+":"+os.Getenv("PATH"))
+	linuxtest.UseCriu()
 	return m.Run()
 }
 
@@ -160,25 +159,4 @@ func status(s *State, id string) runtime.Status {
 		return c.State.Status
 	}
 	return ""
-}
-
-// requireCriu skips a test that needs CRIU when none is installed, unless
-// TROUPE_REQUIRE_CRIU is set (make test sets it after make criu).
-func requireCriu(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("criu"); err == nil {
-		return
-	}
-	if os.Getenv("TROUPE_REQUIRE_CRIU") != "" {
-		t.Fatal("no criu on PATH or in " + criuPrefix() + ": run make criu")
-	}
-	t.Skip("no criu on PATH or in " + criuPrefix() + " (make criu installs one)")
-}
-
-// criuPrefix is where make criu installs CRIU.
-func criuPrefix() string {
-	if p := os.Getenv("CRIU_PREFIX"); p != "" {
-		return p
-	}
-	return "/opt/troupe/criu"
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 func TestRealConcurrentStarts(t *testing.T) {
@@ -327,7 +328,7 @@ func TestRealSlowSubscriberGetsGap(t *testing.T) {
 }
 
 func TestRealCheckpointCloneAndExit(t *testing.T) {
-	requireCriu(t)
+	linuxtest.RequireCriu(t)
 	e := newRealEnv(t, Config{})
 	ctx := testContext(t)
 	sub := e.sup.Events().Subscribe(events.Filter{})

@@ -3,7 +3,6 @@ package linux
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 // counterArgs count in a file inside the container, so that its memory
@@ -29,7 +29,7 @@ func readCount(t *testing.T, c runtime.Container) int {
 }
 
 func TestCheckpointRestore(t *testing.T) {
-	requireCriu(t)
+	linuxtest.RequireCriu(t)
 	e := newEnv(t)
 	c := e.start("orig", busybox.Options{Args: counterArgs})
 	eventually(t, "the counter to pass 10", func() bool { return readCount(t, c) > 10 })
@@ -69,26 +69,4 @@ func TestCheckpointRestore(t *testing.T) {
 		r.Close()
 	}
 	time.Sleep(10 * time.Millisecond)
-}
-
-// requireCriu skips a test that needs CRIU when none is installed, unless
-// TROUPE_REQUIRE_CRIU is set (make test sets it, after make criu): there a
-// missing CRIU is a failure, not a skip.
-func requireCriu(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("criu"); err == nil {
-		return
-	}
-	if os.Getenv("TROUPE_REQUIRE_CRIU") != "" {
-		t.Fatal("no criu on PATH or in " + criuPrefix() + ": run make criu")
-	}
-	t.Skip("no criu on PATH or in " + criuPrefix() + " (make criu installs one)")
-}
-
-// criuPrefix is where make criu installs CRIU.
-func criuPrefix() string {
-	if p := os.Getenv("CRIU_PREFIX"); p != "" {
-		return p
-	}
-	return "/opt/troupe/criu"
 }

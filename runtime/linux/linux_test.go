@@ -19,6 +19,7 @@ import (
 
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 // testDir holds what all tests share: a read-only busybox rootfs. It is
@@ -51,8 +52,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	testDir = dir
-	// libcontainer runs the criu it finds on PATH; prefer make criu's.
-	os.Setenv("PATH", filepath.Join(criuPrefix(), "bin")+":"+os.Getenv("PATH"))
+	linuxtest.UseCriu()
 	return m.Run()
 }
 
