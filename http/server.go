@@ -7,6 +7,7 @@ import (
 	nethttp "net/http"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,10 @@ type Server struct {
 	machine machine
 }
 
+// releaseMode sets gin's process-wide mode once: gin keeps it in a package
+// variable, and servers made concurrently (tests) would race on it.
+var releaseMode sync.Once
+
 // machine is what GET /state says about the host.
 type machine struct {
 	CPUs   int    `json:"cpus"`
@@ -56,7 +61,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, machine: readMachine()}
 	s.metrics = newMetrics(cfg.Registry, cfg.Supervisor)
-	gin.SetMode(gin.ReleaseMode)
+	releaseMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	// Route on the escaped path, so that /containers/a%2Fb reaches the id
