@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	goruntime "runtime"
 	"sync/atomic"
@@ -63,11 +64,12 @@ type Config struct {
 // programs that send messages themselves, typed request methods for those
 // that prefer calls, and the state snapshot, readable without a message.
 type Supervisor struct {
-	pid     *actor.PID
-	root    *actor.RootContext
-	state   *atomic.Pointer[State]
-	events  *events.Log
-	timeout time.Duration
+	pid         *actor.PID
+	checkpoints *checkpoint.Store
+	root        *actor.RootContext
+	state       *atomic.Pointer[State]
+	events      *events.Log
+	timeout     time.Duration
 }
 
 // Spawn starts a supervisor in root's actor system.
@@ -98,7 +100,7 @@ func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("actors: spawn supervisor %q: %w", cfg.Name, err)
 	}
-	s := &Supervisor{pid: pid, root: root, state: state, events: cfg.Events, timeout: cfg.OpTimeout + time.Minute}
+	s := &Supervisor{pid: pid, checkpoints: cfg.Checkpoints, root: root, state: state, events: cfg.Events, timeout: cfg.OpTimeout + time.Minute}
 	if cfg.Adopt {
 		if err := s.adopt(cfg.Runtime); err != nil {
 			return nil, err
@@ -208,6 +210,26 @@ func (s *Supervisor) DeleteCheckpoint(ctx context.Context, id, name string) erro
 		return err
 	}
 	return r.Err
+}
+
+// ExportCheckpoint writes checkpoint id/name to w as a tar archive. The
+// store is read directly, not through an actor: a checkpoint is files at
+// rest that no actor owns, and the archive is a stream.
+func (s *Supervisor) ExportCheckpoint(ctx context.Context, id, name string, w io.Writer) error {
+	if s.checkpoints == nil {
+		return errNoCheckpoints
+	}
+	return s.checkpoints.Export(id, name, w)
+}
+
+// ImportCheckpoint reads a tar archive made by ExportCheckpoint (here or on
+// another daemon) into the new checkpoint id/name; maxBytes bounds its
+// content.
+func (s *Supervisor) ImportCheckpoint(ctx context.Context, id, name string, r io.Reader, maxBytes int64) (checkpoint.Checkpoint, error) {
+	if s.checkpoints == nil {
+		return checkpoint.Checkpoint{}, errNoCheckpoints
+	}
+	return s.checkpoints.Import(id, name, r, maxBytes)
 }
 
 // Get returns container id's current view from its actor.

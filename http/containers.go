@@ -1,6 +1,7 @@
 package http
 
 import (
+	"errors"
 	"fmt"
 	nethttp "net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
 
 // startRequest is the body of POST /containers/{id}.
@@ -199,8 +201,51 @@ func (s *Server) deleteCheckpoint(c *gin.Context) {
 	c.Status(nethttp.StatusNoContent)
 }
 
-// checkpointsUnavailable answers the archive endpoints (live migration)
-// until they land.
-func (s *Server) checkpointsUnavailable(c *gin.Context) {
-	fail(c, fmt.Errorf("checkpoint archives are not available in this daemon yet: %w", runtime.ErrUnavailable))
+// exportCheckpoint streams a checkpoint as a tar archive. Errors are only
+// reported as such before the first byte; a failure later cuts the stream,
+// which the tar format (its end marker) lets the reader notice.
+func (s *Server) exportCheckpoint(c *gin.Context) {
+	id, name := c.Param("id"), c.Param("name")
+	if _, err := s.checkpointExists(c, id, name); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Content-Type", "application/x-tar")
+	c.Status(nethttp.StatusOK)
+	if err := s.cfg.Supervisor.ExportCheckpoint(c.Request.Context(), id, name, c.Writer); err != nil {
+		_ = c.Error(err)
+		panic(nethttp.ErrAbortHandler) // cut the stream: a half archive must not look whole
+	}
+}
+
+// checkpointExists answers whether checkpoint id/name exists, by listing.
+func (s *Server) checkpointExists(c *gin.Context, id, name string) (bool, error) {
+	list, err := s.cfg.Supervisor.Checkpoints(c.Request.Context(), id)
+	if err != nil {
+		return false, err
+	}
+	for _, cp := range list {
+		if cp.Name == name {
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("checkpoint %s/%s: %w", id, name, runtime.ErrNotFound)
+}
+
+// MaxArchiveSize bounds an imported checkpoint archive.
+const MaxArchiveSize = checkpoint.DefaultMaxArchive
+
+// importCheckpoint reads a tar archive into a new checkpoint: 201 with it.
+func (s *Server) importCheckpoint(c *gin.Context) {
+	body := nethttp.MaxBytesReader(c.Writer, c.Request.Body, MaxArchiveSize+1<<20)
+	cp, err := s.cfg.Supervisor.ImportCheckpoint(c.Request.Context(), c.Param("id"), c.Param("name"), body, MaxArchiveSize)
+	if err != nil {
+		var tooLarge *nethttp.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			err = fmt.Errorf("checkpoint archive larger than %d bytes: %w", MaxArchiveSize, errBodyTooLarge)
+		}
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusCreated, cp)
 }

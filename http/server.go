@@ -96,8 +96,8 @@ func New(cfg Config) *Server {
 	c.GET("/checkpoint", s.listCheckpoints)
 	c.POST("/checkpoint/:name", s.validateName, s.createCheckpoint)
 	c.DELETE("/checkpoint/:name", s.validateName, s.deleteCheckpoint)
-	c.GET("/checkpoint/:name/archive", s.validateName, s.checkpointsUnavailable)
-	c.PUT("/checkpoint/:name/archive", s.validateName, s.checkpointsUnavailable)
+	c.GET("/checkpoint/:name/archive", s.validateName, s.exportCheckpoint)
+	c.PUT("/checkpoint/:name/archive", s.validateName, s.importCheckpoint)
 	s.engine = e
 	return s
 }

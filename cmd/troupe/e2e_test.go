@@ -296,9 +296,15 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		checked++
 		switch {
-		case strings.Contains(line, "/archive"):
-			if !strings.Contains(out, `"error"`) || !strings.Contains(out, "not available") {
-				t.Errorf("%s: %s; want the 503 error naming why", readmeLine, out)
+		case strings.Contains(line, "/archive") && strings.Contains(line, "-o "):
+			fi, err := os.Stat(filepath.Join(d.dir, "demo", "cp1.tar"))
+			if err != nil || fi.Size() < 1024 {
+				t.Errorf("%s: exported %v, %v", readmeLine, fi, err)
+			}
+		case strings.Contains(line, "/archive") && strings.Contains(line, "-X PUT"):
+			var cp struct{ Name, Container string }
+			if err := json.Unmarshal([]byte(out), &cp); err != nil || cp.Name != "moved" || cp.Container != "counter" {
+				t.Errorf("%s: %s", readmeLine, out)
 			}
 		case strings.Contains(line, "-X POST") && strings.Contains(line, "/checkpoint/"):
 			var cp struct{ Name, Container string }
@@ -636,4 +642,73 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	if matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup, "keeper")); len(matches) > 0 {
 		t.Errorf("cgroups left behind: %v", matches)
 	}
+}
+
+// TestMigrationBetweenDaemons moves a running counter from one daemon to
+// another, each with its own root, state, port and cgroups: checkpoint with
+// exit on the source, archive out, archive in, restore on the target. The
+// counter goes on from where it was, and the source no longer runs it.
+func TestMigrationBetweenDaemons(t *testing.T) {
+	src, dst := startDaemon(t), startDaemon(t)
+	bundle := filepath.Join(src.dir, "counter")
+	if out, err := exec.Command(src.bin, "bundle", bundle, "--", "sh", "-c",
+		"i=0; while true; do i=$((i+1)); echo $i > /tmp/count; usleep 50000; done").CombinedOutput(); err != nil {
+		t.Fatalf("bundle: %v %s", err, out)
+	}
+	call := func(method, url, body string) (int, []byte) {
+		t.Helper()
+		req, _ := nethttp.NewRequest(method, url, strings.NewReader(body))
+		resp, err := nethttp.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, data
+	}
+	count := func(pid int) int {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/tmp/count", pid))
+		if err != nil {
+			return -1
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		return n
+	}
+	code, body := call("POST", "http://"+src.tcp+"/containers/mover", `{"bundlePath": "`+bundle+`"}`)
+	if code != 201 {
+		t.Fatalf("start on the source: %d %s", code, body)
+	}
+	var c container
+	_ = json.Unmarshal(body, &c)
+	waitFor(t, "the counter to pass 10", func() bool { return count(c.Processes[0].Pid) > 10 })
+
+	frozen := time.Now()
+	if code, body := call("POST", "http://"+src.tcp+"/containers/mover/checkpoint/m1", `{"exit": true}`); code != 201 {
+		t.Fatalf("checkpoint on the source: %d %s", code, body)
+	}
+	code, archive := call("GET", "http://"+src.tcp+"/containers/mover/checkpoint/m1/archive", "")
+	if code != 200 {
+		t.Fatalf("export: %d %s", code, archive)
+	}
+	if code, body := call("PUT", "http://"+dst.tcp+"/containers/mover/checkpoint/m1/archive", string(archive)); code != 201 {
+		t.Fatalf("import on the target: %d %s", code, body)
+	}
+	code, body = call("POST", "http://"+dst.tcp+"/containers/mover", `{"checkpoint": "m1"}`)
+	if code != 201 {
+		t.Fatalf("restore on the target: %d %s", code, body)
+	}
+	downtime := time.Since(frozen)
+	var moved container
+	_ = json.Unmarshal(body, &moved)
+	pid := moved.Processes[0].Pid
+	if n := count(pid); n < 10 {
+		t.Errorf("the moved counter is at %d; it should go on from where it was", n)
+	}
+	at := count(pid)
+	waitFor(t, "the moved counter to count", func() bool { return count(pid) > at })
+	code, body = call("GET", "http://"+src.tcp+"/containers/mover", "")
+	if err := json.Unmarshal(body, &c); code != 200 || err != nil || c.State.Status != "stopped" {
+		t.Errorf("the source still shows %d %s; want it stopped", code, body)
+	}
+	t.Logf("migration downtime (checkpoint with exit, export, import, restore, on one machine): %v, archive %d bytes", downtime, len(archive))
 }
