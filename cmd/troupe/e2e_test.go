@@ -711,4 +711,21 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 		t.Errorf("the source still shows %d %s; want it stopped", code, body)
 	}
 	t.Logf("migration downtime (checkpoint with exit, export, import, restore, on one machine): %v, archive %d bytes", downtime, len(archive))
+
+	// Back again with the CLI, which removes it from the source, once the
+	// first daemon has let go of its stopped copy.
+	if code, body := call("DELETE", "http://"+src.tcp+"/containers/mover", ""); code != 204 {
+		t.Fatalf("delete the stopped original: %d %s", code, body)
+	}
+	out, err := exec.Command(dst.bin, "--address", "tcp://"+dst.tcp, "migrate", "mover", "--to", "tcp://"+src.tcp, "--name", "back").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "downtime") {
+		t.Fatalf("troupe migrate: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	if code, _ := call("GET", "http://"+dst.tcp+"/containers/mover", ""); code != 404 {
+		t.Errorf("after troupe migrate the source still has the container: %d", code)
+	}
+	if code, _ := call("DELETE", "http://"+src.tcp+"/containers/mover", ""); code != 409 {
+		t.Errorf("the container is not running back on the first daemon: delete without force answered %d", code)
+	}
 }

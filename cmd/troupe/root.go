@@ -57,6 +57,7 @@ other command is a request to a running daemon's REST API, at --address.`,
 		newKillCommand(opts),
 		newTopCommand(opts),
 		newCheckpointCommand(opts),
+		newMigrateCommand(opts),
 		newEventsCommand(opts),
 		newVersionCommand(opts),
 	)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"io"
 	nethttp "net/http"
 	"time"
 )
@@ -60,6 +61,32 @@ func (c *Client) DeleteCheckpoint(ctx context.Context, id, name string) error {
 		return err
 	}
 	return c.do(ctx, nethttp.MethodDelete, p, nil, nil, nil)
+}
+
+// ExportCheckpoint returns checkpoint id/name as a tar stream
+// (GET .../checkpoint/{name}/archive); the caller closes it.
+func (c *Client) ExportCheckpoint(ctx context.Context, id, name string) (io.ReadCloser, error) {
+	p, err := checkpointPath(id, name)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.send(ctx, nethttp.MethodGet, p+"/archive", nil, nil, "application/x-tar")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// ImportCheckpoint sends a tar stream made by ExportCheckpoint (on this
+// daemon or another) as checkpoint id/name (PUT .../archive).
+func (c *Client) ImportCheckpoint(ctx context.Context, id, name string, archive io.Reader) (Checkpoint, error) {
+	p, err := checkpointPath(id, name)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	var cp Checkpoint
+	err = c.do(ctx, nethttp.MethodPut, p+"/archive", nil, archive, &cp)
+	return cp, err
 }
 
 func checkpointPath(id, name string) (string, error) {

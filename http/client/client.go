@@ -213,7 +213,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 // read and closed.
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, in any, accept string) (*nethttp.Response, error) {
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	if r, ok := in.(io.Reader); ok {
+		// A stream (a checkpoint archive) goes as it is.
+		body, contentType = r, "application/x-tar"
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: encode request: %w", method, path, err)
@@ -229,7 +233,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", "troupe-client")
