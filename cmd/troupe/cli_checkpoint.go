@@ -21,8 +21,53 @@ restores one, under the same id or another.`,
 		newCheckpointCreateCommand(o),
 		newCheckpointListCommand(o),
 		newCheckpointRemoveCommand(o),
+		newCheckpointExportCommand(o),
+		newCheckpointImportCommand(o),
 	)
 	return cmd
+}
+
+func newCheckpointExportCommand(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "export ID NAME > FILE",
+		Short: "write a checkpoint as a tar archive to stdout",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			archive, err := c.ExportCheckpoint(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			defer archive.Close()
+			_, err = io.Copy(cmd.OutOrStdout(), archive)
+			return err
+		},
+	}
+}
+
+func newCheckpointImportCommand(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import ID NAME < FILE",
+		Short: "read a checkpoint archive from stdin as checkpoint NAME of ID",
+		Long: `Read a tar archive made by troupe checkpoint export (on this daemon or another)
+from stdin, store it as the checkpoint NAME of the container ID and print the
+name; troupe start ID BUNDLE --checkpoint NAME then restores it.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			cp, err := c.ImportCheckpoint(cmd.Context(), args[0], args[1], cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			return o.output(cmd, cp, func(w io.Writer) error { return printLine(w, cp.Name) })
+		},
+	}
 }
 
 func newCheckpointCreateCommand(o *globalOptions) *cobra.Command {

@@ -536,6 +536,13 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		t.Errorf("start from a checkpoint printed %q", out)
 	}
 	must("rm", "-f", "web2")
+	// Export and import through files, as between two machines.
+	tarPath := filepath.Join(d.dir, "cp1.tar")
+	if out, err := exec.Command("sh", "-c", d.bin+" --address unix://"+d.sock+" checkpoint export web cp1 > "+tarPath+
+		" && "+d.bin+" --address unix://"+d.sock+" checkpoint import web copy < "+tarPath).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "copy" {
+		t.Errorf("checkpoint export | import: %v %q", err, out)
+	}
+	must("checkpoint", "rm", "web", "copy")
 	must("checkpoint", "rm", "web", "cp1")
 	if out := must("checkpoint", "ls", "web"); strings.Contains(out, "cp1") {
 		t.Errorf("checkpoint ls after rm:\n%s", out)
