@@ -122,9 +122,42 @@ func (d *daemon) stop(t *testing.T) {
 		}
 		d.terminate(t)
 	}
+	// A test that failed while no daemon ran may have left containers: they
+	// are this test's, in its cgroup parent; kill them and remove the tree.
+	_ = filepath.WalkDir(filepath.Join("/sys/fs/cgroup/pids", d.cgroup), func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.Name() == "cgroup.procs" {
+			data, _ := os.ReadFile(p)
+			for _, f := range strings.Fields(string(data)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		return nil
+	})
 	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup))
 	for _, m := range matches {
-		os.Remove(m)
+		removeTree(m)
+	}
+}
+
+// removeTree removes a cgroup directory and those below it, deepest first,
+// retrying briefly while killed processes leave.
+func removeTree(dir string) {
+	var dirs []string
+	_ = filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && e.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		for try := 0; try < 50; try++ {
+			if err := os.Remove(dirs[i]); err == nil || os.IsNotExist(err) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 
