@@ -49,7 +49,14 @@ func run(m *testing.M) int {
 		return 1
 	}
 	linuxtest.UseCriu()
-	return m.Run()
+	code := m.Run()
+	// The Example's containers lived under its own cgroup parent; its
+	// (empty) directories go with the test binary.
+	matches, _ := filepath.Glob("/sys/fs/cgroup/*/troupe-example")
+	for _, d := range matches {
+		os.Remove(d)
+	}
+	return code
 }
 
 // quietLogger drops the actors' logs: tests look at behaviour.
