@@ -35,6 +35,3 @@ func (a *admission) acquire(ctx context.Context) (time.Duration, error) {
 
 // release frees a slot taken by acquire.
 func (a *admission) release() { <-a.slots }
-
-// inFlight is how many starts hold a slot now.
-func (a *admission) inFlight() int { return len(a.slots) }

@@ -34,28 +34,18 @@ func run(m *testing.M) int {
 		fmt.Println("skipping: tests start real containers and need root")
 		return 0
 	}
-	dir, err := os.MkdirTemp("", "troupe-actors-test-")
+	dir, rootfs, err := linuxtest.SharedRootfs("troupe-actors-test-")
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		fmt.Println(err)
-		return 1
-	}
-	if testRootfs, err = busybox.Rootfs(filepath.Join(dir, "rootfs")); err != nil {
-		fmt.Println(err)
-		return 1
-	}
+	testRootfs = rootfs
 	linuxtest.UseCriu()
 	code := m.Run()
 	// The Example's containers lived under its own cgroup parent; its
 	// (empty) directories go with the test binary.
-	matches, _ := filepath.Glob("/sys/fs/cgroup/*/troupe-example")
-	for _, d := range matches {
-		os.Remove(d)
-	}
+	linuxtest.RemoveCgroup("/troupe-example")
 	return code
 }
 
@@ -95,22 +85,10 @@ func newRealEnv(t testing.TB, cfg Config) *realEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		// Delete whatever a failed test left, through the runtime itself.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		ids, _ := rt.List(ctx)
-		for _, id := range ids {
-			if c, err := rt.Load(ctx, id); err == nil {
-				if err := c.Delete(ctx, true); err != nil {
-					t.Errorf("cleanup: delete %s: %v", id, err)
-				}
-			}
-		}
+		linuxtest.DeleteAll(t, rt)
 		_ = e.sup.Stop()
 		e.system.Shutdown()
-		for _, sub := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"} {
-			os.Remove(filepath.Join("/sys/fs/cgroup", sub, parent))
-		}
+		linuxtest.RemoveCgroup(parent)
 		os.RemoveAll(dir)
 	})
 	return e

@@ -214,9 +214,6 @@ func (s *supervisorActor) terminated(ctx actor.Context, msg *actor.Terminated) {
 	}
 }
 
-// childName is the actor name of container id under a supervisor named sup.
-func childName(sup, id string) string { return sup + "/" + id }
-
 // errNoCheckpoints answers checkpoint commands of a supervisor without a
 // checkpoint store.
 var errNoCheckpoints = fmt.Errorf("checkpoint/restore is not available in this daemon: no checkpoint store: %w", runtime.ErrUnavailable)

@@ -201,35 +201,20 @@ func (s *Server) deleteCheckpoint(c *gin.Context) {
 	c.Status(nethttp.StatusNoContent)
 }
 
-// exportCheckpoint streams a checkpoint as a tar archive. Errors are only
-// reported as such before the first byte; a failure later cuts the stream,
-// which the tar format (its end marker) lets the reader notice.
+// exportCheckpoint streams a checkpoint as a tar archive. An error before
+// the first byte (an unknown checkpoint) is answered as usual; a failure
+// later cuts the stream, which the tar format (its end marker) lets the
+// reader notice.
 func (s *Server) exportCheckpoint(c *gin.Context) {
-	id, name := c.Param("id"), c.Param("name")
-	if _, err := s.checkpointExists(c, id, name); err != nil {
-		fail(c, err)
-		return
-	}
 	c.Header("Content-Type", "application/x-tar")
-	c.Status(nethttp.StatusOK)
-	if err := s.cfg.Supervisor.ExportCheckpoint(c.Request.Context(), id, name, c.Writer); err != nil {
-		_ = c.Error(err)
-		panic(nethttp.ErrAbortHandler) // cut the stream: a half archive must not look whole
-	}
-}
-
-// checkpointExists answers whether checkpoint id/name exists, by listing.
-func (s *Server) checkpointExists(c *gin.Context, id, name string) (bool, error) {
-	list, err := s.cfg.Supervisor.Checkpoints(c.Request.Context(), id)
-	if err != nil {
-		return false, err
-	}
-	for _, cp := range list {
-		if cp.Name == name {
-			return true, nil
+	if err := s.cfg.Supervisor.ExportCheckpoint(c.Request.Context(), c.Param("id"), c.Param("name"), c.Writer); err != nil {
+		if c.Writer.Written() {
+			_ = c.Error(err)
+			panic(nethttp.ErrAbortHandler) // a half archive must not look whole
 		}
+		c.Writer.Header().Del("Content-Type")
+		fail(c, err)
 	}
-	return false, fmt.Errorf("checkpoint %s/%s: %w", id, name, runtime.ErrNotFound)
 }
 
 // MaxArchiveSize bounds an imported checkpoint archive.

@@ -22,6 +22,7 @@ import (
 	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 func TestMain(m *testing.M) {
@@ -52,15 +53,7 @@ func rootfs(t *testing.T) string {
 		t.Skip("starts real containers: needs root")
 	}
 	rootfsOnce.Do(func() {
-		if testDir, rootfsErr = os.MkdirTemp("", "troupe-http-test-"); rootfsErr != nil {
-			return
-		}
-		// Containers run as other users than the owner: they must be able
-		// to reach the rootfs.
-		if rootfsErr = os.Chmod(testDir, 0o755); rootfsErr != nil {
-			return
-		}
-		testRootfs, rootfsErr = busybox.Rootfs(filepath.Join(testDir, "rootfs"))
+		testDir, testRootfs, rootfsErr = linuxtest.SharedRootfs("troupe-http-test-")
 	})
 	if rootfsErr != nil {
 		t.Fatalf("busybox rootfs: %v", rootfsErr)
@@ -143,22 +136,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 			t.Errorf("serve: %v", err)
 		}
 		e.client.CloseIdleConnections()
-		// Delete whatever a test left, through the runtime itself.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		ids, _ := rt.List(ctx)
-		for _, id := range ids {
-			if c, err := rt.Load(ctx, id); err == nil {
-				if err := c.Delete(ctx, true); err != nil {
-					t.Errorf("cleanup: delete %s: %v", id, err)
-				}
-			}
-		}
+		linuxtest.DeleteAll(t, rt)
 		_ = sup.Stop()
 		system.Shutdown()
-		for _, sub := range []string{"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"} {
-			os.Remove(filepath.Join("/sys/fs/cgroup", sub, parent))
-		}
+		linuxtest.RemoveCgroup(parent)
 		os.RemoveAll(dir)
 	})
 	return e

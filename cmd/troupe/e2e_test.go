@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 // daemon is a troupe daemon built from this tree and started on throwaway
@@ -135,30 +137,7 @@ func (d *daemon) stop(t *testing.T) {
 		}
 		return nil
 	})
-	matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup))
-	for _, m := range matches {
-		removeTree(m)
-	}
-}
-
-// removeTree removes a cgroup directory and those below it, deepest first,
-// retrying briefly while killed processes leave.
-func removeTree(dir string) {
-	var dirs []string
-	_ = filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
-		if err == nil && e.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		for try := 0; try < 50; try++ {
-			if err := os.Remove(dirs[i]); err == nil || os.IsNotExist(err) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	linuxtest.RemoveCgroup(d.cgroup)
 }
 
 // shell is one bash session: variables set by one command are seen by the

@@ -37,20 +37,12 @@ func run(m *testing.M) int {
 		fmt.Println("skipping: tests start real containers and need root")
 		return 0
 	}
-	dir, err := os.MkdirTemp("", "troupe-linux-test-")
+	dir, _, err := linuxtest.SharedRootfs("troupe-linux-test-")
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		fmt.Println(err)
-		return 1
-	}
-	if _, err := busybox.Rootfs(filepath.Join(dir, "rootfs")); err != nil {
-		fmt.Println(err)
-		return 1
-	}
 	testDir = dir
 	linuxtest.UseCriu()
 	return m.Run()
@@ -80,9 +72,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, sub := range cgroupDirs(t, parent) {
-			os.Remove(sub) // empty once its containers are deleted
-		}
+		linuxtest.RemoveCgroup(parent) // empty once its containers are deleted
 		os.RemoveAll(dir)
 	})
 	return &env{t: t, rt: rt, dir: dir, parent: parent}

@@ -25,9 +25,14 @@ type logPump struct {
 }
 
 // startLogPump copies everything written into r to the log at path,
-// appending, until every writer has gone. It owns r.
-func startLogPump(r *os.File, path string) (*logPump, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_CLOEXEC, 0o640)
+// appending (to an emptied log when fresh), until every writer has gone. It
+// owns r, also when it fails.
+func startLogPump(r *os.File, path string, fresh bool) (*logPump, error) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_APPEND | syscall.O_CLOEXEC
+	if fresh {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o640)
 	if err != nil {
 		r.Close()
 		return nil, fmt.Errorf("open log: %w", err)
@@ -40,6 +45,29 @@ func startLogPump(r *os.File, path string) (*logPump, error) {
 		_, _ = io.Copy(f, r)
 	}()
 	return p, nil
+}
+
+// reopenReadEnd opens the pipe of r again, for reading, as a file of its
+// own. Handing a child a file makes its descriptor blocking (os.File.Fd),
+// and that flag belongs to the open file, shared by its duplicates: given r
+// itself, the pump's reads would each hold an OS thread, one per container.
+func reopenReadEnd(r *os.File) (*os.File, error) {
+	raw, err := r.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var f *os.File
+	var openErr error
+	err = raw.Control(func(fd uintptr) {
+		f, openErr = os.OpenFile(fmt.Sprintf("/proc/self/fd/%d", fd), os.O_RDONLY, 0)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if openErr != nil {
+		return nil, fmt.Errorf("reopen the log pipe: %w", openErr)
+	}
+	return f, nil
 }
 
 // drainTimeout bounds how long an init's exit waits for its output to reach

@@ -119,10 +119,6 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 	if err != nil {
 		return nil, err
 	}
-	// A fresh log: a container that reuses an id does not inherit output.
-	if err := os.WriteFile(logPath, nil, 0o640); err != nil {
-		return nil, fmt.Errorf("start container %q: create log: %w", id, err)
-	}
 	stdin, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
@@ -133,20 +129,19 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
 	defer logW.Close() // the init holds its own copies
-	pumping := false
-	defer func() {
-		if !pumping {
-			logR.Close()
-		}
-	}()
-	pump, err := startLogPump(logR, logPath)
-	pumping = true
+	// A fresh log: a container that reuses an id does not inherit output.
+	pump, err := startLogPump(logR, logPath, true)
 	if err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
+	// The init keeps a read end too (fd 3; logs.go says why).
+	initR, err := reopenReadEnd(logR)
+	if err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
+	defer initR.Close()
 	proc.Stdin, proc.Stdout, proc.Stderr = stdin, logW, logW
-	// The init keeps the read end too (fd 3; logs.go says why).
-	proc.ExtraFiles = []*os.File{logR}
+	proc.ExtraFiles = []*os.File{initR}
 	if ro := opts.Restore; ro != nil {
 		err = lc.Restore(proc, &libcontainer.CriuOpts{
 			ImagesDirectory:         ro.ImagesDir,
@@ -206,7 +201,7 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		// words reach the log before its exit is reported; a container that
 		// cannot give it back just keeps running uncopied.
 		if r, perr := takeLogPipe(st.InitProcessPid); perr == nil {
-			pump, _ = startLogPump(r, m.LogPath)
+			pump, _ = startLogPump(r, m.LogPath, false)
 		}
 		init, err = watchForeign(st.InitProcessPid, m.Init, pump.drained)
 	}
