@@ -19,7 +19,6 @@ type supervisorActor struct {
 	deps     *deps
 	state    *atomic.Pointer[State]
 	children map[string]*actor.PID // by container id
-	ids      map[string]string     // container id by child PID.Id
 	// removed holds the replies to deliver once a removed child has stopped.
 	removed map[string]*ContainerRemoved
 	// adopting are the ids re-adopted whose first view has not come yet;
@@ -34,7 +33,7 @@ type supervisorActor struct {
 func newSupervisorProps(d *deps, state *atomic.Pointer[State]) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &supervisorActor{deps: d, state: state, children: make(map[string]*actor.PID),
-			ids: make(map[string]string), removed: make(map[string]*ContainerRemoved)}
+			removed: make(map[string]*ContainerRemoved)}
 	}, actor.WithSupervisor(containerSupervision()))
 }
 
@@ -135,7 +134,6 @@ func (s *supervisorActor) spawn(ctx actor.Context, rec *record) (*actor.PID, err
 		return nil, fmt.Errorf("container %q: spawn actor: %v: %w", rec.id, err, runtime.ErrAlreadyExists)
 	}
 	s.children[rec.id] = pid
-	s.ids[pid.Id] = rec.id
 	return pid, nil
 }
 
@@ -188,11 +186,11 @@ func (s *supervisorActor) adoptionProgress(ctx actor.Context, id string) {
 }
 
 func (s *supervisorActor) terminated(ctx actor.Context, msg *actor.Terminated) {
-	id, ok := s.ids[msg.Who.Id]
-	if !ok {
+	// A child's name is its container id (spawn).
+	id, ok := strings.CutPrefix(msg.Who.Id, ctx.Self().Id+"/")
+	if pid, known := s.children[id]; !ok || !known || !pid.Equal(msg.Who) {
 		return
 	}
-	delete(s.ids, msg.Who.Id)
 	delete(s.children, id)
 	if r, ok := s.removed[id]; ok {
 		delete(s.removed, id)
