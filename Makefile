@@ -15,7 +15,7 @@ GOFMT   ?= gofmt
 # seccomp tag the build succeeds but every spec with seccomp fails at start.
 # runc's libpathrs tag stays out: Debian 12 has no such C library.
 export CGO_ENABLED := 1
-TAGS         ?= seccomp## Go build tags for build, vet and test
+TAGS         ?= seccomp nomsgpack## Go build tags for build, vet and test
 BUILDFLAGS   ?=## extra flags for go build, e.g. -trimpath
 LDFLAGS      ?=## go build -ldflags, e.g. '-s -w'
 TESTFLAGS    ?=## extra flags for go test, e.g. '-run TestStart -v'

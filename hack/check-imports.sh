@@ -17,13 +17,13 @@
 #
 # Prints one line per violation and exits 1 if there is any. Directories
 # without Go files are simply not listed by go list, so a tree where actors/ or
-# http/ is still empty passes. Build tags: $TAGS (default "seccomp").
+# http/ is still empty passes. Build tags: $TAGS (default "seccomp nomsgpack").
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
-TAGS=${TAGS:-seccomp}
+TAGS=${TAGS:-seccomp nomsgpack}
 
 module=$("$GO" list -m)
 

@@ -38,7 +38,7 @@ func startDaemon(t *testing.T) *daemon {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := &daemon{dir: dir, bin: filepath.Join(dir, "troupe"), sock: filepath.Join(dir, "run", "troupe.sock"),
 		cgroup: "/troupe-e2e-" + filepath.Base(dir)}
-	build := exec.Command("go", "build", "-tags", "seccomp", "-o", d.bin, ".")
+	build := exec.Command("go", "build", "-tags", "seccomp nomsgpack", "-o", d.bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
