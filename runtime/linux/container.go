@@ -17,6 +17,8 @@ import (
 
 // container is the libcontainer implementation of runtime.Container.
 type container struct {
+	id      string
+	alias   string // the state dir's symlink naming a claimed prepared container
 	lc      *libcontainer.Container
 	waiters *waiters
 	meta    meta
@@ -29,11 +31,11 @@ type container struct {
 var _ runtime.Container = (*container)(nil)
 
 func newContainer(lc *libcontainer.Container, w *waiters, m meta, init *process) *container {
-	return &container{lc: lc, waiters: w, meta: m, init: init, execs: make(map[int]*process)}
+	return &container{id: lc.ID(), lc: lc, waiters: w, meta: m, init: init, execs: make(map[int]*process)}
 }
 
 // ID implements runtime.Container.
-func (c *container) ID() string { return c.lc.ID() }
+func (c *container) ID() string { return c.id }
 
 // BundlePath implements runtime.Container.
 func (c *container) BundlePath() string { return c.meta.BundlePath }
@@ -287,7 +289,8 @@ func (c *container) Delete(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	if status != runtime.Stopped && status != runtime.Created {
+	// A created container (a prepared one, warm.go) has an init waiting.
+	if status != runtime.Stopped {
 		if !force {
 			return fmt.Errorf("delete container %q: container is %s: %w", c.ID(), status, runtime.ErrFailedPrecondition)
 		}
@@ -301,6 +304,11 @@ func (c *container) Delete(ctx context.Context, force bool) error {
 	}
 	if err := c.lc.Destroy(); err != nil {
 		return classify(err, "delete container %q", c.ID())
+	}
+	if c.alias != "" {
+		if err := os.Remove(c.alias); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("delete container %q: %w", c.ID(), err)
+		}
 	}
 	if err := os.Remove(c.meta.LogPath); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("delete container %q: remove log: %w", c.ID(), err)

@@ -80,10 +80,20 @@ func New(o Options) (*Runtime, error) {
 }
 
 // Start implements runtime.Runtime.
-func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOptions) (_ runtime.Container, retErr error) {
+func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOptions) (runtime.Container, error) {
 	if err := runtime.ValidID("container id", id); err != nil {
 		return nil, err
 	}
+	c, err := r.start(ctx, id, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// start creates the container id (libcontainer's id) and starts its init;
+// unless run, the init waits for libcontainer's Exec (a prepared container).
+func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOptions, run bool) (_ *container, retErr error) {
 	b, err := bundle.Load(opts.BundlePath)
 	if err != nil {
 		return nil, err
@@ -159,8 +169,12 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 		if lc, err = libcontainer.Load(r.stateRoot, id); err != nil {
 			return nil, classify(err, "restore container %q", id)
 		}
-	} else if err := lc.Run(proc); err != nil {
-		return nil, classify(err, "start container %q", id)
+	} else if run {
+		if err := lc.Run(proc); err != nil {
+			return nil, classify(err, "start container %q", id)
+		}
+	} else if err := lc.Start(proc); err != nil {
+		return nil, classify(err, "prepare container from %s", b.Path)
 	}
 	pid, err := proc.Pid()
 	if err != nil {
@@ -212,7 +226,12 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		init.status = runtime.ExitStatus{Code: -1}
 		close(init.done)
 	}
-	return newContainer(lc, r.waiters, m, init), nil
+	c := newContainer(lc, r.waiters, m, init)
+	// A claimed prepared container: its id is a symlink to its state dir.
+	if fi, err := os.Lstat(filepath.Join(r.stateRoot, id)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		c.alias = filepath.Join(r.stateRoot, id)
+	}
+	return c, nil
 }
 
 // List implements runtime.Runtime.
@@ -223,7 +242,9 @@ func (r *Runtime) List(ctx context.Context) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if e.IsDir() && runtime.ValidID("container id", e.Name()) == nil {
+		// Claimed prepared containers are symlinks (warm.go); prepared ones
+		// not yet claimed have no valid id.
+		if (e.IsDir() || e.Type()&os.ModeSymlink != 0) && runtime.ValidID("container id", e.Name()) == nil {
 			ids = append(ids, e.Name())
 		}
 	}

@@ -1,0 +1,177 @@
+package linux
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+)
+
+func (e *env) prepare(bundlePath string) runtime.Prepared {
+	e.t.Helper()
+	p, err := e.rt.Prepare(context.Background(), bundlePath)
+	if err != nil {
+		e.t.Fatalf("prepare: %v", err)
+	}
+	e.t.Cleanup(func() { _ = p.Discard(context.Background()) })
+	return p
+}
+
+// preparedDirs returns the state dirs of prepared containers, claimed or not.
+func (e *env) preparedDirs() []string {
+	e.t.Helper()
+	m, err := filepath.Glob(filepath.Join(e.rt.stateRoot, preparedPrefix+"*"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+func TestPrepareClaim(t *testing.T) {
+	e := newEnv(t)
+	b := e.bundle("warm", busybox.Options{Args: []string{"sh", "-c", "echo warm up; exec sleep 3600"}})
+	p := e.prepare(b)
+	if ids, _ := e.rt.List(context.Background()); len(ids) != 0 {
+		t.Errorf("a prepared container is listed: %v", ids)
+	}
+	// The init waits: nothing of the bundle's process has run yet.
+	dirs := e.preparedDirs()
+	if len(dirs) != 1 {
+		t.Fatalf("prepared state dirs = %v", dirs)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if log, _ := os.ReadFile(filepath.Join(e.rt.logRoot, filepath.Base(dirs[0])+".log")); len(log) != 0 {
+		t.Errorf("prepared init already ran: %q", log)
+	}
+
+	c, err := p.Claim(context.Background(), "claimed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ID() != "claimed" || c.BundlePath() != b {
+		t.Errorf("claimed container %q from %q", c.ID(), c.BundlePath())
+	}
+	if s, _ := c.Status(); s != runtime.Running {
+		t.Errorf("status after claim = %s", s)
+	}
+	eventually(t, "the init's output", func() bool { return strings.Contains(readLog(t, c), "warm up") })
+	if st, out := e.exec(c, "echo", "hi"); st.Code != 0 || out != "hi\n" {
+		t.Errorf("exec in a claimed container: %v %q", st, out)
+	}
+	if ids, _ := e.rt.List(context.Background()); !slices.Equal(ids, []string{"claimed"}) {
+		t.Errorf("list = %v", ids)
+	}
+	// Used once only; Discard after a claim leaves the container alone.
+	if _, err := p.Claim(context.Background(), "again"); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		t.Errorf("second claim: %v", err)
+	}
+	if err := p.Discard(context.Background()); err != nil {
+		t.Errorf("discard after claim: %v", err)
+	}
+
+	// A restarted daemon finds it under its id and can delete it.
+	rt2, err := New(Options{StateDir: filepath.Join(e.dir, "state"), CgroupParent: e.parent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt2.RemovePrepared(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := rt2.Load(context.Background(), "claimed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loaded.Init().Pid() != c.Init().Pid() {
+		t.Errorf("loaded init %d, want %d", loaded.Init().Pid(), c.Init().Pid())
+	}
+	if err := loaded.Delete(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, c.Init())
+	if _, err := os.Lstat(filepath.Join(e.rt.stateRoot, "claimed")); !os.IsNotExist(err) {
+		t.Errorf("the id's symlink is left: %v", err)
+	}
+	if d := e.preparedDirs(); len(d) != 0 {
+		t.Errorf("state dirs left: %v", d)
+	}
+	if d := cgroupDirs(t, filepath.Join(e.parent, filepath.Base(dirs[0]))); len(d) != 0 {
+		t.Errorf("cgroups left: %v", d)
+	}
+	if _, err := os.Stat(c.LogPath()); !os.IsNotExist(err) {
+		t.Errorf("log left: %v", err)
+	}
+}
+
+func TestPrepareClaimTakenID(t *testing.T) {
+	e := newEnv(t)
+	e.start("taken", busybox.Options{})
+	p := e.prepare(e.bundle("warm", busybox.Options{}))
+	if _, err := p.Claim(context.Background(), "taken"); !errors.Is(err, runtime.ErrAlreadyExists) {
+		t.Fatalf("claim of a taken id: %v", err)
+	}
+	if _, err := p.Claim(context.Background(), "bad/id"); !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Fatalf("claim of a bad id: %v", err)
+	}
+	// Still intact: it can be claimed under a free id.
+	c, err := p.Claim(context.Background(), "free")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPreparedDiscardStaleAndSweep(t *testing.T) {
+	e := newEnv(t)
+	b := e.bundle("warm", busybox.Options{})
+	p1, p2 := e.prepare(b), e.prepare(b)
+	if p1.Stale() {
+		t.Error("fresh prepared container is stale")
+	}
+	// Any change of config.json makes it stale.
+	now := time.Now().Add(time.Second)
+	if err := os.Chtimes(filepath.Join(b, "config.json"), now, now); err != nil {
+		t.Fatal(err)
+	}
+	if !p1.Stale() {
+		t.Error("prepared container not stale after config.json changed")
+	}
+	pid := func(p runtime.Prepared) int { return p.(*prepared).c.Init().Pid() }
+	first := pid(p1)
+	if err := p1.Discard(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscallKill0(first); err == nil {
+		t.Errorf("init %d of a discarded container still runs", first)
+	}
+	// An unclaimed one is swept by the next daemon.
+	second := pid(p2)
+	rt2, err := New(Options{StateDir: filepath.Join(e.dir, "state"), CgroupParent: e.parent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt2.RemovePrepared(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, p2.(*prepared).c.Init())
+	if err := syscallKill0(second); err == nil {
+		t.Errorf("init %d of a swept container still runs", second)
+	}
+	if d := e.preparedDirs(); len(d) != 0 {
+		t.Errorf("state dirs left: %v", d)
+	}
+	if d, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", e.parent, preparedPrefix+"*")); len(d) != 0 {
+		t.Errorf("cgroups left: %v", d)
+	}
+}
+
+func syscallKill0(pid int) error { return syscall.Kill(pid, 0) }
