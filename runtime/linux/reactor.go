@@ -31,7 +31,9 @@ type reactor struct {
 	mu     sync.Mutex
 	regs   map[uint64]registration
 	nextID uint64
-	closed bool
+	closed bool // no more registrations
+
+	closeOnce sync.Once
 
 	// buf is scratch space for handlers, which all run on the loop
 	// goroutine: one buffer for all containers instead of one each.
@@ -127,12 +129,18 @@ func (r *reactor) drop(id uint64) {
 		return
 	}
 	delete(r.regs, id)
-	if !r.closed {
-		_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, reg.fd, nil)
-	}
+	// The epoll descriptor is still open: close drops every registration
+	// before it closes the instance.
+	_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, reg.fd, nil)
 	if reg.release != nil {
 		reg.release()
 	}
+}
+
+func (r *reactor) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 // len is the number of watched descriptors.
@@ -145,20 +153,18 @@ func (r *reactor) len() int {
 // close stops the loop, releases every registration without calling its
 // handler again, and closes the epoll instance.
 func (r *reactor) close() {
-	r.mu.Lock()
-	if r.closed {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		for id := range r.regs {
+			r.drop(id)
+		}
 		r.mu.Unlock()
-		return
-	}
-	r.closed = true
-	for id := range r.regs {
-		r.drop(id)
-	}
-	r.mu.Unlock()
-	// Wakes the parked loop with an error; the descriptor itself is closed
-	// once the loop's read has let go of it.
-	r.ep.Close()
-	<-r.done
+		// Wakes the parked loop with an error; the descriptor itself is
+		// closed once the loop's read has let go of it.
+		r.ep.Close()
+		<-r.done
+	})
 }
 
 // loop waits for ready descriptors and runs their handlers.
@@ -187,11 +193,18 @@ func (r *reactor) loop(raw interface {
 				for i := range events[:n] {
 					r.dispatch(eventID(&events[i]), events[i].Events)
 				}
+				if r.isClosed() {
+					// Let the read see the close rather than wait again.
+					return true
+				}
 			}
 		})
-		if err != nil || waitErr != nil {
-			// Closed (or an epoll instance that cannot be waited on, which
-			// close would not fix either).
+		if err != nil || waitErr != nil || r.isClosed() {
+			// Closed, or an epoll instance that cannot be waited on: then
+			// new registrations fail rather than never hear back.
+			r.mu.Lock()
+			r.closed = true
+			r.mu.Unlock()
 			return
 		}
 	}
