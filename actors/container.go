@@ -284,7 +284,7 @@ func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFin
 	if msg.container.BundlePath() != "" {
 		a.rec.bundlePath = msg.container.BundlePath()
 	}
-	a.adopt(ctx, msg.container)
+	a.adopt(ctx, msg.container, msg.adopted)
 	kind := events.Start
 	if msg.restored {
 		kind = events.Restore
@@ -295,30 +295,55 @@ func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFin
 	a.next()
 }
 
-// adopt takes charge of a started (or re-loaded) container: one waiter per
-// process reports its exit, and OOM kills are watched.
-func (a *containerActor) adopt(ctx actor.Context, c runtime.Container) {
+// adopt takes charge of a started container, or of one an earlier daemon
+// started (loaded): one goroutine reports the init's exit and the OOM kills.
+func (a *containerActor) adopt(ctx actor.Context, c runtime.Container, loaded bool) {
 	a.rec.ctr = c
 	a.rec.procs = []runtime.Process{c.Init()}
-	status, err := c.Status()
-	if err != nil || status == runtime.Created {
-		status = runtime.Running
+	// A container just started runs: asking libcontainer (which refreshes
+	// its whole state) is paid only for one found paused or stopped.
+	status := runtime.Running
+	if loaded {
+		if s, err := c.Status(); err == nil && s != runtime.Created {
+			status = s
+		}
 	}
 	a.rec.status = status
 	a.become()
-	a.watch(ctx, c.Init())
-	if oom, err := c.NotifyOOM(); err == nil {
-		self, root := ctx.Self(), ctx.ActorSystem().Root
-		go func() {
-			for range oom {
-				root.Send(self, &oomKilled{})
-			}
-		}()
+	oom, err := c.NotifyOOM()
+	if err != nil {
+		oom = nil // no OOM events, the exit still comes
 	}
+	self, root, init := ctx.Self(), ctx.ActorSystem().Root, c.Init()
+	go func() {
+		for {
+			select {
+			case _, ok := <-oom:
+				if !ok {
+					oom = nil
+					continue
+				}
+				root.Send(self, &oomKilled{})
+			case <-init.Done():
+				// An OOM kill of the init itself comes before its exit.
+				select {
+				case _, ok := <-oom:
+					if ok {
+						root.Send(self, &oomKilled{})
+					}
+				default:
+				}
+				st, _ := init.Wait(context.Background())
+				root.Send(self, &processExited{pid: init.Pid(), status: st})
+				return
+			}
+		}
+	}()
 }
 
-// watch reports p's exit to the actor once it is reaped; an exit that comes
-// before anyone asks is not lost, since the runtime keeps it.
+// watch reports the exit of an exec'd process to the actor once it is
+// reaped; an exit that comes before anyone asks is not lost, since the
+// runtime keeps it.
 func (a *containerActor) watch(ctx actor.Context, p runtime.Process) {
 	self, root := ctx.Self(), ctx.ActorSystem().Root
 	go func() {

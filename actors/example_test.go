@@ -35,6 +35,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
+	defer rt.Close()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	defer system.Shutdown()

@@ -88,6 +88,7 @@ func newRealEnv(t testing.TB, cfg Config) *realEnv {
 		linuxtest.DeleteAll(t, rt)
 		_ = e.sup.Stop()
 		e.system.Shutdown()
+		rt.Close()
 		linuxtest.RemoveCgroup(parent)
 		os.RemoveAll(dir)
 	})

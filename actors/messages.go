@@ -233,11 +233,12 @@ type processExited struct {
 type oomKilled struct{}
 
 // containerStartFinished reports the end of the runtime's start (or
-// restore).
+// restore), or hands over a container an earlier daemon started (adopted).
 type containerStartFinished struct {
 	container       runtime.Container
 	queued, started time.Duration
 	restored        bool
+	adopted         bool
 	err             error
 }
 

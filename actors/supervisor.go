@@ -169,7 +169,7 @@ func (s *supervisorActor) adopt(ctx actor.Context, msg *containersFound) {
 			continue
 		}
 		s.adopting[rec.id] = true
-		ctx.Send(s.children[rec.id], &containerStartFinished{container: c})
+		ctx.Send(s.children[rec.id], &containerStartFinished{container: c, adopted: true})
 	}
 	s.adoptionProgress(ctx, "")
 }

@@ -139,6 +139,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		linuxtest.DeleteAll(t, rt)
 		_ = sup.Stop()
 		system.Shutdown()
+		rt.Close()
 		linuxtest.RemoveCgroup(parent)
 		os.RemoveAll(dir)
 	})

@@ -108,6 +108,8 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
+	// Last, once no actor can use it any more; the containers keep running.
+	defer rt.Close()
 	// protoactor logs every dead letter at info: the waiters of a deleted
 	// container report into an actor that is gone, which is expected.
 	actorLog, err := newLogger(quieter(o.logLevel), o.logFormat)

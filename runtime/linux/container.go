@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
@@ -20,6 +21,7 @@ type container struct {
 	id      string
 	alias   string // the state dir's symlink naming a claimed prepared container
 	lc      *libcontainer.Container
+	rx      *reactor
 	waiters *waiters
 	meta    meta
 	init    *process
@@ -30,8 +32,8 @@ type container struct {
 
 var _ runtime.Container = (*container)(nil)
 
-func newContainer(lc *libcontainer.Container, w *waiters, m meta, init *process) *container {
-	return &container{id: lc.ID(), lc: lc, waiters: w, meta: m, init: init, execs: make(map[int]*process)}
+func newContainer(lc *libcontainer.Container, rx *reactor, w *waiters, m meta, init *process) *container {
+	return &container{id: lc.ID(), lc: lc, rx: rx, waiters: w, meta: m, init: init, execs: make(map[int]*process)}
 }
 
 // ID implements runtime.Container.
@@ -111,14 +113,15 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 		return nil, classify(err, "exec %q in container %q", spec.Args[0], c.ID())
 	}
 	spec.Env, spec.Cwd = env, cwd
-	p := waitChild(c.waiters, pid, spec, lp.Signal, lp.Wait, nil)
-	c.execs[pid] = p
-	go func() {
-		<-p.done
+	// The exec leaves the books on its reap, from the goroutine that reaps
+	// it (which waits for the lock held here), not from one more goroutine
+	// that would live as long as the process.
+	p := waitChild(c.rx, c.waiters, pid, spec, lp.Signal, lp.Wait, func() {
 		c.mu.Lock()
 		delete(c.execs, pid)
 		c.mu.Unlock()
-	}()
+	})
+	c.execs[pid] = p
 	return p, nil
 }
 
@@ -276,9 +279,20 @@ func (c *container) Update(r runtime.Resources) error {
 
 // NotifyOOM implements runtime.Container.
 func (c *container) NotifyOOM() (<-chan struct{}, error) {
-	ch, err := c.lc.NotifyOOM()
+	if cgroups.IsCgroup2UnifiedMode() {
+		ch, err := c.lc.NotifyOOM()
+		if err != nil {
+			return nil, classify(err, "oom notification of container %q", c.ID())
+		}
+		return ch, nil
+	}
+	st, err := c.lc.State()
 	if err != nil {
 		return nil, classify(err, "oom notification of container %q", c.ID())
+	}
+	ch, err := notifyOOMv1(c.rx, st.CgroupPaths["memory"])
+	if err != nil {
+		return nil, fmt.Errorf("oom notification of container %q: %w", c.ID(), err)
 	}
 	return ch, nil
 }

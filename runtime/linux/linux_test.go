@@ -72,6 +72,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		rt.Close()                     // after the containers' own cleanups
 		linuxtest.RemoveCgroup(parent) // empty once its containers are deleted
 		os.RemoveAll(dir)
 	})
@@ -602,6 +603,7 @@ func TestLoadReadopts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rt2.Close()
 	ids, err := rt2.List(context.Background())
 	if err != nil || !slices.Equal(ids, []string{"load"}) {
 		t.Fatalf("list = %v, %v", ids, err)

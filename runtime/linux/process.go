@@ -74,13 +74,18 @@ func (p *process) signal(sig syscall.Signal) error {
 // process, right after the process starts, so that an exit that comes before
 // anyone asks is not lost.
 //
+// The exit is seen through a pidfd on the reactor, and only then is wait
+// called, from a goroutine that lives for that moment: wait must still run,
+// since it releases what exec.Cmd holds, but it returns at once on a zombie
+// instead of holding an OS thread for the process's whole life.
+//
 // afterExit, if not nil, runs after the reap and before Done is closed: an
 // init's last output must be in its log by the time anyone sees it stopped.
-func waitChild(w *waiters, pid int, spec runtime.ProcessSpec, send func(os.Signal) error, wait func() (*os.ProcessState, error), afterExit func()) *process {
+func waitChild(rx *reactor, w *waiters, pid int, spec runtime.ProcessSpec, send func(os.Signal) error, wait func() (*os.ProcessState, error), afterExit func()) *process {
 	spec.Stdin, spec.Stdout, spec.Stderr = nil, nil, nil
 	p := &process{pid: pid, spec: spec, send: send, done: make(chan struct{})}
 	w.add(pid)
-	go func() {
+	reap := func() {
 		state, err := wait()
 		w.remove(pid)
 		p.status = exitStatus(state, err)
@@ -88,8 +93,35 @@ func waitChild(w *waiters, pid int, spec runtime.ProcessSpec, send func(os.Signa
 			afterExit()
 		}
 		close(p.done)
-	}()
+	}
+	// A child nobody has reaped yet is at worst a zombie, which pidfd_open
+	// still finds: an exit before this point is not missed.
+	if err := onExit(rx, pid, func() { go reap() }); err != nil {
+		// No pidfd to be had (out of descriptors): wait the costly way
+		// rather than lose the exit.
+		go reap()
+	}
 	return p
+}
+
+// onExit calls exited, on the reactor's goroutine, once process pid has
+// exited (it must not block).
+func onExit(rx *reactor, pid int, exited func()) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("pidfd_open %d: %w", pid, err)
+	}
+	// A pidfd stays readable once its process has exited: one event is all
+	// there is, and the handler hands the pidfd back at once.
+	_, err = rx.add(fd, unix.EPOLLIN, func(uint32) bool {
+		exited()
+		return false
+	}, func() { unix.Close(fd) })
+	if err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("watch pid %d: %w", pid, err)
+	}
+	return nil
 }
 
 // exitStatus turns what wait returned into an ExitStatus.
@@ -122,34 +154,29 @@ func fromWaitStatus(ws syscall.WaitStatus, at time.Time) runtime.ExitStatus {
 }
 
 // watchForeign watches a process that is not our child (the init of a
-// container started by an earlier daemon) through a pidfd: the kernel makes
-// it readable when the process exits. Its exit code cannot be known.
-func watchForeign(pid int, spec runtime.ProcessSpec, afterExit func()) (*process, error) {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
-	}
+// container started by an earlier daemon) through a pidfd on the reactor:
+// the kernel makes it readable when the process exits. Its exit code cannot
+// be known.
+func watchForeign(rx *reactor, pid int, spec runtime.ProcessSpec, afterExit func()) (*process, error) {
 	handle, err := os.FindProcess(pid)
 	if err != nil {
-		unix.Close(fd)
 		return nil, fmt.Errorf("find process %d: %w", pid, err)
 	}
 	p := &process{pid: pid, spec: spec, send: handle.Signal, done: make(chan struct{})}
-	go func() {
-		defer unix.Close(fd)
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		for {
-			_, err := unix.Poll(fds, -1)
-			if err == unix.EINTR {
-				continue
-			}
-			break
-		}
+	exited := func() {
 		p.status = runtime.ExitStatus{Code: -1, At: time.Now()}
 		if afterExit != nil {
-			afterExit()
+			// Waits for the log to drain, which the reactor itself does.
+			go func() {
+				afterExit()
+				close(p.done)
+			}()
+			return
 		}
 		close(p.done)
-	}()
+	}
+	if err := onExit(rx, pid, exited); err != nil {
+		return nil, err
+	}
 	return p, nil
 }

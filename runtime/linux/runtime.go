@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -43,6 +44,13 @@ type Runtime struct {
 	stateRoot    string // libcontainer's root: one directory per container
 	logRoot      string
 	cgroupParent string
+
+	// rx watches every container's processes, log pipe and OOM events;
+	// made on first use, so a Runtime that never runs anything costs
+	// nothing (reactor.go).
+	rxOnce sync.Once
+	rx     *reactor
+	rxErr  error
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -139,17 +147,23 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
 	defer logW.Close() // the init holds its own copies
-	// A fresh log: a container that reuses an id does not inherit output.
-	pump, err := startLogPump(logR, logPath, true)
-	if err != nil {
-		return nil, fmt.Errorf("start container %q: %w", id, err)
-	}
 	// The init keeps a read end too (fd 3; logs.go says why).
 	initR, err := reopenReadEnd(logR)
 	if err != nil {
+		logR.Close()
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
 	defer initR.Close()
+	rx, err := r.reactor()
+	if err != nil {
+		logR.Close()
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
+	// A fresh log: a container that reuses an id does not inherit output.
+	pump, err := startLogPump(rx, logR, logPath, true)
+	if err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
 	proc.Stdin, proc.Stdout, proc.Stderr = stdin, logW, logW
 	proc.ExtraFiles = []*os.File{initR}
 	if ro := opts.Restore; ro != nil {
@@ -180,8 +194,8 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 	if err != nil {
 		return nil, classify(err, "start container %q", id)
 	}
-	init := waitChild(r.waiters, pid, m.Init, proc.Signal, proc.Wait, pump.drained)
-	return newContainer(lc, r.waiters, m, init), nil
+	init := waitChild(rx, r.waiters, pid, m.Init, proc.Signal, proc.Wait, pump.drained)
+	return newContainer(lc, rx, r.waiters, m, init), nil
 }
 
 // Load implements runtime.Runtime.
@@ -208,6 +222,10 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 	if err != nil {
 		return nil, classify(err, "load container %q", id)
 	}
+	rx, err := r.reactor()
+	if err != nil {
+		return nil, fmt.Errorf("load container %q: %w", id, err)
+	}
 	var init *process
 	var pump *logPump
 	if status != libcontainer.Stopped {
@@ -215,9 +233,9 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		// words reach the log before its exit is reported; a container that
 		// cannot give it back just keeps running uncopied.
 		if r, perr := takeLogPipe(st.InitProcessPid); perr == nil {
-			pump, _ = startLogPump(r, m.LogPath, false)
+			pump, _ = startLogPump(rx, r, m.LogPath, false)
 		}
-		init, err = watchForeign(st.InitProcessPid, m.Init, pump.drained)
+		init, err = watchForeign(rx, st.InitProcessPid, m.Init, pump.drained)
 	}
 	if init == nil || err != nil {
 		// Already gone: a process that is done, with an unknown status.
@@ -226,12 +244,29 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		init.status = runtime.ExitStatus{Code: -1}
 		close(init.done)
 	}
-	c := newContainer(lc, r.waiters, m, init)
+	c := newContainer(lc, rx, r.waiters, m, init)
 	// A claimed prepared container: its id is a symlink to its state dir.
 	if fi, err := os.Lstat(filepath.Join(r.stateRoot, id)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		c.alias = filepath.Join(r.stateRoot, id)
 	}
 	return c, nil
+}
+
+// reactor returns the runtime's reactor, made on first use.
+func (r *Runtime) reactor() (*reactor, error) {
+	r.rxOnce.Do(func() { r.rx, r.rxErr = newReactor() })
+	return r.rx, r.rxErr
+}
+
+// Close stops watching the runtime's containers, which keep running: their
+// exits, output and OOM kills are no longer seen. The Runtime must not be
+// used afterwards.
+func (r *Runtime) Close() error {
+	r.rxOnce.Do(func() {}) // none is made any more
+	if r.rx != nil {
+		r.rx.close()
+	}
+	return nil
 }
 
 // List implements runtime.Runtime.

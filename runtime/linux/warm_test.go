@@ -82,6 +82,7 @@ func TestPrepareClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { rt2.Close() })
 	if err := rt2.RemovePrepared(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +160,7 @@ func TestPreparedDiscardStaleAndSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { rt2.Close() })
 	if err := rt2.RemovePrepared(context.Background()); err != nil {
 		t.Fatal(err)
 	}
