@@ -38,6 +38,10 @@ type record struct {
 	removing bool
 	// restoreFrom and restoreName name the checkpoint to start from, if any.
 	restoreFrom, restoreName string
+	// pool is the warm pool of the bundle, if any: the start claims one of
+	// its prepared containers when one is ready. warm says that it did.
+	pool *warmPool
+	warm bool
 }
 
 // work is one piece of queued runtime work and the command it serves, so
@@ -60,6 +64,7 @@ type containerActor struct {
 // deps are what every container actor shares with the supervisor.
 type deps struct {
 	runtime     runtime.Runtime
+	preparer    runtime.Preparer // nil: no warm pools
 	checkpoints *checkpoint.Store // nil: checkpoints unavailable
 	criuErr     error             // why CRIU cannot be used, if so
 	events      *events.Log
@@ -246,10 +251,17 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 	a.rec.startReply = ctx.Sender()
 	self, root, rt, adm := ctx.Self(), ctx.ActorSystem().Root, a.deps.runtime, a.deps.admission
 	id, bundle, store := a.rec.id, a.rec.bundlePath, a.deps.checkpoints
-	from, name := a.rec.restoreFrom, a.rec.restoreName
+	from, name, pool := a.rec.restoreFrom, a.rec.restoreName, a.rec.pool
 	a.enqueue(ctx, func() {
 		ctx, cancel := a.opContext()
 		defer cancel()
+		if pool != nil {
+			t0 := time.Now()
+			if c, ok, err := claimWarm(ctx, pool, id); ok {
+				root.Send(self, &containerStartFinished{container: c, started: time.Since(t0), warm: err == nil, err: err})
+				return
+			}
+		}
 		opts := runtime.StartOptions{BundlePath: bundle}
 		if name != "" {
 			cp, images, err := store.Get(from, name)
@@ -284,6 +296,7 @@ func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFin
 	if msg.container.BundlePath() != "" {
 		a.rec.bundlePath = msg.container.BundlePath()
 	}
+	a.rec.warm, a.rec.pool = msg.warm, nil
 	a.adopt(ctx, msg.container, msg.adopted)
 	kind := events.Start
 	if msg.restored {
@@ -602,7 +615,7 @@ func (a *containerActor) info() ContainerInfo {
 	if status == "" {
 		status = runtime.Created
 	}
-	c := ContainerInfo{ID: a.rec.id, BundlePath: a.rec.bundlePath, Created: a.rec.created,
+	c := ContainerInfo{ID: a.rec.id, BundlePath: a.rec.bundlePath, Created: a.rec.created, Warm: a.rec.warm,
 		State: ContainerState{Status: status}, Processes: make([]ProcessInfo, 0, len(a.rec.procs))}
 	if a.rec.ctr != nil {
 		c.LogPath = a.rec.ctr.LogPath()

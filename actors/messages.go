@@ -239,6 +239,7 @@ type containerStartFinished struct {
 	queued, started time.Duration
 	restored        bool
 	adopted         bool
+	warm            bool // claimed from a warm pool
 	err             error
 }
 
@@ -288,3 +289,46 @@ type containersFound struct {
 type crash struct {
 	ID string
 }
+
+// Warm pools. A pool keeps Size containers of one bundle prepared ahead
+// (runtime.Preparer); a StartContainer of that bundle then claims one
+// instead of starting cold, and the pool refills in the background.
+
+// SetPool creates pool Name for the bundle, or resizes it; the reply is a
+// *SetPoolResult. A bundle has at most one pool.
+type SetPool struct {
+	Name       string
+	BundlePath string
+	Size       int
+}
+
+// SetPoolResult answers SetPool; Created says the pool is new.
+type SetPoolResult struct {
+	Pool    PoolInfo
+	Created bool
+	Err     error
+}
+
+// GetPool asks for one pool; the reply is a *GetPoolResult.
+type GetPool struct{ Name string }
+
+// GetPoolResult answers GetPool.
+type GetPoolResult struct {
+	Pool PoolInfo
+	Err  error
+}
+
+// ListPools asks for every pool, sorted by name; the reply is a
+// *ListPoolsResult.
+type ListPools struct{}
+
+// ListPoolsResult answers ListPools.
+type ListPoolsResult struct{ Pools []PoolInfo }
+
+// DeletePool removes a pool and discards its prepared containers; the reply,
+// a *DeletePoolResult, comes once they are gone. Containers already claimed
+// from it are not affected.
+type DeletePool struct{ Name string }
+
+// DeletePoolResult answers DeletePool.
+type DeletePoolResult struct{ Err error }

@@ -17,6 +17,9 @@ type ContainerInfo struct {
 	// Processes are the live processes the daemon started, the init first.
 	Processes []ProcessInfo `json:"processes"`
 	Created   time.Time     `json:"created"`
+	// Warm says the container was claimed from a warm pool, prepared ahead,
+	// rather than started cold.
+	Warm bool `json:"warm,omitempty"`
 	// LogPath is the file holding the init's stdout and stderr; the daemon
 	// serves it, it is not part of the API's JSON.
 	LogPath string `json:"-"`

@@ -28,12 +28,18 @@ type supervisorActor struct {
 	// stopping is set when the supervisor itself stops: its children stop
 	// with it, which is no failure.
 	stopping bool
+	// pools are the warm pools by name and by bundle (poolKey);
+	// poolDeletes are the replies owed once a deleted pool's actor stopped.
+	pools       map[string]*warmPool
+	poolsByKey  map[string]*warmPool
+	poolDeletes map[string]*actor.PID // by pool actor id
 }
 
 func newSupervisorProps(d *deps, state *atomic.Pointer[State]) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &supervisorActor{deps: d, state: state, children: make(map[string]*actor.PID),
-			removed: make(map[string]*ContainerRemoved)}
+			removed: make(map[string]*ContainerRemoved), pools: make(map[string]*warmPool),
+			poolsByKey: make(map[string]*warmPool), poolDeletes: make(map[string]*actor.PID)}
 	}, actor.WithSupervisor(containerSupervision()))
 }
 
@@ -61,6 +67,18 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 		s.start(ctx, msg)
 	case *GetState:
 		ctx.Respond(&GetStateResult{State: s.state.Load()})
+	case *SetPool:
+		s.setPool(ctx, msg)
+	case *GetPool:
+		if p, ok := s.pools[msg.Name]; ok {
+			ctx.Respond(&GetPoolResult{Pool: p.info()})
+		} else {
+			ctx.Respond(&GetPoolResult{Err: poolNotFound(msg.Name)})
+		}
+	case *ListPools:
+		s.listPools(ctx)
+	case *DeletePool:
+		s.deletePool(ctx, msg)
 	case *ListCheckpoints:
 		s.listCheckpoints(ctx, msg)
 	case *DeleteCheckpoint:
@@ -119,6 +137,8 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 	} else if msg.BundlePath == "" {
 		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a bundle path is required: %w", msg.ID, runtime.ErrInvalidArgument)})
 		return
+	} else {
+		rec.pool = s.poolsByKey[poolKey(msg.BundlePath)]
 	}
 	pid, err := s.spawn(ctx, rec)
 	if err != nil {
@@ -186,6 +206,11 @@ func (s *supervisorActor) adoptionProgress(ctx actor.Context, id string) {
 }
 
 func (s *supervisorActor) terminated(ctx actor.Context, msg *actor.Terminated) {
+	if replyTo, ok := s.poolDeletes[msg.Who.Id]; ok {
+		delete(s.poolDeletes, msg.Who.Id)
+		ctx.Send(replyTo, &DeletePoolResult{})
+		return
+	}
 	// A child's name is its container id (spawn).
 	id, ok := strings.CutPrefix(msg.Who.Id, ctx.Self().Id+"/")
 	if pid, known := s.children[id]; !ok || !known || !pid.Equal(msg.Who) {

@@ -92,7 +92,8 @@ func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 	if cfg.OpTimeout == 0 {
 		cfg.OpTimeout = 10 * time.Minute
 	}
-	d := &deps{runtime: cfg.Runtime, checkpoints: cfg.Checkpoints, criuErr: cfg.CriuUnavailable, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
+	prep, _ := cfg.Runtime.(runtime.Preparer)
+	d := &deps{runtime: cfg.Runtime, preparer: prep, checkpoints: cfg.Checkpoints, criuErr: cfg.CriuUnavailable, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
 		logger: cfg.Logger, timeout: cfg.OpTimeout}
 	state := &atomic.Pointer[State]{}
 	state.Store(&State{})
@@ -366,4 +367,41 @@ func ask[R any](s *Supervisor, ctx context.Context, pid *actor.PID, msg any) (R,
 		}
 		return r, nil
 	}
+}
+
+// SetPool creates warm pool name for the bundle, or resizes it (bundlePath
+// may then be empty). created says the pool is new.
+func (s *Supervisor) SetPool(ctx context.Context, name, bundlePath string, size int) (p PoolInfo, created bool, err error) {
+	r, err := ask[*SetPoolResult](s, ctx, s.pid, &SetPool{Name: name, BundlePath: bundlePath, Size: size})
+	if err != nil {
+		return PoolInfo{}, false, err
+	}
+	return r.Pool, r.Created, r.Err
+}
+
+// Pool returns warm pool name.
+func (s *Supervisor) Pool(ctx context.Context, name string) (PoolInfo, error) {
+	r, err := ask[*GetPoolResult](s, ctx, s.pid, &GetPool{Name: name})
+	if err != nil {
+		return PoolInfo{}, err
+	}
+	return r.Pool, r.Err
+}
+
+// Pools returns every warm pool, sorted by name.
+func (s *Supervisor) Pools(ctx context.Context) ([]PoolInfo, error) {
+	r, err := ask[*ListPoolsResult](s, ctx, s.pid, &ListPools{})
+	if err != nil {
+		return nil, err
+	}
+	return r.Pools, nil
+}
+
+// DeletePool removes warm pool name once its prepared containers are gone.
+func (s *Supervisor) DeletePool(ctx context.Context, name string) error {
+	r, err := ask[*DeletePoolResult](s, ctx, s.pid, &DeletePool{Name: name})
+	if err != nil {
+		return err
+	}
+	return r.Err
 }

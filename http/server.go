@@ -98,6 +98,12 @@ func New(cfg Config) *Server {
 	c.DELETE("/checkpoint/:name", s.validateName, s.deleteCheckpoint)
 	c.GET("/checkpoint/:name/archive", s.validateName, s.exportCheckpoint)
 	c.PUT("/checkpoint/:name/archive", s.validateName, s.importCheckpoint)
+
+	e.GET("/pools", s.listPools)
+	p := e.Group("/pools/:name", s.validatePool)
+	p.PUT("", s.setPool)
+	p.GET("", s.getPool)
+	p.DELETE("", s.deletePool)
 	s.engine = e
 	return s
 }

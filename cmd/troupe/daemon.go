@@ -110,6 +110,11 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	}
 	// Last, once no actor can use it any more; the containers keep running.
 	defer rt.Close()
+	// Warm pools do not outlive their daemon: a pool's prepared containers
+	// left by one that died are not anybody's containers.
+	if err := rt.RemovePrepared(context.Background()); err != nil {
+		logger.Warn("could not remove the prepared containers of an earlier daemon", "err", err)
+	}
 	// protoactor logs every dead letter at info: the waiters of a deleted
 	// container report into an actor that is gone, which is expected.
 	actorLog, err := newLogger(quieter(o.logLevel), o.logFormat)

@@ -1,0 +1,133 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+func TestRealWarmPool(t *testing.T) {
+	e := newRealEnv(t, Config{MaxStarts: 2})
+	ctx := testContext(t)
+	b := e.bundle("warm", "sh", "-c", "echo warmed; exec sleep 3600")
+	p, created, err := e.sup.SetPool(ctx, "web", b, 3)
+	if err != nil || !created || p.Size != 3 || p.BundlePath != b {
+		t.Fatalf("set pool = %+v, %v, %v", p, created, err)
+	}
+	ready := func(n int) func() bool {
+		return func() bool { p, err := e.sup.Pool(ctx, "web"); return err == nil && p.Ready == n && p.Filling == 0 }
+	}
+	eventually(t, "a full pool", ready(3))
+	prepared := func() []string {
+		m, _ := filepath.Glob(filepath.Join(e.dir, "state", "containers", "+warm-*"))
+		return m
+	}
+	if n := len(prepared()); n != 3 {
+		t.Fatalf("%d prepared containers on disk, want 3", n)
+	}
+
+	// Three starts of the bundle claim the three prepared containers.
+	for i := range 3 {
+		id := fmt.Sprintf("w%d", i)
+		r, err := e.sup.Start(ctx, id, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Container.Warm || r.Container.State.Status != runtime.Running || len(r.Container.Processes) != 1 {
+			t.Fatalf("start %s = %+v, want a warm running container", id, r.Container)
+		}
+		if c, ok := e.sup.State().Get(id); !ok || !c.Warm {
+			t.Errorf("%s not warm in the books: %+v", id, c)
+		}
+	}
+	// Claimed, each ran the bundle's process; they behave like any other.
+	eventually(t, "the init's output", func() bool {
+		c, _ := e.sup.State().Get("w0")
+		data, _ := os.ReadFile(c.LogPath)
+		return strings.Contains(string(data), "warmed")
+	})
+	if _, err := e.sup.Exec(ctx, "w1", runtime.ProcessSpec{Args: []string{"true"}}); err != nil {
+		t.Errorf("exec into a warm container: %v", err)
+	}
+	eventually(t, "the pool refilled", ready(3))
+
+	// A changed bundle makes the pool stale: the start goes cold and the
+	// pool is made again from the new config.
+	later := time.Now().Add(2 * time.Second)
+	if err := os.Chtimes(filepath.Join(b, "config.json"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.sup.Start(ctx, "cold", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Container.Warm {
+		t.Error("a start after the bundle changed was warm")
+	}
+	eventually(t, "the pool refilled after the change", ready(3))
+	if r, err := e.sup.Start(ctx, "w3", b); err != nil || !r.Container.Warm {
+		t.Errorf("start after refill: warm=%v, %v", r.Container.Warm, err)
+	}
+	eventually(t, "the pool refilled", ready(3))
+
+	// Shrinking discards; deleting discards the rest and leaves claimed ones.
+	if p, _, err := e.sup.SetPool(ctx, "web", "", 1); err != nil || p.Size != 1 {
+		t.Fatalf("resize = %+v, %v", p, err)
+	}
+	eventually(t, "the pool shrunk", func() bool { return len(prepared()) == 4+1 })
+	if err := e.sup.DeletePool(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(prepared()); n != 4 {
+		t.Errorf("%d prepared state dirs after delete, want the 4 claimed", n)
+	}
+	if _, err := e.sup.Pool(ctx, "web"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("deleted pool: %v", err)
+	}
+	if s := status(e.sup.State(), "w3"); s != runtime.Running {
+		t.Errorf("claimed container after pool delete: %s", s)
+	}
+	if r, err := e.sup.Start(ctx, "after", b); err != nil || r.Container.Warm {
+		t.Errorf("start without a pool: warm=%v, %v", r.Container.Warm, err)
+	}
+}
+
+func TestRealWarmPoolErrors(t *testing.T) {
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	b := e.bundle("b", "sleep", "3600")
+	if _, _, err := e.sup.SetPool(ctx, "p", b, 1); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(e.dir, "nobundle")
+	tests := []struct {
+		name, pool, bundle string
+		size               int
+		want               error
+	}{
+		{"bad name", "a/b", b, 1, runtime.ErrInvalidArgument},
+		{"negative size", "q", b, -1, runtime.ErrInvalidArgument},
+		{"too big", "q", b, MaxPoolSize + 1, runtime.ErrInvalidArgument},
+		{"relative bundle", "q", "bundles/b", 1, runtime.ErrInvalidArgument},
+		{"no bundle", "q", bad, 1, runtime.ErrInvalidArgument},
+		{"bundle has a pool", "q", b, 1, runtime.ErrAlreadyExists},
+		{"pool has another bundle", "p", bad, 1, runtime.ErrAlreadyExists},
+	}
+	for _, tc := range tests {
+		if _, _, err := e.sup.SetPool(ctx, tc.pool, tc.bundle, tc.size); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := e.sup.DeletePool(ctx, "nope"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("delete unknown pool: %v", err)
+	}
+	if pools, err := e.sup.Pools(ctx); err != nil || len(pools) != 1 || pools[0].Name != "p" {
+		t.Errorf("pools = %+v, %v", pools, err)
+	}
+}

@@ -1,0 +1,72 @@
+package http
+
+import (
+	"fmt"
+	nethttp "net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// poolRequest is the body of PUT /pools/{name}. Size is a pointer so that a
+// missing size is an error rather than a pool of 0.
+type poolRequest struct {
+	BundlePath string `json:"bundlePath"`
+	Size       *int   `json:"size"`
+}
+
+func (s *Server) validatePool(c *gin.Context) {
+	if err := runtime.ValidID("pool name", c.Param("name")); err != nil {
+		fail(c, err)
+	}
+}
+
+// setPool creates (201) or resizes (200) a warm pool.
+func (s *Server) setPool(c *gin.Context) {
+	var req poolRequest
+	if err := decode(c.Writer, c.Request, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Size == nil {
+		fail(c, fmt.Errorf("pool %q: size is required: %w", c.Param("name"), runtime.ErrInvalidArgument))
+		return
+	}
+	p, created, err := s.cfg.Supervisor.SetPool(c.Request.Context(), c.Param("name"), req.BundlePath, *req.Size)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	code := nethttp.StatusOK
+	if created {
+		code = nethttp.StatusCreated
+	}
+	c.JSON(code, p)
+}
+
+func (s *Server) getPool(c *gin.Context) {
+	p, err := s.cfg.Supervisor.Pool(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusOK, p)
+}
+
+func (s *Server) listPools(c *gin.Context) {
+	pools, err := s.cfg.Supervisor.Pools(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusOK, pools)
+}
+
+func (s *Server) deletePool(c *gin.Context) {
+	if err := s.cfg.Supervisor.DeletePool(c.Request.Context(), c.Param("name")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(nethttp.StatusNoContent)
+}
