@@ -64,7 +64,7 @@ type containerActor struct {
 // deps are what every container actor shares with the supervisor.
 type deps struct {
 	runtime     runtime.Runtime
-	preparer    runtime.Preparer // nil: no warm pools
+	preparer    runtime.Preparer  // nil: no warm pools
 	checkpoints *checkpoint.Store // nil: checkpoints unavailable
 	criuErr     error             // why CRIU cannot be used, if so
 	events      *events.Log
