@@ -37,11 +37,21 @@ func (d *Density) Measured() bool { return d != nil && d.Note == "" && d.Contain
 
 // RSSPerContainer is RSS divided by the running containers, in bytes; zero
 // when nothing was measured (d may be nil).
-func (d *Density) RSSPerContainer() float64 { return perContainer(d, d.RSS) }
+func (d *Density) RSSPerContainer() float64 {
+	if !d.Measured() {
+		return 0
+	}
+	return perContainer(d, d.RSS)
+}
 
 // PSSPerContainer is PSS divided by the running containers, in bytes; zero
 // when nothing was measured (d may be nil).
-func (d *Density) PSSPerContainer() float64 { return perContainer(d, d.PSS) }
+func (d *Density) PSSPerContainer() float64 {
+	if !d.Measured() {
+		return 0
+	}
+	return perContainer(d, d.PSS)
+}
 
 // PSSGrowthPerContainer is the PSS above the idle figure divided by the
 // running containers, in bytes; zero when either is unknown. It is negative

@@ -233,8 +233,12 @@ func writeErrors(b *strings.Builder, r *Result, indent string) {
 	}
 }
 
-// wholeMs is d in whole milliseconds, rounded, as the reference prints it.
+// wholeMs is d in whole milliseconds, rounded, as the reference prints it;
+// below 10 ms with a tenth, or warm starts would all read 0ms or 1ms.
 func wholeMs(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
 	return fmt.Sprintf("%dms", d.Round(time.Millisecond)/time.Millisecond)
 }
 

@@ -156,7 +156,7 @@ func TestWriteComparison(t *testing.T) {
 	}
 	want := `              troupe     crun     containerd
 count:        1000       1000     998
-min:          23ms       9ms      60ms
+min:          23ms       9.0ms    60ms
 max:          355ms      6600ms   43000ms
 mean:         78ms       3300ms   21000ms
 stddev:       34ms       1900ms   12000ms
@@ -236,5 +236,19 @@ func TestWriteJSON(t *testing.T) {
 	b.Reset()
 	if err := WriteJSON(&b, nil); err != nil || !strings.Contains(b.String(), `"results": []`) {
 		t.Errorf("empty document %q, %v", b.String(), err)
+	}
+}
+
+// A comparison run without --density has no Density at all.
+func TestWriteComparisonWithoutDensity(t *testing.T) {
+	a, b := referenceResult(), referenceResult()
+	b.Target = "troupe-warm"
+	a.Density, b.Density = nil, nil
+	var out bytes.Buffer
+	if err := WriteComparison(&out, []*Result{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "troupe-warm") {
+		t.Errorf("comparison lacks a column:\n%s", out.String())
 	}
 }

@@ -23,6 +23,7 @@ type benchOptions struct {
 	density        bool
 	daemonPid      int
 	idPrefix       string
+	warm           bool
 }
 
 // newBenchCommand is `troupe bench`: the load benchmark against the daemon
@@ -44,6 +45,11 @@ Without --bundle a busybox bundle (sleep 3600, read-only rootfs shared by
 all) is made in a temporary directory and removed at the end; the daemon must
 run on this machine to see it. A --bundle must be a path on the daemon's
 machine.
+
+--warm adds a run of troupe with a warm pool (troupe pool): before it, the
+daemon prepares --n containers of the bundle; each start then claims one. The
+pool refills during the run, as in use. Warm and cold starts are never mixed:
+a start of the warm run that the daemon served cold counts as a failure.
 
 --compare runs the same workload, after troupe's, through other runtimes'
 command lines (crun, runc, containerd) and prints one table with a column per
@@ -72,6 +78,7 @@ progress bar goes to stderr when it is a terminal.`,
 	f.BoolVar(&b.density, "density", false, "measure the daemon's memory (RSS, PSS) per running container")
 	f.IntVar(&b.daemonPid, "daemon-pid", 0, "the daemon's `PID` for --density (default: the peer of the unix socket)")
 	f.StringVar(&b.idPrefix, "id-prefix", bench.DefaultIDPrefix, "start of every container id")
+	f.BoolVar(&b.warm, "warm", false, "also run troupe with a warm pool of --n prepared containers (column troupe-warm)")
 	return cmd
 }
 
@@ -97,6 +104,13 @@ func runBench(ctx context.Context, cmd *cobra.Command, o *globalOptions, b *benc
 		return err
 	}
 	targets := []bench.Target{troupe}
+	var warm *bench.TroupeWarm
+	if b.warm {
+		if warm, err = bench.NewTroupeWarm(bench.TroupeOptions{Address: o.address, Client: c, DaemonPid: b.daemonPid}, b.n); err != nil {
+			return err
+		}
+		targets = append(targets, warm)
+	}
 	for _, name := range b.compare {
 		t, err := bench.NewCompareTarget(strings.TrimSpace(name))
 		if err != nil {
@@ -144,6 +158,10 @@ func runBench(ctx context.Context, cmd *cobra.Command, o *globalOptions, b *benc
 	if len(results) > 0 {
 		if err := printBench(cmd, o, results); err != nil {
 			return err
+		}
+		if warm != nil && warm.Fill > 0 && !o.json {
+			cmd.Printf("\nwarm pool: %d prepared containers made in %.2fs before its run (%.1f/s); its starts claim them, cold ones count as failures\n",
+				b.n, warm.Fill.Seconds(), float64(b.n)/warm.Fill.Seconds())
 		}
 		if b.plot != "" {
 			if err := bench.SavePlot(b.plot, results); err != nil {
