@@ -36,6 +36,7 @@ RUNFLAGS      ?=## extra daemon flags for make run
 CRIU_PREFIX ?= /opt/troupe/criu## where make criu installs CRIU (wrapper in bin/criu)
 BENCH_N       ?= 1000## containers per benchmark run
 BENCH_COMPARE ?= crun,runc,containerd## runtimes benchmarked side by side with troupe
+BENCH_RUNS    ?= 3## runs of the all-at-once benchmark (medians are reported)
 BENCHFLAGS    ?=## extra flags for troupe bench
 FUZZTIME   ?= 20s## how long make fuzz (and so make test) fuzzes request decoding
 
@@ -96,16 +97,18 @@ criu: ## install CRIU 4.1 into CRIU_PREFIX (root; leaves the system's apt and li
 bench: build ## benchmark BENCH_N starts on a private daemon, side by side with BENCH_COMPARE (root)
 	./hack/install-compare.sh
 	@set -e; d=$$(mktemp -d /tmp/troupe-bench.XXXXXX); \
+	mount -t tmpfs -o mode=0755 troupe-bench $$d; mkdir -p $$d/tmp; \
 	$(BINARY) daemon --root $$d/root --state $$d/state --listen unix://$$d/troupe.sock \
 		--cgroup-parent /troupe-bench-daemon >$$d/daemon.log 2>&1 & pid=$$!; \
-	trap 'kill -TERM $$pid; wait $$pid; rmdir /sys/fs/cgroup/*/troupe-bench-daemon 2>/dev/null; rm -rf $$d' EXIT; \
+	trap 'kill -TERM $$pid; wait $$pid; rmdir /sys/fs/cgroup/*/troupe-bench-daemon 2>/dev/null; umount $$d; rmdir $$d' EXIT; \
 	for i in $$(seq 100); do [ -S $$d/troupe.sock ] && break; sleep 0.1; done; \
+	export TMPDIR=$$d/tmp; \
 	echo "== $(BENCH_N) starts, 10 at a time"; \
-	$(BINARY) --address unix://$$d/troupe.sock bench --n $(BENCH_N) --concurrency 10 --density \
+	$(BINARY) --address unix://$$d/troupe.sock bench --n $(BENCH_N) --concurrency 10 --density --warm \
 		--compare $(BENCH_COMPARE) --plot $(BIN_DIR)/bench-c10.svg $(BENCHFLAGS); \
 	sleep 20; \
-	echo "== $(BENCH_N) starts, all at once"; \
-	$(BINARY) --address unix://$$d/troupe.sock bench --n $(BENCH_N) --density \
+	echo "== $(BENCH_N) starts, all at once, medians of $(BENCH_RUNS) runs"; \
+	$(BINARY) --address unix://$$d/troupe.sock bench --n $(BENCH_N) --runs $(BENCH_RUNS) --density --warm \
 		--compare $(BENCH_COMPARE) --plot $(BIN_DIR)/bench-burst.svg $(BENCHFLAGS)
 
 .PHONY: check

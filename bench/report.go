@@ -331,6 +331,8 @@ type JSONResult struct {
 	TeardownError string  `json:"teardownError,omitempty"`
 
 	Density *JSONDensity `json:"density,omitempty"`
+	// Runs are each run's figures when the result is the median of several.
+	Runs []RunFigures `json:"runs,omitempty"`
 }
 
 // JSONError is one failed start.
@@ -368,7 +370,7 @@ func NewJSONReport(rs []*Result) JSONReport {
 			MedianMs: millis(s.Median), P75Ms: millis(s.P75), P95Ms: millis(s.P95), P99Ms: millis(s.P99), P999Ms: millis(s.P999),
 			WallMs: millis(r.Wall), ContainersPerSecond: r.PerSecond,
 			CPUMs: millis(r.CPU), CPUPerStartMs: millis(r.CPUPerStart()),
-			TeardownMs: millis(r.Teardown),
+			TeardownMs: millis(r.Teardown), Runs: r.Runs,
 		}
 		for _, e := range r.Errors {
 			j.Errors = append(j.Errors, JSONError{ID: e.ID, Error: e.Err.Error()})

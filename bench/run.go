@@ -88,6 +88,9 @@ type Result struct {
 	// it returned.
 	Teardown    time.Duration
 	TeardownErr error
+	// Runs, when the Result is the median of several runs (MedianOf), are
+	// each run's headline figures, in order.
+	Runs []RunFigures
 }
 
 // Successes is how many starts succeeded.

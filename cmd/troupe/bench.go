@@ -24,6 +24,7 @@ type benchOptions struct {
 	daemonPid      int
 	idPrefix       string
 	warm           bool
+	runs           int
 }
 
 // newBenchCommand is `troupe bench`: the load benchmark against the daemon
@@ -78,6 +79,7 @@ progress bar goes to stderr when it is a terminal.`,
 	f.BoolVar(&b.density, "density", false, "measure the daemon's memory (RSS, PSS) per running container")
 	f.IntVar(&b.daemonPid, "daemon-pid", 0, "the daemon's `PID` for --density (default: the peer of the unix socket)")
 	f.StringVar(&b.idPrefix, "id-prefix", bench.DefaultIDPrefix, "start of every container id")
+	f.IntVar(&b.runs, "runs", 1, "run the workload this many times per target, interleaved, and report the medians")
 	f.BoolVar(&b.warm, "warm", false, "also run troupe with a warm pool of --n prepared containers (column troupe-warm)")
 	return cmd
 }
@@ -85,6 +87,9 @@ progress bar goes to stderr when it is a terminal.`,
 func runBench(ctx context.Context, cmd *cobra.Command, o *globalOptions, b *benchOptions) error {
 	if b.n <= 0 {
 		return fmt.Errorf("bench: --n must be positive")
+	}
+	if b.runs < 1 {
+		return fmt.Errorf("bench: --runs must be positive")
 	}
 	if b.concurrency < 0 {
 		return fmt.Errorf("bench: --concurrency must not be negative")
@@ -137,27 +142,53 @@ func runBench(ctx context.Context, cmd *cobra.Command, o *globalOptions, b *benc
 		N: b.n, Concurrency: b.concurrency, Bundle: bundle, IDPrefix: b.idPrefix,
 		Progress: cmd.ErrOrStderr(), Density: b.density,
 	}
-	var results []*bench.Result
+	// Runs interleave the targets (troupe, crun, troupe, crun...), so that a
+	// machine that drifts during the benchmark weighs on all alike.
+	perTarget := make([][]*bench.Result, len(targets))
 	var problems []error
-	for i, t := range targets {
-		res, err := bench.Run(ctx, t, opts)
-		if res != nil {
-			results = append(results, res)
-		}
-		if err != nil {
-			if i == 0 || ctx.Err() != nil {
-				// Without troupe's figures there is nothing to compare
-				// with; after an interruption, stop but report what ran.
-				problems = append(problems, err)
-				break
+	failed := make([]bool, len(targets))
+runs:
+	for run := 0; run < b.runs; run++ {
+		for i, t := range targets {
+			if failed[i] {
+				continue
 			}
-			cmd.PrintErrln("bench:", err)
-			problems = append(problems, err)
+			if b.runs > 1 {
+				cmd.PrintErrf("bench: run %d of %d: %s\n", run+1, b.runs, t.Name())
+			}
+			res, err := bench.Run(ctx, t, opts)
+			if res != nil {
+				perTarget[i] = append(perTarget[i], res)
+			}
+			if err != nil {
+				problems = append(problems, err)
+				if i == 0 || ctx.Err() != nil {
+					// Without troupe's figures there is nothing to compare
+					// with; after an interruption, stop but report what ran.
+					break runs
+				}
+				cmd.PrintErrln("bench:", err)
+				failed[i] = true
+			}
+		}
+	}
+	var results []*bench.Result
+	for _, rs := range perTarget {
+		if len(rs) > 0 {
+			results = append(results, bench.MedianOf(rs))
 		}
 	}
 	if len(results) > 0 {
 		if err := printBench(cmd, o, results); err != nil {
 			return err
+		}
+		if b.runs > 1 && !o.json {
+			cmd.Printf("\nfigures are the medians of %d runs, each on its own; the runs:\n", b.runs)
+			for _, r := range results {
+				for i, f := range r.Runs {
+					cmd.Printf("  %-12s run %d: %s\n", r.Target, i+1, f)
+				}
+			}
 		}
 		if warm != nil && warm.Fill > 0 && !o.json {
 			cmd.Printf("\nwarm pool: %d prepared containers made in %.2fs before its run (%.1f/s); its starts claim them, cold ones count as failures\n",
