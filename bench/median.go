@@ -56,6 +56,9 @@ func MedianOf(runs []*Result) *Result {
 	}
 	slices.Sort(ps)
 	m.PerSecond = ps[len(ps)/2]
+	if len(ps)%2 == 0 {
+		m.PerSecond = (ps[len(ps)/2-1] + ps[len(ps)/2]) / 2
+	}
 	m.Density = medianDensity(runs)
 	return m
 }
