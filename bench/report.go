@@ -261,12 +261,17 @@ func teardownCell(r *Result) string {
 	return s
 }
 
+// fmtMiB writes a memory figure in MiB, or in KiB below 1 MiB: the goal of
+// the project is counted in KiB per container.
 func fmtMiB(bytes float64) string {
-	v := bytes / (1 << 20)
-	if math.Abs(v) < 0.005 {
-		v = 0 // no "-0.00 MiB" for a growth that rounds to nothing
+	if math.Abs(bytes) < 1<<20 {
+		v := bytes / (1 << 10)
+		if math.Abs(v) < 0.5 {
+			v = 0 // no "-0 KiB" for a growth that rounds to nothing
+		}
+		return fmt.Sprintf("%.0f KiB", v)
 	}
-	return fmt.Sprintf("%.2f MiB", v)
+	return fmt.Sprintf("%.2f MiB", bytes/(1<<20))
 }
 
 func densityCell(r *Result, per func(*Density) float64) string {

@@ -86,8 +86,8 @@ failures:     7 of 1000
   (and 5 more)
 teardown:     1.23s (1 of 1000 deletes failed)
 rss/running:  1.00 MiB (993 running; pids 4242)
-pss/running:  0.50 MiB
-pss growth:   0.25 MiB per running container over the idle 248.25 MiB
+pss/running:  512 KiB
+pss growth:   256 KiB per running container over the idle 248.25 MiB
 `,
 		},
 		{
@@ -154,33 +154,33 @@ func TestWriteComparison(t *testing.T) {
 	if err := WriteComparison(&b, []*Result{troupe, crun, containerd}); err != nil {
 		t.Fatal(err)
 	}
-	want := `              troupe     crun     containerd
-count:        1000       1000     998
-min:          23ms       9.0ms    60ms
-max:          355ms      6600ms   43000ms
-mean:         78ms       3300ms   21000ms
-stddev:       34ms       1900ms   12000ms
-median:       73ms       3300ms   21000ms
-75%:          91ms       5000ms   32000ms
-95%:          123ms      6300ms   41000ms
-99%:          287ms      6500ms   42700ms
-99.9%:        355ms      6600ms   43000ms
-containers/s: 134.2      151.0    23.0
-wall:         7.45s      6.62s    43.30s
-cpu/start:    24.3ms     12.0ms   80.2ms
-failures:     0          0        2
-teardown:     1.23s      11.00s   20.00s
-rss/running:  0.10 MiB   -        2.00 MiB
-pss/running:  0.08 MiB   -        2.50 MiB
-pss growth:   0.05 MiB   -        -
+	want := `              troupe    crun     containerd
+count:        1000      1000     998
+min:          23ms      9.0ms    60ms
+max:          355ms     6600ms   43000ms
+mean:         78ms      3300ms   21000ms
+stddev:       34ms      1900ms   12000ms
+median:       73ms      3300ms   21000ms
+75%:          91ms      5000ms   32000ms
+95%:          123ms     6300ms   41000ms
+99%:          287ms     6500ms   42700ms
+99.9%:        355ms     6600ms   43000ms
+containers/s: 134.2     151.0    23.0
+wall:         7.45s     6.62s    43.30s
+cpu/start:    24.3ms    12.0ms   80.2ms
+failures:     0         0        2
+teardown:     1.23s     11.00s   20.00s
+rss/running:  102 KiB   -        2.00 MiB
+pss/running:  82 KiB    -        2.50 MiB
+pss growth:   51 KiB    -        -
 
 vs troupe:
-containers/s: 1.00x      1.12x    0.17x
-median:       1.00x      45.45x   289.26x
-99%:          1.00x      22.61x   148.53x
-cpu/start:    1.00x      0.49x    3.30x
-teardown:     1.00x      8.91x    16.21x
-pss/running:  1.00x      -        31.25x
+containers/s: 1.00x     1.12x    0.17x
+median:       1.00x     45.45x   289.26x
+99%:          1.00x     22.61x   148.53x
+cpu/start:    1.00x     0.49x    3.30x
+teardown:     1.00x     8.91x    16.21x
+pss/running:  1.00x     -        31.25x
 
 containerd: 2 of 1000 starts failed
   bench-5: timed out waiting for server handshake
