@@ -110,6 +110,7 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	}
 	// Last, once no actor can use it any more; the containers keep running.
 	defer rt.Close()
+	warnIfNotTmpfs(logger, o.state)
 	// Warm pools do not outlive their daemon: a pool's prepared containers
 	// left by one that died are not anybody's containers.
 	if err := rt.RemovePrepared(context.Background()); err != nil {
@@ -320,4 +321,18 @@ func servePprof(addr string, logger *slog.Logger) (stop func(), err error) {
 	go func() { _ = s.Serve(l) }()
 	logger.Info("serving pprof", "address", addr)
 	return func() { s.Close() }, nil
+}
+
+// warnIfNotTmpfs says when the state dir is on a disk file system: every
+// start writes and every delete removes a few files there, which a journaled
+// file system makes measurably slower (about 15% fewer starts per second on
+// ext4 than on tmpfs here), and the state is worthless after a reboot anyway.
+func warnIfNotTmpfs(logger *slog.Logger, dir string) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return
+	}
+	if st.Type != unix.TMPFS_MAGIC && st.Type != unix.RAMFS_MAGIC {
+		logger.Warn("the state dir is not on a tmpfs; starts are slower (mount one there, as /run usually is)", "state", dir)
+	}
 }
