@@ -18,6 +18,13 @@ import (
 // cgroups and mounts, made ahead.
 const MaxPoolSize = 10000
 
+// refillQuiet is how long a pool waits after a container was taken before
+// it prepares more. A prepare costs as much CPU as a cold start (about ten
+// claims' worth), so refilling in the middle of a burst of warm starts
+// would slow the very starts the pool is there for; the burst goes first,
+// the pool refills once it is over (or once it ran dry).
+const refillQuiet = 20 * time.Millisecond
+
 // warmPool is what a start needs of a pool: the prepared containers ready to
 // claim, taken without a message so that a warm start costs no round trip.
 // The pool actor fills it and is told when one is taken.
@@ -29,6 +36,7 @@ type warmPool struct {
 	size             atomic.Int64
 	filling          atomic.Int64
 	lastErr          atomic.Pointer[string]
+	lastTake         atomic.Int64 // unix nanoseconds
 
 	mu       sync.Mutex // orders offers against stopping
 	stopped  bool
@@ -50,6 +58,7 @@ func (p *warmPool) offer(c runtime.Prepared) bool {
 func (p *warmPool) take() runtime.Prepared {
 	select {
 	case c := <-p.ready:
+		p.lastTake.Store(time.Now().UnixNano())
 		p.root.Send(p.actor, &poolRefill{})
 		return c
 	default:
@@ -79,6 +88,7 @@ func (p *warmPool) info() PoolInfo {
 // Messages of a pool actor.
 type (
 	poolRefill   struct{}
+	poolRetry    struct{} // a delayed fill is due
 	poolFlush    struct{} // the bundle changed: discard what is ready
 	poolResize   struct{ size int }
 	poolPrepared struct{ err error }
@@ -93,7 +103,7 @@ type poolActor struct {
 	deps    *deps
 	retryAt time.Time // after a failed prepare, no new one before
 	backoff time.Duration
-	retry   bool // a retry is scheduled
+	retry   bool // a delayed fill is scheduled
 }
 
 func newPoolProps(p *warmPool, d *deps) *actor.Props {
@@ -104,6 +114,9 @@ func newPoolProps(p *warmPool, d *deps) *actor.Props {
 func (a *poolActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started, *poolRefill:
+		a.fill(ctx)
+	case *poolRetry:
+		a.retry = false
 		a.fill(ctx)
 	case *poolResize:
 		a.pool.size.Store(int64(msg.size))
@@ -125,10 +138,15 @@ func (a *poolActor) Receive(ctx actor.Context) {
 }
 
 func (a *poolActor) fill(ctx actor.Context) {
-	a.retry = false
 	if wait := time.Until(a.retryAt); wait > 0 {
 		a.scheduleRetry(ctx, wait)
 		return
+	}
+	if len(a.pool.ready) > 0 {
+		if wait := refillQuiet - time.Since(time.Unix(0, a.pool.lastTake.Load())); wait > 0 {
+			a.scheduleRetry(ctx, wait)
+			return
+		}
 	}
 	limit := int64(cap(a.deps.admission.slots))
 	for a.pool.filling.Load() < limit && int64(len(a.pool.ready))+a.pool.filling.Load() < a.pool.size.Load() {
@@ -163,7 +181,7 @@ func (a *poolActor) scheduleRetry(ctx actor.Context, wait time.Duration) {
 	}
 	a.retry = true
 	self, root := ctx.Self(), ctx.ActorSystem().Root
-	time.AfterFunc(wait, func() { root.Send(self, &poolRefill{}) })
+	time.AfterFunc(wait, func() { root.Send(self, &poolRetry{}) })
 }
 
 func (a *poolActor) prepared(ctx actor.Context, msg *poolPrepared) {

@@ -28,6 +28,9 @@ type container struct {
 
 	mu    sync.Mutex
 	execs map[int]*process // exec'd processes by host pid, until reaped
+	// oom is an OOM notification registered ahead (a prepared container's,
+	// so that claiming it costs less), handed out by the next NotifyOOM.
+	oom <-chan struct{}
 }
 
 var _ runtime.Container = (*container)(nil)
@@ -279,6 +282,17 @@ func (c *container) Update(r runtime.Resources) error {
 
 // NotifyOOM implements runtime.Container.
 func (c *container) NotifyOOM() (<-chan struct{}, error) {
+	c.mu.Lock()
+	ch := c.oom
+	c.oom = nil
+	c.mu.Unlock()
+	if ch != nil {
+		return ch, nil
+	}
+	return c.notifyOOM()
+}
+
+func (c *container) notifyOOM() (<-chan struct{}, error) {
 	if cgroups.IsCgroup2UnifiedMode() {
 		ch, err := c.lc.NotifyOOM()
 		if err != nil {

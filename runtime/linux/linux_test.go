@@ -517,30 +517,45 @@ func TestUserNamespace(t *testing.T) {
 }
 
 func TestMemoryLimitOOM(t *testing.T) {
-	e := newEnv(t)
-	c := e.start("oom", busybox.Options{MemoryLimit: 32 << 20})
-	ooms, err := c.NotifyOOM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := e.exec(c, "sh", "-c", "a=0123456789; while true; do a=$a$a; done")
-	if st.Signal != syscall.SIGKILL {
-		t.Errorf("memory hog exit = %v, want SIGKILL by the OOM killer", st)
-	}
-	select {
-	case <-ooms:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no OOM notification")
-	}
-	stats, err := c.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if stats.MemoryLimit != 32<<20 {
-		t.Errorf("memory limit = %d, want %d", stats.MemoryLimit, 32<<20)
-	}
-	if s, _ := c.Status(); s != runtime.Running {
-		t.Errorf("the container is %s; only the hog should have died", s)
+	for _, warm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("warm=%v", warm), func(t *testing.T) {
+			e := newEnv(t)
+			o := busybox.Options{MemoryLimit: 32 << 20}
+			var c runtime.Container
+			if warm {
+				// A prepared container's notification is registered ahead.
+				var err error
+				if c, err = e.prepare(e.bundle("oom", o)).Claim(context.Background(), "oom"); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = c.Delete(context.Background(), true) })
+			} else {
+				c = e.start("oom", o)
+			}
+			ooms, err := c.NotifyOOM()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := e.exec(c, "sh", "-c", "a=0123456789; while true; do a=$a$a; done")
+			if st.Signal != syscall.SIGKILL {
+				t.Errorf("memory hog exit = %v, want SIGKILL by the OOM killer", st)
+			}
+			select {
+			case <-ooms:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no OOM notification")
+			}
+			stats, err := c.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stats.MemoryLimit != 32<<20 {
+				t.Errorf("memory limit = %d, want %d", stats.MemoryLimit, 32<<20)
+			}
+			if s, _ := c.Status(); s != runtime.Running {
+				t.Errorf("the container is %s; only the hog should have died", s)
+			}
+		})
 	}
 }
 

@@ -41,6 +41,10 @@ func (r *Runtime) Prepare(ctx context.Context, bundlePath string) (runtime.Prepa
 	if err != nil {
 		return nil, err
 	}
+	// Best effort: without it, the claimant's NotifyOOM registers its own.
+	if ch, err := c.notifyOOM(); err == nil {
+		c.oom = ch
+	}
 	return &prepared{r: r, c: c, stamp: stamp}, nil
 }
 
