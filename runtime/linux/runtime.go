@@ -44,6 +44,7 @@ type Runtime struct {
 	stateRoot    string // libcontainer's root: one directory per container
 	logRoot      string
 	cgroupParent string
+	specs        *specCache
 
 	// rx watches every container's processes, log pipe and OOM events;
 	// made on first use, so a Runtime that never runs anything costs
@@ -78,6 +79,7 @@ func New(o Options) (*Runtime, error) {
 		stateRoot:    filepath.Join(o.StateDir, "containers"),
 		logRoot:      filepath.Join(o.StateDir, "logs"),
 		cgroupParent: path.Clean(o.CgroupParent),
+		specs:        newSpecCache(),
 	}
 	for _, d := range []string{o.StateDir, r.stateRoot, r.logRoot} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -102,14 +104,13 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 // start creates the container id (libcontainer's id) and starts its init;
 // unless run, the init waits for libcontainer's Exec (a prepared container).
 func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOptions, run bool) (_ *container, retErr error) {
-	b, err := bundle.Load(opts.BundlePath)
+	b, base, err := r.specs.load(opts.BundlePath, func(b *bundle.Bundle) (*configs.Config, error) {
+		return r.config(id, b)
+	})
 	if err != nil {
 		return nil, err
 	}
-	config, err := r.config(id, b)
-	if err != nil {
-		return nil, err
-	}
+	config := r.configFor(id, base)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
