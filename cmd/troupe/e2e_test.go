@@ -223,6 +223,7 @@ func readmeCommands(t *testing.T) []string {
 // container is the part of a Container answer the test looks at.
 type container struct {
 	ID    string `json:"id"`
+	Warm  bool   `json:"warm"`
 	State struct {
 		Status     string `json:"status"`
 		ExitStatus *int   `json:"exitStatus"`
@@ -326,6 +327,39 @@ func TestReadmeExamples(t *testing.T) {
 			if c := get(); c.State.Status != "running" {
 				t.Errorf("after a checkpoint without exit the container is %s", c.State.Status)
 			}
+		case strings.Contains(line, "-X PUT") && strings.Contains(line, "/pools/"):
+			var p struct {
+				Name string
+				Size int
+			}
+			if err := json.Unmarshal([]byte(out), &p); err != nil || p.Name != "counters" || p.Size != 2 {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.HasPrefix(line, "until ") && strings.Contains(line, "/pools/"):
+			// Its exit code is the check: the pool filled.
+		case strings.Contains(line, "-X POST") && strings.Contains(line, "/containers/warm"):
+			c := decodeJSON[container](t, readmeLine, out)
+			if !c.Warm || c.State.Status != "running" || len(c.Processes) != 1 || !alive(c.Processes[0].Pid) {
+				t.Errorf("%s: %s; want a warm running container", readmeLine, out)
+			}
+		case strings.HasSuffix(line, "/pools"):
+			var list []struct {
+				Name string
+				Size int
+			}
+			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0].Name != "counters" {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.Contains(line, "-X DELETE") && strings.Contains(line, "/pools/"):
+			if out != "" {
+				t.Errorf("%s: %q", readmeLine, out)
+			}
+			if out, _ := sh.run(t, "curl -s -o /dev/null -w '%{http_code}' http://"+d.tcp+"/pools/counters"); out != "404" {
+				t.Errorf("after delete of the pool: %s, want 404", out)
+			}
+			if dirs, _ := filepath.Glob(filepath.Join(d.dir, "state", "containers", "+warm-*")); len(dirs) != 0 {
+				t.Errorf("prepared containers left after the pool's delete: %v", dirs)
+			}
 		case strings.Contains(line, "-X DELETE") && strings.Contains(line, "/checkpoint/"):
 			if out != "" {
 				t.Errorf("%s: %q", readmeLine, out)
@@ -354,8 +388,10 @@ func TestReadmeExamples(t *testing.T) {
 				t.Errorf("%s: %q", readmeLine, out)
 			}
 			id := "counter"
-			if strings.Contains(line, "/containers/clone") {
-				id = "clone"
+			for _, other := range []string{"clone", "warm"} {
+				if strings.Contains(line, "/containers/"+other) {
+					id = other
+				}
 			}
 			if out, _ := sh.run(t, "curl -s -o /dev/null -w '%{http_code}' http://"+d.tcp+"/containers/"+id); out != "404" {
 				t.Errorf("after delete of %s: %s, want 404", id, out)
