@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/http/client"
 	"github.com/troupe-run/troupe/runtime"
 )
@@ -81,17 +82,24 @@ func (t *Troupe) Setup(ctx context.Context, bundle string) error {
 // Start sends POST /containers/{id} and returns when the daemon answers
 // 201 with the container running.
 func (t *Troupe) Start(ctx context.Context, id string) error {
+	_, err := t.start(ctx, id)
+	return err
+}
+
+// start starts container id, remembering it for the teardown, and checks
+// that it runs.
+func (t *Troupe) start(ctx context.Context, id string) (actors.ContainerInfo, error) {
 	t.mu.Lock()
 	t.started = append(t.started, id)
 	t.mu.Unlock()
 	info, err := t.client.Start(ctx, id, client.StartRequest{BundlePath: t.bundle})
 	if err != nil {
-		return err
+		return info, err
 	}
 	if info.State.Status != runtime.Running {
-		return fmt.Errorf("container %q is %s after its start", id, info.State.Status)
+		return info, fmt.Errorf("container %q is %s after its start", id, info.State.Status)
 	}
-	return nil
+	return info, nil
 }
 
 // OverheadPids returns the daemon's pid: troupe has no shims, the daemon is

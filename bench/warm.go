@@ -78,15 +78,9 @@ func (t *TroupeWarm) Setup(ctx context.Context, bundle string) error {
 // Start starts container id and fails with ErrStartedCold unless the daemon
 // claimed a prepared one.
 func (t *TroupeWarm) Start(ctx context.Context, id string) error {
-	t.mu.Lock()
-	t.started = append(t.started, id)
-	t.mu.Unlock()
-	info, err := t.client.Start(ctx, id, client.StartRequest{BundlePath: t.bundle})
+	info, err := t.start(ctx, id)
 	if err != nil {
 		return err
-	}
-	if info.State.Status != runtime.Running {
-		return fmt.Errorf("container %q is %s after its start", id, info.State.Status)
 	}
 	if !info.Warm {
 		return ErrStartedCold

@@ -25,6 +25,21 @@ func (e *env) prepare(bundlePath string) runtime.Prepared {
 	return p
 }
 
+// nextDaemon is the runtime a daemon starting on the same state dir makes,
+// after its sweep of unclaimed prepared containers.
+func (e *env) nextDaemon() *Runtime {
+	e.t.Helper()
+	rt, err := New(Options{StateDir: filepath.Join(e.dir, "state"), CgroupParent: e.parent})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { rt.Close() })
+	if err := rt.RemovePrepared(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	return rt
+}
+
 // preparedDirs returns the state dirs of prepared containers, claimed or not.
 func (e *env) preparedDirs() []string {
 	e.t.Helper()
@@ -78,14 +93,7 @@ func TestPrepareClaim(t *testing.T) {
 	}
 
 	// A restarted daemon finds it under its id and can delete it.
-	rt2, err := New(Options{StateDir: filepath.Join(e.dir, "state"), CgroupParent: e.parent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt2.Close() })
-	if err := rt2.RemovePrepared(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	rt2 := e.nextDaemon()
 	loaded, err := rt2.Load(context.Background(), "claimed")
 	if err != nil {
 		t.Fatal(err)
@@ -156,14 +164,7 @@ func TestPreparedDiscardStaleAndSweep(t *testing.T) {
 	}
 	// An unclaimed one is swept by the next daemon.
 	second := pid(p2)
-	rt2, err := New(Options{StateDir: filepath.Join(e.dir, "state"), CgroupParent: e.parent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt2.Close() })
-	if err := rt2.RemovePrepared(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	e.nextDaemon()
 	wait(t, p2.(*prepared).c.Init())
 	if err := syscallKill0(second); err == nil {
 		t.Errorf("init %d of a swept container still runs", second)
