@@ -187,8 +187,11 @@ func (a *poolActor) scheduleRetry(ctx actor.Context, wait time.Duration) {
 func (a *poolActor) prepared(ctx actor.Context, msg *poolPrepared) {
 	if msg.err != nil {
 		// A bundle that cannot start would otherwise be retried in a loop.
-		a.backoff = min(max(2*a.backoff, time.Second), 30*time.Second)
-		a.retryAt = time.Now().Add(a.backoff)
+		// Prepares that failed together count once.
+		if now := time.Now(); !now.Before(a.retryAt) {
+			a.backoff = min(max(2*a.backoff, time.Second), 30*time.Second)
+			a.retryAt = now.Add(a.backoff)
+		}
 		e := msg.err.Error()
 		a.pool.lastErr.Store(&e)
 		a.deps.logger.Warn("warm pool: prepare failed", "pool", a.pool.name, "retry_in", a.backoff, "err", msg.err)

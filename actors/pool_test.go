@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 )
 
 func TestRealWarmPool(t *testing.T) {
@@ -130,4 +131,47 @@ func TestRealWarmPoolErrors(t *testing.T) {
 	if pools, err := e.sup.Pools(ctx); err != nil || len(pools) != 1 || pools[0].Name != "p" {
 		t.Errorf("pools = %+v, %v", pools, err)
 	}
+}
+
+// A bundle that stops working after its pool was made is retried with a
+// growing delay, not in a loop, and the pool says why it is empty.
+func TestRealWarmPoolFailingBundle(t *testing.T) {
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	b, err := busybox.Bundle(filepath.Join(e.dir, "bundles", "breaks"), busybox.Options{Args: []string{"sleep", "3600"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootfs := filepath.Join(b, "rootfs")
+	// The bundle is fine when the pool is asked for and breaks just after.
+	if _, _, err := e.sup.SetPool(ctx, "breaks", b, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(rootfs); err != nil {
+		t.Fatal(err)
+	}
+	// A prepare under way when it broke fails in libcontainer; the retries,
+	// a second or more later, say what is wrong.
+	var info PoolInfo
+	eventually(t, "the pool to report its error", func() bool {
+		info, err = e.sup.Pool(ctx, "breaks")
+		return err == nil && strings.Contains(info.Error, "root.path") && info.Filling == 0
+	})
+	// Backing off: within a second at most a couple more attempts are made.
+	before := info.Error
+	time.Sleep(time.Second)
+	if info, _ = e.sup.Pool(ctx, "breaks"); info.Ready != 0 || info.Error != before {
+		t.Errorf("pool after a second: %+v", info)
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(e.dir, "state", "containers", "+warm-*")); len(dirs) != 0 {
+		t.Errorf("failed prepares left state: %v", dirs)
+	}
+	// Fixed, it fills (the retry comes after the backoff).
+	if _, err := busybox.Bundle(b, busybox.Options{Args: []string{"sleep", "3600"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pool to fill once the bundle works", func() bool {
+		info, err = e.sup.Pool(ctx, "breaks")
+		return err == nil && info.Ready == 2 && info.Error == ""
+	})
 }
