@@ -83,6 +83,10 @@ func newContainerProps(rec *record, d *deps) *actor.Props {
 // Receive handles lifecycle messages and the events of blocking work
 // itself, and delegates commands to the behavior of the current status.
 func (a *containerActor) Receive(ctx actor.Context) {
+	if _, ok := ctx.Message().(*actor.Stopped); ok {
+		a.forget()
+		return
+	}
 	if a.rec.removing {
 		// Between telling the supervisor and stopping: the container is gone.
 		if r, ok := failedResult(ctx.Message(), fmt.Errorf("container %q: %w", a.rec.id, runtime.ErrNotFound)); ok && ctx.Sender() != nil {
@@ -306,6 +310,16 @@ func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFin
 	a.changed(ctx, a.rec.startReply, &StartContainerResult{Container: a.info(), Queued: msg.queued, Started: msg.started})
 	a.rec.startReply = nil
 	a.next()
+}
+
+// forget drops what a stopped actor holds of its container. A stopped
+// actor can stay reachable for a while: protoactor's PIDSet of a parent's
+// children leaves removed *PIDs (which cache their process, and so the
+// actor) in its backing array, up to the peak number of children. Without
+// this each of those would also keep its container's runtime and
+// libcontainer state, about 8 KiB.
+func (a *containerActor) forget() {
+	a.rec.ctr, a.rec.procs, a.rec.work, a.rec.pool, a.rec.startReply = nil, nil, nil, nil, nil
 }
 
 // adopt takes charge of a started container, or of one an earlier daemon
