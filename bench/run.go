@@ -35,10 +35,31 @@ type Options struct {
 	// starts are done, before the teardown, and its idle memory before the
 	// first start.
 	Density bool
+	// Settle is how long the target is left alone before each density
+	// measurement, so that what is measured is what it holds, not the
+	// garbage of a burst of requests it has not given back yet (troupe's
+	// daemon returns it after 5–10 s of quiet). Default DefaultSettle; a
+	// negative value measures at once.
+	Settle time.Duration
 }
 
 // DefaultN is the reference's workload size.
 const DefaultN = 1000
+
+// DefaultSettle is how long a target is left alone before a density
+// measurement.
+const DefaultSettle = 12 * time.Second
+
+// settle waits d, or until ctx ends.
+func settle(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
 
 // DefaultIDPrefix starts the ids of the benchmark's containers.
 const DefaultIDPrefix = "bench-"
@@ -128,6 +149,7 @@ func Run(ctx context.Context, target Target, opts Options) (*Result, error) {
 		// Best effort: a target whose overhead processes appear only with
 		// its containers (shims) has an idle figure of its daemon alone,
 		// or none.
+		settle(ctx, opts.Settle)
 		if _, m, err := overheadMemory(ctx, target); err == nil {
 			idle = &m
 		}
@@ -135,6 +157,7 @@ func Run(ctx context.Context, target Target, opts Options) (*Result, error) {
 	runStarts(ctx, target, opts, res)
 	runErr := ctx.Err()
 	if opts.Density && runErr == nil {
+		settle(ctx, opts.Settle)
 		res.Density = measureDensity(ctx, target, res.Successes(), idle)
 	}
 	// The teardown is part of what is measured and must happen even after
@@ -158,6 +181,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IDPrefix == "" {
 		o.IDPrefix = DefaultIDPrefix
+	}
+	if o.Settle == 0 {
+		o.Settle = DefaultSettle
 	}
 	return o
 }

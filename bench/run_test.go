@@ -222,7 +222,7 @@ func TestRunRate(t *testing.T) {
 
 func TestRunDensity(t *testing.T) {
 	f := &fakeTarget{pids: []int{os.Getpid()}}
-	res, err := Run(testContext(t), f, Options{N: 10, Density: true})
+	res, err := Run(testContext(t), f, Options{N: 10, Density: true, Settle: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestRunDensity(t *testing.T) {
 	}
 
 	f = &fakeTarget{}
-	res, err = Run(testContext(t), f, Options{N: 3, Density: true})
+	res, err = Run(testContext(t), f, Options{N: 3, Density: true, Settle: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,6 +296,23 @@ func TestContainerID(t *testing.T) {
 	for _, tc := range tests {
 		if got := ContainerID("b-", tc.i, tc.n); got != tc.want {
 			t.Errorf("ContainerID(%d, %d) = %q, want %q", tc.i, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Options
+		want Options
+	}{
+		{"zero", Options{}, Options{N: DefaultN, Concurrency: DefaultN, IDPrefix: DefaultIDPrefix, Settle: DefaultSettle}},
+		{"concurrency above n", Options{N: 5, Concurrency: 9}, Options{N: 5, Concurrency: 5, IDPrefix: DefaultIDPrefix, Settle: DefaultSettle}},
+		{"measure at once", Options{N: 5, Concurrency: 2, Settle: -1, IDPrefix: "x-"}, Options{N: 5, Concurrency: 2, Settle: -1, IDPrefix: "x-"}},
+	}
+	for _, tc := range tests {
+		if got := tc.in.withDefaults(); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -63,7 +63,7 @@ func TestTroupeTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 60
-	res, err := Run(testContext(t), target, Options{N: n, Bundle: "/bundles/busybox", Density: true, IDPrefix: "tt-"})
+	res, err := Run(testContext(t), target, Options{N: n, Bundle: "/bundles/busybox", Density: true, Settle: -1, IDPrefix: "tt-"})
 	if err != nil {
 		t.Fatal(err)
 	}

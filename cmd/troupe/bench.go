@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +26,7 @@ type benchOptions struct {
 	idPrefix       string
 	warm           bool
 	runs           int
+	settle         time.Duration
 }
 
 // newBenchCommand is `troupe bench`: the load benchmark against the daemon
@@ -79,6 +81,7 @@ progress bar goes to stderr when it is a terminal.`,
 	f.BoolVar(&b.density, "density", false, "measure the daemon's memory (RSS, PSS) per running container")
 	f.IntVar(&b.daemonPid, "daemon-pid", 0, "the daemon's `PID` for --density (default: the peer of the unix socket)")
 	f.StringVar(&b.idPrefix, "id-prefix", bench.DefaultIDPrefix, "start of every container id")
+	f.DurationVar(&b.settle, "density-settle", bench.DefaultSettle, "with --density, leave the target alone this long before each measurement (0s: measure at once)")
 	f.IntVar(&b.runs, "runs", 1, "run the workload this many times per target, interleaved, and report the medians")
 	f.BoolVar(&b.warm, "warm", false, "also run troupe with a warm pool of --n prepared containers (column troupe-warm)")
 	return cmd
@@ -140,7 +143,10 @@ func runBench(ctx context.Context, cmd *cobra.Command, o *globalOptions, b *benc
 
 	opts := bench.Options{
 		N: b.n, Concurrency: b.concurrency, Bundle: bundle, IDPrefix: b.idPrefix,
-		Progress: cmd.ErrOrStderr(), Density: b.density,
+		Progress: cmd.ErrOrStderr(), Density: b.density, Settle: b.settle,
+	}
+	if opts.Settle == 0 {
+		opts.Settle = -1 // at once: Options reads 0 as the default
 	}
 	// Runs interleave the targets (troupe, crun, troupe, crun...), so that a
 	// machine that drifts during the benchmark weighs on all alike.

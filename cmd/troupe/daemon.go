@@ -165,6 +165,10 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		defer stop()
 	}
 
+	memCtx, stopMem := context.WithCancel(context.Background())
+	defer stopMem()
+	go returnMemoryWhenQuiet(memCtx, logger)
+
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
