@@ -50,6 +50,9 @@ const DefaultN = 1000
 // measurement.
 const DefaultSettle = 12 * time.Second
 
+// idleCloser is a target whose client keeps connections to it open.
+type idleCloser interface{ closeIdle() }
+
 // settle waits d, or until ctx ends.
 func settle(ctx context.Context, d time.Duration) {
 	if d <= 0 {
@@ -157,6 +160,11 @@ func Run(ctx context.Context, target Target, opts Options) (*Result, error) {
 	runStarts(ctx, target, opts, res)
 	runErr := ctx.Err()
 	if opts.Density && runErr == nil {
+		// A client's idle connections would be counted as the target's
+		// memory (a goroutine and buffers each in troupe's daemon).
+		if c, ok := target.(idleCloser); ok {
+			c.closeIdle()
+		}
 		settle(ctx, opts.Settle)
 		res.Density = measureDensity(ctx, target, res.Successes(), idle)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -50,6 +51,11 @@ func returnMemoryWhenQuiet(ctx context.Context, logger *slog.Logger) {
 		now := allocated()
 		if shouldReturnMemory(now-last, now-lastReturn) {
 			t0 := time.Now()
+			// Two collections: the first only moves what sync.Pools hold
+			// (net/http's buffers of a thousand finished connections) to
+			// their victim caches; the second frees it, and FreeOSMemory's
+			// own collection returns it all.
+			runtime.GC()
 			debug.FreeOSMemory()
 			logger.Debug("returned free memory after a busy period", "allocated_mib", (now-lastReturn)>>20, "took", time.Since(t0))
 			now = allocated()
