@@ -50,8 +50,10 @@ const DefaultN = 1000
 // measurement.
 const DefaultSettle = 12 * time.Second
 
-// idleCloser is a target whose client keeps connections to it open.
-type idleCloser interface{ closeIdle() }
+// quiescer is a target with something of the run's own to stop before its
+// memory is measured: a client's idle connections (a goroutine and buffers
+// each in troupe's daemon), a warm pool refilling.
+type quiescer interface{ quiesce(ctx context.Context) }
 
 // settle waits d, or until ctx ends.
 func settle(ctx context.Context, d time.Duration) {
@@ -160,10 +162,8 @@ func Run(ctx context.Context, target Target, opts Options) (*Result, error) {
 	runStarts(ctx, target, opts, res)
 	runErr := ctx.Err()
 	if opts.Density && runErr == nil {
-		// A client's idle connections would be counted as the target's
-		// memory (a goroutine and buffers each in troupe's daemon).
-		if c, ok := target.(idleCloser); ok {
-			c.closeIdle()
+		if q, ok := target.(quiescer); ok {
+			q.quiesce(ctx)
 		}
 		settle(ctx, opts.Settle)
 		res.Density = measureDensity(ctx, target, res.Successes(), idle)

@@ -102,8 +102,8 @@ func (t *Troupe) start(ctx context.Context, id string) (actors.ContainerInfo, er
 	return info, nil
 }
 
-// closeIdle closes the client's idle connections to the daemon.
-func (t *Troupe) closeIdle() { _ = t.client.Close() }
+// quiesce closes the client's idle connections to the daemon.
+func (t *Troupe) quiesce(context.Context) { _ = t.client.Close() }
 
 // OverheadPids returns the daemon's pid: troupe has no shims, the daemon is
 // the whole cost.

@@ -88,6 +88,13 @@ func (t *TroupeWarm) Start(ctx context.Context, id string) error {
 	return nil
 }
 
+// quiesce empties the pool, which refills after the run's claims: what is
+// measured next is the claimed containers, not a second pool.
+func (t *TroupeWarm) quiesce(ctx context.Context) {
+	_, _ = t.client.SetPool(ctx, WarmPoolName, client.PoolRequest{Size: 0})
+	t.Troupe.quiesce(ctx)
+}
+
 // Teardown removes the pool first (it refills as containers are claimed),
 // then the containers.
 func (t *TroupeWarm) Teardown(ctx context.Context) error {
