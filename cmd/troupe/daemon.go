@@ -62,7 +62,7 @@ same --state re-adopts them.`,
 	f.StringArrayVar(&o.listen, "listen", []string{"unix:///run/troupe/troupe.sock"}, "address to serve: unix:///path or tcp://127.0.0.1:PORT (repeatable)")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding a bearer token every request must carry (required for a non-loopback TCP listener)")
 	f.IntVar(&o.maxStarts, "max-starts", actors.DefaultMaxStarts(), "container starts in flight at once; more wait in order")
-	f.StringVar(&o.cgroupParent, "cgroup-parent", linux.DefaultCgroupParent, "cgroup under which each container gets <parent>/<id>")
+	f.StringVar(&o.cgroupParent, "cgroup-parent", linux.DefaultCgroupParent, "cgroup under which each container gets <parent>/<id> (a warm pool's: <parent>/+warm-<hex>)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&o.pprofAddr, "pprof", "", "serve Go's pprof on this loopback address (e.g. 127.0.0.1:6060)")

@@ -26,12 +26,15 @@
 // the daemon copies into that file, and holds the pipe's read end itself as
 // fd 3 (logs.go says why: checkpoints, and daemon restarts). Cgroups are created at
 // <CgroupParent>/<id> in every hierarchy, never where a bundle asks, so that
-// delete can remove every trace.
+// delete can remove every trace. A prepared container (warm.go) is made under
+// a name of its own, +warm-<hex>, for its state dir, log and cgroups, and
+// keeps it when claimed: containers/<id> is then a symlink to its state dir.
 //
 // # Waiting
 //
-// The runtime is the only caller of wait(2) for the processes it starts: each
-// process gets a goroutine that waits for it as soon as it runs. That is also
+// The runtime is the only caller of wait(2) for the processes it starts: a
+// pidfd of each is watched by the runtime's reactor (reactor.go) from the
+// moment it runs, and reaped as soon as it exits. That is also
 // what lets a container's init die: an init killed while exec'd processes
 // live stays in the kernel's zap_pid_ns_processes until their parent (the
 // daemon) reaps them.

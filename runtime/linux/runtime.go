@@ -34,7 +34,8 @@ type Options struct {
 	// StateDir holds container state and init logs; it is created 0700.
 	StateDir string
 	// CgroupParent is the absolute cgroup path under which each container
-	// gets <CgroupParent>/<id>; default DefaultCgroupParent.
+	// gets <CgroupParent>/<id> (a prepared one <CgroupParent>/+warm-<hex>);
+	// default DefaultCgroupParent.
 	CgroupParent string
 }
 

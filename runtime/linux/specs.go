@@ -1,14 +1,17 @@
 package linux
 
 import (
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
 
+	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 )
 
@@ -112,4 +115,20 @@ func (r *Runtime) configFor(id string, base *configs.Config) *configs.Config {
 	cg.Path = path.Join(r.cgroupParent, id)
 	cfg.Cgroups = &cg
 	return &cfg
+}
+
+// bundleStamp identifies one version of a bundle's config.json.
+type bundleStamp struct {
+	dev, ino uint64
+	size     int64
+	mtime    syscall.Timespec
+	ctime    syscall.Timespec
+}
+
+func stampOf(bundlePath string) (bundleStamp, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(bundlePath, bundle.ConfigFile), &st); err != nil {
+		return bundleStamp{}, fmt.Errorf("bundle %s: %w: %w", bundlePath, err, runtime.ErrInvalidArgument)
+	}
+	return bundleStamp{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}, nil
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/opencontainers/runc/libcontainer"
 
@@ -104,22 +103,6 @@ func preparedName() (string, error) {
 		return "", fmt.Errorf("prepare container: %w", err)
 	}
 	return preparedPrefix + hex.EncodeToString(b[:]), nil
-}
-
-// bundleStamp identifies one version of a bundle's config.json.
-type bundleStamp struct {
-	dev, ino uint64
-	size     int64
-	mtime    syscall.Timespec
-	ctime    syscall.Timespec
-}
-
-func stampOf(bundlePath string) (bundleStamp, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(filepath.Join(bundlePath, "config.json"), &st); err != nil {
-		return bundleStamp{}, fmt.Errorf("bundle %s: %w: %w", bundlePath, err, runtime.ErrInvalidArgument)
-	}
-	return bundleStamp{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}, nil
 }
 
 // prepared is the libcontainer implementation of runtime.Prepared.
