@@ -66,11 +66,19 @@ type deps struct {
 	runtime     runtime.Runtime
 	preparer    runtime.Preparer  // nil: no warm pools
 	checkpoints *checkpoint.Store // nil: checkpoints unavailable
-	criuErr     error             // why CRIU cannot be used, if so
+	criuErr     func() error      // why CRIU cannot be used now, if so; nil: usable
 	events      *events.Log
 	admission   *admission
 	logger      *slog.Logger
 	timeout     time.Duration // bound on one runtime operation
+}
+
+// criuUnusable says why CRIU cannot be used now, or nil.
+func (d *deps) criuUnusable() error {
+	if d.criuErr == nil {
+		return nil
+	}
+	return d.criuErr()
 }
 
 func newContainerProps(rec *record, d *deps) *actor.Props {
@@ -531,8 +539,8 @@ func (a *containerActor) checkpoint(ctx actor.Context, msg *CheckpointContainer)
 		ctx.Respond(&CheckpointContainerResult{Err: errNoCheckpoints})
 		return
 	}
-	if a.deps.criuErr != nil {
-		ctx.Respond(&CheckpointContainerResult{Err: a.deps.criuErr})
+	if err := a.deps.criuUnusable(); err != nil {
+		ctx.Respond(&CheckpointContainerResult{Err: err})
 		return
 	}
 	self, root, c, replyTo := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender()

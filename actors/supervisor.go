@@ -126,8 +126,8 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		if err == nil && s.deps.checkpoints == nil {
 			err = errNoCheckpoints
 		}
-		if err == nil && s.deps.criuErr != nil {
-			err = s.deps.criuErr
+		if err == nil {
+			err = s.deps.criuUnusable()
 		}
 		if err != nil {
 			ctx.Respond(&StartContainerResult{Err: err})

@@ -54,10 +54,12 @@ type Config struct {
 	// Checkpoints is where checkpoints are kept; nil makes checkpoint
 	// commands answer ErrUnavailable.
 	Checkpoints *checkpoint.Store
-	// CriuUnavailable, when set, says why checkpoints cannot be taken or
-	// restored here (no CRIU, or one that fails its check); checkpoint and
-	// restore requests answer it. Listing and deleting still work.
-	CriuUnavailable error
+	// Criu, when set, is asked at each checkpoint and restore request
+	// whether CRIU can be used now: nil, or why not (no CRIU, one that
+	// failed its self-test, or one still being tested), which the request
+	// answers. Listing and deleting checkpoints always work. Unset means
+	// CRIU is usable.
+	Criu func() error
 }
 
 // Supervisor is a handle on a running supervisor actor: its PID for
@@ -93,7 +95,7 @@ func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 		cfg.OpTimeout = 10 * time.Minute
 	}
 	prep, _ := cfg.Runtime.(runtime.Preparer)
-	d := &deps{runtime: cfg.Runtime, preparer: prep, checkpoints: cfg.Checkpoints, criuErr: cfg.CriuUnavailable, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
+	d := &deps{runtime: cfg.Runtime, preparer: prep, checkpoints: cfg.Checkpoints, criuErr: cfg.Criu, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
 		logger: cfg.Logger, timeout: cfg.OpTimeout}
 	state := &atomic.Pointer[State]{}
 	state.Store(&State{})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/criu"
 )
 
 // Config configures a Server.
@@ -30,6 +31,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the daemon's metrics; nil makes a private one.
 	Registry *prometheus.Registry
+	// Criu, when set, tells the CRIU self-test's verdict, which GET /healthz
+	// and GET /version show.
+	Criu func() criu.Verdict
 }
 
 // Server is troupe's REST API v1 on gin. Handlers decode, validate and send
@@ -178,22 +182,39 @@ func (s *Server) validateName(c *gin.Context) {
 	}
 }
 
+// health is the answer of GET /healthz: the daemon serves. CRIU's verdict
+// is there too, but a CRIU that does not work affects only checkpoints.
+type health struct {
+	Status string        `json:"status"`
+	Criu   *criu.Verdict `json:"criu,omitempty"`
+}
+
 func (s *Server) healthz(c *gin.Context) {
-	c.JSON(nethttp.StatusOK, gin.H{"status": "ok"})
+	c.JSON(nethttp.StatusOK, health{Status: "ok", Criu: s.criuVerdict()})
+}
+
+// criuVerdict is the CRIU self-test's verdict, if the server knows it.
+func (s *Server) criuVerdict() *criu.Verdict {
+	if s.cfg.Criu == nil {
+		return nil
+	}
+	v := s.cfg.Criu()
+	return &v
 }
 
 // versionInfo is the answer of GET /version.
 type versionInfo struct {
-	Version string `json:"version"`
-	Go      string `json:"go"`
-	Runc    string `json:"runc"`
+	Version string        `json:"version"`
+	Go      string        `json:"go"`
+	Runc    string        `json:"runc"`
+	Criu    *criu.Verdict `json:"criu,omitempty"`
 }
 
 // runcVersion is the libcontainer troupe is built with.
 const runcVersion = "v1.5.3"
 
 func (s *Server) version(c *gin.Context) {
-	c.JSON(nethttp.StatusOK, versionInfo{Version: s.cfg.Version, Go: goruntime.Version(), Runc: runcVersion})
+	c.JSON(nethttp.StatusOK, versionInfo{Version: s.cfg.Version, Go: goruntime.Version(), Runc: runcVersion, Criu: s.criuVerdict()})
 }
 
 // readMachine reads the usable CPUs (this process's affinity) and the RAM.

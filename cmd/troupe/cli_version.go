@@ -53,8 +53,18 @@ daemon's. A daemon that does not answer is noted on stderr; it is not an error.`
 				if v.Daemon == nil {
 					return nil
 				}
-				_, err := fmt.Fprintf(w, "daemon %s (%s, runc %s)\n", v.Daemon.Version, v.Daemon.Go, v.Daemon.Runc)
-				return err
+				if _, err := fmt.Fprintf(w, "daemon %s (%s, runc %s)\n", v.Daemon.Version, v.Daemon.Go, v.Daemon.Runc); err != nil {
+					return err
+				}
+				if c := v.Daemon.Criu; c != nil {
+					line := fmt.Sprintf("criu %s (%s): %s", c.Version, c.Path, c.Status)
+					if c.Error != "" {
+						line += ": " + c.Error
+					}
+					_, err := fmt.Fprintln(w, line)
+					return err
+				}
+				return nil
 			})
 		},
 	}

@@ -9,7 +9,6 @@ import (
 	nethttp "net/http"
 	"net/http/pprof"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -23,8 +22,8 @@ import (
 
 	"github.com/troupe-run/troupe/actors"
 	troupehttp "github.com/troupe-run/troupe/http"
-	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
+	"github.com/troupe-run/troupe/runtime/criu"
 	"github.com/troupe-run/troupe/runtime/linux"
 )
 
@@ -39,6 +38,8 @@ type daemonOptions struct {
 	logFormat    string
 	pprofAddr    string
 	criu         string
+	criuTimeout  time.Duration
+	criuTest     time.Duration
 }
 
 // newDaemonCommand is `troupe daemon`.
@@ -67,6 +68,8 @@ same --state re-adopts them.`,
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&o.pprofAddr, "pprof", "", "serve Go's pprof on this loopback address (e.g. 127.0.0.1:6060)")
 	f.StringVar(&o.criu, "criu", defaultCriu(), "the criu binary for checkpoint/restore (make criu installs one)")
+	f.DurationVar(&o.criuTimeout, "criu-timeout", linux.DefaultCriuTimeout, "deadline of one checkpoint or restore of a container using up to 1 GiB of memory; each further GiB adds as much again (CRIU is killed on it)")
+	f.DurationVar(&o.criuTest, "criu-selftest-timeout", criu.DefaultSelfTestTimeout, "deadline of the CRIU self-test at start (a dump and restore of a small process tree)")
 	return cmd
 }
 
@@ -104,7 +107,10 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		listeners = append(listeners, l)
 	}
 
-	rt, err := linux.New(linux.Options{StateDir: o.state, CgroupParent: o.cgroupParent})
+	if o.criuTimeout <= 0 || o.criuTest <= 0 {
+		return fmt.Errorf("daemon: --criu-timeout and --criu-selftest-timeout must be positive")
+	}
+	rt, err := linux.New(linux.Options{StateDir: o.state, CgroupParent: o.cgroupParent, CriuTimeout: o.criuTimeout})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -130,20 +136,19 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	criuErr := setupCriu(o.criu)
-	if criuErr != nil {
-		logger.Warn("checkpoint/restore unavailable", "err", criuErr)
-	} else {
-		logger.Info("checkpoint/restore available", "criu", o.criu)
-	}
+	// The self-test takes a second or more (and a broken CRIU up to its
+	// deadline): the daemon serves meanwhile, and checkpoint requests say
+	// that CRIU is still being checked.
+	criuCheck := criu.Check(o.criu, o.criuTest)
+	go logCriuVerdict(logger, criuCheck)
 	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: rt, MaxStarts: o.maxStarts, Logger: logger, Adopt: true,
-		Checkpoints: store, CriuUnavailable: criuErr})
+		Checkpoints: store, Criu: criuCheck.Err})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	logger.Info("containers re-adopted", "count", len(sup.State().Containers), "took", time.Since(t0))
 
-	srv := troupehttp.New(troupehttp.Config{Supervisor: sup, Version: version, Token: token, Logger: logger})
+	srv := troupehttp.New(troupehttp.Config{Supervisor: sup, Version: version, Token: token, Logger: logger, Criu: criuCheck.Verdict})
 	httpServer := &nethttp.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(listeners)+1)
@@ -235,43 +240,15 @@ func defaultCriu() string {
 	return "criu"
 }
 
-// setupCriu makes path the criu libcontainer runs (it looks criu up on
-// PATH, so the daemon's PATH gets its directory first) and checks that it
-// works: present, new enough for this kernel, and passing criu check. The
-// error says why checkpoints cannot work.
-func setupCriu(path string) error {
-	full, err := exec.LookPath(path)
-	if err != nil {
-		return fmt.Errorf("checkpoint/restore is not available: no criu (%s): run make criu: %w", path, runtime.ErrUnavailable)
+// logCriuVerdict logs the CRIU self-test's verdict once there is one.
+func logCriuVerdict(logger *slog.Logger, c *criu.Checker) {
+	<-c.Done()
+	v := c.Verdict()
+	if v.Status == criu.Passed {
+		logger.Info("checkpoint/restore available", "criu", v.Path, "version", v.Version, "selftest", v.Took)
+		return
 	}
-	if filepath.Base(full) != "criu" {
-		return fmt.Errorf("checkpoint/restore is not available: %s must be named criu (libcontainer runs \"criu\" from PATH): %w", full, runtime.ErrUnavailable)
-	}
-	os.Setenv("PATH", filepath.Dir(full)+string(os.PathListSeparator)+os.Getenv("PATH"))
-	out, err := exec.Command(full, "--version").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("checkpoint/restore is not available: %s --version: %v: %w", full, err, runtime.ErrUnavailable)
-	}
-	var major, minor int
-	for _, line := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(line, "Version: "); ok {
-			fmt.Sscanf(v, "%d.%d", &major, &minor)
-		}
-	}
-	if major < 4 || (major == 4 && minor < 1) {
-		return fmt.Errorf("checkpoint/restore is not available: %s is version %d.%d; kernels from 6.13 need CRIU 4.1 or newer (make criu): %w",
-			full, major, minor, runtime.ErrUnavailable)
-	}
-	if out, err := exec.Command(full, "check").CombinedOutput(); err != nil {
-		return fmt.Errorf("checkpoint/restore is not available: %s check: %s: %w", full, strings.TrimSpace(lastLine(string(out))), runtime.ErrUnavailable)
-	}
-	return nil
-}
-
-// lastLine is the last non-empty line of s.
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
+	logger.Warn("checkpoint/restore unavailable", "criu", v.Path, "err", v.Error)
 }
 
 // readToken reads the bearer token from path ("" means none).

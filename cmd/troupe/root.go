@@ -40,7 +40,9 @@ other command is a request to a running daemon's REST API, at --address.`,
 
 	daemon := newDaemonCommand()
 	daemon.GroupID = groupDaemon
-	root.AddCommand(daemon, newBundleCommand())
+	checkCriu := newCheckCriuCommand()
+	checkCriu.GroupID = groupDaemon
+	root.AddCommand(daemon, checkCriu, newBundleCommand())
 	root.AddCommand(newBenchCommand(opts))
 	root.AddCommand(
 		newStartCommand(opts),

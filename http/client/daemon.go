@@ -30,6 +30,24 @@ type Version struct {
 	Go string `json:"go"`
 	// Runc is the version of runc's libcontainer in the daemon.
 	Runc string `json:"runc"`
+	// Criu is the verdict of the daemon's CRIU self-test, if it runs one.
+	Criu *Criu `json:"criu,omitempty"`
+}
+
+// Criu is the verdict of the daemon's CRIU self-test (a dump and restore
+// of a small process tree at start): checkpoint and restore work only once
+// it has passed.
+type Criu struct {
+	// Status is "checking", "passed" or "failed".
+	Status string `json:"status"`
+	// Path is the criu binary the daemon uses.
+	Path string `json:"path"`
+	// Version is CRIU's version, once known.
+	Version string `json:"version,omitempty"`
+	// Error says why CRIU cannot be used, when it failed.
+	Error string `json:"error,omitempty"`
+	// Took is how long the self-test ran.
+	Took string `json:"took,omitempty"`
 }
 
 // State returns every container and the machine's figures (GET /state).

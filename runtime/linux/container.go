@@ -25,6 +25,8 @@ type container struct {
 	waiters *waiters
 	meta    meta
 	init    *process
+	// criuTimeout is the runtime's CRIU deadline per GiB (criu.Timeout).
+	criuTimeout time.Duration
 
 	mu    sync.Mutex
 	execs map[int]*process // exec'd processes by host pid, until reaped

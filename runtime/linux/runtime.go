@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
+	"github.com/troupe-run/troupe/runtime/criu"
 )
 
 // DefaultCgroupParent is where container cgroups go in every hierarchy.
@@ -37,6 +39,10 @@ type Options struct {
 	// gets <CgroupParent>/<id> (a prepared one <CgroupParent>/+warm-<hex>);
 	// default DefaultCgroupParent.
 	CgroupParent string
+	// CriuTimeout is the deadline of one checkpoint or restore of a
+	// container using up to 1 GiB of memory, growing by as much again per
+	// further GiB; default DefaultCriuTimeout.
+	CriuTimeout time.Duration
 }
 
 // Runtime is the libcontainer implementation of runtime.Runtime.
@@ -45,6 +51,7 @@ type Runtime struct {
 	stateRoot    string // libcontainer's root: one directory per container
 	logRoot      string
 	cgroupParent string
+	criuTimeout  time.Duration
 	specs        *specCache
 
 	// rx watches every container's processes, log pipe and OOM events;
@@ -72,6 +79,9 @@ func New(o Options) (*Runtime, error) {
 	if o.CgroupParent == "" {
 		o.CgroupParent = DefaultCgroupParent
 	}
+	if o.CriuTimeout <= 0 {
+		o.CriuTimeout = DefaultCriuTimeout
+	}
 	if !path.IsAbs(o.CgroupParent) {
 		return nil, fmt.Errorf("cgroup parent %q must be absolute: %w", o.CgroupParent, runtime.ErrInvalidArgument)
 	}
@@ -80,6 +90,7 @@ func New(o Options) (*Runtime, error) {
 		stateRoot:    filepath.Join(o.StateDir, "containers"),
 		logRoot:      filepath.Join(o.StateDir, "logs"),
 		cgroupParent: path.Clean(o.CgroupParent),
+		criuTimeout:  o.CriuTimeout,
 		specs:        newSpecCache(),
 	}
 	for _, d := range []string{o.StateDir, r.stateRoot, r.logRoot} {
@@ -123,8 +134,9 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 		return nil, classify(err, "create container %q", id)
 	}
 	logPath := filepath.Join(r.logRoot, id+".log")
+	destroy := true
 	defer func() {
-		if retErr != nil {
+		if retErr != nil && destroy {
 			// A failed start leaves libcontainer's state dir (and maybe a
 			// cgroup) behind; a later Load would call it "does not exist".
 			_ = lc.Destroy()
@@ -169,15 +181,29 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 	proc.Stdin, proc.Stdout, proc.Stderr = stdin, logW, logW
 	proc.ExtraFiles = []*os.File{initR}
 	if ro := opts.Restore; ro != nil {
-		err = lc.Restore(proc, &libcontainer.CriuOpts{
-			ImagesDirectory:         ro.ImagesDir,
-			TcpEstablished:          ro.TCP,
-			ExternalUnixConnections: ro.UnixSockets,
-			ShellJob:                ro.Shell,
-			FileLocks:               true,
-			ManageCgroupsMode:       "soft",
+		rctx, cancel := context.WithTimeout(ctx, criu.Timeout(r.criuTimeout, imagesSize(ro.ImagesDir)))
+		defer cancel()
+		err = criu.Bound(rctx, func() error {
+			return lc.Restore(proc, &libcontainer.CriuOpts{
+				ImagesDirectory:         ro.ImagesDir,
+				TcpEstablished:          ro.TCP,
+				ExternalUnixConnections: ro.UnixSockets,
+				ShellJob:                ro.Shell,
+				FileLocks:               true,
+				ManageCgroupsMode:       "soft",
+			})
 		})
-		if err != nil {
+		switch {
+		case err == nil:
+		case errors.Is(err, criu.ErrStuck):
+			// libcontainer still holds the container: Destroy would block.
+			destroy = false
+			return nil, fmt.Errorf("restore container %q: %w", id, err)
+		case rctx.Err() != nil:
+			// Bound killed CRIU and the tasks it had restored; the deferred
+			// Destroy removes the cgroups and state.
+			return nil, fmt.Errorf("restore container %q: %w", id, err)
+		default:
 			return nil, criuError(classify(err, "restore container %q", id), filepath.Join(ro.ImagesDir, "restore.log"))
 		}
 		// libcontainer's in-process Restore leaves this *Container unable
@@ -197,7 +223,9 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 		return nil, classify(err, "start container %q", id)
 	}
 	init := waitChild(rx, r.waiters, pid, m.Init, proc.Signal, proc.Wait, pump.drained)
-	return newContainer(lc, rx, r.waiters, m, init), nil
+	c := newContainer(lc, rx, r.waiters, m, init)
+	c.criuTimeout = r.criuTimeout
+	return c, nil
 }
 
 // Load implements runtime.Runtime.
@@ -247,6 +275,7 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		close(init.done)
 	}
 	c := newContainer(lc, rx, r.waiters, m, init)
+	c.criuTimeout = r.criuTimeout
 	// A claimed prepared container: its id is a symlink to its state dir.
 	if fi, err := os.Lstat(filepath.Join(r.stateRoot, id)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		c.alias = filepath.Join(r.stateRoot, id)

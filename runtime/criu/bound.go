@@ -1,0 +1,139 @@
+package criu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrStuck says that a call was still running after its CRIU was killed: it
+// is left to finish in the background, and whatever it holds (libcontainer's
+// lock of the container) stays held until then.
+var ErrStuck = errors.New("still running after CRIU was killed")
+
+// stuckGrace is how long a call may take to return once its CRIU processes
+// are dead; libcontainer notices at once (its socket to CRIU closes).
+const stuckGrace = 5 * time.Second
+
+// Bound runs fn, which starts CRIU (libcontainer's Checkpoint or Restore),
+// and kills what fn started if ctx ends first. Its error is then ctx's
+// cause, wrapped with how long CRIU had; fn's own error is dropped, since it
+// only says that CRIU died. Bound returns once fn has returned, or, if fn
+// does not return within a few seconds of the kill, with ErrStuck.
+func Bound(ctx context.Context, fn func() error) error {
+	start := time.Now()
+	type thread struct {
+		tid    int
+		before map[int]bool
+	}
+	ready := make(chan thread, 1)
+	done := make(chan error, 1)
+	go func() {
+		// Every process fn starts is a child of this thread, and the thread
+		// runs nothing else meanwhile: its new children are fn's. Children
+		// it forked before, for other goroutines, are not.
+		goruntime.LockOSThread()
+		defer goruntime.UnlockOSThread()
+		tid := unix.Gettid()
+		ready <- thread{tid: tid, before: threadChildren(tid)}
+		done <- fn()
+	}()
+	t := <-ready
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	var ours []int
+	for pid := range threadChildren(t.tid) {
+		if !t.before[pid] {
+			ours = append(ours, pid)
+		}
+	}
+	KillTree(ours...)
+	timedOut := fmt.Errorf("CRIU did not finish within %s and was killed: %w", time.Since(start).Round(time.Second), context.Cause(ctx))
+	select {
+	case <-done:
+		return timedOut
+	case <-time.After(stuckGrace):
+		return fmt.Errorf("%w; the call is %w", timedOut, ErrStuck)
+	}
+}
+
+// threadChildren returns the pids of the children of thread tid of this
+// process.
+func threadChildren(tid int) map[int]bool {
+	out := map[int]bool{}
+	for _, pid := range readPids(fmt.Sprintf("/proc/%d/task/%d/children", os.Getpid(), tid)) {
+		out[pid] = true
+	}
+	return out
+}
+
+// KillTree kills the processes pids and all their descendants. Each is
+// stopped before its children are listed, so none can fork one that
+// escapes; then all get SIGKILL. The caller reaps its own children.
+func KillTree(pids ...int) {
+	self := os.Getpid()
+	seen := map[int]bool{}
+	queue := append([]int(nil), pids...)
+	// A fork already under way when SIGSTOP arrives can still finish: walk
+	// again until a pass finds nothing new.
+	for pass := 0; pass < 10 && len(queue) > 0; pass++ {
+		for len(queue) > 0 {
+			pid := queue[0]
+			queue = queue[1:]
+			if seen[pid] || pid <= 1 || pid == self {
+				continue
+			}
+			seen[pid] = true
+			_ = unix.Kill(pid, unix.SIGSTOP)
+			queue = append(queue, processChildren(pid)...)
+		}
+		for pid := range seen {
+			for _, c := range processChildren(pid) {
+				if !seen[c] {
+					queue = append(queue, c)
+				}
+			}
+		}
+	}
+	for pid := range seen {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+}
+
+// processChildren returns the children of every thread of process pid.
+func processChildren(pid int) []int {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, t := range tasks {
+		out = append(out, readPids(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))...)
+	}
+	return out
+}
+
+// readPids reads a space-separated list of pids.
+func readPids(path string) []int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(data)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

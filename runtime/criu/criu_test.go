@@ -1,0 +1,251 @@
+package criu
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/runtime"
+)
+
+// installedCriu is make criu's CRIU, or the test is skipped (failed under
+// make test, which installs one first).
+func installedCriu(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("CRIU needs root")
+	}
+	prefix := os.Getenv("CRIU_PREFIX")
+	if prefix == "" {
+		prefix = "/opt/troupe/criu"
+	}
+	path := filepath.Join(prefix, "bin", "criu")
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("TROUPE_REQUIRE_CRIU") != "" {
+			t.Fatalf("no CRIU at %s: run make criu", path)
+		}
+		t.Skipf("no CRIU at %s (make criu installs one)", path)
+	}
+	return path
+}
+
+// fakeCriu writes a criu that tells its version and then, for anything
+// else, hangs in a child of its own (as a CRIU hung in a helper would): the
+// pid of that child goes to pidFile.
+func fakeCriu(t *testing.T) (path, pidFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	path = filepath.Join(dir, "criu")
+	pidFile = filepath.Join(dir, "hung.pid")
+	script := "#!/bin/sh\n" +
+		"if [ \"$1\" = --version ]; then echo 'Version: 9.9.9'; exit 0; fi\n" +
+		"sleep 1000 & echo $! > " + pidFile + "\n" +
+		"wait\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, pidFile
+}
+
+// alive says whether pid runs (a zombie does not count).
+func alive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
+}
+
+// eventually polls cond for up to 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSelfTestPassesWithInstalledCriu(t *testing.T) {
+	path := installedCriu(t)
+	t0 := time.Now()
+	version, err := SelfTest(context.Background(), path, DefaultSelfTestTimeout)
+	if err != nil {
+		t.Fatalf("self-test of %s: %v", path, err)
+	}
+	t.Logf("CRIU %s passed in %s", version, time.Since(t0).Round(time.Millisecond))
+	if version == "" {
+		t.Error("no version")
+	}
+}
+
+func TestSelfTestOfHangingCriuEndsOnTime(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the self-test needs root")
+	}
+	path, pidFile := fakeCriu(t)
+	t0 := time.Now()
+	version, err := SelfTest(context.Background(), path, 2*time.Second)
+	took := time.Since(t0)
+	if err == nil {
+		t.Fatal("a criu that never answers passed")
+	}
+	if want := "CRIU 9.9.9 did not finish a test dump within 2s"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if version != "9.9.9" {
+		t.Errorf("version %q", version)
+	}
+	if took > 4*time.Second {
+		t.Errorf("took %s with a 2s deadline", took)
+	}
+	data, _ := os.ReadFile(pidFile)
+	hung, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if hung == 0 {
+		t.Fatal("the fake criu's child never ran")
+	}
+	eventually(t, "the hung criu's child to die", func() bool { return !alive(hung) })
+}
+
+func TestSelfTestOfMissingCriu(t *testing.T) {
+	_, err := SelfTest(context.Background(), filepath.Join(t.TempDir(), "criu"), time.Second)
+	if err == nil || !strings.Contains(err.Error(), "--version") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestBoundKillsWhatTheCallStarted(t *testing.T) {
+	// A process that another goroutine started, on any thread, survives.
+	bystander := exec.Command("sleep", "1000")
+	if err := bystander.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bystander.Process.Kill(); _ = bystander.Wait() })
+
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	var started *exec.Cmd
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	err := Bound(ctx, func() error {
+		started = exec.Command("sh", "-c", "sleep 1000 & echo $! > "+pidFile+"; wait")
+		return started.Run()
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Bound returned %v, want a deadline error", err)
+	}
+	if !strings.Contains(err.Error(), "CRIU did not finish within") {
+		t.Errorf("error %q does not say what timed out", err)
+	}
+	if took := time.Since(t0); took > 3*time.Second {
+		t.Errorf("Bound took %s with a 300 ms deadline", took)
+	}
+	data, _ := os.ReadFile(pidFile)
+	grandchild, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if grandchild == 0 {
+		t.Fatal("the call's grandchild never ran")
+	}
+	eventually(t, "the call's grandchild to die", func() bool { return !alive(grandchild) })
+	if alive(started.Process.Pid) {
+		t.Error("the call's child still runs")
+	}
+	if !alive(bystander.Process.Pid) {
+		t.Error("Bound killed a process the call did not start")
+	}
+}
+
+func TestBoundReturnsTheCallsResult(t *testing.T) {
+	boom := errors.New("boom")
+	if err := Bound(context.Background(), func() error { return boom }); err != boom {
+		t.Errorf("Bound returned %v", err)
+	}
+	if err := Bound(context.Background(), func() error { return nil }); err != nil {
+		t.Errorf("Bound returned %v", err)
+	}
+}
+
+func TestCheckerVerdicts(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the self-test needs root")
+	}
+	hanging, _ := fakeCriu(t)
+	cases := []struct {
+		name, path   string
+		status       string
+		errSubstring string
+	}{
+		{"missing", filepath.Join(t.TempDir(), "criu"), Failed, "no criu"},
+		{"misnamed", "/bin/true", Failed, "must be named criu"},
+		{"hanging", hanging, Failed, "CRIU 9.9.9 did not finish a test dump within 1s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := os.Getenv("PATH")
+			t.Cleanup(func() { os.Setenv("PATH", path) })
+			c := Check(tc.path, time.Second)
+			if err := c.Err(); !errors.Is(err, runtime.ErrUnavailable) {
+				t.Errorf("before the verdict: Err() = %v, want ErrUnavailable", err)
+			}
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("no verdict within 5 s")
+			}
+			v := c.Verdict()
+			if v.Status != tc.status || !strings.Contains(v.Error, tc.errSubstring) {
+				t.Errorf("verdict %+v, want %s with %q", v, tc.status, tc.errSubstring)
+			}
+			if err := c.Err(); !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), tc.errSubstring) {
+				t.Errorf("Err() = %v", err)
+			}
+		})
+	}
+}
+
+func TestCheckerPassesWithInstalledCriu(t *testing.T) {
+	path := installedCriu(t)
+	old := os.Getenv("PATH")
+	t.Cleanup(func() { os.Setenv("PATH", old) })
+	c := Check(path, DefaultSelfTestTimeout)
+	select {
+	case <-c.Done():
+	case <-time.After(DefaultSelfTestTimeout + 5*time.Second):
+		t.Fatal("no verdict")
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("Err() = %v", err)
+	}
+	v := c.Verdict()
+	if v.Status != Passed || v.Version == "" || v.Took == "" {
+		t.Errorf("verdict %+v", v)
+	}
+	if got, err := exec.LookPath("criu"); err != nil || got != path {
+		t.Errorf("criu on PATH is %q (%v), want %s", got, err, path)
+	}
+}
+
+func TestTimeoutGrowsWithMemory(t *testing.T) {
+	for _, tc := range []struct {
+		memory uint64
+		want   time.Duration
+	}{
+		{0, 30 * time.Second},
+		{512 << 20, 30 * time.Second},
+		{1 << 30, 60 * time.Second},
+		{5<<30 + 1, 180 * time.Second},
+	} {
+		if got := Timeout(30*time.Second, tc.memory); got != tc.want {
+			t.Errorf("Timeout(30s, %d) = %s, want %s", tc.memory, got, tc.want)
+		}
+	}
+}
