@@ -1,0 +1,239 @@
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
+)
+
+// hangingCriu is a criu that never finishes what libcontainer asks ("criu
+// swrk"), put first on PATH for the test; what hangs is recorded in the
+// pid files under dir.
+type hangingCriu struct {
+	name string
+	// script is the fake's body after the shebang; DIR and REAL stand for
+	// its directory and the real criu.
+	script string
+	// seizes says that the fake hangs after CRIU froze and seized the
+	// container's tasks, as CRIU 4.1.1 did on kernel 6.18.
+	seizes bool
+}
+
+var hangingCrius = []hangingCriu{{
+	// Hangs before it reads libcontainer's first request, in a child of
+	// its own that also holds the RPC socket.
+	name: "silent",
+	script: `case "$1" in swrk) sleep 1000 & echo $! > DIR/hung.pid; wait ;; esac
+exec REAL "$@"
+`,
+}, {
+	// The real CRIU, stopped by an action script: in a dump at the network
+	// lock, when it has frozen the container's cgroup and ptrace-seized its
+	// tasks; in a restore just before it resumes the restored tasks.
+	name: "midway",
+	script: `case "$1" in swrk) export CRIU_CONFIG_FILE=DIR/hang.conf ;; esac
+exec REAL "$@"
+`,
+	seizes: true,
+}}
+
+// install writes the fake into a new directory first on PATH.
+func (h hangingCriu) install(t *testing.T) (dir string) {
+	t.Helper()
+	real, err := filepath.Abs(filepath.Join(linuxtest.CriuPrefix(), "bin", "criu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	r := strings.NewReplacer("DIR", dir, "REAL", real)
+	files := map[string]string{
+		"criu":      "#!/bin/sh\n" + r.Replace(h.script),
+		"hang.conf": r.Replace("action-script DIR/hang.sh\n"),
+		"hang.sh": r.Replace(`#!/bin/sh
+case "$CRTOOLS_SCRIPT_ACTION" in network-lock|pre-resume) ;; *) exit 0 ;; esac
+echo $$ > DIR/hung.pid
+exec sleep 1000
+`),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return dir
+}
+
+// hungPid is the pid of the process in which the fake hung, or 0.
+func hungPid(dir string) int {
+	data, _ := os.ReadFile(filepath.Join(dir, "hung.pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
+}
+
+// procStatus returns the fields of /proc/pid/status.
+func procStatus(pid int) map[string]string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+// testCriuTimeout is the deadline of a dump or restore in these tests.
+const testCriuTimeout = 2 * time.Second
+
+func TestCheckpointDeadlineLeavesTheContainerAsItWas(t *testing.T) {
+	linuxtest.RequireCriu(t)
+	for _, h := range hangingCrius {
+		t.Run(h.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.rt.criuTimeout = testCriuTimeout
+			c := e.start("orig", busybox.Options{Args: counterArgs})
+			eventually(t, "the counter to pass 3", func() bool { return readCount(t, c) > 3 })
+			dir := h.install(t)
+			images := filepath.Join(e.dir, "cp")
+			if err := os.Mkdir(images, 0o700); err != nil {
+				t.Fatal(err)
+			}
+
+			t0 := time.Now()
+			done := make(chan error, 1)
+			go func() { done <- c.Checkpoint(context.Background(), images, runtime.CheckpointOptions{}) }()
+			if h.seizes {
+				// The hang this fake stands for: the tasks are CRIU's.
+				eventually(t, "CRIU to hang", func() bool { return hungPid(dir) != 0 })
+				if st := procStatus(c.Init().Pid()); st["TracerPid"] == "0" {
+					t.Errorf("while CRIU hangs the init is not traced: %v", st)
+				}
+			}
+			err := <-done
+			took := time.Since(t0)
+			if err == nil {
+				t.Fatal("a checkpoint with a hanging CRIU succeeded")
+			}
+			t.Logf("checkpoint answered after %s: %v", took.Round(time.Millisecond), err)
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "CRIU did not finish within 2s") {
+				t.Errorf("error %q does not say that CRIU timed out", err)
+			}
+			if took > testCriuTimeout+3*time.Second {
+				t.Errorf("the checkpoint took %s with a %s deadline", took, testCriuTimeout)
+			}
+			hung := hungPid(dir)
+			if hung == 0 {
+				t.Fatal("the fake CRIU never got to its hang")
+			}
+			eventually(t, "the hung CRIU process to die", func() bool { return procStatus(hung) == nil || procStatus(hung)["State"][0] == 'Z' })
+
+			if s, err := c.Status(); err != nil || s != runtime.Running {
+				t.Errorf("after the timeout the container is %s (%v), want running", s, err)
+			}
+			pids, err := c.Processes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pid := range pids {
+				st := procStatus(pid)
+				if st["TracerPid"] != "0" || strings.HasPrefix(st["State"], "t") || strings.HasPrefix(st["State"], "T") {
+					t.Errorf("pid %d of the container: state %q, tracer %q", pid, st["State"], st["TracerPid"])
+				}
+			}
+			n := readCount(t, c)
+			eventually(t, "the counter to go on", func() bool { return readCount(t, c) > n+2 })
+			if st, out := e.exec(c, "echo", "alive"); st.Code != 0 || strings.TrimSpace(out) != "alive" {
+				t.Errorf("exec after the timeout: %v, %q", st, out)
+			}
+			// The container can still be checkpointed for real.
+			os.Setenv("PATH", strings.TrimPrefix(os.Getenv("PATH"), dir+string(os.PathListSeparator)))
+			again := filepath.Join(e.dir, "cp-again")
+			if err := os.Mkdir(again, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Checkpoint(context.Background(), again, runtime.CheckpointOptions{}); err != nil {
+				t.Errorf("a checkpoint with the real CRIU afterwards: %v", err)
+			}
+		})
+	}
+}
+
+func TestRestoreDeadlineLeavesNothing(t *testing.T) {
+	linuxtest.RequireCriu(t)
+	for _, h := range hangingCrius {
+		t.Run(h.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.rt.criuTimeout = testCriuTimeout
+			c := e.start("orig", busybox.Options{Args: counterArgs})
+			eventually(t, "the counter to pass 3", func() bool { return readCount(t, c) > 3 })
+			images := filepath.Join(e.dir, "cp")
+			if err := os.Mkdir(images, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Checkpoint(context.Background(), images, runtime.CheckpointOptions{}); err != nil {
+				t.Fatalf("checkpoint: %v", err)
+			}
+			dir := h.install(t)
+
+			t0 := time.Now()
+			type started struct {
+				c   runtime.Container
+				err error
+			}
+			done := make(chan started, 1)
+			go func() {
+				c, err := e.rt.Start(context.Background(), "clone", runtime.StartOptions{
+					BundlePath: filepath.Join(e.dir, "bundles", "orig"), Restore: &runtime.RestoreOptions{ImagesDir: images}})
+				done <- started{c, err}
+			}()
+			if h.seizes {
+				// The hang this fake stands for: CRIU (in the clone's cgroup)
+				// and the restored tasks, not yet resumed.
+				eventually(t, "CRIU to hang", func() bool { return hungPid(dir) != 0 })
+				procs, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", e.parent, "clone", "cgroup.procs"))
+				if n := len(strings.Fields(string(procs))); n < 2 {
+					t.Errorf("while CRIU hangs the clone's cgroup holds %d processes, want CRIU and the restored ones", n)
+				}
+			}
+			r := <-done
+			clone, err := r.c, r.err
+			took := time.Since(t0)
+			if err == nil {
+				_ = clone.Delete(context.Background(), true)
+				t.Fatal("a restore with a hanging CRIU succeeded")
+			}
+			t.Logf("restore answered after %s: %v", took.Round(time.Millisecond), err)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("error %q does not say that CRIU timed out", err)
+			}
+			if took > testCriuTimeout+3*time.Second {
+				t.Errorf("the restore took %s with a %s deadline", took, testCriuTimeout)
+			}
+			if hung := hungPid(dir); hung != 0 {
+				eventually(t, "the hung CRIU process to die", func() bool { return procStatus(hung) == nil || procStatus(hung)["State"][0] == 'Z' })
+			}
+			e.assertGone("clone", filepath.Join(e.dir, "state", "logs", "clone.log"))
+			if _, err := e.rt.Load(context.Background(), "clone"); !errors.Is(err, runtime.ErrNotFound) {
+				t.Errorf("after the failed restore, Load says %v", err)
+			}
+			// The original never noticed.
+			if s, _ := c.Status(); s != runtime.Running {
+				t.Errorf("the original is %s", s)
+			}
+		})
+	}
+}
