@@ -23,10 +23,12 @@ import (
 // directories, a loopback port and a private cgroup parent.
 type daemon struct {
 	bin, dir, sock, tcp, cgroup string
+	args                        []string // more daemon flags
 	cmd                         *exec.Cmd
 }
 
-func startDaemon(t *testing.T) *daemon {
+// startDaemon builds the daemon and starts it with args added to its flags.
+func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the daemon starts real containers")
@@ -37,7 +39,7 @@ func startDaemon(t *testing.T) *daemon {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := &daemon{dir: dir, bin: filepath.Join(dir, "troupe"), sock: filepath.Join(dir, "run", "troupe.sock"),
-		cgroup: "/troupe-e2e-" + filepath.Base(dir)}
+		cgroup: "/troupe-e2e-" + filepath.Base(dir), args: args}
 	build := exec.Command("go", "build", "-tags", "seccomp nomsgpack", "-o", d.bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -62,17 +64,25 @@ func (d *daemon) launch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	d.cmd = exec.Command(d.bin, "daemon", "--root", filepath.Join(d.dir, "root"), "--state", filepath.Join(d.dir, "state"),
-		"--listen", "unix://"+d.sock, "--listen", "tcp://"+d.tcp, "--cgroup-parent", d.cgroup, "--log-level", "debug")
+	d.cmd = exec.Command(d.bin, append([]string{"daemon", "--root", filepath.Join(d.dir, "root"), "--state", filepath.Join(d.dir, "state"),
+		"--listen", "unix://"+d.sock, "--listen", "tcp://"+d.tcp, "--cgroup-parent", d.cgroup, "--log-level", "debug"}, d.args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Up is when it answers and its CRIU self-test has a verdict: tests
+	// that checkpoint would get 503 "still being tested" before.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		var h struct {
+			Criu struct{ Status string } `json:"criu"`
+		}
 		if resp, err := nethttp.Get("http://" + d.tcp + "/healthz"); err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&h)
 			resp.Body.Close()
-			return
+			if err == nil && h.Criu.Status != "checking" {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the daemon did not come up; its log:\n%s", d.log())
