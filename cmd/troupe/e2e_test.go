@@ -65,7 +65,7 @@ func (d *daemon) launch(t *testing.T) {
 	}
 	defer log.Close()
 	d.cmd = exec.Command(d.bin, append([]string{"daemon", "--root", filepath.Join(d.dir, "root"), "--state", filepath.Join(d.dir, "state"),
-		"--listen", "unix://"+d.sock, "--listen", "tcp://"+d.tcp, "--cgroup-parent", d.cgroup, "--log-level", "debug"}, d.args...)...)
+		"--listen", "unix://" + d.sock, "--listen", "tcp://" + d.tcp, "--cgroup-parent", d.cgroup, "--log-level", "debug"}, d.args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
