@@ -116,10 +116,12 @@ func (s *Store) Commit(id string, c Checkpoint) error {
 	return nil
 }
 
-// Abandon removes a reserved checkpoint whose dump failed.
+// Abandon removes a reserved checkpoint whose dump failed, and the
+// container's directory when that was its only checkpoint.
 func (s *Store) Abandon(id, name string) {
 	if dir, err := s.dir(id, name); err == nil {
 		os.RemoveAll(dir)
+		os.Remove(filepath.Dir(dir)) // only when empty
 	}
 }
 

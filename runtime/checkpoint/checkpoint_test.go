@@ -72,4 +72,7 @@ func TestStoreRefusesBadNames(t *testing.T) {
 	if _, err := os.Stat(images); !os.IsNotExist(err) {
 		t.Errorf("abandoned checkpoint left %s", images)
 	}
+	if _, err := os.Stat(filepath.Dir(filepath.Dir(images))); !os.IsNotExist(err) {
+		t.Errorf("an abandoned only checkpoint left its container's directory: %v", err)
+	}
 }
