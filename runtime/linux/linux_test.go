@@ -29,7 +29,7 @@ var testDir string
 func TestMain(m *testing.M) {
 	// This test binary is also the container init.
 	Init()
-	os.Exit(run(m))
+	os.Exit(linuxtest.Guarded(func() int { return run(m) }))
 }
 
 func run(m *testing.M) int {
@@ -42,7 +42,7 @@ func run(m *testing.M) int {
 		fmt.Println(err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer linuxtest.RemoveAll(dir)
 	testDir = dir
 	linuxtest.UseCriu()
 	return m.Run()
@@ -67,6 +67,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	parent := "/troupe-test-" + filepath.Base(dir)
+	linuxtest.TrackCgroup(parent)
 	rt, err := New(Options{StateDir: filepath.Join(dir, "state"), CgroupParent: parent})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +75,9 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() {
 		rt.Close()                     // after the containers' own cleanups
 		linuxtest.RemoveCgroup(parent) // empty once its containers are deleted
-		os.RemoveAll(dir)
+		if err := linuxtest.RemoveAll(dir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
 	})
 	return &env{t: t, rt: rt, dir: dir, parent: parent}
 }
