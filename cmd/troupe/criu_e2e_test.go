@@ -7,51 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
-
-// A fake criu's script; DIR is its directory and REAL the installed CRIU.
-const (
-	// silentCriu tells its version and hangs at anything else.
-	silentCriu = `[ "$1" = --version ] && { echo 'Version: 9.9.9'; exit 0; }
-sleep 1000 & echo $! > DIR/hung.pid; wait
-`
-	// midwayCriu is the real CRIU, but a dump for libcontainer ("swrk")
-	// stops at the network lock, after CRIU froze and seized the tasks, as
-	// CRIU 4.1.1 hangs on kernel 6.18; its self-test (a plain dump) works.
-	midwayCriu = `case "$1" in swrk) export CRIU_CONFIG_FILE=DIR/hang.conf ;; esac
-exec REAL "$@"
-`
-)
-
-// writeFakeCriu writes a criu running script into a directory of its own.
-func writeFakeCriu(t *testing.T, script string) (path, dir string) {
-	t.Helper()
-	dir = t.TempDir()
-	real, _ := filepath.Abs(filepath.Join(linuxtest.CriuPrefix(), "bin", "criu"))
-	r := strings.NewReplacer("DIR", dir, "REAL", real)
-	files := map[string]string{
-		"criu":      "#!/bin/sh\n" + r.Replace(script),
-		"hang.conf": r.Replace("action-script DIR/hang.sh\n"),
-		"hang.sh": r.Replace(`#!/bin/sh
-[ "$CRTOOLS_SCRIPT_ACTION" = network-lock ] || exit 0
-echo $$ > DIR/hung.pid
-exec sleep 1000
-`),
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dir, "criu"), dir
-}
 
 // requireInstalledCriu skips a test that needs make criu's CRIU when there
 // is none, unless TROUPE_REQUIRE_CRIU says that missing it is a failure.
@@ -122,7 +83,7 @@ func (d *daemon) execWorks(t *testing.T, id string) {
 }
 
 func TestDaemonWithCriuThatFailsItsSelfTest(t *testing.T) {
-	fake, _ := writeFakeCriu(t, silentCriu)
+	fake, _ := linuxtest.FakeCriu(t, linuxtest.SilentCriu)
 	d := startDaemon(t, "--criu", fake, "--criu-selftest-timeout", "2s")
 	want := "CRIU 9.9.9 did not finish a test dump within 2s"
 	if status, msg := d.criuVerdict(t); status != "failed" || msg != want {
@@ -151,7 +112,7 @@ func TestDaemonWithCriuThatFailsItsSelfTest(t *testing.T) {
 
 func TestDaemonKillsCriuThatHangsInACheckpoint(t *testing.T) {
 	requireInstalledCriu(t)
-	fake, dir := writeFakeCriu(t, midwayCriu)
+	fake, dir := linuxtest.FakeCriu(t, linuxtest.MidwayCriu)
 	const deadline = 3 * time.Second
 	d := startDaemon(t, "--criu", fake, "--criu-timeout", deadline.String())
 	if status, msg := d.criuVerdict(t); status != "passed" {
@@ -170,7 +131,7 @@ func TestDaemonKillsCriuThatHangsInACheckpoint(t *testing.T) {
 		code, body := d.call(t, "POST", "/containers/c1/checkpoint/cp1", "{}")
 		checkpointed <- answer{code, body, time.Since(t0)}
 	}()
-	waitFor(t, "CRIU to hang", func() bool { _, err := os.Stat(filepath.Join(dir, "hung.pid")); return err == nil })
+	waitFor(t, "CRIU to hang", func() bool { return linuxtest.HungPid(dir) != 0 })
 	// An exec asked meanwhile waits its turn, no longer than the deadline.
 	code, body := d.call(t, "PUT", "/containers/c1/processes", `{"args": ["true"]}`)
 	execTook := time.Since(t0)
@@ -191,9 +152,8 @@ func TestDaemonKillsCriuThatHangsInACheckpoint(t *testing.T) {
 		t.Errorf("after the timeout: %d %s", code, body)
 	}
 	d.execWorks(t, "c1")
-	data, _ := os.ReadFile(filepath.Join(dir, "hung.pid"))
-	hung, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	waitFor(t, "the hung CRIU to be gone", func() bool { return hung > 0 && (syscall.Kill(hung, 0) != nil || zombie(hung)) })
+	hung := linuxtest.HungPid(dir)
+	waitFor(t, "the hung CRIU to be gone", func() bool { return linuxtest.Gone(hung) })
 	// No half-written checkpoint: not listed, not on disk, the name free.
 	if code, body := d.call(t, "GET", "/containers/c1/checkpoint", ""); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Errorf("checkpoint list: %d %s", code, body)
@@ -208,16 +168,4 @@ func TestDaemonKillsCriuThatHangsInACheckpoint(t *testing.T) {
 	if dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup, "c1")); len(dirs) > 0 {
 		t.Errorf("cgroups left: %v", dirs)
 	}
-}
-
-// zombie says whether pid is a zombie (exited, not yet reaped by its new
-// parent).
-func zombie(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(fields) > 0 && fields[0] == "Z"
 }

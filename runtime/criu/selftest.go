@@ -62,7 +62,10 @@ func SelfTest(ctx context.Context, path string, timeout time.Duration) (version 
 	if err != nil {
 		return version, fmt.Errorf("%s self-test: %w", name, err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		_ = Unmount(dir) // what a killed CRIU left
+		os.RemoveAll(dir)
+	}()
 
 	tree, err := startTree(ctx)
 	if err != nil {

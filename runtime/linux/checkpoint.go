@@ -55,6 +55,9 @@ func (c *container) Checkpoint(ctx context.Context, dir string, o runtime.Checkp
 		return fmt.Errorf("checkpoint container %q: %w", c.ID(), err)
 	}
 	err = fmt.Errorf("checkpoint container %q: %w%s", c.ID(), err, logTail(filepath.Join(dir, "dump.log")))
+	if uerr := criu.Unmount(dir); uerr != nil {
+		err = fmt.Errorf("%w; and what CRIU mounted stays: %v", err, uerr)
+	}
 	if status == runtime.Running {
 		if s, serr := c.lc.Status(); serr == nil && s == libcontainer.Paused {
 			if rerr := c.lc.Resume(); rerr != nil {

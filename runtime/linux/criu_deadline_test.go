@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,69 +15,26 @@ import (
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
-// hangingCriu is a criu that never finishes what libcontainer asks ("criu
-// swrk"), put first on PATH for the test; what hangs is recorded in the
-// pid files under dir.
+// hangingCriu is a fake criu that hangs (linuxtest.FakeCriu).
 type hangingCriu struct {
-	name string
-	// script is the fake's body after the shebang; DIR and REAL stand for
-	// its directory and the real criu.
-	script string
+	name, script string
 	// seizes says that the fake hangs after CRIU froze and seized the
 	// container's tasks, as CRIU 4.1.1 did on kernel 6.18.
 	seizes bool
 }
 
-var hangingCrius = []hangingCriu{{
-	// Hangs before it reads libcontainer's first request, in a child of
-	// its own that also holds the RPC socket.
-	name: "silent",
-	script: `case "$1" in swrk) sleep 1000 & echo $! > DIR/hung.pid; wait ;; esac
-exec REAL "$@"
-`,
-}, {
-	// The real CRIU, stopped by an action script: in a dump at the network
-	// lock, when it has frozen the container's cgroup and ptrace-seized its
-	// tasks; in a restore just before it resumes the restored tasks.
-	name: "midway",
-	script: `case "$1" in swrk) export CRIU_CONFIG_FILE=DIR/hang.conf ;; esac
-exec REAL "$@"
-`,
-	seizes: true,
-}}
-
-// install writes the fake into a new directory first on PATH.
-func (h hangingCriu) install(t *testing.T) (dir string) {
-	t.Helper()
-	real, err := filepath.Abs(filepath.Join(linuxtest.CriuPrefix(), "bin", "criu"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir = t.TempDir()
-	r := strings.NewReplacer("DIR", dir, "REAL", real)
-	files := map[string]string{
-		"criu":      "#!/bin/sh\n" + r.Replace(h.script),
-		"hang.conf": r.Replace("action-script DIR/hang.sh\n"),
-		"hang.sh": r.Replace(`#!/bin/sh
-case "$CRTOOLS_SCRIPT_ACTION" in network-lock|pre-resume) ;; *) exit 0 ;; esac
-echo $$ > DIR/hung.pid
-exec sleep 1000
-`),
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	return dir
+var hangingCrius = []hangingCriu{
+	{name: "silent", script: linuxtest.SilentCriu},
+	{name: "midway", script: linuxtest.MidwayCriu, seizes: true},
 }
 
-// hungPid is the pid of the process in which the fake hung, or 0.
-func hungPid(dir string) int {
-	data, _ := os.ReadFile(filepath.Join(dir, "hung.pid"))
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return pid
+// install puts the fake first on PATH, where libcontainer looks for criu,
+// and returns its directory.
+func (h hangingCriu) install(t *testing.T) (dir string) {
+	t.Helper()
+	_, dir = linuxtest.FakeCriu(t, h.script)
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return dir
 }
 
 // procStatus returns the fields of /proc/pid/status.
@@ -91,6 +47,18 @@ func procStatus(pid int) map[string]string {
 	for _, l := range strings.Split(string(data), "\n") {
 		if k, v, ok := strings.Cut(l, ":"); ok {
 			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+// mountsUnder lists the mount points below dir.
+func mountsUnder(dir string) []string {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			out = append(out, f[4])
 		}
 	}
 	return out
@@ -118,7 +86,7 @@ func TestCheckpointDeadlineLeavesTheContainerAsItWas(t *testing.T) {
 			go func() { done <- c.Checkpoint(context.Background(), images, runtime.CheckpointOptions{}) }()
 			if h.seizes {
 				// The hang this fake stands for: the tasks are CRIU's.
-				eventually(t, "CRIU to hang", func() bool { return hungPid(dir) != 0 })
+				eventually(t, "CRIU to hang", func() bool { return linuxtest.HungPid(dir) != 0 })
 				if st := procStatus(c.Init().Pid()); st["TracerPid"] == "0" {
 					t.Errorf("while CRIU hangs the init is not traced: %v", st)
 				}
@@ -135,12 +103,15 @@ func TestCheckpointDeadlineLeavesTheContainerAsItWas(t *testing.T) {
 			if took > testCriuTimeout+3*time.Second {
 				t.Errorf("the checkpoint took %s with a %s deadline", took, testCriuTimeout)
 			}
-			hung := hungPid(dir)
+			hung := linuxtest.HungPid(dir)
 			if hung == 0 {
 				t.Fatal("the fake CRIU never got to its hang")
 			}
-			eventually(t, "the hung CRIU process to die", func() bool { return procStatus(hung) == nil || procStatus(hung)["State"][0] == 'Z' })
+			eventually(t, "the hung CRIU process to die", func() bool { return linuxtest.Gone(hung) })
 
+			if m := mountsUnder(images); len(m) > 0 {
+				t.Errorf("the killed CRIU left mounts: %v", m)
+			}
 			if s, err := c.Status(); err != nil || s != runtime.Running {
 				t.Errorf("after the timeout the container is %s (%v), want running", s, err)
 			}
@@ -203,7 +174,7 @@ func TestRestoreDeadlineLeavesNothing(t *testing.T) {
 			if h.seizes {
 				// The hang this fake stands for: CRIU (in the clone's cgroup)
 				// and the restored tasks, not yet resumed.
-				eventually(t, "CRIU to hang", func() bool { return hungPid(dir) != 0 })
+				eventually(t, "CRIU to hang", func() bool { return linuxtest.HungPid(dir) != 0 })
 				procs, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", e.parent, "clone", "cgroup.procs"))
 				if n := len(strings.Fields(string(procs))); n < 2 {
 					t.Errorf("while CRIU hangs the clone's cgroup holds %d processes, want CRIU and the restored ones", n)
@@ -223,10 +194,13 @@ func TestRestoreDeadlineLeavesNothing(t *testing.T) {
 			if took > testCriuTimeout+3*time.Second {
 				t.Errorf("the restore took %s with a %s deadline", took, testCriuTimeout)
 			}
-			if hung := hungPid(dir); hung != 0 {
-				eventually(t, "the hung CRIU process to die", func() bool { return procStatus(hung) == nil || procStatus(hung)["State"][0] == 'Z' })
+			if hung := linuxtest.HungPid(dir); hung != 0 {
+				eventually(t, "the hung CRIU process to die", func() bool { return linuxtest.Gone(hung) })
 			}
 			e.assertGone("clone", filepath.Join(e.dir, "state", "logs", "clone.log"))
+			if m := mountsUnder(images); len(m) > 0 {
+				t.Errorf("the killed CRIU left mounts: %v", m)
+			}
 			if _, err := e.rt.Load(context.Background(), "clone"); !errors.Is(err, runtime.ErrNotFound) {
 				t.Errorf("after the failed restore, Load says %v", err)
 			}

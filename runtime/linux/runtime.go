@@ -202,7 +202,11 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 		case rctx.Err() != nil:
 			// Bound killed CRIU and the tasks it had restored; the deferred
 			// Destroy removes the cgroups and state.
-			return nil, fmt.Errorf("restore container %q: %w", id, err)
+			err = fmt.Errorf("restore container %q: %w", id, err)
+			if uerr := criu.Unmount(ro.ImagesDir); uerr != nil {
+				err = fmt.Errorf("%w; and what CRIU mounted stays: %v", err, uerr)
+			}
+			return nil, err
 		default:
 			return nil, criuError(classify(err, "restore container %q", id), filepath.Join(ro.ImagesDir, "restore.log"))
 		}
