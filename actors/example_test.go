@@ -30,7 +30,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	rt, err := linux.New(linux.Options{StateDir: filepath.Join(dir, "state"), CgroupParent: "/troupe-example"})
+	rt, err := linux.New(linux.Options{StateDir: filepath.Join(dir, "state"), CgroupParent: fmt.Sprintf("/troupe-example-%d", os.Getpid())})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -26,7 +26,7 @@ var testRootfs string
 func TestMain(m *testing.M) {
 	// This test binary is also the init of the real containers.
 	linux.Init()
-	os.Exit(run(m))
+	os.Exit(linuxtest.Guarded(func() int { return run(m) }))
 }
 
 func run(m *testing.M) int {
@@ -39,13 +39,15 @@ func run(m *testing.M) int {
 		fmt.Println(err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer linuxtest.RemoveAll(dir)
 	testRootfs = rootfs
 	linuxtest.UseCriu()
+	// The Example's containers live under a cgroup parent of their own;
+	// its (empty) directories go with the test binary.
+	example := fmt.Sprintf("/troupe-example-%d", os.Getpid())
+	linuxtest.TrackCgroup(example)
 	code := m.Run()
-	// The Example's containers lived under its own cgroup parent; its
-	// (empty) directories go with the test binary.
-	linuxtest.RemoveCgroup("/troupe-example")
+	linuxtest.RemoveCgroup(example)
 	return code
 }
 
@@ -69,6 +71,7 @@ func newRealEnv(t testing.TB, cfg Config) *realEnv {
 		t.Fatal(err)
 	}
 	parent := "/troupe-test-" + filepath.Base(dir)
+	linuxtest.TrackCgroup(parent)
 	rt, err := linux.New(linux.Options{StateDir: filepath.Join(dir, "state"), CgroupParent: parent})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +93,9 @@ func newRealEnv(t testing.TB, cfg Config) *realEnv {
 		e.system.Shutdown()
 		rt.Close()
 		linuxtest.RemoveCgroup(parent)
-		os.RemoveAll(dir)
+		if err := linuxtest.RemoveAll(dir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
 	})
 	return e
 }
