@@ -28,11 +28,13 @@ import (
 func TestMain(m *testing.M) {
 	// This test binary is also the init of the real containers.
 	linux.Init()
-	code := m.Run()
-	if testDir != "" {
-		os.RemoveAll(testDir)
-	}
-	os.Exit(code)
+	os.Exit(linuxtest.Guarded(func() int {
+		code := m.Run()
+		if testDir != "" {
+			linuxtest.RemoveAll(testDir)
+		}
+		return code
+	}))
 }
 
 // testDir holds the shared busybox rootfs and one directory per test
@@ -93,6 +95,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	parent := "/troupe-test-http-" + filepath.Base(dir)
+	linuxtest.TrackCgroup(parent)
 	rt, err := linux.New(linux.Options{StateDir: filepath.Join(dir, "state"), CgroupParent: parent})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +144,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 		system.Shutdown()
 		rt.Close()
 		linuxtest.RemoveCgroup(parent)
-		os.RemoveAll(dir)
+		if err := linuxtest.RemoveAll(dir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
 	})
 	return e
 }
