@@ -31,8 +31,11 @@ TROUPE_STATE  ?= /run/troupe## daemon --state for make run
 TROUPE_LISTEN ?= unix:///run/troupe/troupe.sock## daemon --listen for make run
 RUNFLAGS      ?=## extra daemon flags for make run
 
-# CRIU 4.1 from Debian trixie in a private prefix (Debian 12's 3.17 fails on
-# kernels >= 6.13); see hack/README-criu.md.
+# CRIU in a private prefix, from the first Debian suite (forky, sid, trixie,
+# then the system's own) whose criu passes `troupe check-criu`, a dump and
+# restore under a deadline: which CRIU works depends on the kernel (on 6.18
+# trixie's 4.1.1 hangs on every dump, Debian 12's 3.17 fails from 6.13 on);
+# see hack/README-criu.md.
 CRIU_PREFIX ?= /opt/troupe/criu## where make criu installs CRIU (wrapper in bin/criu)
 BENCH_N       ?= 1000## containers per benchmark run
 BENCH_COMPARE ?= crun,runc,containerd## runtimes benchmarked side by side with troupe
@@ -90,8 +93,8 @@ fuzz: deps ## fuzz the API's request decoding for FUZZTIME
 	$(GO) test -tags '$(TAGS)' -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./http/
 
 .PHONY: criu
-criu: ## install CRIU 4.1 into CRIU_PREFIX (root; leaves the system's apt and libc alone)
-	./hack/install-criu.sh $(CRIU_PREFIX)
+criu: build ## install a CRIU that passes troupe check-criu into CRIU_PREFIX (root; leaves the system's apt and libc alone)
+	TROUPE=$(abspath $(BINARY)) ./hack/install-criu.sh $(CRIU_PREFIX)
 
 .PHONY: bench
 bench: build ## benchmark BENCH_N starts on a private daemon, side by side with BENCH_COMPARE (root)
