@@ -144,7 +144,11 @@ func readPids(path string) []int {
 // mid-run leaves its cgroup yard (.criu.cgyard.*, a mount of each cgroup
 // hierarchy) mounted in its images directory, which then cannot be removed.
 func Unmount(dir string) error {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	// This thread's mounts, not the main thread's: libcontainer can leave
+	// that one in a container's mount namespace.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	data, err := os.ReadFile("/proc/thread-self/mountinfo")
 	if err != nil {
 		return err
 	}

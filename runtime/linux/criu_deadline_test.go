@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -52,9 +53,13 @@ func procStatus(pid int) map[string]string {
 	return out
 }
 
-// mountsUnder lists the mount points below dir.
+// mountsUnder lists the mount points below dir in this thread's mount
+// namespace (the process's main thread may be elsewhere: libcontainer
+// leaves a thread it moved into a container's namespace locked).
 func mountsUnder(dir string) []string {
-	data, _ := os.ReadFile("/proc/self/mountinfo")
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	data, _ := os.ReadFile("/proc/thread-self/mountinfo")
 	var out []string
 	for _, l := range strings.Split(string(data), "\n") {
 		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
@@ -121,6 +126,9 @@ func TestCheckpointDeadlineLeavesTheContainerAsItWas(t *testing.T) {
 			}
 			for _, pid := range pids {
 				st := procStatus(pid)
+				if st == nil {
+					continue // exited meanwhile (the counter's usleep)
+				}
 				if st["TracerPid"] != "0" || strings.HasPrefix(st["State"], "t") || strings.HasPrefix(st["State"], "T") {
 					t.Errorf("pid %d of the container: state %q, tracer %q", pid, st["State"], st["TracerPid"])
 				}
