@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/criu"
 )
 
 // metaFile is a checkpoint's metadata, written last: a directory without it
@@ -120,7 +121,7 @@ func (s *Store) Commit(id string, c Checkpoint) error {
 // container's directory when that was its only checkpoint.
 func (s *Store) Abandon(id, name string) {
 	if dir, err := s.dir(id, name); err == nil {
-		os.RemoveAll(dir)
+		criu.RemoveAll(dir)
 		os.Remove(filepath.Dir(dir)) // only when empty
 	}
 }
@@ -173,7 +174,7 @@ func (s *Store) Delete(id, name string) error {
 		return err
 	}
 	dir, _ := s.dir(id, name)
-	if err := os.RemoveAll(dir); err != nil {
+	if err := criu.RemoveAll(dir); err != nil {
 		return fmt.Errorf("delete checkpoint %s/%s: %w", id, name, err)
 	}
 	os.Remove(filepath.Join(s.root, id)) // only when it was the last one

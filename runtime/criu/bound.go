@@ -170,3 +170,49 @@ func Unmount(dir string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// RemoveAll removes dir and what is below it, as os.RemoveAll does, but
+// first unmounts what a killed CRIU left there, and never goes on into
+// another file system: os.RemoveAll would walk into a cgroup yard left
+// mounted and remove every empty cgroup of the machine.
+func RemoveAll(dir string) error {
+	uerr := Unmount(dir)
+	var root unix.Stat_t
+	if err := unix.Lstat(dir, &root); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return err
+	}
+	return errors.Join(uerr, removeOnDevice(dir, root.Dev))
+}
+
+// removeOnDevice removes path, a directory's contents first, staying on
+// file system dev.
+func removeOnDevice(path string, dev uint64) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return err
+	}
+	if st.Dev != dev {
+		return fmt.Errorf("remove %s: another file system is mounted there", path)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := removeOnDevice(filepath.Join(path, e.Name()), dev); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -247,5 +249,51 @@ func TestTimeoutGrowsWithMemory(t *testing.T) {
 		if got := Timeout(30*time.Second, tc.memory); got != tc.want {
 			t.Errorf("Timeout(30s, %d) = %s, want %s", tc.memory, got, tc.want)
 		}
+	}
+}
+
+func TestRemoveAllStaysOnItsFileSystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounts need root")
+	}
+	dir := filepath.Join(t.TempDir(), "images")
+	yard := filepath.Join(dir, ".criu.cgyard.x", "h")
+	if err := os.MkdirAll(yard, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pages-1.img"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mount := func() {
+		t.Helper()
+		if err := unix.Mount("yard", yard, "tmpfs", 0, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(yard, "cgroup.procs"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mount()
+	t.Cleanup(func() { _ = unix.Unmount(yard, unix.MNT_DETACH) })
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	// Without the unmount, the walk stops at the other file system.
+	if err := removeOnDevice(dir, st.Dev); err == nil || !strings.Contains(err.Error(), "another file system") {
+		t.Errorf("removeOnDevice across a mount: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(yard, "cgroup.procs")); err != nil {
+		t.Errorf("the walk went into the mounted file system: %v", err)
+	}
+	// RemoveAll unmounts first.
+	if err := RemoveAll(dir); err != nil {
+		t.Fatalf("RemoveAll: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s is still there: %v", dir, err)
+	}
+	if err := RemoveAll(dir); err != nil {
+		t.Errorf("RemoveAll of nothing: %v", err)
 	}
 }

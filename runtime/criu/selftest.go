@@ -62,10 +62,7 @@ func SelfTest(ctx context.Context, path string, timeout time.Duration) (version 
 	if err != nil {
 		return version, fmt.Errorf("%s self-test: %w", name, err)
 	}
-	defer func() {
-		_ = Unmount(dir) // what a killed CRIU left
-		os.RemoveAll(dir)
-	}()
+	defer RemoveAll(dir)
 
 	tree, err := startTree(ctx)
 	if err != nil {
