@@ -13,7 +13,9 @@
 //	already exists,
 //	failed precondition   409   id taken, or a transition the state forbids
 //	(body)                413   body over 1 MiB
-//	unavailable           503   a facility this daemon lacks (CRIU)
+//	unavailable           503   a facility this daemon lacks (a CRIU that
+//	                            failed its self-test, or is still in it)
+//	deadline exceeded     504   CRIU overstayed its deadline and was killed
 //	anything else         500   the runtime failed; the message says why
 //
 // Bodies are decoded strictly: unknown fields are refused with 400 naming the
