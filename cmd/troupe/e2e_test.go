@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +20,21 @@ import (
 
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
+
+// e2eClient makes every request of these tests: it gives up after two
+// minutes, so that a daemon that hangs (in CRIU, say) fails the test instead
+// of holding the test binary until go test's -timeout.
+var e2eClient = &nethttp.Client{Timeout: 2 * time.Minute}
+
+// command is exec.Command for the CLI, killed after two minutes: the CLI
+// waits for the daemon, and a daemon that hangs must fail the test.
+func command(t *testing.T, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = time.Second // for output held by what it left running
+	return cmd
+}
 
 // daemon is a troupe daemon built from this tree and started on throwaway
 // directories, a loopback port and a private cgroup parent.
@@ -37,9 +54,14 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		if err := linuxtest.RemoveAll(dir); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	d := &daemon{dir: dir, bin: filepath.Join(dir, "troupe"), sock: filepath.Join(dir, "run", "troupe.sock"),
 		cgroup: "/troupe-e2e-" + filepath.Base(dir), args: args}
+	linuxtest.TrackCgroup(d.cgroup)
 	build := exec.Command("go", "build", "-tags", "seccomp nomsgpack", "-o", d.bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -70,6 +92,7 @@ func (d *daemon) launch(t *testing.T) {
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	linuxtest.TrackProcess(d.cmd.Process.Pid)
 	// Up is when it answers and its CRIU self-test has a verdict: tests
 	// that checkpoint would get 503 "still being tested" before.
 	deadline := time.Now().Add(20 * time.Second)
@@ -77,7 +100,7 @@ func (d *daemon) launch(t *testing.T) {
 		var h struct {
 			Criu struct{ Status string } `json:"criu"`
 		}
-		if resp, err := nethttp.Get("http://" + d.tcp + "/healthz"); err == nil {
+		if resp, err := e2eClient.Get("http://" + d.tcp + "/healthz"); err == nil {
 			err = json.NewDecoder(resp.Body).Decode(&h)
 			resp.Body.Close()
 			if err == nil && h.Criu.Status != "checking" {
@@ -122,13 +145,13 @@ func (d *daemon) stop(t *testing.T) {
 		var st struct {
 			Containers []struct{ ID string } `json:"containers"`
 		}
-		if resp, err := nethttp.Get("http://" + d.tcp + "/state"); err == nil {
+		if resp, err := e2eClient.Get("http://" + d.tcp + "/state"); err == nil {
 			_ = json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
 		}
 		for _, c := range st.Containers {
 			req, _ := nethttp.NewRequest("DELETE", "http://"+d.tcp+"/containers/"+c.ID+"?force=true", nil)
-			if resp, err := nethttp.DefaultClient.Do(req); err == nil {
+			if resp, err := e2eClient.Do(req); err == nil {
 				resp.Body.Close()
 			}
 		}
@@ -136,26 +159,19 @@ func (d *daemon) stop(t *testing.T) {
 	}
 	// A test that failed while no daemon ran may have left containers: they
 	// are this test's, in its cgroup parent; kill them and remove the tree.
-	_ = filepath.WalkDir(filepath.Join("/sys/fs/cgroup/pids", d.cgroup), func(p string, e os.DirEntry, err error) error {
-		if err == nil && e.Name() == "cgroup.procs" {
-			data, _ := os.ReadFile(p)
-			for _, f := range strings.Fields(string(data)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
-		}
-		return nil
-	})
+	if _, err := linuxtest.KillCgroup(d.cgroup); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
 	linuxtest.RemoveCgroup(d.cgroup)
 }
 
 // shell is one bash session: variables set by one command are seen by the
 // next, as when a person pastes the README's commands one by one.
 type shell struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	pipe *os.File // its stdout, read with a deadline
+	out  *bufio.Reader
 }
 
 func newShell(t *testing.T, dir string) *shell {
@@ -167,18 +183,31 @@ func newShell(t *testing.T, dir string) *shell {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := cmd.StdoutPipe()
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// bash ends at the end of its input, once its command has.
 		in.Close()
-		_ = cmd.Wait()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		r.Close()
 	})
-	return &shell{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	return &shell{cmd: cmd, in: in, pipe: r, out: bufio.NewReader(r)}
 }
 
 const endMarker = "@@@troupe-e2e-end"
@@ -190,8 +219,12 @@ func (s *shell) run(t *testing.T, line string) (string, int) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
+	_ = s.pipe.SetReadDeadline(time.Now().Add(2 * time.Minute))
 	for {
 		l, err := s.out.ReadString('\n')
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("shell: %s did not finish within 2m (output so far %q)", line, out.String())
+		}
 		if err != nil {
 			t.Fatalf("shell: %v (output so far %q)", err, out.String())
 		}
@@ -559,7 +592,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	d := startDaemon(t)
 	troupe := func(args ...string) (string, error) {
 		t.Helper()
-		cmd := exec.Command(d.bin, append([]string{"--address", "unix://" + d.sock}, args...)...)
+		cmd := command(t, d.bin, append([]string{"--address", "unix://" + d.sock}, args...)...)
 		out, err := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
@@ -596,7 +629,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 	must("rm", "-f", "web2")
 	// Export and import through files, as between two machines.
 	tarPath := filepath.Join(d.dir, "cp1.tar")
-	if out, err := exec.Command("sh", "-c", d.bin+" --address unix://"+d.sock+" checkpoint export web cp1 > "+tarPath+
+	if out, err := command(t, "sh", "-c", d.bin+" --address unix://"+d.sock+" checkpoint export web cp1 > "+tarPath+
 		" && "+d.bin+" --address unix://"+d.sock+" checkpoint import web copy < "+tarPath).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "copy" {
 		t.Errorf("checkpoint export | import: %v %q", err, out)
 	}
@@ -635,7 +668,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	if out, err := exec.Command(d.bin, "bundle", bundle, "--", "sh", "-c", "while true; do echo tick; sleep 0.2; done").CombinedOutput(); err != nil {
 		t.Fatalf("bundle: %v %s", err, out)
 	}
-	resp, err := nethttp.Post(api+"/containers/keeper", "application/json", strings.NewReader(`{"bundlePath": "`+bundle+`"}`))
+	resp, err := e2eClient.Post(api+"/containers/keeper", "application/json", strings.NewReader(`{"bundlePath": "`+bundle+`"}`))
 	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("start: %v %v", err, resp)
 	}
@@ -669,7 +702,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	waitFor(t, "the output written while no daemon ran to reach the log", func() bool { return size() >= before+int64(4*len("tick\n")) })
 	get := func() container {
 		t.Helper()
-		resp, err := nethttp.Get(api + "/containers/keeper")
+		resp, err := e2eClient.Get(api + "/containers/keeper")
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("get after restart: %v %v", err, resp)
 		}
@@ -682,13 +715,13 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 		t.Fatalf("after restart: %+v; want running with init %d", c, pid)
 	}
 	req, _ := nethttp.NewRequest("PUT", api+"/containers/keeper/processes", strings.NewReader(`{"args": ["true"]}`))
-	if resp, err := nethttp.DefaultClient.Do(req); err != nil || resp.StatusCode != 201 {
+	if resp, err := e2eClient.Do(req); err != nil || resp.StatusCode != 201 {
 		t.Fatalf("exec after restart: %v %v", err, resp)
 	} else {
 		resp.Body.Close()
 	}
 	req, _ = nethttp.NewRequest("PATCH", api+"/containers/keeper", strings.NewReader(`{"signal": "KILL"}`))
-	if resp, err := nethttp.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+	if resp, err := e2eClient.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("kill after restart: %v %v", err, resp)
 	} else {
 		resp.Body.Close()
@@ -699,7 +732,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 		t.Errorf("exit status of a re-adopted container = %v, want -1 (unknown)", c.State.ExitStatus)
 	}
 	req, _ = nethttp.NewRequest("DELETE", api+"/containers/keeper", nil)
-	if resp, err := nethttp.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+	if resp, err := e2eClient.Do(req); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("delete after restart: %v %v; log:\n%s", err, resp, d.log())
 	} else {
 		resp.Body.Close()
@@ -723,7 +756,7 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	call := func(method, url, body string) (int, []byte) {
 		t.Helper()
 		req, _ := nethttp.NewRequest(method, url, strings.NewReader(body))
-		resp, err := nethttp.DefaultClient.Do(req)
+		resp, err := e2eClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -782,7 +815,7 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	if code, body := call("DELETE", "http://"+src.tcp+"/containers/mover", ""); code != 204 {
 		t.Fatalf("delete the stopped original: %d %s", code, body)
 	}
-	out, err := exec.Command(dst.bin, "--address", "tcp://"+dst.tcp, "migrate", "mover", "--to", "tcp://"+src.tcp, "--name", "back").CombinedOutput()
+	out, err := command(t, dst.bin, "--address", "tcp://"+dst.tcp, "migrate", "mover", "--to", "tcp://"+src.tcp, "--name", "back").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "downtime") {
 		t.Fatalf("troupe migrate: %v\n%s", err, out)
 	}
