@@ -34,6 +34,7 @@ func Bound(ctx context.Context, fn func() error) error {
 	type thread struct {
 		tid    int
 		before map[int]bool
+		since  uint64 // boot time in clock ticks when fn began
 	}
 	ready := make(chan thread, 1)
 	done := make(chan error, 1)
@@ -44,7 +45,7 @@ func Bound(ctx context.Context, fn func() error) error {
 		goruntime.LockOSThread()
 		defer goruntime.UnlockOSThread()
 		tid := unix.Gettid()
-		ready <- thread{tid: tid, before: threadChildren(tid)}
+		ready <- thread{tid: tid, before: threadChildren(tid), since: bootTicks()}
 		done <- fn()
 	}()
 	t := <-ready
@@ -53,9 +54,12 @@ func Bound(ctx context.Context, fn func() error) error {
 		return err
 	case <-ctx.Done():
 	}
+	// A child can also come to the thread when another thread of this
+	// process exits and its children are handed over; those started
+	// before fn and are spared.
 	var ours []int
 	for pid := range threadChildren(t.tid) {
-		if !t.before[pid] {
+		if started, ok := startTicks(pid); !t.before[pid] && ok && started+1 >= t.since {
 			ours = append(ours, pid)
 		}
 	}
@@ -77,6 +81,36 @@ func threadChildren(tid int) map[int]bool {
 		out[pid] = true
 	}
 	return out
+}
+
+// ticksPerSecond is the unit of start times in /proc/<pid>/stat (USER_HZ,
+// 100 on every Linux architecture Go supports).
+const ticksPerSecond = 100
+
+// bootTicks is the time since boot in /proc's clock ticks.
+func bootTicks() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Sec)*ticksPerSecond + uint64(ts.Nsec)/(1e9/ticksPerSecond)
+}
+
+// startTicks is when process pid started, in clock ticks since boot.
+func startTicks(pid int) (uint64, bool) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	s := string(data)
+	// Fields after the command (which may hold spaces), from the state on:
+	// the start time is the 22nd field of the line, the 20th of these.
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(fields[19], 10, 64)
+	return n, err == nil
 }
 
 // KillTree kills the processes pids and all their descendants. Each is

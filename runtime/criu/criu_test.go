@@ -297,3 +297,20 @@ func TestRemoveAllStaysOnItsFileSystem(t *testing.T) {
 		t.Errorf("RemoveAll of nothing: %v", err)
 	}
 }
+
+func TestStartTicksIsNow(t *testing.T) {
+	cmd := exec.Command("sleep", "10")
+	before := bootTicks()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	started, ok := startTicks(cmd.Process.Pid)
+	after := bootTicks()
+	if !ok || started+1 < before || started > after+1 {
+		t.Errorf("a child started at tick %d (%v), between %d and %d", started, ok, before, after)
+	}
+	if self, ok := startTicks(1); !ok || self > before {
+		t.Errorf("init started at tick %d (%v), after %d", self, ok, before)
+	}
+}
