@@ -19,6 +19,7 @@ import (
 
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 func TestNewCompareTarget(t *testing.T) {
@@ -383,7 +384,7 @@ func TestUnescapeMountinfo(t *testing.T) {
 
 // compareTestHooks are what the integration test needs to see inside a
 // target: its work dir, its cgroup parent (which it sets to one of its
-// own) and any helper process.
+// own) and any helper process (crun's mount namespace holder, containerd).
 type compareTestHooks struct {
 	dir       func() string
 	setParent func(string)
@@ -414,7 +415,12 @@ func hooksOf(t *testing.T, target Target) compareTestHooks {
 		return compareTestHooks{
 			dir:       func() string { return c.dir },
 			setParent: func(p string) { c.cgroupParent = p },
-			helperPid: func() int { return 0 },
+			helperPid: func() int {
+				if c.daemon == nil {
+					return 0
+				}
+				return c.daemon.Process.Pid
+			},
 		}
 	}
 	t.Fatalf("unknown target type %T", target)
@@ -533,9 +539,10 @@ func testCompareTarget(t *testing.T, name, command, pkg string, wantOverhead fun
 		t.Fatal(err)
 	}
 	hooks := hooksOf(t, target)
-	// A parent of the test's own: a benchmark of the same target may run
-	// on this machine meanwhile.
-	parent := "/troupe-bench-test-" + name
+	// A parent of the test binary's own: a benchmark of the same target,
+	// or another test run, may run on this machine meanwhile.
+	parent := fmt.Sprintf("/troupe-bench-test-%s-%d", name, os.Getpid())
+	linuxtest.TrackCgroup(parent)
 	hooks.setParent(parent)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -543,7 +550,9 @@ func testCompareTarget(t *testing.T, name, command, pkg string, wantOverhead fun
 	tornDown := false
 	t.Cleanup(func() {
 		if !tornDown {
-			if err := target.Teardown(context.Background()); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := target.Teardown(ctx); err != nil {
 				t.Errorf("teardown in cleanup: %v", err)
 			}
 		}
@@ -553,6 +562,9 @@ func testCompareTarget(t *testing.T, name, command, pkg string, wantOverhead fun
 	}
 	dir := hooks.dir()
 	helper := hooks.helperPid()
+	if helper != 0 {
+		linuxtest.TrackProcess(helper)
+	}
 
 	ids := testIDs(t, 3)
 	var wg sync.WaitGroup
@@ -602,6 +614,9 @@ func testCompareTarget(t *testing.T, name, command, pkg string, wantOverhead fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, pid := range overhead {
+		linuxtest.TrackProcess(pid)
+	}
 	wantOverhead(t, overhead, inits)
 
 	tornDown = true
@@ -611,7 +626,7 @@ func testCompareTarget(t *testing.T, name, command, pkg string, wantOverhead fun
 	waitGone(t, "container init", inits)
 	waitGone(t, "overhead process", overhead)
 	if helper != 0 {
-		waitGone(t, "mount namespace helper", []int{helper})
+		waitGone(t, "helper process", []int{helper})
 	}
 	if left := processesMentioning(dir); len(left) > 0 {
 		t.Errorf("processes left that name %s:\n%s", dir, strings.Join(left, "\n"))
