@@ -105,7 +105,9 @@ func (e *env) start(id string, o busybox.Options) runtime.Container {
 		e.t.Fatalf("start %s: %v", id, err)
 	}
 	e.t.Cleanup(func() {
-		if err := c.Delete(context.Background(), true); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		if err := c.Delete(ctx, true); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			e.t.Errorf("delete %s: %v", id, err)
 		}
 	})
@@ -132,6 +134,10 @@ func (e *env) exec(c runtime.Container, args ...string) (runtime.ExitStatus, str
 	}
 	return st, string(data)
 }
+
+// cleanupTimeout bounds a cleanup's wait for processes to die: one that
+// does not (stuck in the kernel) fails the test instead of hanging it.
+const cleanupTimeout = 30 * time.Second
 
 func wait(t *testing.T, p runtime.Process) runtime.ExitStatus {
 	t.Helper()

@@ -21,7 +21,11 @@ func (e *env) prepare(bundlePath string) runtime.Prepared {
 	if err != nil {
 		e.t.Fatalf("prepare: %v", err)
 	}
-	e.t.Cleanup(func() { _ = p.Discard(context.Background()) })
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		_ = p.Discard(ctx)
+	})
 	return p
 }
 
