@@ -22,7 +22,8 @@ import (
 // tells the guard what it makes (Track*), one line per thing on a pipe; EOF
 // on that pipe means the test process is gone, and the guard sweeps.
 const (
-	// guardEnv set means: this process is the guard, its pipe is fd 3.
+	// guardEnv set (to the test process's pid) means: this process is the
+	// guard, its pipe is fd 3.
 	guardEnv = "TROUPE_TEST_GUARD"
 	// GuardLogEnv names the file the guard logs its sweeps to, by default
 	// troupe-test-guard.log in the temporary directory.
@@ -51,22 +52,25 @@ var (
 // and t.TempDir need no tracking. Cgroup parents and daemons do:
 // TrackCgroup, TrackProcess. In the guard process Guarded never returns.
 func Guarded(run func() int) int {
-	if os.Getenv(guardEnv) != "" {
-		os.Exit(guard(os.NewFile(3, "guard pipe")))
+	if pid := os.Getenv(guardEnv); pid != "" {
+		os.Exit(guard(os.NewFile(3, "guard pipe"), pid))
 	}
 	dir, err := os.MkdirTemp("", "troupe-test-run-")
-	if err == nil {
-		// Containers running as other users reach their rootfs through it.
-		err = os.Chmod(dir, 0o755)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "linuxtest: %v\n", err)
+		return 1
 	}
+	// Containers running as other users reach their rootfs through it.
+	err = os.Chmod(dir, 0o755)
 	if err == nil {
 		err = startGuard()
 	}
 	if err != nil {
+		os.Remove(dir)
 		fmt.Fprintf(os.Stderr, "linuxtest: start the test guard: %v\n", err)
 		return 1
 	}
-	TrackDir(dir)
+	send("dir", dir)
 	os.Setenv("TMPDIR", dir)
 	code := run()
 	// What the tests made is gone by now, and so the run's directory is
@@ -90,7 +94,7 @@ func startGuard() error {
 		return err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), guardEnv+"=1")
+	cmd.Env = append(os.Environ(), guardEnv+"="+strconv.Itoa(os.Getpid()))
 	cmd.ExtraFiles = []*os.File{r}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -110,15 +114,6 @@ func startGuard() error {
 // choosing the parent; it need not exist yet. The parent must be the run's
 // own: another run's containers under it would be killed.
 func TrackCgroup(parent string) { send("cgroup", parent) }
-
-// TrackDir tells the guard about a directory of the run's own outside the
-// run's temporary directory, to unmount what is mounted below it and remove
-// it after the binary ends.
-func TrackDir(dir string) {
-	if abs, err := filepath.Abs(dir); err == nil {
-		send("dir", abs)
-	}
-}
 
 // TrackProcess tells the guard about a process the run started that would
 // outlive it, such as a daemon, to be killed after the binary ends. The
@@ -165,12 +160,12 @@ func StartTime(pid int) (uint64, bool) {
 // guard reads what the run tracks until the test process is gone, then
 // sweeps and logs what it found. Everything it waits for is bounded, and a
 // watchdog ends it should the kernel hold it anyway.
-func guard(pipe *os.File) int {
+func guard(pipe *os.File, pid string) int {
 	logPath := os.Getenv(GuardLogEnv)
 	if logPath == "" {
 		logPath = filepath.Join(os.TempDir(), "troupe-test-guard.log")
 	}
-	who := fmt.Sprintf("%s (pid %d)", filepath.Base(os.Args[0]), os.Getppid())
+	who := fmt.Sprintf("%s (pid %s)", filepath.Base(os.Args[0]), pid)
 	var s sweep
 	exited := ""
 	sc := bufio.NewScanner(pipe)
