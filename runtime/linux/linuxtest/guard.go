@@ -299,7 +299,7 @@ func sweepDir(dir string) string {
 		}
 	}
 	if err := RemoveAll(dir); err != nil {
-		return fmt.Sprintf("removed %s, holding %v: %v", dir, names, err)
+		return fmt.Sprintf("remove %s (holding %v): %v", dir, names, err)
 	}
 	return fmt.Sprintf("removed %s, holding %v", dir, names)
 }
