@@ -10,12 +10,15 @@ import (
 
 // Scripts of fake CRIUs that hang, for FakeCriu. DIR stands for the fake's
 // directory and REAL for make criu's CRIU. Where a fake hangs, the pid of
-// the hanging process goes to DIR/hung.pid.
+// the hanging process goes to DIR/hung.pid. A hang lasts two minutes, far
+// beyond any deadline of the tests, and ends by itself: CRIU runs as a
+// child of the test binary or its daemon, outside any tracked cgroup, so
+// the test guard would not find one a killed run left.
 const (
 	// SilentCriu tells its version (9.9.9) and hangs at anything else, in
 	// a child of its own that also holds libcontainer's socket to CRIU.
 	SilentCriu = `[ "$1" = --version ] && { echo 'Version: 9.9.9'; exit 0; }
-sleep 1000 & echo $! > DIR/hung.pid; wait
+sleep 120 & echo $! > DIR/hung.pid; wait
 `
 	// MidwayCriu is the real CRIU, stopped by an action script when it
 	// works for libcontainer ("criu swrk"): a dump at the network lock,
@@ -44,7 +47,7 @@ func FakeCriu(t testing.TB, script string) (path, dir string) {
 		"hang.sh": r.Replace(`#!/bin/sh
 case "$CRTOOLS_SCRIPT_ACTION" in network-lock|pre-resume) ;; *) exit 0 ;; esac
 echo $$ > DIR/hung.pid
-exec sleep 1000
+exec sleep 120
 `),
 	}
 	for name, body := range files {
