@@ -122,6 +122,15 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	if err := rt.RemovePrepared(context.Background()); err != nil {
 		logger.Warn("could not remove the prepared containers of an earlier daemon", "err", err)
 	}
+	// A daemon that died may have left starts half-done: those containers
+	// go, with everything they left, and their ids are free again.
+	rec, err := rt.Reconcile(context.Background())
+	if err != nil {
+		logger.Warn("could not reconcile everything an earlier daemon left", "err", err)
+	}
+	if len(rec.Destroyed)+len(rec.Cgroups)+len(rec.Logs) > 0 {
+		logger.Info("removed what an earlier daemon left half-done", "containers", rec.Destroyed, "cgroups", rec.Cgroups, "logs", rec.Logs)
+	}
 	// protoactor logs every dead letter at info: the waiters of a deleted
 	// container report into an actor that is gone, which is expected.
 	actorLog, err := newLogger(quieter(o.logLevel), o.logFormat)
@@ -135,6 +144,13 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	store, err := checkpoint.New(filepath.Join(o.root, "checkpoints"))
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
+	}
+	unfinished, err := store.RemoveUnfinished()
+	if err != nil {
+		logger.Warn("could not remove every unfinished checkpoint", "err", err)
+	}
+	if len(unfinished) > 0 {
+		logger.Info("removed checkpoints an earlier daemon did not finish", "checkpoints", unfinished)
 	}
 	// The self-test takes a second or more (and a broken CRIU up to its
 	// deadline): the daemon serves meanwhile, and checkpoint requests say

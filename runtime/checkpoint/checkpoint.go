@@ -126,6 +126,45 @@ func (s *Store) Abandon(id, name string) {
 	}
 }
 
+// RemoveUnfinished removes the checkpoints that were never committed, such
+// as those a daemon was writing when it died (a checkpoint is committed
+// last, so one without its metadata file is unfinished), and the container
+// directories they leave empty. It returns what it removed, as "id/name".
+// It is for a daemon starting up: a checkpoint being taken right now is
+// unfinished too.
+func (s *Store) RemoveUnfinished() ([]string, error) {
+	ids, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint store: %w", err)
+	}
+	var removed []string
+	var errs []error
+	for _, id := range ids {
+		if !id.IsDir() {
+			continue
+		}
+		dir := filepath.Join(s.root, id.Name())
+		names, err := os.ReadDir(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(dir, n.Name(), metaFile)); err == nil {
+				continue
+			}
+			// CRIU killed mid-dump can leave its cgroup yard mounted there.
+			if err := criu.RemoveAll(filepath.Join(dir, n.Name())); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			removed = append(removed, id.Name()+"/"+n.Name())
+		}
+		os.Remove(dir) // only when empty
+	}
+	return removed, errors.Join(errs...)
+}
+
 // Get returns checkpoint id/name and the directory of its images.
 func (s *Store) Get(id, name string) (Checkpoint, string, error) {
 	dir, err := s.dir(id, name)

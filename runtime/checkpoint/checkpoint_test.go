@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,5 +75,46 @@ func TestStoreRefusesBadNames(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Dir(filepath.Dir(images))); !os.IsNotExist(err) {
 		t.Errorf("an abandoned only checkpoint left its container's directory: %v", err)
+	}
+}
+
+func TestRemoveUnfinished(t *testing.T) {
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reserve := func(id, name string) string {
+		t.Helper()
+		images, err := s.Reserve(id, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(images, "pages-1.img"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return images
+	}
+	reserve("web", "done")
+	if err := s.Commit("web", Checkpoint{Name: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	reserve("web", "half")
+	reserve("db", "half")
+	removed, err := s.RemoveUnfinished()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(removed, " "), "db/half web/half"; got != want {
+		t.Errorf("removed %q, want %q", got, want)
+	}
+	if list, _ := s.List("web"); len(list) != 1 || list[0].Name != "done" {
+		t.Errorf("web's checkpoints after: %+v", list)
+	}
+	// The names are free again, and a container left without any is gone.
+	if _, err := s.Reserve("web", "half"); err != nil {
+		t.Errorf("the name of an unfinished checkpoint stays taken: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.root, "db")); !os.IsNotExist(err) {
+		t.Errorf("db's empty directory stays: %v", err)
 	}
 }
