@@ -35,8 +35,7 @@ func (d *daemon) call(t *testing.T, method, path, body string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &nethttp.Client{Timeout: time.Minute}
-	resp, err := client.Do(req)
+	resp, err := e2eClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
