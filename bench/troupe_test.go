@@ -33,7 +33,7 @@ func fakeDaemon(t *testing.T, o fake.Options) (address string, sup *actors.Super
 		t.Fatal(err)
 	}
 	socket := filepath.Join(t.TempDir(), "t.sock")
-	l, err := troupehttp.Listen("unix://"+socket, false)
+	l, err := troupehttp.Listen("unix://"+socket, troupehttp.ListenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,9 @@
 // field, and an empty body means {}.
 //
 // [Listen] opens the daemon's listeners: a unix socket (0660) by default, and
-// TCP on loopback, or anywhere once a bearer token is configured.
+// TCP once a bearer token is configured; without one only on loopback, and
+// only when the operator insists ([ListenOptions].InsecureTCP): loopback is
+// open to every local user and every container on the host network.
 //
 // Package client, below this one, is the Go client of the same API.
 package http

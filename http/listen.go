@@ -11,12 +11,25 @@ import (
 	"github.com/troupe-run/troupe/runtime"
 )
 
+// ListenOptions say how the requests a listener receives are checked: the
+// API is root-equivalent, and a listener that anyone may reach without a
+// token is a way to root.
+type ListenOptions struct {
+	// Token is true when every request needs a bearer token.
+	Token bool
+	// InsecureTCP allows a TCP listener on loopback without a token (the
+	// daemon's --insecure-tcp). Every local user, and every container on
+	// the host's network, can reach loopback; only an operator who says so
+	// gets such a listener.
+	InsecureTCP bool
+}
+
 // Listen opens a listener for address: unix:///path/to.sock or
 // tcp://host:port. A unix socket is made 0660 in a directory that others
 // cannot write to; a stale socket left by a dead daemon is replaced, a live
-// one is not. A TCP listener on anything but loopback is refused unless
-// requests need a token (withToken): the API is root-equivalent.
-func Listen(address string, withToken bool) (net.Listener, error) {
+// one is not. A TCP listener needs a token (o.Token); without one it is
+// refused, unless it is on loopback and o.InsecureTCP says so.
+func Listen(address string, o ListenOptions) (net.Listener, error) {
 	u, err := url.Parse(address)
 	if err != nil {
 		return nil, fmt.Errorf("listen %q: %v: %w", address, err, runtime.ErrInvalidArgument)
@@ -29,7 +42,7 @@ func Listen(address string, withToken bool) (net.Listener, error) {
 		}
 		return listenUnix(path)
 	case "tcp":
-		return listenTCP(u.Host, withToken)
+		return listenTCP(u.Host, o)
 	}
 	return nil, fmt.Errorf("listen %q: want unix:///path or tcp://host:port: %w", address, runtime.ErrInvalidArgument)
 }
@@ -74,13 +87,19 @@ func listenUnix(path string) (net.Listener, error) {
 	return l, nil
 }
 
-func listenTCP(hostport string, withToken bool) (net.Listener, error) {
+func listenTCP(hostport string, o ListenOptions) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return nil, fmt.Errorf("listen tcp %q: %v: %w", hostport, err, runtime.ErrInvalidArgument)
 	}
-	if !withToken && !isLoopback(host) {
+	switch {
+	case o.Token:
+	case !isLoopback(host):
 		return nil, fmt.Errorf("listen tcp %s: not a loopback address; give --token-file to serve other hosts: %w", hostport, runtime.ErrInvalidArgument)
+	case !o.InsecureTCP:
+		// Loopback is no boundary: every local user and every container on
+		// the host's network can connect, and the API runs anything as root.
+		return nil, fmt.Errorf("listen tcp %s: no token: every local user and every container on the host network could run anything as root through it; give --token-file (or --insecure-tcp to serve it without a token anyway): %w", hostport, runtime.ErrInvalidArgument)
 	}
 	l, err := net.Listen("tcp", hostport)
 	if err != nil {

@@ -2,9 +2,11 @@ package http
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/troupe-run/troupe/runtime"
@@ -23,9 +25,9 @@ func socketDir(t *testing.T) string {
 }
 
 // listen calls Listen and closes what it opens when the test ends.
-func listen(t *testing.T, address string, withToken bool) (net.Listener, error) {
+func listen(t *testing.T, address string, o ListenOptions) (net.Listener, error) {
 	t.Helper()
-	l, err := Listen(address, withToken)
+	l, err := Listen(address, o)
 	if err == nil {
 		t.Cleanup(func() { l.Close() })
 	}
@@ -45,7 +47,7 @@ func dials(path string) bool {
 func TestListenUnix(t *testing.T) {
 	t.Run("mode", func(t *testing.T) {
 		sock := filepath.Join(socketDir(t), "run", "troupe.sock")
-		if _, err := listen(t, "unix://"+sock, false); err != nil {
+		if _, err := listen(t, "unix://"+sock, ListenOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		fi, err := os.Stat(sock)
@@ -73,7 +75,7 @@ func TestListenUnix(t *testing.T) {
 			t.Fatal(err)
 		}
 		sock := filepath.Join(dir, "t.sock")
-		_, err := listen(t, "unix://"+sock, false)
+		_, err := listen(t, "unix://"+sock, ListenOptions{})
 		if !errors.Is(err, runtime.ErrInvalidArgument) {
 			t.Fatalf("Listen in a 0777 directory: %v, want invalid argument", err)
 		}
@@ -94,7 +96,7 @@ func TestListenUnix(t *testing.T) {
 		if _, err := os.Lstat(sock); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := listen(t, "unix://"+sock, false); err != nil {
+		if _, err := listen(t, "unix://"+sock, ListenOptions{}); err != nil {
 			t.Fatalf("Listen over a stale socket: %v", err)
 		}
 		if !dials(sock) {
@@ -104,10 +106,10 @@ func TestListenUnix(t *testing.T) {
 
 	t.Run("live socket", func(t *testing.T) {
 		sock := filepath.Join(socketDir(t), "t.sock")
-		if _, err := listen(t, "unix://"+sock, false); err != nil {
+		if _, err := listen(t, "unix://"+sock, ListenOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := listen(t, "unix://"+sock, false)
+		_, err := listen(t, "unix://"+sock, ListenOptions{})
 		if !errors.Is(err, runtime.ErrAlreadyExists) {
 			t.Fatalf("second Listen on a live socket: %v, want already exists", err)
 		}
@@ -122,7 +124,7 @@ func TestListenUnix(t *testing.T) {
 		if err := os.WriteFile(path, []byte("keep me"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := listen(t, "unix://"+path, false)
+		_, err := listen(t, "unix://"+path, ListenOptions{})
 		if !errors.Is(err, runtime.ErrInvalidArgument) {
 			t.Errorf("Listen on a regular file: %v, want invalid argument", err)
 		}
@@ -132,35 +134,49 @@ func TestListenUnix(t *testing.T) {
 	})
 }
 
+// TestListenTCP: the API is root-equivalent, so TCP, which every local user
+// and every container on the host network reaches, needs a token; loopback
+// without one only when the operator insists (--insecure-tcp).
 func TestListenTCP(t *testing.T) {
+	var (
+		none     = ListenOptions{}
+		insecure = ListenOptions{InsecureTCP: true}
+		token    = ListenOptions{Token: true}
+	)
 	for _, tc := range []struct {
-		address   string
-		withToken bool
-		ok        bool
+		address string
+		o       ListenOptions
+		ok      bool
 	}{
-		{"tcp://127.0.0.1:0", false, true},
-		{"tcp://localhost:0", false, true},
-		{"tcp://[::1]:0", false, true},
-		{"tcp://0.0.0.0:0", false, false},
-		{"tcp://:0", false, false},
-		{"tcp://[::]:0", false, false},
+		{"tcp://127.0.0.1:0", none, false},
+		{"tcp://localhost:0", none, false},
+		{"tcp://[::1]:0", none, false},
+		{"tcp://127.0.0.1:0", insecure, true},
+		{"tcp://localhost:0", insecure, true},
+		{"tcp://[::1]:0", insecure, true},
+		{"tcp://127.0.0.1:0", token, true},
+		// Never without a token beyond loopback, whatever the operator says.
+		{"tcp://0.0.0.0:0", none, false},
+		{"tcp://0.0.0.0:0", insecure, false},
+		{"tcp://:0", insecure, false},
+		{"tcp://[::]:0", insecure, false},
 		// With a token a non-loopback listener is allowed. Only opened and
 		// closed: nothing is sent to it.
-		{"tcp://0.0.0.0:0", true, true},
+		{"tcp://0.0.0.0:0", token, true},
 	} {
-		t.Run(tc.address, func(t *testing.T) {
-			l, err := listen(t, tc.address, tc.withToken)
-			if tc.address == "tcp://[::1]:0" && err != nil && !errors.Is(err, runtime.ErrInvalidArgument) {
+		t.Run(fmt.Sprintf("%s %+v", tc.address, tc.o), func(t *testing.T) {
+			l, err := listen(t, tc.address, tc.o)
+			if tc.address == "tcp://[::1]:0" && tc.ok && err != nil && !errors.Is(err, runtime.ErrInvalidArgument) {
 				t.Skipf("no IPv6 loopback here: %v", err)
 			}
 			switch {
 			case tc.ok && err != nil:
-				t.Fatalf("Listen(%q, token %v): %v", tc.address, tc.withToken, err)
+				t.Fatalf("Listen(%q, %+v): %v", tc.address, tc.o, err)
 			case !tc.ok && !errors.Is(err, runtime.ErrInvalidArgument):
-				t.Fatalf("Listen(%q, token %v): %v, want invalid argument", tc.address, tc.withToken, err)
+				t.Fatalf("Listen(%q, %+v): %v, want invalid argument", tc.address, tc.o, err)
 			case !tc.ok:
-				if err.Error() == "" {
-					t.Error("empty error")
+				if !strings.Contains(err.Error(), "--token-file") {
+					t.Errorf("the refusal %q does not say how to serve TCP", err)
 				}
 			default:
 				if l.Addr().Network() != "tcp" {
@@ -186,7 +202,7 @@ func TestListenBadAddress(t *testing.T) {
 		"%zz",
 	} {
 		t.Run(address, func(t *testing.T) {
-			_, err := listen(t, address, true)
+			_, err := listen(t, address, ListenOptions{Token: true})
 			if !errors.Is(err, runtime.ErrInvalidArgument) {
 				t.Errorf("Listen(%q): %v, want invalid argument", address, err)
 			}

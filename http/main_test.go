@@ -112,7 +112,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	var l net.Listener
 	if o.unix {
 		sock := filepath.Join(dir, "t.sock")
-		if l, err = Listen("unix://"+sock, o.token != ""); err != nil {
+		if l, err = Listen("unix://"+sock, ListenOptions{Token: o.token != ""}); err != nil {
 			t.Fatal(err)
 		}
 		e.base = "http://troupe"
@@ -122,7 +122,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 			},
 		}}
 	} else {
-		if l, err = Listen("tcp://127.0.0.1:0", o.token != ""); err != nil {
+		// A test's own daemon on loopback: without a token only because
+		// the test says so, as an operator would with --insecure-tcp.
+		if l, err = Listen("tcp://127.0.0.1:0", ListenOptions{Token: o.token != "", InsecureTCP: true}); err != nil {
 			t.Fatal(err)
 		}
 		e.base = "http://" + l.Addr().String()

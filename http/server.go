@@ -34,6 +34,9 @@ type Config struct {
 	// Criu, when set, tells the CRIU self-test's verdict, which GET /healthz
 	// and GET /version show.
 	Criu func() criu.Verdict
+	// Insecure, when set, says how this daemon is open to anyone (a TCP
+	// listener without a token, by --insecure-tcp); GET /healthz shows it.
+	Insecure string
 }
 
 // Server is troupe's REST API v1 on gin. Handlers decode, validate and send
@@ -184,13 +187,16 @@ func (s *Server) validateName(c *gin.Context) {
 
 // health is the answer of GET /healthz: the daemon serves. CRIU's verdict
 // is there too, but a CRIU that does not work affects only checkpoints.
+// Insecure, when there, is a warning for whoever monitors the daemon: it
+// serves the root-equivalent API to anyone who can connect.
 type health struct {
-	Status string        `json:"status"`
-	Criu   *criu.Verdict `json:"criu,omitempty"`
+	Status   string        `json:"status"`
+	Insecure string        `json:"insecure,omitempty"`
+	Criu     *criu.Verdict `json:"criu,omitempty"`
 }
 
 func (s *Server) healthz(c *gin.Context) {
-	c.JSON(nethttp.StatusOK, health{Status: "ok", Criu: s.criuVerdict()})
+	c.JSON(nethttp.StatusOK, health{Status: "ok", Insecure: s.cfg.Insecure, Criu: s.criuVerdict()})
 }
 
 // criuVerdict is the CRIU self-test's verdict, if the server knows it.

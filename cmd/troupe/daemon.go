@@ -32,6 +32,7 @@ type daemonOptions struct {
 	root, state  string
 	listen       []string
 	tokenFile    string
+	insecureTCP  bool
 	maxStarts    int
 	cgroupParent string
 	logLevel     string
@@ -61,7 +62,8 @@ same --state re-adopts them.`,
 	f.StringVar(&o.root, "root", "/var/lib/troupe", "directory for persistent data (checkpoints)")
 	f.StringVar(&o.state, "state", "/run/troupe", "directory for runtime state (container state, logs)")
 	f.StringArrayVar(&o.listen, "listen", []string{"unix:///run/troupe/troupe.sock"}, "address to serve: unix:///path or tcp://127.0.0.1:PORT (repeatable)")
-	f.StringVar(&o.tokenFile, "token-file", "", "file holding a bearer token every request must carry (required for a non-loopback TCP listener)")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding a bearer token every request must carry (required for a TCP listener)")
+	f.BoolVar(&o.insecureTCP, "insecure-tcp", false, "serve a loopback TCP listener without a token: every local user and every container on the host network can then run anything as root")
 	f.IntVar(&o.maxStarts, "max-starts", actors.DefaultMaxStarts(), "container starts in flight at once; more wait in order")
 	f.StringVar(&o.cgroupParent, "cgroup-parent", linux.DefaultCgroupParent, "cgroup under which each container gets <parent>/<id> (a warm pool's: <parent>/+warm-<hex>)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -99,12 +101,23 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 			l.Close()
 		}
 	}()
+	var open []string // TCP listeners without a token
 	for _, addr := range o.listen {
-		l, err := troupehttp.Listen(addr, token != "")
+		l, err := troupehttp.Listen(addr, troupehttp.ListenOptions{Token: token != "", InsecureTCP: o.insecureTCP})
 		if err != nil {
 			return fmt.Errorf("daemon: %w", err)
 		}
 		listeners = append(listeners, l)
+		if token == "" && l.Addr().Network() == "tcp" {
+			open = append(open, "tcp://"+l.Addr().String())
+		}
+	}
+	// Said at start and in every /healthz, for whoever monitors the daemon.
+	var insecure string
+	if len(open) > 0 {
+		const why = "without a token (--insecure-tcp): every local user and every container on the host network can run anything as root through it"
+		insecure = strings.Join(open, ", ") + " " + why
+		logger.Warn("serving TCP "+why, "address", strings.Join(open, ","))
 	}
 
 	if o.criuTimeout <= 0 || o.criuTest <= 0 {
@@ -164,7 +177,7 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	}
 	logger.Info("containers re-adopted", "count", len(sup.State().Containers), "took", time.Since(t0))
 
-	srv := troupehttp.New(troupehttp.Config{Supervisor: sup, Version: version, Token: token, Logger: logger, Criu: criuCheck.Verdict})
+	srv := troupehttp.New(troupehttp.Config{Supervisor: sup, Version: version, Token: token, Logger: logger, Criu: criuCheck.Verdict, Insecure: insecure})
 	httpServer := &nethttp.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(listeners)+1)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,18 +22,60 @@ import (
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
-// e2eClient makes every request of these tests: it gives up after two
-// minutes, so that a daemon that hangs (in CRIU, say) fails the test instead
-// of holding the test binary until go test's -timeout.
-var e2eClient = &nethttp.Client{Timeout: 2 * time.Minute}
+// e2eClient makes every request of these tests, with the daemons' token:
+// it gives up after two minutes, so that a daemon that hangs (in CRIU, say)
+// fails the test instead of holding the test binary until go test's -timeout.
+var e2eClient = &nethttp.Client{Timeout: 2 * time.Minute, Transport: bearer{nethttp.DefaultTransport}}
 
-// command is exec.Command for the CLI, killed after two minutes: the CLI
-// waits for the daemon, and a daemon that hangs must fail the test.
+// The daemons of these tests serve TCP as the README says to: with a token
+// (--token-file). They share one, as daemons that migrate containers
+// between them do.
+var (
+	tokenOnce sync.Once
+	tokenPath string
+	tokenErr  error
+	token     string
+)
+
+// e2eToken returns the daemons' token and the file that holds it, made on
+// first use in the run's temporary directory, readable by root only.
+func e2eToken() (value, path string, err error) {
+	tokenOnce.Do(func() {
+		var dir string
+		if dir, tokenErr = os.MkdirTemp("", "troupe-e2e-token-"); tokenErr != nil {
+			return
+		}
+		token = fmt.Sprintf("e2e-%d-%d", os.Getpid(), time.Now().UnixNano())
+		tokenPath = filepath.Join(dir, "token")
+		tokenErr = os.WriteFile(tokenPath, []byte(token+"\n"), 0o600)
+	})
+	return token, tokenPath, tokenErr
+}
+
+// bearer adds the daemons' token to every request it carries.
+type bearer struct{ next nethttp.RoundTripper }
+
+func (b bearer) RoundTrip(req *nethttp.Request) (*nethttp.Response, error) {
+	token, _, err := e2eToken()
+	if err != nil {
+		return nil, err
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+token)
+	return b.next.RoundTrip(req)
+}
+
+// command is exec.Command for the CLI, with the daemons' token, killed after
+// two minutes: the CLI waits for the daemon, and a daemon that hangs must
+// fail the test.
 func command(t *testing.T, name string, args ...string) *exec.Cmd {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.WaitDelay = time.Second // for output held by what it left running
+	if _, path, err := e2eToken(); err == nil {
+		cmd.Env = append(os.Environ(), envTokenFile+"="+path)
+	}
 	return cmd
 }
 
@@ -40,12 +83,25 @@ func command(t *testing.T, name string, args ...string) *exec.Cmd {
 // directories, a loopback port and a private cgroup parent.
 type daemon struct {
 	bin, dir, sock, tcp, cgroup string
+	tokenFile                   string   // the daemon's --token-file, if any
 	args                        []string // more daemon flags
 	cmd                         *exec.Cmd
 }
 
-// startDaemon builds the daemon and starts it with args added to its flags.
+// startDaemon builds the daemon and starts it with args added to its flags
+// and the tests' token (e2eToken).
 func startDaemon(t *testing.T, args ...string) *daemon {
+	t.Helper()
+	_, path, err := e2eToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startDaemonWith(t, path, args...)
+}
+
+// startDaemonWith is startDaemon with the --token-file of the caller's
+// choice ("" for none).
+func startDaemonWith(t *testing.T, tokenFile string, args ...string) *daemon {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the daemon starts real containers")
@@ -60,13 +116,9 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 		}
 	})
 	d := &daemon{dir: dir, bin: filepath.Join(dir, "troupe"), sock: filepath.Join(dir, "run", "troupe.sock"),
-		cgroup: "/troupe-e2e-" + filepath.Base(dir), args: args}
+		cgroup: "/troupe-e2e-" + filepath.Base(dir), tokenFile: tokenFile, args: args}
 	linuxtest.TrackCgroup(d.cgroup)
-	build := exec.Command("go", "build", "-tags", "seccomp nomsgpack", "-o", d.bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	buildTroupe(t, d.bin)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +130,16 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	return d
 }
 
+// buildTroupe builds this tree's troupe binary at bin.
+func buildTroupe(t *testing.T, bin string) {
+	t.Helper()
+	build := exec.Command("go", "build", "-tags", "seccomp nomsgpack", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+}
+
 // launch starts the daemon process and waits until it answers.
 func (d *daemon) launch(t *testing.T) {
 	t.Helper()
@@ -86,8 +148,12 @@ func (d *daemon) launch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	d.cmd = exec.Command(d.bin, append([]string{"daemon", "--root", filepath.Join(d.dir, "root"), "--state", filepath.Join(d.dir, "state"),
-		"--listen", "unix://" + d.sock, "--listen", "tcp://" + d.tcp, "--cgroup-parent", d.cgroup, "--log-level", "debug"}, d.args...)...)
+	args := []string{"daemon", "--root", filepath.Join(d.dir, "root"), "--state", filepath.Join(d.dir, "state"),
+		"--listen", "unix://" + d.sock, "--listen", "tcp://" + d.tcp, "--cgroup-parent", d.cgroup, "--log-level", "debug"}
+	if d.tokenFile != "" {
+		args = append(args, "--token-file", d.tokenFile)
+	}
+	d.cmd = exec.Command(d.bin, append(args, d.args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -324,19 +390,26 @@ func TestReadmeExamples(t *testing.T) {
 	if len(lines) < 15 {
 		t.Fatalf("only %d commands in the README's examples", len(lines))
 	}
+	token, tokenFile, err := e2eToken()
+	if err != nil {
+		t.Fatal(err)
+	}
 	replacer := strings.NewReplacer(
 		"/run/troupe/troupe.sock", d.sock,
 		"127.0.0.1:8888", d.tcp,
+		"/etc/troupe/token", tokenFile,
 		"/var/lib/troupe-demo", filepath.Join(d.dir, "demo"),
 		"bin/troupe", d.bin,
 	)
 	sh := newShell(t, d.dir)
+	// The test's own requests, beside the README's.
+	curl := "curl -s -H 'Authorization: Bearer " + token + "' "
 	get := func() container {
-		out, _ := sh.run(t, "curl -s http://"+d.tcp+"/containers/counter")
+		out, _ := sh.run(t, curl+"http://"+d.tcp+"/containers/counter")
 		return decodeJSON[container](t, "GET", out)
 	}
 	logLen := func() int {
-		out, _ := sh.run(t, "curl -s http://"+d.tcp+"/containers/counter/logs")
+		out, _ := sh.run(t, curl+"http://"+d.tcp+"/containers/counter/logs")
 		return len(out)
 	}
 	checked := 0
@@ -397,7 +470,7 @@ func TestReadmeExamples(t *testing.T) {
 			if out != "" {
 				t.Errorf("%s: %q", readmeLine, out)
 			}
-			if out, _ := sh.run(t, "curl -s -o /dev/null -w '%{http_code}' http://"+d.tcp+"/pools/counters"); out != "404" {
+			if out, _ := sh.run(t, curl+"-o /dev/null -w '%{http_code}' http://"+d.tcp+"/pools/counters"); out != "404" {
 				t.Errorf("after delete of the pool: %s, want 404", out)
 			}
 			if dirs, _ := filepath.Glob(filepath.Join(d.dir, "state", "containers", "+warm-*")); len(dirs) != 0 {
@@ -419,10 +492,10 @@ func TestReadmeExamples(t *testing.T) {
 			}
 			// The clone's own log starts where the original was, not at 1.
 			waitFor(t, "the clone to print", func() bool {
-				out, _ := sh.run(t, "curl -s http://"+d.tcp+"/containers/clone/logs")
+				out, _ := sh.run(t, curl+"http://"+d.tcp+"/containers/clone/logs")
 				return out != ""
 			})
-			first, _ := sh.run(t, "curl -s http://"+d.tcp+"/containers/clone/logs | head -1")
+			first, _ := sh.run(t, curl+"http://"+d.tcp+"/containers/clone/logs | head -1")
 			if n, err := strconv.Atoi(first); err != nil || n < 2 {
 				t.Errorf("the clone's log starts with %q; want the count going on", first)
 			}
@@ -436,7 +509,7 @@ func TestReadmeExamples(t *testing.T) {
 					id = other
 				}
 			}
-			if out, _ := sh.run(t, "curl -s -o /dev/null -w '%{http_code}' http://"+d.tcp+"/containers/"+id); out != "404" {
+			if out, _ := sh.run(t, curl+"-o /dev/null -w '%{http_code}' http://"+d.tcp+"/containers/"+id); out != "404" {
 				t.Errorf("after delete of %s: %s, want 404", id, out)
 			}
 		case strings.Contains(line, " bundle "):
@@ -553,7 +626,7 @@ func TestReadmeExamples(t *testing.T) {
 			if !strings.Contains(out, "troupe_http_requests_total") || !strings.Contains(out, "troupe_container_starts_total") {
 				t.Errorf("%s: no troupe metrics", readmeLine)
 			}
-		case strings.HasPrefix(line, "PID="):
+		case strings.HasPrefix(line, "PID="), strings.HasPrefix(line, "AUTH="):
 		default:
 			checked--
 			t.Errorf("README command without a check in this test: %s", readmeLine)
