@@ -286,6 +286,13 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			}
 			opts.Restore = &runtime.RestoreOptions{ImagesDir: images, TCP: cp.TCP, UnixSockets: cp.UnixSockets, Shell: cp.Shell}
 		}
+		// The bundle is read and checked before the start takes a slot: a
+		// bad one is refused without waiting for one, and file I/O that is
+		// slow (or a config.json that is not a file) holds up no other start.
+		if err := rt.Check(ctx, id, opts); err != nil {
+			root.Send(self, &containerStartFinished{err: err})
+			return
+		}
 		queued, err := adm.acquire(ctx)
 		if err != nil {
 			root.Send(self, &containerStartFinished{queued: queued, err: fmt.Errorf("start container %q: waiting for admission: %w", id, err)})
@@ -435,8 +442,8 @@ func (a *containerActor) procIndex(pid int) int {
 }
 
 func (a *containerActor) exec(ctx actor.Context, msg *ExecProcess) {
-	if len(msg.Process.Args) == 0 {
-		ctx.Respond(&ExecProcessResult{Err: fmt.Errorf("exec in container %q: args are required: %w", a.rec.id, runtime.ErrInvalidArgument)})
+	if err := msg.Process.Validate(); err != nil {
+		ctx.Respond(&ExecProcessResult{Err: fmt.Errorf("exec in container %q: %w", a.rec.id, err)})
 		return
 	}
 	self, root, c, replyTo, spec := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender(), msg.Process

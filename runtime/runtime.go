@@ -14,6 +14,11 @@ type Runtime interface {
 	// Start creates the container id from opts and starts its init. It returns
 	// once the init runs; on any error nothing of the container is left behind.
 	Start(ctx context.Context, id string, opts StartOptions) (Container, error)
+	// Check reads and validates what a start of id with opts would use (the
+	// bundle) and makes nothing: a caller that bounds the starts in flight
+	// calls it before taking a slot, so that a bad or slow bundle costs none.
+	// Start checks again.
+	Check(ctx context.Context, id string, opts StartOptions) error
 	// Load returns a container that already exists in the state directory,
 	// such as one started by an earlier daemon; its init is not a child of
 	// this process, so its exit code may be unknown.

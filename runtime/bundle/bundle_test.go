@@ -5,10 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/troupe-run/troupe/runtime"
 )
+
+// fifo, as a test's config, makes config.json a FIFO.
+const fifo = "<fifo>"
 
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
@@ -36,11 +40,27 @@ func TestLoad(t *testing.T) {
 		{name: "no linux", config: strings.Replace(good, `"linux": {},`, "", 1), inErr: "field linux"},
 		{name: "relative destination", config: strings.Replace(good, `"/data"`, `"data"`, 1), inErr: "mounts[0].destination"},
 		{name: "terminal", config: strings.Replace(good, `"cwd": "/"`, `"cwd": "/", "terminal": true`, 1), inErr: "terminal"},
+		{name: "config.json a FIFO", config: fifo, inErr: "not a regular file (a FIFO)"},
+		{name: "relative cwd", config: strings.Replace(good, `"cwd": "/"`, `"cwd": "tmp"`, 1), inErr: "process.cwd"},
+		{name: "env without =", config: strings.Replace(good, `"cwd": "/"`, `"cwd": "/", "env": ["A=1", "PATH"]`, 1), inErr: `process.env[1] "PATH"`},
+		{name: "uid -1", config: strings.Replace(good, `"cwd": "/"`, `"cwd": "/", "user": {"uid": 4294967295, "gid": 0}`, 1), inErr: "process.user.uid 4294967295"},
+		{name: "rlimit soft above hard", config: strings.Replace(good, `"cwd": "/"`, `"cwd": "/", "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]`, 1), inErr: "process.rlimits[0] (RLIMIT_NOFILE)"},
+		{name: "memory limit 1", config: strings.Replace(good, `"linux": {}`, `"linux": {"resources": {"memory": {"limit": 1}}}`, 1), inErr: "linux.resources.memory.limit 1"},
+		{name: "cpu shares 1", config: strings.Replace(good, `"linux": {}`, `"linux": {"resources": {"cpu": {"shares": 1}}}`, 1), inErr: "linux.resources.cpu.shares 1"},
+		{name: "rootfs a symlink", config: strings.Replace(good, `"rootfs"`, `"rootfs-link"`, 1), inErr: "symlink"},
+	}
+	if err := os.Symlink("rootfs", filepath.Join(dir, "rootfs-link")); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			os.Remove(filepath.Join(dir, ConfigFile))
-			if tc.config != "" {
+			if tc.config == fifo {
+				// Opened for reading, a FIFO without a writer blocks.
+				if err := syscall.Mkfifo(filepath.Join(dir, ConfigFile), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else if tc.config != "" {
 				if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(tc.config), 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -88,8 +88,8 @@ func (c *Container) LogPath() string { return c.logPath }
 // Exec implements runtime.Container. The new process runs until it is
 // signalled, the init ends, or a test calls Exit.
 func (c *Container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime.Process, error) {
-	if len(spec.Args) == 0 {
-		return nil, fmt.Errorf("exec in container %q: args are required: %w", c.id, runtime.ErrInvalidArgument)
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("exec in container %q: %w", c.id, err)
 	}
 	if err := c.checkRunning(); err != nil {
 		return nil, err
@@ -320,15 +320,12 @@ func (c *Container) Stats() (*runtime.Stats, error) {
 	return s, nil
 }
 
-// Update implements runtime.Container with the real runtime's checks: a
-// memory or pids limit must be positive or -1 (ErrInvalidArgument), and a
+// Update implements runtime.Container with the real runtime's checks: the
+// limits must pass runtime.Resources.Validate (ErrInvalidArgument), and a
 // stopped container refuses (ErrFailedPrecondition).
 func (c *Container) Update(r runtime.Resources) error {
-	if r.Memory != nil && (*r.Memory == 0 || *r.Memory < -1) {
-		return fmt.Errorf("update container %q: memory %d: must be positive or -1: %w", c.id, *r.Memory, runtime.ErrInvalidArgument)
-	}
-	if r.Pids != nil && (*r.Pids == 0 || *r.Pids < -1) {
-		return fmt.Errorf("update container %q: pids %d: must be positive or -1: %w", c.id, *r.Pids, runtime.ErrInvalidArgument)
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("update container %q: %w", c.id, err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -181,6 +181,16 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 	return c, nil
 }
 
+// Check implements runtime.Runtime: the id and the bundle path, as Start
+// checks them.
+func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOptions) error {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return err
+	}
+	_, err := r.checkBundle(opts.BundlePath)
+	return err
+}
+
 // checkBundle accepts an absolute path that is not in Options.BadBundles,
 // with the messages of package bundle, and returns it cleaned.
 func (r *Runtime) checkBundle(path string) (string, error) {

@@ -55,8 +55,8 @@ func (c *container) LogPath() string { return c.meta.LogPath }
 
 // Exec implements runtime.Container.
 func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime.Process, error) {
-	if len(spec.Args) == 0 {
-		return nil, fmt.Errorf("exec in container %q: args are required: %w", c.ID(), runtime.ErrInvalidArgument)
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("exec in container %q: %w", c.ID(), err)
 	}
 	// libcontainer's exec into a frozen container blocks until it thaws
 	// while holding the container's lock, so Resume would deadlock.
@@ -101,7 +101,7 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 		// A half-made exec may leave a zombie that keeps the init from
 		// dying (strays.go).
 		go c.waiters.reapStrays()
-		err = classify(err, "exec %q in container %q", spec.Args[0], c.ID())
+		err = classifyRun(classify(err, "exec %q in container %q", spec.Args[0], c.ID()), spec.Args[0], runtime.ErrFailedPrecondition)
 		// An init that exits during the exec takes the exec down with it
 		// ("procReady not received", or its namespaces already gone): then
 		// the container's state is the cause. A dying init may take a moment
@@ -259,27 +259,26 @@ func (c *container) Stats() (*runtime.Stats, error) {
 
 // Update implements runtime.Container.
 func (c *container) Update(r runtime.Resources) error {
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("update container %q: %w", c.ID(), err)
+	}
 	config := c.lc.Config()
 	res := *config.Cgroups.Resources
 	if r.Memory != nil {
-		if *r.Memory == 0 || *r.Memory < -1 {
-			return fmt.Errorf("update container %q: memory %d: must be positive or -1: %w", c.ID(), *r.Memory, runtime.ErrInvalidArgument)
-		}
 		res.Memory = *r.Memory
 	}
 	if r.CPUShares != nil {
 		res.CpuShares = *r.CPUShares
 	}
 	if r.Pids != nil {
-		if *r.Pids == 0 || *r.Pids < -1 {
-			return fmt.Errorf("update container %q: pids %d: must be positive or -1: %w", c.ID(), *r.Pids, runtime.ErrInvalidArgument)
-		}
 		res.PidsLimit = r.Pids
 	}
 	cg := *config.Cgroups
 	cg.Resources = &res
 	config.Cgroups = &cg
-	return classify(c.lc.Set(config), "update container %q", c.ID())
+	// A memory limit below what the container uses now is refused by the
+	// kernel (EBUSY): the request is fine, the moment is not.
+	return classifyRun(classify(c.lc.Set(config), "update container %q", c.ID()), "", runtime.ErrFailedPrecondition)
 }
 
 // NotifyOOM implements runtime.Container.

@@ -3,6 +3,7 @@ package linux
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
 
@@ -31,4 +32,34 @@ func classify(err error, format string, args ...any) error {
 		return runtime.WithClass(runtime.ErrFailedPrecondition, wrapped)
 	}
 	return wrapped
+}
+
+// classifyRun adds a class to a failed start, exec or update whose cause is
+// the request itself, or the container's current state, rather than the
+// runtime. What the container's init reports crosses a pipe as text
+// (libcontainer's initError has nothing else), so the cause is told by the
+// messages of libcontainer and the cgroup library; an error that matches
+// none stays unclassified. args0 is the program the process runs, if any;
+// memoryClass is the class of a memory limit the kernel refused because the
+// container already uses more (a start asks for too little: invalid; an
+// update comes too late: failed precondition).
+func classifyRun(err error, args0 string, memoryClass error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case args0 != "" && strings.Contains(msg, fmt.Sprintf("exec: %q: ", args0)):
+		// exec.LookPath in the init: no such program, not executable, a
+		// directory. The message names the program.
+		return runtime.WithClass(runtime.ErrInvalidArgument, err)
+	case strings.Contains(msg, "chdir to cwd ("),
+		strings.Contains(msg, "invalid environment variable"),
+		strings.Contains(msg, "cannot setuid to unmapped uid"),
+		strings.Contains(msg, "cannot setgid to unmapped gid"):
+		return runtime.WithClass(runtime.ErrInvalidArgument, err)
+	case strings.Contains(msg, "unable to set memory limit to"):
+		return runtime.WithClass(memoryClass, err)
+	}
+	return err
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/configs/validate"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -111,6 +112,18 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 		return nil, err
 	}
 	return c, nil
+}
+
+// Check implements runtime.Runtime: it loads and converts the bundle into
+// the spec cache, where the start finds it.
+func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOptions) error {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return err
+	}
+	_, _, err := r.specs.load(opts.BundlePath, func(b *bundle.Bundle) (*configs.Config, error) {
+		return r.config(id, b)
+	})
+	return err
 }
 
 // start creates the container id (libcontainer's id) and starts its init;
@@ -217,10 +230,10 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 		}
 	} else if run {
 		if err := lc.Run(proc); err != nil {
-			return nil, classify(err, "start container %q", id)
+			return nil, classifyRun(classify(err, "start container %q", id), b.Spec.Process.Args[0], runtime.ErrInvalidArgument)
 		}
 	} else if err := lc.Start(proc); err != nil {
-		return nil, classify(err, "prepare container from %s", b.Path)
+		return nil, classifyRun(classify(err, "prepare container from %s", b.Path), b.Spec.Process.Args[0], runtime.ErrInvalidArgument)
 	}
 	pid, err := proc.Pid()
 	if err != nil {
@@ -350,6 +363,12 @@ func (r *Runtime) config(id string, b *bundle.Bundle) (*configs.Config, error) {
 	// No CRIU configuration file (runc's default is /etc/criu/runc.conf):
 	// what a checkpoint needs comes from the daemon's request alone.
 	config.Labels = append(config.Labels, "org.criu.config=")
+	// libcontainer.Create validates the same way, but its errors cannot be
+	// told from a failure of the runtime: here they are the bundle's, found
+	// once per bundle and before a start takes a slot.
+	if err := validate.Validate(config); err != nil {
+		return nil, fmt.Errorf("bundle %s: %v: %w", b.Path, err, runtime.ErrInvalidArgument)
+	}
 	return config, nil
 }
 
