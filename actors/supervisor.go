@@ -264,8 +264,14 @@ func (s *supervisorActor) listCheckpoints(ctx actor.Context, msg *ListCheckpoint
 		ctx.Respond(&ListCheckpointsResult{Err: errNoCheckpoints})
 		return
 	}
+	_, exists := s.children[msg.ID]
 	go func() {
 		list, err := store.List(msg.ID)
+		// Checkpoints outlive their container, so an id without a
+		// container may still have some; one with neither is unknown.
+		if err == nil && len(list) == 0 && !exists {
+			err = fmt.Errorf("container %q: no such container and no checkpoints of it: %w", msg.ID, runtime.ErrNotFound)
+		}
 		root.Send(replyTo, &ListCheckpointsResult{Checkpoints: list, Err: err})
 	}()
 }

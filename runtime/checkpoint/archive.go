@@ -85,14 +85,37 @@ func (s *Store) Import(id, name string, r io.Reader, maxBytes int64) (_ Checkpoi
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("import checkpoint %s/%s: "+format+": %w", append([]any{id, name}, append(args, runtime.ErrInvalidArgument)...)...)
 	}
+	// The archive's own read errors (a truncated archive, a body that
+	// stopped coming or grew too large) are the request's; the disk's are
+	// the daemon's. The chain is kept for the caller to tell which limit.
+	src := &archiveReader{r: r}
+	badRead := func(what string) error {
+		if errors.Is(src.err, io.EOF) {
+			return bad("%s: the archive ends early (truncated?)", what)
+		}
+		return runtime.WithClass(runtime.ErrInvalidArgument, fmt.Errorf("import checkpoint %s/%s: %s: %w", id, name, what, src.err))
+	}
 	var total int64
-	tr := tar.NewReader(r)
+	tr := tar.NewReader(src)
 	for {
+		before := src.n
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			// Go's tar reader takes an archive that stops at an entry's
+			// end as complete; an archive cut there is not: its end is two
+			// zero blocks, read here (after up to 511 bytes of padding).
+			if src.n == 0 {
+				return Checkpoint{}, bad("the archive is empty")
+			}
+			if src.n-before < 2*512 {
+				return Checkpoint{}, bad("the archive ends without its end marker (truncated?)")
+			}
 			break
 		}
 		if err != nil {
+			if src.err != nil {
+				return Checkpoint{}, badRead("read archive")
+			}
 			return Checkpoint{}, bad("not a tar archive: %v", err)
 		}
 		if h.Typeflag != tar.TypeReg {
@@ -120,6 +143,9 @@ func (s *Store) Import(id, name string, r io.Reader, maxBytes int64) (_ Checkpoi
 			err = cerr
 		}
 		if err != nil {
+			if src.err != nil {
+				return Checkpoint{}, badRead(fmt.Sprintf("entry %q", h.Name))
+			}
 			return Checkpoint{}, fmt.Errorf("import checkpoint %s/%s: %s: %w", id, name, h.Name, err)
 		}
 	}
@@ -138,6 +164,24 @@ func (s *Store) Import(id, name string, r io.Reader, maxBytes int64) (_ Checkpoi
 		return Checkpoint{}, err
 	}
 	return c, nil
+}
+
+// archiveReader counts what it reads and keeps the error that ended it,
+// io.EOF included: once the archive has ended, an entry that wants more is
+// cut short.
+type archiveReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (a *archiveReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	a.n += int64(n)
+	if err != nil {
+		a.err = err
+	}
+	return n, err
 }
 
 // archiveName checks an archive entry's name and returns it as a relative

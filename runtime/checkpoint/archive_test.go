@@ -110,6 +110,11 @@ func TestImportRefusesMaliciousArchives(t *testing.T) {
 		{"no metadata", archive(t, img), DefaultMaxArchive},
 		{"bad metadata", archive(t, entry{name: "checkpoint.json", typeflag: tar.TypeReg, body: "{"}, img), DefaultMaxArchive},
 		{"not a tar", []byte("this is not a tar archive at all, not even close to one........"), DefaultMaxArchive},
+		{"empty", nil, DefaultMaxArchive},
+		{"truncated in an entry", archive(t, meta, img)[:3*512+2], DefaultMaxArchive},
+		{"truncated in a header", archive(t, meta, img)[:2*512+100], DefaultMaxArchive},
+		// Go's tar reader takes this for a whole archive.
+		{"cut where an entry ends", func() []byte { a := archive(t, meta, img); return a[:len(a)-2*512] }(), DefaultMaxArchive},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,7 +124,7 @@ func TestImportRefusesMaliciousArchives(t *testing.T) {
 			if !errors.Is(err, runtime.ErrInvalidArgument) {
 				t.Fatalf("import: %v, want invalid argument", err)
 			}
-			if _, err := os.Stat(filepath.Join(root, "web", "cp1")); !os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(root, "web")); !os.IsNotExist(err) {
 				t.Errorf("a refused import left its directory behind")
 			}
 			if _, err := os.Stat(filepath.Join(filepath.Dir(root), "evil")); err == nil {
