@@ -19,7 +19,13 @@
 //	anything else         500   the runtime failed; the message says why
 //
 // Bodies are decoded strictly: unknown fields are refused with 400 naming the
-// field, and an empty body means {}.
+// field, and an empty body means {}. A body that stops coming for
+// BodyIdleTimeout is refused with 400 and its connection closed; a slow one
+// that keeps coming, such as a large checkpoint archive, is not.
+//
+// [Server.HTTPServer] is the net/http server of the API, with timeouts for
+// headers and idle connections; [LimitConnections] bounds the connections
+// it serves at once over all listeners.
 //
 // [Listen] opens the daemon's listeners: a unix socket (0660) by default, and
 // TCP once a bearer token is configured; without one only on loopback, and

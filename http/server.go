@@ -34,6 +34,9 @@ type Config struct {
 	// Criu, when set, tells the CRIU self-test's verdict, which GET /healthz
 	// and GET /version show.
 	Criu func() criu.Verdict
+	// BodyIdleTimeout bounds how long a request body may send nothing;
+	// 0 means BodyIdleTimeout.
+	BodyIdleTimeout time.Duration
 	// Insecure, when set, says how this daemon is open to anyone (a TCP
 	// listener without a token, by --insecure-tcp); GET /healthz shows it.
 	Insecure string
@@ -66,6 +69,9 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.BodyIdleTimeout <= 0 {
+		cfg.BodyIdleTimeout = BodyIdleTimeout
+	}
 	s := &Server{cfg: cfg, machine: readMachine()}
 	s.metrics = newMetrics(cfg.Registry, cfg.Supervisor)
 	releaseMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
@@ -74,7 +80,7 @@ func New(cfg Config) *Server {
 	// Route on the escaped path, so that /containers/a%2Fb reaches the id
 	// check (400, an invalid id "a/b") rather than missing every route.
 	e.UseRawPath = true
-	e.Use(s.recovery, s.logRequests, s.authenticate)
+	e.Use(s.recovery, s.bodyDeadline, s.logRequests, s.authenticate)
 	e.NoRoute(func(c *gin.Context) {
 		fail(c, fmt.Errorf("no such endpoint: %s %s: %w", c.Request.Method, c.Request.URL.Path, runtime.ErrNotFound))
 	})

@@ -34,6 +34,7 @@ type daemonOptions struct {
 	tokenFile    string
 	insecureTCP  bool
 	maxStarts    int
+	maxConns     int
 	cgroupParent string
 	logLevel     string
 	logFormat    string
@@ -65,6 +66,7 @@ same --state re-adopts them.`,
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding a bearer token every request must carry (required for a TCP listener)")
 	f.BoolVar(&o.insecureTCP, "insecure-tcp", false, "serve a loopback TCP listener without a token: every local user and every container on the host network can then run anything as root")
 	f.IntVar(&o.maxStarts, "max-starts", actors.DefaultMaxStarts(), "container starts in flight at once; more wait in order")
+	f.IntVar(&o.maxConns, "max-connections", troupehttp.DefaultMaxConnections, "connections held open at once, over all listeners; more wait until one closes")
 	f.StringVar(&o.cgroupParent, "cgroup-parent", linux.DefaultCgroupParent, "cgroup under which each container gets <parent>/<id> (a warm pool's: <parent>/+warm-<hex>)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -93,6 +95,17 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 			return fmt.Errorf("daemon: %w", err)
 		}
 	}
+	if o.maxConns < 1 {
+		return fmt.Errorf("daemon: --max-connections must be at least 1")
+	}
+	// Before anything touches them: a second daemon on the same state,
+	// root or cgroups would take the first one's containers and
+	// checkpoints for leftovers of a crash.
+	locks, err := lockDaemon(o.root, o.state, o.cgroupParent)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer locks.release()
 	// Listeners first: a second daemon on the same socket fails here,
 	// before it touches the first one's containers.
 	var listeners []net.Listener
@@ -178,10 +191,10 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	logger.Info("containers re-adopted", "count", len(sup.State().Containers), "took", time.Since(t0))
 
 	srv := troupehttp.New(troupehttp.Config{Supervisor: sup, Version: version, Token: token, Logger: logger, Criu: criuCheck.Verdict, Insecure: insecure})
-	httpServer := &nethttp.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpServer := srv.HTTPServer()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(listeners)+1)
-	for _, l := range listeners {
+	for _, l := range troupehttp.LimitConnections(listeners, o.maxConns) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
