@@ -1,12 +1,16 @@
 package http
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/runtime"
 )
@@ -76,15 +80,62 @@ func listenUnix(path string) (net.Listener, error) {
 			return nil, fmt.Errorf("listen unix %s: remove stale socket: %w", path, err)
 		}
 	}
-	l, err := net.Listen("unix", path)
+	l, err := bindPrivately(dir, path)
 	if err != nil {
 		return nil, fmt.Errorf("listen unix %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("listen unix %s: %w", path, err)
-	}
 	return l, nil
+}
+
+// bindPrivately binds a unix socket that appears at path already 0660.
+// bind(2) makes the socket with the process's umask, and connecting needs
+// only write permission on it: one made at path and chmod'ed after is open,
+// in between, to whoever the umask let in. The umask itself is no help: it
+// is process-wide, and changing it around the bind would change it for
+// every file other goroutines make meanwhile. So the socket is made in a
+// new directory of its own (0700: nobody else can reach it there), given
+// its mode, and renamed into place, without replacing whatever may have
+// appeared at path meanwhile (a socket another daemon just made).
+func bindPrivately(dir, path string) (net.Listener, error) {
+	private, err := os.MkdirTemp(dir, ".troupe-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(private)
+	tmp := filepath.Join(private, "s")
+	l, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	ul := l.(*net.UnixListener)
+	// Closing it removes path, not where it was made.
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o660); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE); err != nil {
+		l.Close()
+		if errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("another daemon made it meanwhile: %w", runtime.ErrAlreadyExists)
+		}
+		return nil, err
+	}
+	return &unixListener{UnixListener: ul, path: path}, nil
+}
+
+// unixListener removes its socket when closed, as a net.UnixListener does
+// for the path it was bound to.
+type unixListener struct {
+	*net.UnixListener
+	path string
+	once sync.Once
+}
+
+func (l *unixListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() { _ = os.Remove(l.path) })
+	return err
 }
 
 func listenTCP(hostport string, o ListenOptions) (net.Listener, error) {

@@ -6,8 +6,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/runtime"
 )
@@ -63,6 +68,32 @@ func TestListenUnix(t *testing.T) {
 		}
 		if !dials(sock) {
 			t.Error("nothing answers on the socket")
+		}
+	})
+
+	t.Run("never another mode", func(t *testing.T) {
+		// The socket appears at its path with its mode already set: never
+		// made there and changed after (while others could connect), as
+		// the directory's events show. Under umask 0 a socket is made
+		// 0777: open to everyone until a chmod.
+		dir := socketDir(t)
+		sock := filepath.Join(dir, "troupe.sock")
+		events := watchDir(t, dir)
+		old := syscall.Umask(0)
+		_, err := listen(t, "unix://"+sock, ListenOptions{})
+		syscall.Umask(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := events()
+		if len(got) == 0 || got[0] != "MOVED_TO" || slices.Contains(got, "ATTRIB") || slices.Contains(got, "CREATE") {
+			t.Errorf("events of %s: %v; want it moved into place once made, never made there or changed", sock, got)
+		}
+		if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+			t.Errorf("socket %v, %v; want 0660", fi.Mode(), err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("the directory holds %d entries, want the socket alone", len(entries))
 		}
 	})
 
@@ -207,5 +238,45 @@ func TestListenBadAddress(t *testing.T) {
 				t.Errorf("Listen(%q): %v, want invalid argument", address, err)
 			}
 		})
+	}
+}
+
+// watchDir watches dir with inotify and returns a function that reports the
+// events seen so far on the entry named troupe.sock.
+func watchDir(t *testing.T, dir string) func() []string {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_ATTRIB|unix.IN_MOVED_TO); err != nil {
+		t.Fatal(err)
+	}
+	names := []struct {
+		mask uint32
+		name string
+	}{{unix.IN_CREATE, "CREATE"}, {unix.IN_ATTRIB, "ATTRIB"}, {unix.IN_MOVED_TO, "MOVED_TO"}}
+	return func() []string {
+		var got []string
+		buf := make([]byte, 64*1024)
+		n, err := unix.Read(fd, buf)
+		if err != nil {
+			return nil
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)]), "\x00")
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			if name != "troupe.sock" {
+				continue
+			}
+			for _, m := range names {
+				if ev.Mask&m.mask != 0 {
+					got = append(got, m.name)
+				}
+			}
+		}
+		return got
 	}
 }
