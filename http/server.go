@@ -1,6 +1,7 @@
 package http
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,7 @@ type Config struct {
 // messages to the actors; they hold no container logic.
 type Server struct {
 	cfg     Config
+	token   [sha256.Size]byte // the token's digest, when there is one
 	engine  *gin.Engine
 	metrics *metrics
 	machine machine
@@ -73,6 +75,9 @@ func New(cfg Config) *Server {
 		cfg.BodyIdleTimeout = BodyIdleTimeout
 	}
 	s := &Server{cfg: cfg, machine: readMachine()}
+	if cfg.Token != "" {
+		s.token = sha256.Sum256([]byte(cfg.Token))
+	}
 	s.metrics = newMetrics(cfg.Registry, cfg.Supervisor)
 	releaseMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
 	e := gin.New()
@@ -163,14 +168,19 @@ func (s *Server) logRequests(c *gin.Context) {
 	s.cfg.Logger.Log(c.Request.Context(), level, "request", attrs...)
 }
 
-// authenticate checks the bearer token when one is configured, in constant
-// time so that response timing tells nothing about the token.
+// authenticate checks the bearer token when one is configured. The scheme
+// is case-insensitive and one or more spaces follow it (RFC 7235). The
+// token and the guess are compared as SHA-256 digests, in constant time:
+// compared as they are, a guess of another length is refused at once and
+// one of the token's length only after a look at every byte, which tells
+// the token's length to whoever times the answers.
 func (s *Server) authenticate(c *gin.Context) {
 	if s.cfg.Token == "" {
 		return
 	}
-	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
+	scheme, got, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	sum := sha256.Sum256([]byte(strings.TrimLeft(got, " ")))
+	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
 		c.Header("WWW-Authenticate", `Bearer realm="troupe"`)
 		fail(c, fmt.Errorf("missing or wrong bearer token: %w", errUnauthorized))
 	}

@@ -91,7 +91,14 @@ func TestAuth(t *testing.T) {
 		{"token with more", "Bearer " + token + "x", 401},
 		{"no scheme", token, 401},
 		{"basic", "Basic " + token, 401},
+		{"scheme alone", "Bearer", 401},
+		{"no space", "Bearer" + token, 401},
 		{"right token", "Bearer " + token, 200},
+		// RFC 7235: the scheme is case-insensitive, and one or more
+		// spaces follow it.
+		{"lower-case scheme", "bearer " + token, 200},
+		{"upper-case scheme", "BEARER " + token, 200},
+		{"two spaces", "Bearer  " + token, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := anon.sub(t)
