@@ -12,6 +12,7 @@ import (
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 // record is what a container actor knows. It belongs to the actor alone,
@@ -42,6 +43,8 @@ type record struct {
 	// its prepared containers when one is ready. warm says that it did.
 	pool *warmPool
 	warm bool
+	// log bounds the container's log, as its start asked.
+	log containerlog.Limits
 }
 
 // work is one piece of queued runtime work and the command it serves, so
@@ -263,7 +266,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 	a.rec.startReply = ctx.Sender()
 	self, root, rt, adm := ctx.Self(), ctx.ActorSystem().Root, a.deps.runtime, a.deps.admission
 	id, bundle, store := a.rec.id, a.rec.bundlePath, a.deps.checkpoints
-	from, name, pool := a.rec.restoreFrom, a.rec.restoreName, a.rec.pool
+	from, name, pool, logLimits := a.rec.restoreFrom, a.rec.restoreName, a.rec.pool, a.rec.log
 	a.enqueue(ctx, func() {
 		ctx, cancel := a.opContext()
 		defer cancel()
@@ -274,7 +277,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 				return
 			}
 		}
-		opts := runtime.StartOptions{BundlePath: bundle}
+		opts := runtime.StartOptions{BundlePath: bundle, Log: logLimits}
 		if name != "" {
 			cp, images, err := store.Get(from, name)
 			if err != nil {

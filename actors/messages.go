@@ -8,6 +8,7 @@ import (
 
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 // Commands to the supervisor.
@@ -23,6 +24,10 @@ type StartContainer struct {
 	// instead of starting it fresh. BundlePath may then be empty: the
 	// checkpointed container's bundle is used.
 	Checkpoint string
+	// Log bounds the container's log; zero fields mean the runtime's
+	// defaults. A start with limits of its own does not claim a warm pool's
+	// container (those were made with the defaults).
+	Log containerlog.Limits
 }
 
 // StartContainerResult answers StartContainer.

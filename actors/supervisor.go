@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 // supervisorActor spawns one actor per container, named by its id, routes
@@ -120,7 +121,11 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, runtime.ErrAlreadyExists)})
 		return
 	}
-	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now()}
+	if err := msg.Log.Validate(); err != nil {
+		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: %v: %w", msg.ID, err, runtime.ErrInvalidArgument)})
+		return
+	}
+	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log}
 	if msg.Checkpoint != "" {
 		from, name, err := parseCheckpointRef(msg.ID, msg.Checkpoint)
 		if err == nil && s.deps.checkpoints == nil {
@@ -137,7 +142,7 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 	} else if msg.BundlePath == "" {
 		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a bundle path is required: %w", msg.ID, runtime.ErrInvalidArgument)})
 		return
-	} else {
+	} else if msg.Log == (containerlog.Limits{}) {
 		rec.pool = s.poolsByKey[poolKey(msg.BundlePath)]
 	}
 	pid, err := s.spawn(ctx, rec)

@@ -158,7 +158,13 @@ func (s *Supervisor) Stop() error {
 
 // Start creates and starts container id from the bundle at bundlePath.
 func (s *Supervisor) Start(ctx context.Context, id, bundlePath string) (*StartContainerResult, error) {
-	r, err := ask[*StartContainerResult](s, ctx, s.pid, &StartContainer{ID: id, BundlePath: bundlePath})
+	return s.StartContainer(ctx, StartContainer{ID: id, BundlePath: bundlePath})
+}
+
+// StartContainer starts a container as m says: from a bundle, or from a
+// checkpoint, with limits of its own on its log.
+func (s *Supervisor) StartContainer(ctx context.Context, m StartContainer) (*StartContainerResult, error) {
+	r, err := ask[*StartContainerResult](s, ctx, s.pid, &m)
 	if err != nil {
 		return nil, err
 	}
@@ -169,11 +175,7 @@ func (s *Supervisor) Start(ctx context.Context, id, bundlePath string) (*StartCo
 // "other/name" (a clone of another container). An empty bundlePath uses the
 // checkpointed container's bundle.
 func (s *Supervisor) Restore(ctx context.Context, id, bundlePath, checkpoint string) (*StartContainerResult, error) {
-	r, err := ask[*StartContainerResult](s, ctx, s.pid, &StartContainer{ID: id, BundlePath: bundlePath, Checkpoint: checkpoint})
-	if err != nil {
-		return nil, err
-	}
-	return r, r.Err
+	return s.StartContainer(ctx, StartContainer{ID: id, BundlePath: bundlePath, Checkpoint: checkpoint})
 }
 
 // Checkpoint dumps container id into checkpoint name.

@@ -12,12 +12,16 @@ import (
 	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 // startRequest is the body of POST /containers/{id}.
 type startRequest struct {
 	BundlePath string `json:"bundlePath"`
 	Checkpoint string `json:"checkpoint"`
+	// Log bounds the container's log (bytes per file, files kept); what is
+	// left out is the daemon's default.
+	Log containerlog.Limits `json:"log"`
 }
 
 // stateResponse is the answer of GET /state.
@@ -60,14 +64,13 @@ func (s *Server) startContainer(c *gin.Context) {
 		fail(c, fmt.Errorf("field \"bundlePath\" is required: %w", runtime.ErrInvalidArgument))
 		return
 	}
-	id := c.Param("id")
-	var res *actors.StartContainerResult
-	var err error
-	if req.Checkpoint != "" {
-		res, err = s.cfg.Supervisor.Restore(c.Request.Context(), id, req.BundlePath, req.Checkpoint)
-	} else {
-		res, err = s.cfg.Supervisor.Start(c.Request.Context(), id, req.BundlePath)
+	if err := req.Log.Validate(); err != nil {
+		fail(c, fmt.Errorf("field \"log\": %v: %w", err, runtime.ErrInvalidArgument))
+		return
 	}
+	id := c.Param("id")
+	res, err := s.cfg.Supervisor.StartContainer(c.Request.Context(),
+		actors.StartContainer{ID: id, BundlePath: req.BundlePath, Checkpoint: req.Checkpoint, Log: req.Log})
 	if res != nil {
 		s.metrics.started(res, err)
 	}

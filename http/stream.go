@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	nethttp "net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 // keepAlive is how often an idle event stream sends something, so that
@@ -85,20 +85,17 @@ func (s *Server) events(c *gin.Context) {
 	}
 }
 
-// logPoll is how often a followed log is checked for more output.
-const logPoll = 100 * time.Millisecond
-
-// logs serves the init's captured stdout and stderr; with follow=true it
-// keeps sending what is written until the container stops or the client
-// goes away.
+// logs serves the init's captured stdout and stderr, as lines. Queries:
+// follow=true keeps sending what is written until the container stops or
+// the client goes away; tail=N sends only the last N lines; since=TIME only
+// those written from TIME on (RFC 3339, Unix seconds, or a duration before
+// now such as 10m); timestamps=true and streams=true start each line with
+// its time and its stream (stdout or stderr).
 func (s *Server) logs(c *gin.Context) {
-	follow := false
-	if v := c.Query("follow"); v != "" {
-		var err error
-		if follow, err = strconv.ParseBool(v); err != nil {
-			fail(c, fmt.Errorf("query follow=%q: want true or false: %w", v, runtime.ErrInvalidArgument))
-			return
-		}
+	q, err := parseLogQuery(c, time.Now())
+	if err != nil {
+		fail(c, err)
+		return
 	}
 	ctx, id := c.Request.Context(), c.Param("id")
 	info, err := s.cfg.Supervisor.Get(ctx, id)
@@ -106,46 +103,113 @@ func (s *Server) logs(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	f, err := os.Open(info.LogPath)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			fail(c, fmt.Errorf("logs of container %q: %w", id, runtime.ErrNotFound))
-			return
-		}
-		fail(c, fmt.Errorf("logs of container %q: %w", id, err))
+	if len(containerlog.Files(info.LogPath)) == 0 {
+		fail(c, fmt.Errorf("logs of container %q: %w", id, runtime.ErrNotFound))
 		return
 	}
-	defer f.Close()
 	w := c.Writer
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(nethttp.StatusOK)
-	if _, err := io.Copy(w, f); err != nil || !follow {
+	var line []byte
+	write := func(l containerlog.Line) error {
+		line = line[:0]
+		if q.timestamps {
+			line = l.Time.UTC().AppendFormat(line, time.RFC3339Nano)
+			line = append(line, ' ')
+		}
+		if q.streams {
+			line = append(line, l.Stream.String()...)
+			line = append(line, ' ')
+		}
+		line = append(line, l.Content...)
+		if !l.Partial {
+			line = append(line, '\n')
+		}
+		_, err := w.Write(line)
+		return err
+	}
+	if !q.follow {
+		if !q.noPast {
+			_ = containerlog.Read(info.LogPath, q.read, write)
+		}
 		return
 	}
+	// Each poll that found something is flushed to the client.
+	flushing := func(l containerlog.Line) error {
+		if err := write(l); err != nil {
+			return err
+		}
+		w.Flush()
+		return nil
+	}
+	stopped := func() bool {
+		cur, ok := s.cfg.Supervisor.State().Get(id)
+		return !ok || cur.State.Status == runtime.Stopped
+	}
 	w.Flush()
-	tick := time.NewTicker(logPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		n, err := io.Copy(w, f)
-		if err != nil {
-			return
-		}
-		if n > 0 {
-			w.Flush()
-			continue
-		}
-		// Nothing new: stop once the container has stopped (its last
-		// words were copied above) or is gone.
-		if cur, ok := s.cfg.Supervisor.State().Get(id); !ok || cur.State.Status == runtime.Stopped {
-			if n, _ := io.Copy(w, f); n > 0 {
-				w.Flush()
+	_ = containerlog.Follow(ctx, info.LogPath, q.read, stopped, flushing)
+}
+
+// logQuery is what GET /containers/{id}/logs asks for.
+type logQuery struct {
+	follow, timestamps, streams bool
+	noPast                      bool // tail=0: only what comes
+	read                        containerlog.ReadOptions
+}
+
+// parseLogQuery reads the query of GET /containers/{id}/logs.
+func parseLogQuery(c *gin.Context, now time.Time) (logQuery, error) {
+	var q logQuery
+	for name, dst := range map[string]*bool{"follow": &q.follow, "timestamps": &q.timestamps, "streams": &q.streams} {
+		if v := c.Query(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return q, fmt.Errorf("query %s=%q: want true or false: %w", name, v, runtime.ErrInvalidArgument)
 			}
-			return
+			*dst = b
 		}
 	}
+	if v := c.Query("tail"); v != "" && v != "all" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return q, fmt.Errorf("query tail=%q: want a number of lines or all: %w", v, runtime.ErrInvalidArgument)
+		}
+		q.read.Tail = n
+		q.noPast = n == 0
+	}
+	if v := c.Query("since"); v != "" {
+		since, err := parseSince(v, now)
+		if err != nil {
+			return q, fmt.Errorf("query since=%q: want an RFC 3339 time, Unix seconds or a duration such as 10m: %w", v, runtime.ErrInvalidArgument)
+		}
+		q.read.Since = since
+	}
+	if q.noPast && q.read.Since.Before(now) {
+		q.read.Since = now
+	}
+	return q, nil
+}
+
+// parseSince reads a time as docker logs --since does.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	sec, frac, _ := strings.Cut(v, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, errors.New("not a time")
+	}
+	var nsec int64
+	if frac != "" {
+		f, err := strconv.ParseFloat("0."+frac, 64)
+		if err != nil {
+			return time.Time{}, errors.New("not a time")
+		}
+		nsec = int64(f * 1e9)
+	}
+	return time.Unix(n, nsec), nil
 }

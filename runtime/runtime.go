@@ -6,6 +6,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 // Runtime starts containers from OCI bundles and finds the ones that already
@@ -34,6 +36,9 @@ type StartOptions struct {
 	// Restore, when set, brings the container back from a checkpoint (its
 	// memory, open files and process tree) instead of starting its init.
 	Restore *RestoreOptions
+	// Log bounds the container's log; zero fields mean the runtime's
+	// defaults.
+	Log containerlog.Limits
 }
 
 // RestoreOptions say which checkpoint to restore and how it was taken.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -246,22 +247,39 @@ func newStatsCommand(o *globalOptions) *cobra.Command {
 }
 
 func newLogsCommand(o *globalOptions) *cobra.Command {
-	var follow bool
+	var (
+		lo   client.LogOptions
+		tail string
+	)
 	cmd := &cobra.Command{
 		Use:   "logs ID",
 		Short: "print the output of a container's init",
-		Long: `Copy what the init of the container ID wrote to stdout and stderr, as raw bytes.
-With --follow, go on as it writes until interrupted (Ctrl-C ends it cleanly).`,
+		Long: `Print what the init of the container ID wrote to stdout and stderr, line by line.
+With --follow, go on as it writes until interrupted (Ctrl-C ends it cleanly).
+--tail N prints only the last N lines (0: none of the past); --since TIME only
+what was written from TIME on: an RFC 3339 time, Unix seconds, or a duration
+before now such as 10m. --timestamps and --streams start each line with its
+time and its stream.`,
 		GroupID: groupContainers,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if tail != "all" {
+				n, err := strconv.Atoi(tail)
+				if err != nil || n < 0 {
+					return fmt.Errorf("--tail %q: want a number of lines or all", tail)
+				}
+				lo.Tail = n
+				if n == 0 {
+					lo.Tail = -1
+				}
+			}
 			ctx, stop := interruptible(cmd)
 			defer stop()
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			logs, err := c.Logs(ctx, args[0], follow)
+			logs, err := c.Logs(ctx, args[0], lo)
 			if err != nil {
 				return err
 			}
@@ -272,7 +290,12 @@ With --follow, go on as it writes until interrupted (Ctrl-C ends it cleanly).`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "go on printing as the container writes")
+	f := cmd.Flags()
+	f.BoolVarP(&lo.Follow, "follow", "f", false, "go on printing as the container writes")
+	f.StringVarP(&tail, "tail", "n", "all", "print only the last N lines")
+	f.StringVar(&lo.Since, "since", "", "print only what was written from this time on")
+	f.BoolVarP(&lo.Timestamps, "timestamps", "t", false, "start each line with its time")
+	f.BoolVar(&lo.Streams, "streams", false, "start each line with its stream (stdout or stderr)")
 	return cmd
 }
 

@@ -11,18 +11,22 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/actors"
 	troupehttp "github.com/troupe-run/troupe/http"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/criu"
 	"github.com/troupe-run/troupe/runtime/linux"
 )
@@ -42,6 +46,8 @@ type daemonOptions struct {
 	criu         string
 	criuTimeout  time.Duration
 	criuTest     time.Duration
+	logMaxSize   string
+	logMaxFiles  int
 }
 
 // newDaemonCommand is `troupe daemon`.
@@ -60,8 +66,8 @@ same --state re-adopts them.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.root, "root", "/var/lib/troupe", "directory for persistent data (checkpoints)")
-	f.StringVar(&o.state, "state", "/run/troupe", "directory for runtime state (container state, logs)")
+	f.StringVar(&o.root, "root", "/var/lib/troupe", "directory for persistent data (checkpoints, container logs)")
+	f.StringVar(&o.state, "state", "/run/troupe", "directory for runtime state (container state)")
 	f.StringArrayVar(&o.listen, "listen", []string{"unix:///run/troupe/troupe.sock"}, "address to serve: unix:///path or tcp://127.0.0.1:PORT (repeatable)")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding a bearer token every request must carry (required for a TCP listener)")
 	f.BoolVar(&o.insecureTCP, "insecure-tcp", false, "serve a loopback TCP listener without a token: every local user and every container on the host network can then run anything as root")
@@ -73,6 +79,8 @@ same --state re-adopts them.`,
 	f.StringVar(&o.pprofAddr, "pprof", "", "serve Go's pprof on this loopback address (e.g. 127.0.0.1:6060)")
 	f.StringVar(&o.criu, "criu", defaultCriu(), "the criu binary for checkpoint/restore (make criu installs one)")
 	f.DurationVar(&o.criuTimeout, "criu-timeout", linux.DefaultCriuTimeout, "deadline of one checkpoint or restore of a container using up to 1 GiB of memory; each further GiB adds as much again (CRIU is killed on it)")
+	f.StringVar(&o.logMaxSize, "log-max-size", "10MiB", "size at which a container's log file rotates (a start can ask otherwise); at least 64KiB")
+	f.IntVar(&o.logMaxFiles, "log-max-files", containerlog.DefaultMaxFiles, "log files kept per container, the current one included (a start can ask otherwise)")
 	f.DurationVar(&o.criuTest, "criu-selftest-timeout", criu.DefaultSelfTestTimeout, "deadline of the CRIU self-test at start (a dump and restore of a small process tree)")
 	return cmd
 }
@@ -136,7 +144,14 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	if o.criuTimeout <= 0 || o.criuTest <= 0 {
 		return fmt.Errorf("daemon: --criu-timeout and --criu-selftest-timeout must be positive")
 	}
-	rt, err := linux.New(linux.Options{StateDir: o.state, CgroupParent: o.cgroupParent, CriuTimeout: o.criuTimeout})
+	logLimits, err := parseLogLimits(o.logMaxSize, o.logMaxFiles)
+	if err != nil {
+		return err
+	}
+	// Logs live under --root: bounded as they are, on a tmpfs they would
+	// still be memory.
+	rt, err := linux.New(linux.Options{StateDir: o.state, CgroupParent: o.cgroupParent, CriuTimeout: o.criuTimeout,
+		LogDir: filepath.Join(o.root, "logs"), LogLimits: logLimits, OnLogDrop: logDropWarner(logger)})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -190,7 +205,13 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	}
 	logger.Info("containers re-adopted", "count", len(sup.State().Containers), "took", time.Since(t0))
 
-	srv := troupehttp.New(troupehttp.Config{Supervisor: sup, Version: version, Token: token, Logger: logger, Criu: criuCheck.Verdict, Insecure: insecure})
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "troupe_log_dropped_bytes_total",
+		Help: "Container output that a log could not take (a full disk) and that was dropped.",
+	}, func() float64 { return float64(rt.LogDropped()) }))
+	srv := troupehttp.New(troupehttp.Config{Supervisor: sup, Version: version, Token: token, Logger: logger, Criu: criuCheck.Verdict,
+		Insecure: insecure, Registry: registry})
 	httpServer := srv.HTTPServer()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(listeners)+1)
@@ -282,6 +303,41 @@ func defaultCriu() string {
 	return "criu"
 }
 
+// parseLogLimits reads --log-max-size (bytes, or with a unit: KiB, MiB,
+// GiB, or k, m, g for the same) and --log-max-files.
+func parseLogLimits(size string, files int) (containerlog.Limits, error) {
+	num := strings.TrimRight(size, "KMGiBkmgb")
+	unit := strings.ToLower(strings.TrimSuffix(strings.TrimSuffix(size[len(num):], "B"), "b"))
+	mult := map[string]int64{"": 1, "k": 1 << 10, "ki": 1 << 10, "m": 1 << 20, "mi": 1 << 20, "g": 1 << 30, "gi": 1 << 30}[unit]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || mult == 0 || n <= 0 || n > (1<<62)/mult {
+		return containerlog.Limits{}, fmt.Errorf("daemon: --log-max-size %q: want bytes, or a number with KiB, MiB or GiB", size)
+	}
+	l := containerlog.Limits{MaxSize: n * mult, MaxFiles: files}
+	if files <= 0 {
+		return l, fmt.Errorf("daemon: --log-max-files %d: want 1 or more", files)
+	}
+	if err := l.Validate(); err != nil {
+		return l, fmt.Errorf("daemon: %w", err)
+	}
+	return l, nil
+}
+
+// logDropWarner logs, at most once a minute, that container output was
+// dropped because a log could not take it (a full disk): dropping is better
+// than stopping the container, but never silent. The runtime counts it too
+// (troupe_log_dropped_bytes_total).
+func logDropWarner(logger *slog.Logger) func(path string, bytes int, err error) {
+	var last atomic.Int64
+	return func(path string, bytes int, err error) {
+		now := time.Now().UnixNano()
+		if prev := last.Load(); now-prev < int64(time.Minute) || !last.CompareAndSwap(prev, now) {
+			return
+		}
+		logger.Warn("container output dropped: its log cannot take it", "log", path, "bytes", bytes, "err", err)
+	}
+}
+
 // logCriuVerdict logs the CRIU self-test's verdict once there is one.
 func logCriuVerdict(logger *slog.Logger, c *criu.Checker) {
 	<-c.Done()
@@ -298,7 +354,7 @@ func readToken(path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := readPrivateFile(path)
 	if err != nil {
 		return "", fmt.Errorf("daemon: token file: %w", err)
 	}

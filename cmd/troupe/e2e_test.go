@@ -579,6 +579,17 @@ func TestReadmeExamples(t *testing.T) {
 			if !strings.HasPrefix(out, "1\n2\n") {
 				t.Errorf("%s: %q, want the count", readmeLine, out)
 			}
+		case strings.Contains(line, "/logs?tail=2&timestamps=true"):
+			got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			for _, l := range got {
+				stamp, count, _ := strings.Cut(l, " ")
+				if _, err := time.Parse(time.RFC3339Nano, stamp); err != nil || count == "" {
+					t.Errorf("%s: line %q, want a time and the count", readmeLine, l)
+				}
+			}
+			if len(got) != 2 {
+				t.Errorf("%s: %q, want 2 lines", readmeLine, out)
+			}
 		case strings.Contains(line, `"singal"`):
 			if !strings.Contains(out, `unknown field \"singal\"`) {
 				t.Errorf("%s: %s", readmeLine, out)

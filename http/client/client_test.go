@@ -382,7 +382,7 @@ func TestNoRequest(t *testing.T) {
 		{"get without id", func(ctx context.Context) error { _, err := c.Get(ctx, ""); return err }},
 		{"signal without id", func(ctx context.Context) error { return c.Signal(ctx, "", 1, 9) }},
 		{"checkpoint without name", func(ctx context.Context) error { return c.DeleteCheckpoint(ctx, "x", "") }},
-		{"logs without id", func(ctx context.Context) error { _, err := c.Logs(ctx, "", false); return err }},
+		{"logs without id", func(ctx context.Context) error { _, err := c.Logs(ctx, "", client.LogOptions{}); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -702,12 +702,16 @@ func TestEventsCancel(t *testing.T) {
 
 func TestLogs(t *testing.T) {
 	tests := []struct {
-		name   string
-		follow bool
-		query  string
+		name  string
+		o     client.LogOptions
+		query string
 	}{
-		{"all", false, ""},
-		{"follow", true, "follow=true"},
+		{"all", client.LogOptions{}, ""},
+		{"follow", client.LogOptions{Follow: true}, "follow=true"},
+		{"tail", client.LogOptions{Tail: 5}, "tail=5"},
+		{"only new", client.LogOptions{Follow: true, Tail: -1}, "follow=true&tail=0"},
+		{"since, timestamps, streams", client.LogOptions{Since: "2026-12-02T01:02:03.4Z", Timestamps: true, Streams: true},
+			"since=2026-12-02T01%3A02%3A03.4Z&streams=true&timestamps=true"},
 	}
 	for _, tr := range transports {
 		for _, tt := range tests {
@@ -720,7 +724,7 @@ func TestLogs(t *testing.T) {
 					w.(nethttp.Flusher).Flush()
 					_, _ = io.WriteString(w, "\x00raw\xffbytes")
 				}))
-				rc, err := c.Logs(t.Context(), "redis", tt.follow)
+				rc, err := c.Logs(t.Context(), "redis", tt.o)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -744,7 +748,7 @@ func TestLogsFollowCancel(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	ctx, cancel := context.WithCancel(t.Context())
-	rc, err := c.Logs(ctx, "redis", true)
+	rc, err := c.Logs(ctx, "redis", client.LogOptions{Follow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -761,7 +765,7 @@ func TestLogsFollowCancel(t *testing.T) {
 
 func TestLogsError(t *testing.T) {
 	c := startTCP(t, serve(t, exchange{"GET", "/containers/nope/logs", "", 404, `{"error": "container \"nope\": not found"}`}))
-	_, err := c.Logs(t.Context(), "nope", false)
+	_, err := c.Logs(t.Context(), "nope", client.LogOptions{})
 	if !errors.Is(err, runtime.ErrNotFound) || err.Error() != `container "nope": not found` {
 		t.Errorf("error %v", err)
 	}

@@ -161,18 +161,50 @@ func (c *Client) Stats(ctx context.Context, id string) (*runtime.Stats, error) {
 	return &st, nil
 }
 
-// Logs returns the captured stdout and stderr of the init of the container
-// id as raw bytes (GET /containers/{id}/logs). With follow the stream goes on
-// as the container writes, until ctx ends or the daemon ends it. The caller
-// must close it.
-func (c *Client) Logs(ctx context.Context, id string, follow bool) (io.ReadCloser, error) {
+// LogOptions choose what Logs reads.
+type LogOptions struct {
+	// Follow goes on as the container writes, until ctx ends or the
+	// container stops.
+	Follow bool
+	// Tail, when positive, reads only the last Tail lines; when negative,
+	// none of the past (with Follow, only what comes); 0 reads all.
+	Tail int
+	// Since, when set, reads only what was written from then on: an RFC
+	// 3339 time, Unix seconds, or a duration before now such as "10m".
+	Since string
+	// Timestamps and Streams start each line with its time (RFC 3339) and
+	// its stream (stdout or stderr).
+	Timestamps, Streams bool
+}
+
+// Logs returns what the init of the container id wrote to stdout and
+// stderr, as lines (GET /containers/{id}/logs). The caller must close it.
+func (c *Client) Logs(ctx context.Context, id string, o LogOptions) (io.ReadCloser, error) {
 	p, err := containerPath(id, "/logs")
 	if err != nil {
 		return nil, err
 	}
-	var q url.Values
-	if follow {
-		q = url.Values{"follow": {"true"}}
+	q := url.Values{}
+	if o.Follow {
+		q.Set("follow", "true")
+	}
+	switch {
+	case o.Tail > 0:
+		q.Set("tail", strconv.Itoa(o.Tail))
+	case o.Tail < 0:
+		q.Set("tail", "0")
+	}
+	if o.Since != "" {
+		q.Set("since", o.Since)
+	}
+	if o.Timestamps {
+		q.Set("timestamps", "true")
+	}
+	if o.Streams {
+		q.Set("streams", "true")
+	}
+	if len(q) == 0 {
+		q = nil
 	}
 	resp, err := c.send(ctx, nethttp.MethodGet, p, q, nil, "*/*")
 	if err != nil {

@@ -61,12 +61,13 @@ func TestCheckpointRestore(t *testing.T) {
 		data, _ := os.ReadFile(clone.LogPath())
 		return strings.Contains(string(data), "tick")
 	})
-	// And it holds the read end of its own output pipe, so it survives a
+	// And it holds the read ends of its own output pipes, so it survives a
 	// daemon restart like any other container.
-	if r, err := takeLogPipe(clone.Init().Pid()); err != nil {
-		t.Errorf("the restored init has no log pipe: %v", err)
+	if out, errp, err := takeLogPipes(clone.Init().Pid()); err != nil || errp == nil {
+		t.Errorf("the restored init has no log pipes: %v (stderr's: %v)", err, errp)
 	} else {
-		r.Close()
+		out.Close()
+		errp.Close()
 	}
 	time.Sleep(10 * time.Millisecond)
 }

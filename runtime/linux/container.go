@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 // container is the libcontainer implementation of runtime.Container.
@@ -339,7 +340,7 @@ func (c *container) Delete(ctx context.Context, force bool) error {
 			return fmt.Errorf("delete container %q: %w", c.ID(), err)
 		}
 	}
-	if err := os.Remove(c.meta.LogPath); err != nil && !os.IsNotExist(err) {
+	if err := containerlog.Remove(c.meta.LogPath); err != nil {
 		return fmt.Errorf("delete container %q: remove log: %w", c.ID(), err)
 	}
 	return nil

@@ -21,10 +21,11 @@
 // # Layout on disk
 //
 // Under the state directory given to [New]: libcontainer's per-container
-// state in containers/<id>/ (with troupe's own troupe.json beside it), and the
-// init's stdout and stderr in logs/<id>.log. The init writes into a pipe that
-// the daemon copies into that file, and holds the pipe's read end itself as
-// fd 3 (logs.go says why: checkpoints, and daemon restarts). Cgroups are created at
+// state in containers/<id>/ (with troupe's own troupe.json beside it); the
+// init's stdout and stderr in <LogDir>/<id>.log, bounded and rotated
+// (package containerlog). The init writes into two pipes that the daemon
+// copies into that log, and holds their read ends itself as fds 3 and 4
+// (logs.go says why: checkpoints, and daemon restarts). Cgroups are created at
 // <CgroupParent>/<id> in every hierarchy, never where a bundle asks, so that
 // delete can remove every trace. A prepared container (warm.go) is made under
 // a name of its own, +warm-<hex>, for its state dir, log and cgroups, and

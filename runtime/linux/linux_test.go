@@ -19,6 +19,7 @@ import (
 
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -188,13 +189,21 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// readLog returns what c's init wrote, stdout and stderr, as it wrote it.
 func readLog(t *testing.T, c runtime.Container) string {
 	t.Helper()
-	data, err := os.ReadFile(c.LogPath())
+	var out []byte
+	err := containerlog.Read(c.LogPath(), containerlog.ReadOptions{}, func(l containerlog.Line) error {
+		out = append(out, l.Content...)
+		if !l.Partial {
+			out = append(out, '\n')
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(data)
+	return string(out)
 }
 
 func TestLifecycleExitStatus(t *testing.T) {

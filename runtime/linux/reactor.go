@@ -35,9 +35,10 @@ type reactor struct {
 
 	closeOnce sync.Once
 
-	// buf is scratch space for handlers, which all run on the loop
-	// goroutine: one buffer for all containers instead of one each.
-	buf []byte
+	// buf and scratch are scratch space for handlers, which all run on the
+	// loop goroutine: one buffer for all containers instead of one each.
+	// buf takes what a pipe holds; scratch, what goes into a log for it.
+	buf, scratch []byte
 	// done is closed when the loop has returned.
 	done chan struct{}
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 func newTestReactor(t *testing.T) *reactor {
@@ -81,10 +83,10 @@ func TestLogPumpCopies(t *testing.T) {
 		fresh  bool
 		before string // already in the log
 	}{
-		{"empty", 0, true, "old"},
-		{"small", 100, true, "old"},
+		{"empty", 0, true, "2026-12-02T01:00:00Z stdout F old\n"},
+		{"small", 100, true, "2026-12-02T01:00:00Z stdout F old\n"},
 		{"larger than the pipe and the buffer", 1 << 20, true, ""},
-		{"appended", 5000, false, "kept\n"},
+		{"appended", 5000, false, "2026-12-02T01:00:00Z stdout F kept\n"},
 	}
 	rx := newTestReactor(t)
 	for _, tc := range tests {
@@ -93,35 +95,58 @@ func TestLogPumpCopies(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.before), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			r, w, err := os.Pipe()
+			outR, outW, err := os.Pipe()
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := startLogPump(rx, r, path, tc.fresh)
+			errR, errW, err := os.Pipe()
 			if err != nil {
-				w.Close()
 				t.Fatal(err)
 			}
-			data := bytes.Repeat([]byte("0123456789abcdef"), tc.size/16+1)[:tc.size]
+			p, err := startLogPump(rx, outR, errR, path, containerlog.Limits{}, tc.fresh, &logDrops{})
+			if err != nil {
+				outW.Close()
+				errW.Close()
+				t.Fatal(err)
+			}
+			data := bytes.Repeat([]byte("0123456789abcde\n"), tc.size/16+1)[:tc.size]
 			go func() {
-				w.Write(data)
-				w.Close()
+				outW.Write(data)
+				outW.Close()
+			}()
+			go func() {
+				errW.Write([]byte("on stderr\n"))
+				errW.Close()
 			}()
 			select {
 			case <-p.done:
 			case <-time.After(20 * time.Second):
-				t.Fatal("the pump did not see the end of the pipe")
+				t.Fatal("the pump did not see the end of the pipes")
 			}
-			got, err := os.ReadFile(path)
-			if err != nil {
+			var out, errOut []byte
+			if err := containerlog.Read(path, containerlog.ReadOptions{}, func(l containerlog.Line) error {
+				b := append([]byte(nil), l.Content...)
+				if !l.Partial {
+					b = append(b, '\n')
+				}
+				if l.Stream == containerlog.Stderr {
+					errOut = append(errOut, b...)
+				} else {
+					out = append(out, b...)
+				}
+				return nil
+			}); err != nil {
 				t.Fatal(err)
 			}
 			want := string(data)
 			if !tc.fresh {
-				want = tc.before + want
+				want = "kept\n" + want
 			}
-			if string(got) != want {
-				t.Errorf("log has %d bytes, want %d", len(got), len(want))
+			if string(out) != want {
+				t.Errorf("stdout in the log has %d bytes, want %d", len(out), len(want))
+			}
+			if string(errOut) != "on stderr\n" {
+				t.Errorf("stderr in the log: %q", errOut)
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/criu"
 )
 
@@ -126,7 +127,7 @@ func (r *Runtime) reconcileOne(name string) (keep bool, err error) {
 		return false, errors.Join(
 			r.killCgroup(name),
 			criu.RemoveAll(filepath.Join(r.stateRoot, name)),
-			removeIfThere(logPath))
+			containerlog.Remove(logPath))
 	}
 	status, err := lc.Status()
 	if err != nil {
@@ -138,7 +139,7 @@ func (r *Runtime) reconcileOne(name string) (keep bool, err error) {
 	// An init still waiting to exec the bundle's process: the start that
 	// made it did not finish, and nobody was told it did. Destroy kills it
 	// and removes its cgroups and state.
-	return false, errors.Join(lc.Destroy(), r.killCgroup(name), removeIfThere(logPath))
+	return false, errors.Join(lc.Destroy(), r.killCgroup(name), containerlog.Remove(logPath))
 }
 
 // removeStrayCgroups removes the cgroups below the cgroup parent, in every
@@ -173,8 +174,7 @@ func (r *Runtime) removeStrayLogs(kept map[string]bool) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".log")
-		if !ok || kept[name] || !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || kept[logOwner(e.Name())] {
 			continue
 		}
 		if err := os.Remove(filepath.Join(r.logRoot, e.Name())); err != nil && !os.IsNotExist(err) {
@@ -184,6 +184,18 @@ func (r *Runtime) removeStrayLogs(kept map[string]bool) ([]string, error) {
 		removed = append(removed, e.Name())
 	}
 	return removed, errors.Join(errs...)
+}
+
+// logOwner is the name of the container a file of the log directory
+// belongs to: <name>.log, and its older files <name>.log.<n>.
+func logOwner(file string) string {
+	if i := strings.LastIndex(file, ".log"); i > 0 {
+		rest := file[i+len(".log"):]
+		if rest == "" || (rest[0] == '.' && strings.Trim(rest[1:], "0123456789") == "" && len(rest) > 1) {
+			return file[:i]
+		}
+	}
+	return ""
 }
 
 // cgroupKillTimeout bounds the wait for the processes of a cgroup to die.
@@ -262,12 +274,4 @@ func readPidsFile(p string) []int {
 		}
 	}
 	return out
-}
-
-// removeIfThere removes a file that may not exist.
-func removeIfThere(p string) error {
-	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	return nil
 }

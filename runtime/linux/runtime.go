@@ -22,6 +22,7 @@ import (
 
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/criu"
 )
 
@@ -40,6 +41,16 @@ type Options struct {
 	// gets <CgroupParent>/<id> (a prepared one <CgroupParent>/+warm-<hex>);
 	// default DefaultCgroupParent.
 	CgroupParent string
+	// LogDir holds the containers' logs; default <StateDir>/logs. Logs are
+	// bounded, but a tmpfs is memory: a disk is the better place.
+	LogDir string
+	// LogLimits bound each container's log unless its start says otherwise;
+	// zero fields mean containerlog's defaults.
+	LogLimits containerlog.Limits
+	// OnLogDrop, when set, is told of container output that a log could not
+	// take (a full disk), on the runtime's reactor goroutine: it must not
+	// block.
+	OnLogDrop func(path string, bytes int, err error)
 	// CriuTimeout is the deadline of one checkpoint or restore of a
 	// container using up to 1 GiB of memory, growing by as much again per
 	// further GiB; default DefaultCriuTimeout.
@@ -51,6 +62,8 @@ type Runtime struct {
 	waiters      *waiters
 	stateRoot    string // libcontainer's root: one directory per container
 	logRoot      string
+	logLimits    containerlog.Limits
+	logDrops     logDrops
 	cgroupParent string
 	criuTimeout  time.Duration
 	specs        *specCache
@@ -70,6 +83,7 @@ type meta struct {
 	BundlePath string              `json:"bundlePath"`
 	Init       runtime.ProcessSpec `json:"init"`
 	LogPath    string              `json:"logPath"`
+	LogLimits  containerlog.Limits `json:"logLimits"`
 }
 
 // New returns a runtime keeping its state under o.StateDir.
@@ -80,6 +94,15 @@ func New(o Options) (*Runtime, error) {
 	if o.CgroupParent == "" {
 		o.CgroupParent = DefaultCgroupParent
 	}
+	if o.LogDir == "" {
+		o.LogDir = filepath.Join(o.StateDir, "logs")
+	}
+	if !filepath.IsAbs(o.LogDir) {
+		return nil, fmt.Errorf("log dir %q must be absolute: %w", o.LogDir, runtime.ErrInvalidArgument)
+	}
+	if err := o.LogLimits.Validate(); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, runtime.ErrInvalidArgument)
+	}
 	if o.CriuTimeout <= 0 {
 		o.CriuTimeout = DefaultCriuTimeout
 	}
@@ -89,7 +112,9 @@ func New(o Options) (*Runtime, error) {
 	r := &Runtime{
 		waiters:      newWaiters(),
 		stateRoot:    filepath.Join(o.StateDir, "containers"),
-		logRoot:      filepath.Join(o.StateDir, "logs"),
+		logRoot:      o.LogDir,
+		logLimits:    o.LogLimits.WithDefaults(containerlog.Limits{}),
+		logDrops:     logDrops{notify: o.OnLogDrop},
 		cgroupParent: path.Clean(o.CgroupParent),
 		criuTimeout:  o.CriuTimeout,
 		specs:        newSpecCache(),
@@ -129,6 +154,9 @@ func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOption
 // start creates the container id (libcontainer's id) and starts its init;
 // unless run, the init waits for libcontainer's Exec (a prepared container).
 func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOptions, run bool) (_ *container, retErr error) {
+	if err := opts.Log.Validate(); err != nil {
+		return nil, fmt.Errorf("start container %q: %v: %w", id, err, runtime.ErrInvalidArgument)
+	}
 	b, base, err := r.specs.load(opts.BundlePath, func(b *bundle.Bundle) (*configs.Config, error) {
 		return r.config(id, b)
 	})
@@ -153,10 +181,11 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 			// A failed start leaves libcontainer's state dir (and maybe a
 			// cgroup) behind; a later Load would call it "does not exist".
 			_ = lc.Destroy()
-			_ = os.Remove(logPath)
+			_ = containerlog.Remove(logPath)
 		}
 	}()
-	m := meta{BundlePath: b.Path, Init: initSpec(b.Spec.Process), LogPath: logPath}
+	limits := opts.Log.WithDefaults(r.logLimits)
+	m := meta{BundlePath: b.Path, Init: initSpec(b.Spec.Process), LogPath: logPath, LogLimits: limits}
 	if err := writeMeta(r.stateRoot, id, m); err != nil {
 		return nil, err
 	}
@@ -169,30 +198,23 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
 	defer stdin.Close()
-	logR, logW, err := os.Pipe()
+	pipes, err := newOutputPipes()
 	if err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
-	defer logW.Close() // the init holds its own copies
-	// The init keeps a read end too (fd 3; logs.go says why).
-	initR, err := reopenReadEnd(logR)
-	if err != nil {
-		logR.Close()
-		return nil, fmt.Errorf("start container %q: %w", id, err)
-	}
-	defer initR.Close()
+	defer pipes.closeInits() // the init holds its own copies
 	rx, err := r.reactor()
 	if err != nil {
-		logR.Close()
+		pipes.closeReads()
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
 	// A fresh log: a container that reuses an id does not inherit output.
-	pump, err := startLogPump(rx, logR, logPath, true)
+	pump, err := startLogPump(rx, pipes.read[0], pipes.read[1], logPath, limits, true, &r.logDrops)
 	if err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
-	proc.Stdin, proc.Stdout, proc.Stderr = stdin, logW, logW
-	proc.ExtraFiles = []*os.File{initR}
+	proc.Stdin, proc.Stdout, proc.Stderr = stdin, pipes.write[0], pipes.write[1]
+	proc.ExtraFiles = pipes.init[:]
 	if ro := opts.Restore; ro != nil {
 		rctx, cancel := context.WithTimeout(ctx, criu.Timeout(r.criuTimeout, imagesSize(ro.ImagesDir)))
 		defer cancel()
@@ -279,8 +301,8 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		// Take the output pipe back from the init first, so that its last
 		// words reach the log before its exit is reported; a container that
 		// cannot give it back just keeps running uncopied.
-		if r, perr := takeLogPipe(st.InitProcessPid); perr == nil {
-			pump, _ = startLogPump(rx, r, m.LogPath, false)
+		if out, errp, perr := takeLogPipes(st.InitProcessPid); perr == nil {
+			pump, _ = startLogPump(rx, out, errp, m.LogPath, m.LogLimits, false, &r.logDrops)
 		}
 		init, err = watchForeign(rx, st.InitProcessPid, m.Init, pump.drained)
 	}
@@ -299,6 +321,10 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 	}
 	return c, nil
 }
+
+// LogDropped is how many bytes of container output the logs could not take
+// (a full disk), since the runtime was made.
+func (r *Runtime) LogDropped() uint64 { return r.logDrops.bytes.Load() }
 
 // reactor returns the runtime's reactor, made on first use.
 func (r *Runtime) reactor() (*reactor, error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 // A prepared container lives in libcontainer's state root under a name of
@@ -88,7 +89,7 @@ func (r *Runtime) RemovePrepared(ctx context.Context) error {
 		// Destroy kills a created container's init and removes its cgroups.
 		errs = append(errs, lc.Destroy())
 		if m.LogPath != "" {
-			_ = os.Remove(m.LogPath)
+			_ = containerlog.Remove(m.LogPath)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
