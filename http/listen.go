@@ -95,46 +95,56 @@ func listenUnix(path string) (net.Listener, error) {
 // every file other goroutines make meanwhile. So the socket is made in a
 // new directory of its own (0700: nobody else can reach it there), given
 // its mode, and renamed into place, without replacing whatever may have
-// appeared at path meanwhile (a socket another daemon just made).
+// appeared at path meanwhile (a socket another daemon just made). The
+// private directory is named through its descriptor (/proc/self/fd/N), so
+// that the bind's path is short whatever dir is: a socket's path must fit
+// in 108 bytes.
 func bindPrivately(dir, path string) (net.Listener, error) {
 	private, err := os.MkdirTemp(dir, ".troupe-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(private)
-	tmp := filepath.Join(private, "s")
-	l, err := net.Listen("unix", tmp)
+	fd, err := unix.Open(private, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	l, err := net.Listen("unix", fmt.Sprintf("/proc/self/fd/%d/s", fd))
 	if err != nil {
 		return nil, err
 	}
 	ul := l.(*net.UnixListener)
 	// Closing it removes path, not where it was made.
 	ul.SetUnlinkOnClose(false)
-	if err := os.Chmod(tmp, 0o660); err != nil {
+	if err := unix.Fchmodat(fd, "s", 0o660, 0); err != nil {
 		l.Close()
 		return nil, err
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE); err != nil {
+	if err := unix.Renameat2(fd, "s", unix.AT_FDCWD, path, unix.RENAME_NOREPLACE); err != nil {
 		l.Close()
 		if errors.Is(err, unix.EEXIST) {
 			return nil, fmt.Errorf("another daemon made it meanwhile: %w", runtime.ErrAlreadyExists)
 		}
 		return nil, err
 	}
-	return &unixListener{UnixListener: ul, path: path}, nil
+	return &unixListener{UnixListener: ul, addr: &net.UnixAddr{Name: path, Net: "unix"}}, nil
 }
 
-// unixListener removes its socket when closed, as a net.UnixListener does
-// for the path it was bound to.
+// unixListener is a socket bound elsewhere and moved to addr: it tells
+// addr, and removes its socket there when closed, as a net.UnixListener
+// does with the path it was bound to.
 type unixListener struct {
 	*net.UnixListener
-	path string
+	addr *net.UnixAddr
 	once sync.Once
 }
 
+func (l *unixListener) Addr() net.Addr { return l.addr }
+
 func (l *unixListener) Close() error {
 	err := l.UnixListener.Close()
-	l.once.Do(func() { _ = os.Remove(l.path) })
+	l.once.Do(func() { _ = os.Remove(l.addr.Name) })
 	return err
 }
 

@@ -97,6 +97,27 @@ func TestListenUnix(t *testing.T) {
 		}
 	})
 
+	t.Run("long path", func(t *testing.T) {
+		// A path that just fits a socket's 107 bytes still works, and the
+		// listener tells it as its address.
+		dir := socketDir(t)
+		sock := filepath.Join(dir, strings.Repeat("s", 107-len(dir)-1))
+		l, err := listen(t, "unix://"+sock, ListenOptions{})
+		if err != nil {
+			t.Fatalf("Listen on a %d-byte path: %v", len(sock), err)
+		}
+		if l.Addr().String() != sock {
+			t.Errorf("listener address %s, want %s", l.Addr(), sock)
+		}
+		if !dials(sock) {
+			t.Error("nothing answers on the socket")
+		}
+		l.Close()
+		if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+			t.Errorf("a closed listener left its socket: %v", err)
+		}
+	})
+
 	t.Run("world-writable directory", func(t *testing.T) {
 		dir := filepath.Join(socketDir(t), "open")
 		if err := os.Mkdir(dir, 0o777); err != nil {
