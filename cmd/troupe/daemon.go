@@ -95,11 +95,11 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		return err
 	}
 	raiseFileLimit(logger)
-	for _, d := range []string{o.root, o.state} {
-		if !filepath.IsAbs(d) {
-			return fmt.Errorf("daemon: %q must be an absolute path", d)
+	for _, d := range []struct{ flag, dir string }{{"--root", o.root}, {"--state", o.state}} {
+		if !filepath.IsAbs(d.dir) {
+			return fmt.Errorf("daemon: %s %q must be an absolute path", d.flag, d.dir)
 		}
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		if err := privateDir(d.flag, d.dir); err != nil {
 			return fmt.Errorf("daemon: %w", err)
 		}
 	}

@@ -1,14 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	nethttp "net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,15 +80,56 @@ func TestDaemonTCPNeedsToken(t *testing.T) {
 }
 
 // refused runs a daemon with a TCP listener and checks that it refuses to
-// start, naming both ways out, and that nothing listens.
+// start, naming both ways out.
 func refused(t *testing.T, tokenFile string, flags ...string) {
+	t.Helper()
+	if tokenFile != "" {
+		flags = append(flags, "--token-file", tokenFile)
+	}
+	served, out := tryDaemon(t, flags...)
+	if served {
+		t.Fatalf("the daemon serves TCP without a token; its output:\n%s", out)
+	}
+	for _, want := range []string{"127.0.0.1:", "--token-file", "--insecure-tcp", "root"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the refusal does not mention %q: %s", want, out)
+		}
+	}
+}
+
+// The binary tryDaemon runs, built once.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// tryDaemon runs this tree's daemon on a directory of the test's own, with
+// a unix socket, a TCP listener on a free loopback port and a cgroup parent
+// of its own, and args added (a later --root or --state wins), until it
+// exits or answers on TCP, and reports which, with what it said. One that
+// answers is stopped with SIGTERM.
+func tryDaemon(t *testing.T, args ...string) (served bool, out string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the daemon starts real containers")
 	}
+	binOnce.Do(func() {
+		var dir string
+		if dir, binErr = os.MkdirTemp("", "troupe-e2e-bin-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(dir, "troupe")
+		build := exec.Command("go", "build", "-tags", "seccomp nomsgpack", "-o", binPath, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := build.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "troupe")
-	buildTroupe(t, bin)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -96,17 +139,11 @@ func refused(t *testing.T, tokenFile string, flags ...string) {
 	cgroup := "/troupe-e2e-" + filepath.Base(dir)
 	linuxtest.TrackCgroup(cgroup)
 	t.Cleanup(func() { linuxtest.RemoveCgroup(cgroup) })
-	args := []string{"daemon", "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"),
-		"--listen", "unix://" + filepath.Join(dir, "troupe.sock"), "--listen", "tcp://" + addr, "--cgroup-parent", cgroup}
-	if tokenFile != "" {
-		args = append(args, "--token-file", tokenFile)
-	}
-	// A daemon that serves never exits by itself: the deadline ends it.
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append(args, flags...)...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	args = append([]string{"daemon", "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"),
+		"--listen", "unix://" + filepath.Join(dir, "troupe.sock"), "--listen", "tcp://" + addr, "--cgroup-parent", cgroup}, args...)
+	cmd := exec.Command(binPath, args...)
+	var output strings.Builder
+	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,28 +152,125 @@ func refused(t *testing.T, tokenFile string, flags ...string) {
 	go func() { done <- cmd.Wait() }()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	// A daemon that serves never exits by itself.
+	deadline := time.After(20 * time.Second)
 	for {
 		select {
 		case err := <-done:
 			if err == nil {
-				t.Fatalf("the daemon exited with status 0; its output:\n%s", out.String())
+				t.Errorf("the daemon exited with status 0 without being asked to")
 			}
-			for _, want := range []string{addr, "--token-file", "--insecure-tcp", "root"} {
-				if !strings.Contains(out.String(), want) {
-					t.Errorf("the refusal does not mention %q: %s", want, out.String())
-				}
-			}
-			return
+			return false, output.String()
 		case <-tick.C:
-			if resp, err := anonymous.Get("http://" + addr + "/healthz"); err == nil {
-				resp.Body.Close()
-				cancel()
-				<-done
-				t.Fatalf("the daemon serves TCP on %s without a token (answered %d); its output:\n%s", addr, resp.StatusCode, out.String())
+			resp, err := anonymous.Get("http://" + addr + "/healthz")
+			if err != nil {
+				continue
 			}
-		case <-ctx.Done():
-			<-done
-			t.Fatalf("the daemon neither refused nor served within 15 s; its output:\n%s", out.String())
+			resp.Body.Close()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("the daemon did not stop cleanly on SIGTERM: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+				t.Errorf("the daemon did not stop on SIGTERM")
+			}
+			return true, output.String()
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			err := <-done
+			t.Fatalf("the daemon neither refused nor served within 20 s (%v); its output:\n%s", err, output.String())
 		}
 	}
+}
+
+// TestDaemonChecksItsFiles: the daemon trusts its directories and its token
+// file, so it refuses to start on ones that others own or can write, and a
+// token file others can read; missing directories it makes 0700.
+func TestDaemonChecksItsFiles(t *testing.T) {
+	token, _, err := e2eToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	// file writes a token file with mode and owner.
+	file := func(t *testing.T, mode os.FileMode, uid int) string {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "token")
+		if err := os.WriteFile(p, []byte(token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, -1); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// dir makes a directory with mode and owner.
+	dir := func(t *testing.T, mode os.FileMode, uid int) string {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "d")
+		if err := os.Mkdir(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, -1); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name  string
+		flags func(t *testing.T) []string
+		// serves, or else the refusal says all of refusal.
+		serves  bool
+		refusal []string
+	}{
+		{"token file 0600", func(t *testing.T) []string { return []string{"--token-file", file(t, 0o600, 0)} }, true, nil},
+		{"token file 0644", func(t *testing.T) []string { return []string{"--token-file", file(t, 0o644, 0)} }, false, []string{"token", "0644", "chmod 600"}},
+		{"token file 0640", func(t *testing.T) []string { return []string{"--token-file", file(t, 0o640, 0)} }, false, []string{"token", "0640"}},
+		{"token file 0620", func(t *testing.T) []string { return []string{"--token-file", file(t, 0o620, 0)} }, false, []string{"token", "0620"}},
+		{"token file of nobody", func(t *testing.T) []string { return []string{"--token-file", file(t, 0o600, nobody)} }, false, []string{"token", "owned by uid 65534"}},
+		{"root 0755", func(t *testing.T) []string { return []string{"--insecure-tcp", "--root", dir(t, 0o755, 0)} }, true, nil},
+		{"root of nobody", func(t *testing.T) []string { return []string{"--insecure-tcp", "--root", dir(t, 0o700, nobody)} }, false, []string{"--root", "owned by uid 65534"}},
+		{"root 0770", func(t *testing.T) []string { return []string{"--insecure-tcp", "--root", dir(t, 0o770, 0)} }, false, []string{"--root", "0770", "go-w"}},
+		{"state 0702", func(t *testing.T) []string { return []string{"--insecure-tcp", "--state", dir(t, 0o702, 0)} }, false, []string{"--state", "0702"}},
+		{"state of nobody", func(t *testing.T) []string { return []string{"--insecure-tcp", "--state", dir(t, 0o700, nobody)} }, false, []string{"--state", "owned by uid 65534"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			flags := tc.flags(t)
+			served, out := tryDaemon(t, flags...)
+			switch {
+			case tc.serves && !served:
+				t.Fatalf("the daemon did not start: %s", out)
+			case !tc.serves && served:
+				t.Fatalf("the daemon started with %v; want a refusal; its output:\n%s", flags, out)
+			}
+			for _, want := range tc.refusal {
+				if !strings.Contains(out, want) {
+					t.Errorf("the refusal does not mention %q: %s", want, out)
+				}
+			}
+		})
+	}
+
+	t.Run("missing directories", func(t *testing.T) {
+		base := t.TempDir()
+		root, state := filepath.Join(base, "a", "root"), filepath.Join(base, "b", "state")
+		if served, out := tryDaemon(t, "--insecure-tcp", "--root", root, "--state", state); !served {
+			t.Fatalf("the daemon did not start: %s", out)
+		}
+		for _, d := range []string{root, state} {
+			if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
+				t.Errorf("%s: %v, %v; want it made 0700", d, fi.Mode(), err)
+			}
+		}
+	})
 }
