@@ -201,8 +201,18 @@ func TestOpenRefusesASymlinkAndFreshClears(t *testing.T) {
 	if err := os.Symlink(victim, link); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(link, Limits{}, true); err == nil {
+	// Appending, a symlink is refused; a fresh log replaces it with a file
+	// of its own. Either way its target is untouched.
+	if _, err := Open(link, Limits{}, false); err == nil {
 		t.Error("a symlink was opened as a log")
+	}
+	w, err := Open(link, Limits{}, true)
+	if err != nil {
+		t.Fatalf("a fresh log over a symlink: %v", err)
+	}
+	w.Close()
+	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("a fresh log over a symlink is %v, %v; want a regular file", fi, err)
 	}
 	if data, _ := os.ReadFile(victim); string(data) != "keep" {
 		t.Errorf("the symlink's target was changed: %q", data)
@@ -213,7 +223,7 @@ func TestOpenRefusesASymlinkAndFreshClears(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w, err := Open(path, Limits{}, true)
+	w, err = Open(path, Limits{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

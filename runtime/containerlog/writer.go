@@ -109,33 +109,43 @@ type Writer struct {
 }
 
 // Open opens the log at path for appending, creating it; with fresh, what
-// was there before (older files included) goes. It refuses a symlink at
-// path: the directory is the daemon's, and a link planted there must not
-// make it write or truncate another file.
+// was there before (older files included) goes. The directory is the
+// daemon's, which runs as root, and whatever was planted at path must not
+// make it write, truncate or wait on another file: a fresh log is a new
+// file, made after removing the name (only the name: a link's target is
+// not touched); an existing one is opened without following a symlink or
+// blocking on a FIFO, and must be a regular file with no other name (a hard
+// link would make its writes another file's).
 func Open(path string, l Limits, fresh bool) (*Writer, error) {
 	l = l.WithDefaults(Limits{})
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
+	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
 	if fresh {
 		for i := 1; i < MaxMaxFiles; i++ {
 			if err := os.Remove(rotated(path, i)); errors.Is(err, os.ErrNotExist) {
 				break
 			}
 		}
-	}
-	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND | unix.O_CLOEXEC | unix.O_NOFOLLOW
-	if fresh {
-		flags |= unix.O_TRUNC
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("open log %s: %w", path, err)
+		}
+		flags |= unix.O_EXCL
 	}
 	fd, err := unix.Open(path, flags, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink != 1 {
 		unix.Close(fd)
-		return nil, fmt.Errorf("open log %s: not a regular file", path)
+		return nil, fmt.Errorf("open log %s: not a regular file of its own", path)
+	}
+	// Writes to a regular file never block; the flag was for the open.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open log %s: %w", path, err)
 	}
 	return &Writer{path: path, limits: l, fd: fd, size: st.Size}, nil
 }
