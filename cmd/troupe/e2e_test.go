@@ -765,7 +765,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	if !alive(pid) {
 		t.Fatal("the container died with the daemon")
 	}
-	logPath := filepath.Join(d.dir, "state", "logs", "keeper.log")
+	logPath := filepath.Join(d.dir, "root", "logs", "keeper.log")
 	size := func() int64 {
 		fi, err := os.Stat(logPath)
 		if err != nil {
