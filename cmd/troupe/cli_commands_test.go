@@ -438,6 +438,24 @@ func TestCommands(t *testing.T) {
 			stdout: "1\n",
 		},
 		{
+			name:   "logs --tail --since -t --streams",
+			args:   []string{"logs", "--tail", "5", "--since", "10m", "-t", "--streams", "redis"},
+			calls:  []call{{"GET", "/containers/redis/logs?since=10m&streams=true&tail=5&timestamps=true", "", 200, "x\n"}},
+			stdout: "x\n",
+		},
+		{
+			name:   "logs -f --tail 0: only what comes",
+			args:   []string{"logs", "-f", "--tail", "0", "redis"},
+			calls:  []call{{"GET", "/containers/redis/logs?follow=true&tail=0", "", 200, "new\n"}},
+			stdout: "new\n",
+		},
+		{
+			name:    "logs --tail bad",
+			args:    []string{"logs", "--tail", "-3", "redis"},
+			wantErr: true,
+			stderr:  "troupe: --tail \"-3\": want a number of lines or all\n",
+		},
+		{
 			name:   "version",
 			args:   []string{"version"},
 			calls:  []call{{"GET", "/version", "", 200, `{"version": "v0.1.0", "go": "go1.26.8", "runc": "v1.5.3"}`}},
