@@ -52,6 +52,9 @@ func TestStatsAndLogs(t *testing.T) {
 		{"logs unknown", "GET", "/containers/nosuch/logs", "", 404, []string{"nosuch"}},
 		{"logs bad id", "GET", "/containers/..x/logs", "", 400, []string{"container id"}},
 		{"logs follow maybe", "GET", "/containers/talk/logs?follow=maybe", "", 400, []string{"maybe"}},
+		{"logs tail negative", "GET", "/containers/talk/logs?tail=-1", "", 400, []string{"tail"}},
+		{"logs since not a time", "GET", "/containers/talk/logs?since=yesterday", "", 400, []string{"since", "yesterday"}},
+		{"logs timestamps maybe", "GET", "/containers/talk/logs?timestamps=maybe", "", 400, []string{"timestamps"}},
 	})
 
 	// follow=true sends what is there, then what comes, and ends when the
