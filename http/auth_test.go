@@ -41,17 +41,16 @@ func TestTokenCheckHidesLength(t *testing.T) {
 		}
 		return took
 	}
-	// The fastest of a few, against noise.
-	fastest := func(header string) time.Duration {
-		best := time.Hour
-		for range 7 {
-			best = min(best, check(header))
-		}
-		return best
+	// The fastest of many, taken in turns, against noise (a loaded machine,
+	// the race detector). Compared as they are, the two differ by a factor
+	// of thousands; as digests, by nothing but noise.
+	same, other := time.Hour, time.Hour
+	for range 15 {
+		same = min(same, check(sameLength))
+		other = min(other, check(otherLength))
 	}
-	same, other := fastest(sameLength), fastest(otherLength)
 	t.Logf("check of a %d-byte token: %v for a guess of its length, %v for one a byte longer", len(token), same, other)
-	if other < same/3 || same < other/3 {
+	if other < same/10 || same < other/10 {
 		t.Errorf("the check took %v for a guess of the token's length and %v for one a byte longer: it tells the length", same, other)
 	}
 }
