@@ -119,6 +119,7 @@ func New(o Options) (*Runtime, error) {
 		criuTimeout:  o.CriuTimeout,
 		specs:        newSpecCache(),
 	}
+	prepareCgroupParent(r.cgroupParent)
 	for _, d := range []string{o.StateDir, r.stateRoot, r.logRoot} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create state dir: %w", err)
