@@ -64,7 +64,9 @@ func SelfTest(ctx context.Context, path string, timeout time.Duration) (version 
 	}
 	defer RemoveAll(dir)
 
-	tree, err := startTree(ctx)
+	// Twice the deadline's worth of forks: it outlives any test that can
+	// still pass.
+	tree, err := startTree(ctx, int(2*timeout/(50*time.Millisecond))+1)
 	if err != nil {
 		return version, fmt.Errorf("%s self-test: %w", name, err)
 	}
@@ -116,6 +118,8 @@ func SelfTest(ctx context.Context, path string, timeout time.Duration) (version 
 // ends.
 func criuCommand(ctx context.Context, path string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, path, args...)
+	// A daemon that dies during its self-test takes the test's CRIU along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: unix.SIGKILL}
 	cmd.Cancel = func() error {
 		KillTree(cmd.Process.Pid)
 		return nil
@@ -162,17 +166,20 @@ type testTree struct {
 	exited chan struct{}
 }
 
-// treeScript forks a child every 50 ms; `sleep` is an external command in
-// every shell that matters.
-const treeScript = "while :; do sleep 0.05; done"
+// treeScript forks a child every 50 ms (`sleep` is an external command in
+// every shell that matters), %d times: the tree ends by itself, so that one
+// restored by a self-test whose daemon died meanwhile does not run for ever
+// (a restored tree has no parent-death signal, and criu restore's own would
+// only orphan it).
+const treeScript = "i=0; while [ $i -lt %d ]; do sleep 0.05; i=$((i+1)); done"
 
 // startTree starts the test tree and waits until it has forked.
-func startTree(ctx context.Context) (*testTree, error) {
+func startTree(ctx context.Context, forks int) (*testTree, error) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(sh, "-c", treeScript)
+	cmd := exec.Command(sh, "-c", fmt.Sprintf(treeScript, forks))
 	// Its own session: CRIU dumps no foreign session or terminal. A pid
 	// namespace of its own makes the shell its init, so killing the shell
 	// takes its children with it.
