@@ -121,10 +121,6 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, runtime.ErrAlreadyExists)})
 		return
 	}
-	if err := msg.Log.Validate(); err != nil {
-		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: %v: %w", msg.ID, err, runtime.ErrInvalidArgument)})
-		return
-	}
 	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log}
 	if msg.Checkpoint != "" {
 		from, name, err := parseCheckpointRef(msg.ID, msg.Checkpoint)

@@ -41,6 +41,15 @@ type StartOptions struct {
 	Log containerlog.Limits
 }
 
+// Validate checks what can be checked of o without reading anything: the
+// log limits. The bundle is the runtime's to check (Check).
+func (o StartOptions) Validate() error {
+	if err := o.Log.Validate(); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrInvalidArgument)
+	}
+	return nil
+}
+
 // RestoreOptions say which checkpoint to restore and how it was taken.
 type RestoreOptions struct {
 	// ImagesDir holds the checkpoint's CRIU images.

@@ -187,6 +187,9 @@ func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOption
 	if err := runtime.ValidID("container id", id); err != nil {
 		return err
 	}
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("start container %q: %w", id, err)
+	}
 	_, err := r.checkBundle(opts.BundlePath)
 	return err
 }

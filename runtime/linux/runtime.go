@@ -146,6 +146,9 @@ func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOption
 	if err := runtime.ValidID("container id", id); err != nil {
 		return err
 	}
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("start container %q: %w", id, err)
+	}
 	_, _, err := r.specs.load(opts.BundlePath, func(b *bundle.Bundle) (*configs.Config, error) {
 		return r.config(id, b)
 	})
@@ -155,8 +158,8 @@ func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOption
 // start creates the container id (libcontainer's id) and starts its init;
 // unless run, the init waits for libcontainer's Exec (a prepared container).
 func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOptions, run bool) (_ *container, retErr error) {
-	if err := opts.Log.Validate(); err != nil {
-		return nil, fmt.Errorf("start container %q: %v: %w", id, err, runtime.ErrInvalidArgument)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
 	b, base, err := r.specs.load(opts.BundlePath, func(b *bundle.Bundle) (*configs.Config, error) {
 		return r.config(id, b)
