@@ -53,7 +53,7 @@ help: ## show this help
 	@echo 'Usage: make [target] [VARIABLE=value ...]'
 	@echo
 	@echo 'Targets:'
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 	@echo
 	@echo 'Variables:'
 	@awk 'BEGIN { FS = "## " } /^[A-Z_]+ *\?=.*## / { split($$1, v, " *[?]= *"); printf "  %-13s %s%s\n", v[1], $$2, (v[2] == "" ? "" : " [" v[2] "]") }' $(MAKEFILE_LIST)
@@ -99,9 +99,19 @@ fuzz: deps ## fuzz the API's request decoding for FUZZTIME
 criu: build ## install a CRIU that passes troupe check-criu into CRIU_PREFIX (root; leaves the system's apt and libc alone)
 	TROUPE=$(abspath $(BINARY)) ./hack/install-criu.sh $(CRIU_PREFIX)
 
+# The Debian packages of the runtimes in BENCH_COMPARE (containerd runs
+# its containers with runc): what make bench-deps installs. A name troupe
+# bench does not know is left to it to reject.
+comma := ,
+bench_compare  = $(filter crun runc containerd,$(subst $(comma), ,$(BENCH_COMPARE)))
+BENCH_PACKAGES = $(sort $(bench_compare) $(if $(filter containerd,$(bench_compare)),runc))
+
+.PHONY: bench-deps
+bench-deps: ## install the runtimes in BENCH_COMPARE from Debian (root; a no-op when all are there)
+	$(if $(strip $(BENCH_PACKAGES)),./hack/install-compare.sh $(BENCH_PACKAGES),@echo 'bench-deps: BENCH_COMPARE is empty, nothing to install')
+
 .PHONY: bench
-bench: build ## benchmark BENCH_N starts on a private daemon, side by side with BENCH_COMPARE (root)
-	./hack/install-compare.sh
+bench: build bench-deps ## benchmark BENCH_N starts on a private daemon, side by side with BENCH_COMPARE (root)
 	@set -e; d=$$(mktemp -d /tmp/troupe-bench.XXXXXX); \
 	mount -t tmpfs -o mode=0755 troupe-bench $$d; mkdir -p $$d/tmp; \
 	$(BINARY) daemon --root $$d/root --state $$d/state --listen unix://$$d/troupe.sock \

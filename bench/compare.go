@@ -26,9 +26,10 @@ import (
 // command lines of their Debian 12 packages — crun 1.8.1, runc 1.1.5 and
 // containerd 1.6.20 with ctr — exactly as a user or a script would drive
 // them: one process per start, each timed from fork to exit. What they have
-// in common lives here: finding (or installing) the package, writing each
-// container's config.json, running a command with its stderr in the error,
-// and removing the cgroups a run made.
+// in common lives here: finding the runtime (installing it is the job of
+// make bench-deps, never of the benchmark), writing each container's
+// config.json, running a command with its stderr in the error, and removing
+// the cgroups a run made.
 //
 // Per-container config. Every container gets its own cgroup,
 // /troupe-bench-<target>/<id>: an absolute path of our own, because runc
@@ -52,8 +53,9 @@ var (
 func CompareTargetNames() []string { return []string{"crun", "runc", "containerd"} }
 
 // NewCompareTarget returns the reference runtime named name ("crun", "runc"
-// or "containerd") as a benchmark target. Its Setup installs the runtime's
-// Debian package when it is missing and the process runs as root.
+// or "containerd") as a benchmark target. It installs nothing: when the
+// runtime is missing, its Setup fails with an error naming the Debian
+// package and the command that installs it (make bench-deps).
 func NewCompareTarget(name string) (Target, error) {
 	switch name {
 	case "crun":
@@ -102,52 +104,35 @@ func lookCommand(command string) (string, error) {
 	return "", fmt.Errorf("%s: %w", command, exec.ErrNotFound)
 }
 
-// ensureCommand returns the path of command, which Debian package pkg
-// provides. When it is missing and the process runs as root, it installs
-// pkg with apt-get first.
-func ensureCommand(ctx context.Context, command, pkg string) (string, error) {
+// requireCommand returns the path of command, which Debian package pkg
+// provides. The benchmark installs nothing: when command is missing, the
+// error says which package has it and how to install that.
+func requireCommand(command, pkg string) (string, error) {
 	if p, err := lookCommand(command); err == nil {
 		return p, nil
 	}
-	if os.Geteuid() != 0 {
-		return "", fmt.Errorf("%s is not installed: %w: install the Debian package %s (apt-get install %s, or hack/install-compare.sh)",
-			command, runtime.ErrUnavailable, pkg, pkg)
-	}
-	if err := aptInstall(ctx, pkg); err != nil {
-		return "", err
-	}
-	p, err := lookCommand(command)
-	if err != nil {
-		return "", fmt.Errorf("%s is still missing after installing the Debian package %s: %w", command, pkg, runtime.ErrUnavailable)
-	}
-	return p, nil
+	return "", missingCommandError(command, pkg)
 }
 
-// aptInstall installs a Debian package, refreshing the package lists only
-// when the install fails (they are usually fresh enough, and an update is
-// the slow part). It waits for dpkg's lock rather than failing when another
-// install runs.
-func aptInstall(ctx context.Context, pkg string) error {
-	install := func() error {
-		return runCLI(ctx, nil, "apt-get", "-o", "DPkg::Lock::Timeout=300",
-			"install", "-y", "--no-install-recommends", pkg)
+// missingCommandError is requireCommand's error for a missing command:
+// make bench-deps installs the comparison runtimes' packages, and
+// hack/install-compare.sh (which it runs) any Debian package it is given.
+func missingCommandError(command, pkg string) error {
+	how := fmt.Sprintf("sudo hack/install-compare.sh %s", pkg)
+	if slices.Contains(comparePackages, pkg) {
+		how = "sudo make bench-deps, or " + how
 	}
-	first := install()
-	if first == nil {
-		return nil
-	}
-	if err := runCLI(ctx, nil, "apt-get", "-o", "DPkg::Lock::Timeout=300", "update"); err != nil {
-		return fmt.Errorf("install Debian package %s: %w (before the update: %v)", pkg, err, first)
-	}
-	if err := install(); err != nil {
-		return fmt.Errorf("install Debian package %s: %w", pkg, err)
-	}
-	return nil
+	return fmt.Errorf("%s is not installed: %w: it comes with the Debian package %s; install it with: %s (the benchmark installs nothing itself)",
+		command, runtime.ErrUnavailable, pkg, how)
 }
+
+// comparePackages are the Debian packages of the comparison runtimes, the
+// ones hack/install-compare.sh (make bench-deps) installs by default.
+var comparePackages = []string{"crun", "runc", "containerd"}
 
 // cliEnv is the environment of the commands the targets run: the process's
-// own, with apt kept from asking questions and a PATH that surely holds
-// /usr/sbin (runc), which containerd and its shims look up by name.
+// own, with a PATH that surely holds /usr/sbin (runc), which containerd and
+// its shims look up by name.
 func cliEnv() []string {
 	env := os.Environ()
 	path := os.Getenv("PATH")
@@ -157,7 +142,7 @@ func cliEnv() []string {
 		}
 	}
 	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") })
-	return append(env, "PATH="+strings.TrimPrefix(path, ":"), "DEBIAN_FRONTEND=noninteractive")
+	return append(env, "PATH="+strings.TrimPrefix(path, ":"))
 }
 
 // maxStderr bounds how much of a command's output an error carries.

@@ -427,17 +427,67 @@ func hooksOf(t *testing.T, target Target) compareTestHooks {
 	return compareTestHooks{}
 }
 
+// TestMissingRuntimeInstallsNothing checks that a target whose runtime is
+// missing fails its Setup with an error naming the Debian package and the
+// command that installs it, and runs no installer: an apt-get first on PATH
+// that records being run must not have been.
+func TestMissingRuntimeInstallsNothing(t *testing.T) {
+	bin := t.TempDir()
+	ran := filepath.Join(t.TempDir(), "ran")
+	for _, installer := range []string{"apt-get", "apt", "dpkg"} {
+		script := "#!/bin/sh\necho \"$0 $*\" >>" + ran + "\n"
+		if err := os.WriteFile(filepath.Join(bin, installer), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+
+	for _, tc := range []struct {
+		pkg      string
+		wantHow  string
+		wantNone string
+	}{
+		{pkg: "crun", wantHow: "make bench-deps"},
+		{pkg: "util-linux", wantHow: "hack/install-compare.sh util-linux", wantNone: "bench-deps"},
+	} {
+		t.Run(tc.pkg, func(t *testing.T) {
+			c := newRunc()
+			c.command = "troupe-bench-test-no-such-runtime"
+			c.pkg = tc.pkg
+			err := c.Setup(context.Background(), t.TempDir())
+			if err == nil {
+				c.Teardown(context.Background())
+				t.Fatal("Setup with a missing runtime succeeded")
+			}
+			if !errors.Is(err, runtime.ErrUnavailable) {
+				t.Errorf("error %v is not ErrUnavailable", err)
+			}
+			for _, want := range []string{c.command, "Debian package " + tc.pkg, tc.wantHow} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if tc.wantNone != "" && strings.Contains(err.Error(), tc.wantNone) {
+				t.Errorf("error %q says %q, which does not install %s", err, tc.wantNone, tc.pkg)
+			}
+		})
+	}
+	if data, err := os.ReadFile(ran); err == nil {
+		t.Errorf("Setup ran an installer:\n%s", data)
+	}
+}
+
 // requireCompareTarget skips the test unless it runs as root (starting
-// containers needs it) and the runtime is installed: make bench and
-// hack/install-compare.sh install them; the test suite does not pull three
-// runtimes onto every CI machine.
+// containers needs it) and the runtime is installed: make bench-deps
+// installs them (neither the tests nor the benchmark install anything, and
+// make test does not pull three runtimes onto every machine).
 func requireCompareTarget(t *testing.T, command, pkg string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("starting containers needs root")
 	}
 	if _, err := lookCommand(command); err != nil {
-		t.Skipf("%s is not installed (Debian package %s; hack/install-compare.sh installs it)", command, pkg)
+		t.Skipf("skipped, as %s is not installed (Debian package %s; sudo make bench-deps installs it)", command, pkg)
 	}
 }
 

@@ -123,7 +123,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), filepath.Join(dir, "containerd.sock"))
 }
 
-// Setup finds (or installs) containerd, ctr, the runc shim and runc,
+// Setup finds containerd, ctr, the runc shim and runc,
 // writes a private configuration, starts the daemon and waits until `ctr
 // version` answers.
 func (c *containerdTarget) Setup(ctx context.Context, bundlePath string) error {
@@ -133,16 +133,16 @@ func (c *containerdTarget) Setup(ctx context.Context, bundlePath string) error {
 		return errors.New("containerd: already set up")
 	}
 	var err error
-	if c.containerd, err = ensureCommand(ctx, "containerd", "containerd"); err != nil {
+	if c.containerd, err = requireCommand("containerd", "containerd"); err != nil {
 		return err
 	}
-	if c.ctr, err = ensureCommand(ctx, "ctr", "containerd"); err != nil {
+	if c.ctr, err = requireCommand("ctr", "containerd"); err != nil {
 		return err
 	}
-	if _, err := ensureCommand(ctx, containerdShim, "containerd"); err != nil {
+	if _, err := requireCommand(containerdShim, "containerd"); err != nil {
 		return err
 	}
-	if _, err := ensureCommand(ctx, "runc", "runc"); err != nil {
+	if _, err := requireCommand("runc", "runc"); err != nil {
 		return err
 	}
 	if c.config, err = loadCLIConfig(bundlePath, c.cgroupParent, ""); err != nil {

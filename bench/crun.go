@@ -66,7 +66,7 @@ func newCrun() *crunTarget {
 	}
 }
 
-// Setup finds (or installs) crun, and on a hybrid cgroup host starts the
+// Setup finds crun, and on a hybrid cgroup host starts the
 // helper whose mount namespace every crun command runs in.
 func (c *crunTarget) Setup(ctx context.Context, bundlePath string) error {
 	c.mu.Lock()
@@ -81,11 +81,11 @@ func (c *crunTarget) Setup(ctx context.Context, bundlePath string) error {
 	if !hybrid {
 		return nil
 	}
-	unshare, err := ensureCommand(ctx, "unshare", "util-linux")
+	unshare, err := requireCommand("unshare", "util-linux")
 	if err != nil {
 		return err
 	}
-	nsenter, err := ensureCommand(ctx, "nsenter", "util-linux")
+	nsenter, err := requireCommand("nsenter", "util-linux")
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func (c *ociCLI) stateRoot() string { return filepath.Join(c.dir, "state") }
 // bundles holds the containers' bundles.
 func (c *ociCLI) bundles() string { return filepath.Join(c.dir, "bundles") }
 
-// Setup finds (or installs) the runtime, loads the bundle and makes a
+// Setup finds the runtime, loads the bundle and makes a
 // private work dir for the state root and the containers' bundles.
 func (c *ociCLI) Setup(ctx context.Context, bundlePath string) error {
 	c.mu.Lock()
@@ -71,7 +71,7 @@ func (c *ociCLI) setup(ctx context.Context, bundlePath string) error {
 	if c.dir != "" {
 		return fmt.Errorf("%s: already set up", c.name)
 	}
-	binary, err := ensureCommand(ctx, c.command, c.pkg)
+	binary, err := requireCommand(c.command, c.pkg)
 	if err != nil {
 		return err
 	}

@@ -9,13 +9,17 @@
 # Usage:  sudo hack/install-compare.sh [PACKAGE ...]
 #   PACKAGE   the Debian packages to ensure; default: crun runc containerd
 #
+# `make bench-deps` (and so `make bench`) runs it for the runtimes in
+# BENCH_COMPARE. This is the only place they are installed: `troupe bench`
+# itself installs nothing, and when a runtime is missing it fails with the
+# package's name and this command.
+#
 # Idempotent: packages already installed are left alone, and with nothing to
 # do it exits at once (without root). Otherwise it needs root; it runs
 # `apt-get install -y --no-install-recommends` and only if that fails
 # `apt-get update` and the install again. It never starts a service: the
 # containerd package ships a systemd unit, but the benchmark runs a private
-# containerd of its own (own root, state and socket), and so do the
-# benchmark targets' Setup when a package is missing and they run as root.
+# containerd of its own (own root, state and socket).
 set -euo pipefail
 
 log() { printf 'install-compare: %s\n' "$*" >&2; }
