@@ -21,14 +21,19 @@
 // comparable to the reference's "CPU per container"), failures with the
 // first errors, optionally the memory of the target's own processes per
 // running container (RSS and PSS from /proc/PID/smaps_rollup: troupe's
-// daemon; containerd and its shims), and the teardown time.
+// daemon; containerd and its shims; also as growth over the same processes'
+// idle memory, taken before the first start), and the teardown time.
 //
 // # How
 //
 // A Target is a system that starts containers: [Troupe] drives a running
-// daemon through the Go client of its API; [NewCompareTarget] builds crun,
-// runc and containerd targets that run the same workload through their
-// command lines. [Run] drives one target:
+// daemon through the Go client of its API; [TroupeWarm] does the same with
+// a warm pool in front (see "Cold and warm"); [NewCompareTarget] builds
+// crun, runc and containerd targets that run the same workload through
+// their command lines. Those runtimes must be installed beforehand (make
+// bench-deps): the benchmark installs nothing, and a target whose runtime
+// is missing fails its Setup with the Debian package to install. [Run]
+// drives one target:
 //
 //	t, err := bench.NewTroupe(bench.TroupeOptions{Address: "unix:///run/troupe/troupe.sock"})
 //	res, err := bench.Run(ctx, t, bench.Options{N: 1000, Bundle: "/tmp/b", Progress: os.Stderr})
@@ -37,7 +42,9 @@
 // Run launches Concurrency workers that each take the next container until
 // N are taken. All workers park on a barrier first and the clock starts
 // when it opens, so a burst of 1000 is 1000 requests sent together, not a
-// ramp paced by goroutine creation.
+// ramp paced by goroutine creation. A workload run several times on one
+// target is reported as the median of each figure over the runs
+// ([MedianOf]).
 //
 // # The table
 //
@@ -75,7 +82,14 @@
 //
 // # Cold and warm
 //
-// Every start measured here is cold: a new container from nothing. Warm
-// starts (from a pool of prepared containers) will be measured separately
-// when troupe has them, and reported as such rather than mixed in.
+// The [Troupe] target and the comparison runtimes measure cold starts: each
+// a new container from nothing. [TroupeWarm] ("troupe-warm") measures warm
+// starts: its Setup asks the daemon for a pool of N prepared containers of
+// the bundle and waits until all are ready (the time that takes is its
+// Fill, not part of any start); each start is then the same POST, which the
+// daemon answers by claiming a prepared container. The pool refills during
+// the run, as it would in use, and that work counts in the run's CPU per
+// start. Warm and cold are never mixed: a warm target's start that the
+// daemon served cold fails with [ErrStartedCold] and counts as a failure,
+// and the two are reported as separate columns.
 package bench
