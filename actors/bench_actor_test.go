@@ -11,7 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime/fake"
 )
 
@@ -82,19 +82,18 @@ func BenchmarkActorRoundTrip(b *testing.B) {
 const snapshotSize = 10_000
 
 // benchContainer is a running container as the books hold it.
-func benchContainer(i int) *ContainerInfo {
-	return &ContainerInfo{
+func benchContainer(i int) *api.Container {
+	return &api.Container{
 		ID:         fmt.Sprintf("bench-%05d", i),
 		BundlePath: "/var/lib/troupe/bundles/busybox",
-		State:      ContainerState{Status: runtime.Running},
-		Processes: []ProcessInfo{{
+		State:      api.ContainerState{Status: api.Running},
+		Processes: []api.Process{{
 			Pid:  100000 + i,
 			Args: []string{"sleep", "3600"},
 			Env:  []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"},
 			Cwd:  "/",
 		}},
 		Created: time.Date(2026, 11, 29, 12, 0, 0, i, time.UTC),
-		LogPath: fmt.Sprintf("/run/troupe/logs/bench-%05d.log", i),
 	}
 }
 
@@ -131,7 +130,7 @@ func BenchmarkStateSnapshot10k(b *testing.B) {
 	b.Run("JSON", func(b *testing.B) {
 		// GET /state's body: the containers (and the machine, negligible).
 		doc := struct {
-			Containers []*ContainerInfo `json:"containers"`
+			Containers []*api.Container `json:"containers"`
 		}{s.Containers}
 		data, err := json.Marshal(doc)
 		if err != nil {
@@ -147,7 +146,7 @@ func BenchmarkStateSnapshot10k(b *testing.B) {
 	})
 	b.Run("with/replace", func(b *testing.B) {
 		c := benchContainer(snapshotSize / 2)
-		c.State.Status = runtime.Paused
+		c.State.Status = api.Paused
 		b.ReportAllocs()
 		for b.Loop() {
 			if next := s.with(c); len(next.Containers) != snapshotSize {

@@ -10,6 +10,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/containerlog"
@@ -115,7 +116,7 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	case *processExited:
 		a.processExited(ctx, msg.pid, msg.status)
 	case *oomKilled:
-		a.publish(events.Event{Type: events.OOM})
+		a.publish(api.Event{Type: api.EventOOM})
 	case *execFinished:
 		a.execFinished(ctx, msg)
 	case *pauseFinished:
@@ -128,7 +129,11 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	case *checkpointFinished:
 		a.checkpointFinished(ctx, msg)
 	case *GetContainer:
-		ctx.Respond(&GetContainerResult{Container: a.info()})
+		r := &GetContainerResult{Container: a.info()}
+		if a.rec.ctr != nil {
+			r.LogPath = a.rec.ctr.LogPath()
+		}
+		ctx.Respond(r)
 	case *GetStats:
 		a.stats(ctx)
 	case *crash:
@@ -320,11 +325,11 @@ func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFin
 	}
 	a.rec.warm, a.rec.pool = msg.warm, nil
 	a.adopt(ctx, msg.container, msg.adopted)
-	kind := events.Start
+	kind := api.EventStart
 	if msg.restored {
-		kind = events.Restore
+		kind = api.EventRestore
 	}
-	a.publish(events.Event{Type: kind, Pid: msg.container.Init().Pid()})
+	a.publish(api.Event{Type: kind, Pid: msg.container.Init().Pid()})
 	a.changed(ctx, a.rec.startReply, &StartContainerResult{Container: a.info(), Queued: msg.queued, Started: msg.started})
 	a.rec.startReply = nil
 	a.next()
@@ -409,17 +414,17 @@ func (a *containerActor) processExited(ctx actor.Context, pid int, st runtime.Ex
 		// The kernel kills the rest of the pid namespace with its init; their
 		// own exits still come, each as a process-exit event.
 		for _, p := range a.rec.procs[1:] {
-			a.publish(events.Event{Type: events.ProcessExit, Pid: p.Pid(), ExitStatus: exitCode(p)})
+			a.publish(api.Event{Type: api.EventProcessExit, Pid: p.Pid(), ExitStatus: exitCode(p)})
 		}
 		a.rec.procs = nil
-		a.publish(events.Event{Type: events.Exit, Pid: pid, ExitStatus: &code})
+		a.publish(api.Event{Type: api.EventExit, Pid: pid, ExitStatus: &code})
 		a.become()
 		a.changed(ctx, nil, nil)
 		return
 	}
 	code := st.Code
 	a.rec.procs = append(a.rec.procs[:i:i], a.rec.procs[i+1:]...)
-	a.publish(events.Event{Type: events.ProcessExit, Pid: pid, ExitStatus: &code})
+	a.publish(api.Event{Type: api.EventProcessExit, Pid: pid, ExitStatus: &code})
 	a.changed(ctx, nil, nil)
 }
 
@@ -471,7 +476,7 @@ func (a *containerActor) execFinished(ctx actor.Context, msg *execFinished) {
 		return
 	}
 	a.rec.procs = append(a.rec.procs, msg.process)
-	a.publish(events.Event{Type: events.Exec, Pid: info.Pid})
+	a.publish(api.Event{Type: api.EventExec, Pid: info.Pid})
 	a.changed(ctx, msg.replyTo, &ExecProcessResult{Process: info})
 }
 
@@ -508,10 +513,10 @@ func (a *containerActor) pauseFinished(ctx actor.Context, msg *pauseFinished) {
 	if msg.err == nil && a.rec.status != runtime.Stopped {
 		if msg.pause {
 			a.rec.status = runtime.Paused
-			a.publish(events.Event{Type: events.Pause})
+			a.publish(api.Event{Type: api.EventPause})
 		} else {
 			a.rec.status = runtime.Running
-			a.publish(events.Event{Type: events.Resume})
+			a.publish(api.Event{Type: api.EventResume})
 		}
 		a.become()
 	}
@@ -581,7 +586,7 @@ func (a *containerActor) checkpointFinished(ctx actor.Context, msg *checkpointFi
 		ctx.Send(msg.replyTo, &CheckpointContainerResult{Err: msg.err})
 		return
 	}
-	a.publish(events.Event{Type: events.Checkpoint})
+	a.publish(api.Event{Type: api.EventCheckpoint})
 	// With Exit the init is gone or going; its waiter reports the exit.
 	ctx.Send(msg.replyTo, &CheckpointContainerResult{Checkpoint: msg.checkpoint})
 }
@@ -613,7 +618,7 @@ func (a *containerActor) deleteFinished(ctx actor.Context, msg *deleteFinished) 
 			a.processExited(ctx, p.Pid(), st)
 		}
 	}
-	a.publish(events.Event{Type: events.Delete})
+	a.publish(api.Event{Type: api.EventDelete})
 	a.remove(ctx, msg.replyTo, &DeleteContainerResult{})
 }
 
@@ -642,16 +647,13 @@ func (a *containerActor) changed(ctx actor.Context, replyTo *actor.PID, reply an
 }
 
 // info builds a fresh view of the container.
-func (a *containerActor) info() ContainerInfo {
+func (a *containerActor) info() api.Container {
 	status := a.rec.status
 	if status == "" {
 		status = runtime.Created
 	}
-	c := ContainerInfo{ID: a.rec.id, BundlePath: a.rec.bundlePath, Created: a.rec.created, Warm: a.rec.warm,
-		State: ContainerState{Status: status}, Processes: make([]ProcessInfo, 0, len(a.rec.procs))}
-	if a.rec.ctr != nil {
-		c.LogPath = a.rec.ctr.LogPath()
-	}
+	c := api.Container{ID: a.rec.id, BundlePath: a.rec.bundlePath, Created: a.rec.created, Warm: a.rec.warm,
+		State: api.ContainerState{Status: api.Status(status)}, Processes: make([]api.Process, 0, len(a.rec.procs))}
 	if a.rec.exit != nil {
 		code := a.rec.exit.Code
 		c.State.ExitStatus = &code
@@ -662,7 +664,7 @@ func (a *containerActor) info() ContainerInfo {
 	return c
 }
 
-func (a *containerActor) publish(e events.Event) {
+func (a *containerActor) publish(e api.Event) {
 	e.Container = a.rec.id
 	a.deps.events.Publish(e)
 }

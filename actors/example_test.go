@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux"
 )
@@ -63,7 +64,7 @@ func Example() {
 
 	_ = sup.Kill(ctx, "hello", syscall.SIGKILL)
 	for e := range exits.C() {
-		if e.Type == events.Exit {
+		if e.Type == api.EventExit {
 			fmt.Println("exit status:", *e.ExitStatus)
 			break
 		}

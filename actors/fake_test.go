@@ -13,6 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/fake"
 )
@@ -129,7 +130,7 @@ func TestMessagesThroughSupervisor(t *testing.T) {
 		return res
 	}
 	start := request(&StartContainer{ID: "m", BundlePath: "/b"}).(*StartContainerResult)
-	if start.Err != nil || start.Container.State.Status != runtime.Running {
+	if start.Err != nil || start.Container.State.Status != api.Running {
 		t.Fatalf("start: %+v", start)
 	}
 	exec := request(&ExecProcess{ID: "m", Process: runtime.ProcessSpec{Args: []string{"sleep", "1"}}}).(*ExecProcessResult)
@@ -243,7 +244,7 @@ func TestSlowSubscriberGetsGap(t *testing.T) {
 	go func() {
 		var count uint64
 		for e := range fast.C() {
-			if e.Type == events.Gap {
+			if e.Type == api.EventGap {
 				count += e.Missed
 			} else {
 				count++
@@ -267,11 +268,11 @@ func TestSlowSubscriberGetsGap(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the reading subscriber did not account for every event")
 	}
-	var gap events.Event
+	var gap api.Event
 	var seen uint64
-	for gap.Type != events.Gap {
+	for gap.Type != api.EventGap {
 		gap = next(t, slow)
-		if gap.Type != events.Gap {
+		if gap.Type != api.EventGap {
 			seen++
 		}
 	}
@@ -301,7 +302,7 @@ func TestAdoptsExistingContainers(t *testing.T) {
 	if err := sup.Kill(ctx, "old1", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an adopted container's exit", func() bool { return status(sup.State(), "old1") == runtime.Stopped })
+	eventually(t, "an adopted container's exit", func() bool { return status(sup.State(), "old1") == api.Stopped })
 }
 
 func TestRepeatedPanicsMarkContainer(t *testing.T) {

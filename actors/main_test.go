@@ -13,7 +13,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/actors/events"
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/linux"
@@ -130,7 +130,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // next reads the next event of sub, failing after a timeout.
-func next(t *testing.T, sub *events.Subscription) events.Event {
+func next(t *testing.T, sub *events.Subscription) api.Event {
 	t.Helper()
 	select {
 	case e, ok := <-sub.C():
@@ -141,11 +141,11 @@ func next(t *testing.T, sub *events.Subscription) events.Event {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no event within 20s")
 	}
-	return events.Event{}
+	return api.Event{}
 }
 
 // status returns the snapshot's status of id, or "" if it is not listed.
-func status(s *State, id string) runtime.Status {
+func status(s *State, id string) api.Status {
 	if c, ok := s.Get(id); ok {
 		return c.State.Status
 	}

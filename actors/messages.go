@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/containerlog"
@@ -32,7 +33,7 @@ type StartContainer struct {
 
 // StartContainerResult answers StartContainer.
 type StartContainerResult struct {
-	Container ContainerInfo
+	Container api.Container
 	// Queued is how long the start waited for admission; Started is how
 	// long the runtime took once admitted.
 	Queued, Started time.Duration
@@ -60,8 +61,11 @@ type GetContainer struct {
 
 // GetContainerResult answers GetContainer.
 type GetContainerResult struct {
-	Container ContainerInfo
-	Err       error
+	Container api.Container
+	// LogPath is the file holding the init's stdout and stderr, for the
+	// daemon to serve; empty before the runtime has made the container.
+	LogPath string
+	Err     error
 }
 
 // ExecProcess starts an additional process in a running container; the reply
@@ -73,7 +77,7 @@ type ExecProcess struct {
 
 // ExecProcessResult answers ExecProcess.
 type ExecProcessResult struct {
-	Process ProcessInfo
+	Process api.Process
 	Err     error
 }
 
@@ -110,7 +114,7 @@ type PauseContainer struct {
 
 // PauseContainerResult answers PauseContainer.
 type PauseContainerResult struct {
-	Container ContainerInfo
+	Container api.Container
 	Err       error
 }
 
@@ -122,7 +126,7 @@ type ResumeContainer struct {
 
 // ResumeContainerResult answers ResumeContainer.
 type ResumeContainerResult struct {
-	Container ContainerInfo
+	Container api.Container
 	Err       error
 }
 
@@ -210,7 +214,7 @@ type DeleteCheckpointResult struct {
 // supervisor puts it in its books, then delivers Reply to ReplyTo (if any):
 // the answer to the command that made the change.
 type ContainerChanged struct {
-	Container ContainerInfo
+	Container api.Container
 	ReplyTo   *actor.PID
 	Reply     any
 }
@@ -309,7 +313,7 @@ type SetPool struct {
 
 // SetPoolResult answers SetPool; Created says the pool is new.
 type SetPoolResult struct {
-	Pool    PoolInfo
+	Pool    api.Pool
 	Created bool
 	Err     error
 }
@@ -319,7 +323,7 @@ type GetPool struct{ Name string }
 
 // GetPoolResult answers GetPool.
 type GetPoolResult struct {
-	Pool PoolInfo
+	Pool api.Pool
 	Err  error
 }
 
@@ -328,7 +332,7 @@ type GetPoolResult struct {
 type ListPools struct{}
 
 // ListPoolsResult answers ListPools.
-type ListPoolsResult struct{ Pools []PoolInfo }
+type ListPoolsResult struct{ Pools []api.Pool }
 
 // DeletePool removes a pool and discards its prepared containers; the reply,
 // a *DeletePoolResult, comes once they are gone. Containers already claimed

@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -76,8 +77,8 @@ func (p *warmPool) giveBack(c runtime.Prepared) bool {
 	}
 }
 
-func (p *warmPool) info() PoolInfo {
-	i := PoolInfo{Name: p.name, BundlePath: p.bundlePath, Size: int(p.size.Load()),
+func (p *warmPool) info() api.Pool {
+	i := api.Pool{Name: p.name, BundlePath: p.bundlePath, Size: int(p.size.Load()),
 		Ready: len(p.ready), Filling: int(p.filling.Load())}
 	if e := p.lastErr.Load(); e != nil {
 		i.Error = *e
@@ -271,19 +272,6 @@ func claimWarm(ctx context.Context, p *warmPool, id string) (c runtime.Container
 
 // poolKey is how pools are found by bundle: the cleaned absolute path.
 func poolKey(bundlePath string) string { return filepath.Clean(bundlePath) }
-
-// PoolInfo is a warm pool's view.
-type PoolInfo struct {
-	Name       string `json:"name"`
-	BundlePath string `json:"bundlePath"`
-	// Size is how many prepared containers the pool keeps ready.
-	Size int `json:"size"`
-	// Ready are prepared now; Filling are being prepared.
-	Ready   int `json:"ready"`
-	Filling int `json:"filling"`
-	// Error is the last failure to prepare one, until one succeeds.
-	Error string `json:"error,omitempty"`
-}
 
 // errNoPools answers pool commands when the runtime cannot prepare.
 var errNoPools = fmt.Errorf("warm pools are not available with this runtime: %w", runtime.ErrUnavailable)

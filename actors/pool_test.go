@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 )
@@ -40,7 +41,7 @@ func TestRealWarmPool(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !r.Container.Warm || r.Container.State.Status != runtime.Running || len(r.Container.Processes) != 1 {
+		if !r.Container.Warm || r.Container.State.Status != api.Running || len(r.Container.Processes) != 1 {
 			t.Fatalf("start %s = %+v, want a warm running container", id, r.Container)
 		}
 		if c, ok := e.sup.State().Get(id); !ok || !c.Warm {
@@ -49,8 +50,8 @@ func TestRealWarmPool(t *testing.T) {
 	}
 	// Claimed, each ran the bundle's process; they behave like any other.
 	eventually(t, "the init's output", func() bool {
-		c, _ := e.sup.State().Get("w0")
-		data, _ := os.ReadFile(c.LogPath)
+		logPath, _ := e.sup.LogPath(ctx, "w0")
+		data, _ := os.ReadFile(logPath)
 		return strings.Contains(string(data), "warmed")
 	})
 	if _, err := e.sup.Exec(ctx, "w1", runtime.ProcessSpec{Args: []string{"true"}}); err != nil {
@@ -91,7 +92,7 @@ func TestRealWarmPool(t *testing.T) {
 	if _, err := e.sup.Pool(ctx, "web"); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("deleted pool: %v", err)
 	}
-	if s := status(e.sup.State(), "w3"); s != runtime.Running {
+	if s := status(e.sup.State(), "w3"); s != api.Running {
 		t.Errorf("claimed container after pool delete: %s", s)
 	}
 	if r, err := e.sup.Start(ctx, "after", b); err != nil || r.Container.Warm {
@@ -152,7 +153,7 @@ func TestRealWarmPoolFailingBundle(t *testing.T) {
 	}
 	// A prepare under way when it broke fails in libcontainer; the retries,
 	// a second or more later, say what is wrong.
-	var info PoolInfo
+	var info api.Pool
 	eventually(t, "the pool to report its error", func() bool {
 		info, err = e.sup.Pool(ctx, "breaks")
 		return err == nil && strings.Contains(info.Error, "root.path") && info.Filling == 0

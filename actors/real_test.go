@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
@@ -33,7 +34,7 @@ func TestRealConcurrentStarts(t *testing.T) {
 			r, err := e.sup.Start(ctx, fmt.Sprintf("c%03d", i), b)
 			errs[i] = err
 			if err == nil {
-				if r.Container.State.Status != runtime.Running || len(r.Container.Processes) != 1 {
+				if r.Container.State.Status != api.Running || len(r.Container.Processes) != 1 {
 					errs[i] = fmt.Errorf("start answered %+v", r.Container)
 				}
 				mu.Lock()
@@ -53,7 +54,7 @@ func TestRealConcurrentStarts(t *testing.T) {
 		t.Fatalf("snapshot lists %d containers, want %d", len(st.Containers), n)
 	}
 	for _, c := range st.Containers {
-		if c.State.Status != runtime.Running {
+		if c.State.Status != api.Running {
 			t.Errorf("%s is %s", c.ID, c.State.Status)
 		}
 	}
@@ -96,13 +97,13 @@ func TestRealKillInitEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := status(e.sup.State(), "victim"); got != runtime.Running {
+	if got := status(e.sup.State(), "victim"); got != api.Running {
 		t.Fatalf("snapshot status = %q", got)
 	}
 	if err := e.sup.Kill(ctx, "victim", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the container to stop", func() bool { return status(e.sup.State(), "victim") == runtime.Stopped })
+	eventually(t, "the container to stop", func() bool { return status(e.sup.State(), "victim") == api.Stopped })
 	c, err := e.sup.Get(ctx, "victim")
 	if err != nil {
 		t.Fatal(err)
@@ -115,22 +116,22 @@ func TestRealKillInitEvents(t *testing.T) {
 	}
 	// Start, exec, then the exec'd process and the init end, in any order
 	// the kernel reaps them; ids strictly increase.
-	var got []events.Event
+	var got []api.Event
 	for len(got) < 4 {
 		got = append(got, next(t, sub))
 	}
-	types := func(es []events.Event) []events.Type {
-		var ts []events.Type
+	types := func(es []api.Event) []api.EventType {
+		var ts []api.EventType
 		for _, e := range es {
 			ts = append(ts, e.Type)
 		}
 		return ts
 	}
-	if got[0].Type != events.Start || got[0].Pid != initPid || got[1].Type != events.Exec || got[1].Pid != p.Pid {
+	if got[0].Type != api.EventStart || got[0].Pid != initPid || got[1].Type != api.EventExec || got[1].Pid != p.Pid {
 		t.Errorf("events = %v, want start (pid %d) then exec (pid %d)", types(got), initPid, p.Pid)
 	}
 	rest := types(got[2:])
-	if !slices.Contains(rest, events.Exit) || !slices.Contains(rest, events.ProcessExit) {
+	if !slices.Contains(rest, api.EventExit) || !slices.Contains(rest, api.EventProcessExit) {
 		t.Errorf("events = %v, want exit and process-exit after them", types(got))
 	}
 	for i := 1; i < len(got); i++ {
@@ -139,7 +140,7 @@ func TestRealKillInitEvents(t *testing.T) {
 		}
 	}
 	for _, ev := range got[2:] {
-		if ev.Type == events.Exit && (ev.ExitStatus == nil || *ev.ExitStatus != 137) {
+		if ev.Type == api.EventExit && (ev.ExitStatus == nil || *ev.ExitStatus != 137) {
 			t.Errorf("exit event %+v, want status 137", ev)
 		}
 	}
@@ -153,7 +154,7 @@ func TestRealKillInitEvents(t *testing.T) {
 	if err := e.sup.Delete(ctx, "victim", false); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(t, sub); ev.Type != events.Delete {
+	if ev := next(t, sub); ev.Type != api.EventDelete {
 		t.Errorf("last event = %v, want delete", ev.Type)
 	}
 	if _, err := e.sup.Get(ctx, "victim"); !errors.Is(err, runtime.ErrNotFound) {
@@ -173,7 +174,7 @@ func TestRealPauseResume(t *testing.T) {
 	}
 	for range 2 { // pausing a paused container is a no-op success
 		c, err := e.sup.Pause(ctx, "freeze")
-		if err != nil || c.State.Status != runtime.Paused {
+		if err != nil || c.State.Status != api.Paused {
 			t.Fatalf("pause: %v, %v", c.State.Status, err)
 		}
 	}
@@ -181,10 +182,10 @@ func TestRealPauseResume(t *testing.T) {
 		t.Errorf("exec into a paused container: %v", err)
 	}
 	c, err := e.sup.Resume(ctx, "freeze")
-	if err != nil || c.State.Status != runtime.Running {
+	if err != nil || c.State.Status != api.Running {
 		t.Fatalf("resume: %v, %v", c.State.Status, err)
 	}
-	if got := status(e.sup.State(), "freeze"); got != runtime.Running {
+	if got := status(e.sup.State(), "freeze"); got != api.Running {
 		t.Errorf("snapshot = %s", got)
 	}
 }
@@ -240,7 +241,7 @@ func TestRealStormSnapshotAgrees(t *testing.T) {
 	// Once every exit has been reported, the books and the actors agree.
 	eventually(t, "the books to agree with the actors", func() bool {
 		for _, snap := range e.sup.State().Containers {
-			if (snap.State.Status == runtime.Stopped) != wantStopped(snap.ID) {
+			if (snap.State.Status == api.Stopped) != wantStopped(snap.ID) {
 				return false
 			}
 			c, err := e.sup.Get(ctx, snap.ID)
@@ -263,8 +264,8 @@ func TestRealStormSnapshotAgrees(t *testing.T) {
 	}
 }
 
-func samePids(a, b []ProcessInfo) bool {
-	return slices.EqualFunc(a, b, func(x, y ProcessInfo) bool { return x.Pid == y.Pid })
+func samePids(a, b []api.Process) bool {
+	return slices.EqualFunc(a, b, func(x, y api.Process) bool { return x.Pid == y.Pid })
 }
 
 func TestRealPanicLeavesOthersIntact(t *testing.T) {
@@ -280,7 +281,7 @@ func TestRealPanicLeavesOthersIntact(t *testing.T) {
 	// The restarted actor took over its record: it still knows its init.
 	eventually(t, "the faulty actor to answer again", func() bool {
 		c, err := e.sup.Get(ctx, "faulty")
-		return err == nil && c.State.Status == runtime.Running && len(c.Processes) == 1
+		return err == nil && c.State.Status == api.Running && len(c.Processes) == 1
 	})
 	if after := e.sup.State(); !slices.Equal(after.Containers, before.Containers) {
 		t.Errorf("the books changed after a panic")
@@ -293,7 +294,7 @@ func TestRealPanicLeavesOthersIntact(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the restarted actor to see its init exit", func() bool {
-		return status(e.sup.State(), "faulty") == runtime.Stopped
+		return status(e.sup.State(), "faulty") == api.Stopped
 	})
 }
 
@@ -316,7 +317,7 @@ func TestRealSlowSubscriberGetsGap(t *testing.T) {
 	var received, missed uint64
 	for received+missed < 9 {
 		ev := next(t, slow)
-		if ev.Type == events.Gap {
+		if ev.Type == api.EventGap {
 			missed += ev.Missed
 			continue
 		}
@@ -359,7 +360,7 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 	if _, err := e.sup.Checkpoint(ctx, "orig", "cp1", runtime.CheckpointOptions{}); !errors.Is(err, runtime.ErrAlreadyExists) {
 		t.Errorf("a second checkpoint with the same name: %v", err)
 	}
-	if got := status(e.sup.State(), "orig"); got != runtime.Running {
+	if got := status(e.sup.State(), "orig"); got != api.Running {
 		t.Fatalf("after a checkpoint without exit the original is %s", got)
 	}
 	list, err := e.sup.Checkpoints(ctx, "orig")
@@ -379,7 +380,7 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 		t.Errorf("the clone counts from %d; the original was at %d at the dump", n, at)
 	}
 	eventually(t, "the clone to count on", func() bool { return count(clonePid) > at })
-	if got := status(e.sup.State(), "orig"); got != runtime.Running {
+	if got := status(e.sup.State(), "orig"); got != api.Running {
 		t.Errorf("the original is %s while its clone runs", got)
 	}
 
@@ -387,17 +388,17 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 	if _, err := e.sup.Checkpoint(ctx, "clone", "last", runtime.CheckpointOptions{Exit: true}); err != nil {
 		t.Fatalf("checkpoint with exit: %v", err)
 	}
-	eventually(t, "the clone to stop after its exit checkpoint", func() bool { return status(e.sup.State(), "clone") == runtime.Stopped })
+	eventually(t, "the clone to stop after its exit checkpoint", func() bool { return status(e.sup.State(), "clone") == api.Stopped })
 
-	var types []events.Type
+	var types []api.EventType
 	for len(types) < 64 {
 		ev := next(t, sub)
 		types = append(types, ev.Type)
-		if ev.Type == events.Exit && ev.Container == "clone" {
+		if ev.Type == api.EventExit && ev.Container == "clone" {
 			break
 		}
 	}
-	for _, want := range []events.Type{events.Checkpoint, events.Restore} {
+	for _, want := range []api.EventType{api.EventCheckpoint, api.EventRestore} {
 		if !slices.Contains(types, want) {
 			t.Errorf("events %v lack %s", types, want)
 		}

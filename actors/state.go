@@ -3,54 +3,23 @@ package actors
 import (
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
 
-// ContainerInfo is the view of one container that the API shows. A value
-// handed out is never changed afterwards: a change makes a new one.
-type ContainerInfo struct {
-	ID         string         `json:"id"`
-	BundlePath string         `json:"bundlePath"`
-	State      ContainerState `json:"state"`
-	// Processes are the live processes the daemon started, the init first.
-	Processes []ProcessInfo `json:"processes"`
-	Created   time.Time     `json:"created"`
-	// Warm says the container was claimed from a warm pool, prepared ahead,
-	// rather than started cold.
-	Warm bool `json:"warm,omitempty"`
-	// LogPath is the file holding the init's stdout and stderr; the daemon
-	// serves it, it is not part of the API's JSON.
-	LogPath string `json:"-"`
-}
-
-// ContainerState is a container's status and, once stopped, how its init
-// ended.
-type ContainerState struct {
-	// Status is running, paused or stopped (created while it starts).
-	Status runtime.Status `json:"status"`
-	// ExitStatus is the init's exit code (128+signal when killed; -1 when
-	// unknown because an earlier daemon started it). Set when stopped.
-	ExitStatus *int `json:"exitStatus,omitempty"`
-	// Error says why the daemon no longer manages the container, if so.
-	Error string `json:"error,omitempty"`
-}
-
-// ProcessInfo is one live process of a container.
-type ProcessInfo struct {
-	// Pid is the host pid; the signal endpoint takes it.
-	Pid      int          `json:"pid"`
-	Args     []string     `json:"args"`
-	User     runtime.User `json:"user"`
-	Terminal bool         `json:"terminal"`
-	Env      []string     `json:"env"`
-	Cwd      string       `json:"cwd,omitempty"`
-}
-
-func processInfo(p runtime.Process) ProcessInfo {
+// processInfo is p as the API shows it.
+func processInfo(p runtime.Process) api.Process {
 	s := p.Spec()
-	return ProcessInfo{Pid: p.Pid(), Args: s.Args, User: s.User, Env: s.Env, Cwd: s.Cwd}
+	u := api.User{UID: s.User.UID, GID: s.User.GID, AdditionalGids: s.User.AdditionalGids}
+	return api.Process{Pid: p.Pid(), Args: s.Args, User: u, Env: s.Env, Cwd: s.Cwd}
+}
+
+// checkpointInfo is a stored checkpoint as the API shows it.
+func checkpointInfo(cp checkpoint.Checkpoint) api.Checkpoint {
+	return api.Checkpoint{Name: cp.Name, TCP: cp.TCP, UnixSockets: cp.UnixSockets, Shell: cp.Shell,
+		Exit: cp.Exit, Created: cp.Created, Container: cp.Container, BundlePath: cp.BundlePath}
 }
 
 // State is an immutable snapshot of every container the supervisor knows,
@@ -58,11 +27,11 @@ func processInfo(p runtime.Process) ProcessInfo {
 // wait for the actors, however many starts are in flight.
 type State struct {
 	// Containers are sorted by ID.
-	Containers []*ContainerInfo
+	Containers []*api.Container
 }
 
 // Get returns the container id, if the snapshot has it.
-func (s *State) Get(id string) (*ContainerInfo, bool) {
+func (s *State) Get(id string) (*api.Container, bool) {
 	i, ok := slices.BinarySearchFunc(s.Containers, id, byID)
 	if !ok {
 		return nil, false
@@ -73,9 +42,9 @@ func (s *State) Get(id string) (*ContainerInfo, bool) {
 // with returns a new snapshot where c replaces (or adds) its id's entry.
 // Only the slice of pointers is copied: O(n) pointer moves, cheap even for
 // ten thousand containers.
-func (s *State) with(c *ContainerInfo) *State {
+func (s *State) with(c *api.Container) *State {
 	i, found := slices.BinarySearchFunc(s.Containers, c.ID, byID)
-	next := make([]*ContainerInfo, 0, len(s.Containers)+1)
+	next := make([]*api.Container, 0, len(s.Containers)+1)
 	next = append(next, s.Containers[:i]...)
 	next = append(next, c)
 	if found {
@@ -91,10 +60,10 @@ func (s *State) without(id string) *State {
 	if !found {
 		return s
 	}
-	next := make([]*ContainerInfo, 0, len(s.Containers)-1)
+	next := make([]*api.Container, 0, len(s.Containers)-1)
 	next = append(next, s.Containers[:i]...)
 	next = append(next, s.Containers[i+1:]...)
 	return &State{Containers: next}
 }
 
-func byID(c *ContainerInfo, id string) int { return strings.Compare(c.ID, id) }
+func byID(c *api.Container, id string) int { return strings.Compare(c.ID, id) }

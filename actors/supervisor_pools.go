@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 )
@@ -70,7 +71,7 @@ func (s *supervisorActor) setPool(ctx actor.Context, msg *SetPool) {
 }
 
 func (s *supervisorActor) listPools(ctx actor.Context) {
-	out := make([]PoolInfo, 0, len(s.pools))
+	out := make([]api.Pool, 0, len(s.pools))
 	for _, p := range s.pools {
 		out = append(out, p.info())
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
@@ -179,19 +180,19 @@ func (s *Supervisor) Restore(ctx context.Context, id, bundlePath, checkpoint str
 }
 
 // Checkpoint dumps container id into checkpoint name.
-func (s *Supervisor) Checkpoint(ctx context.Context, id, name string, o runtime.CheckpointOptions) (checkpoint.Checkpoint, error) {
+func (s *Supervisor) Checkpoint(ctx context.Context, id, name string, o runtime.CheckpointOptions) (api.Checkpoint, error) {
 	if err := runtime.ValidID("checkpoint name", name); err != nil {
-		return checkpoint.Checkpoint{}, err
+		return api.Checkpoint{}, err
 	}
 	r, err := askContainer[*CheckpointContainerResult](s, ctx, id, &CheckpointContainer{ID: id, Name: name, Options: o})
 	if err != nil {
-		return checkpoint.Checkpoint{}, err
+		return api.Checkpoint{}, err
 	}
-	return r.Checkpoint, r.Err
+	return checkpointInfo(r.Checkpoint), r.Err
 }
 
 // Checkpoints lists the checkpoints of container id (which need not exist).
-func (s *Supervisor) Checkpoints(ctx context.Context, id string) ([]checkpoint.Checkpoint, error) {
+func (s *Supervisor) Checkpoints(ctx context.Context, id string) ([]api.Checkpoint, error) {
 	if err := runtime.ValidID("container id", id); err != nil {
 		return nil, err
 	}
@@ -199,7 +200,14 @@ func (s *Supervisor) Checkpoints(ctx context.Context, id string) ([]checkpoint.C
 	if err != nil {
 		return nil, err
 	}
-	return r.Checkpoints, r.Err
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	list := make([]api.Checkpoint, 0, len(r.Checkpoints))
+	for _, cp := range r.Checkpoints {
+		list = append(list, checkpointInfo(cp))
+	}
+	return list, nil
 }
 
 // DeleteCheckpoint removes checkpoint name of container id.
@@ -230,27 +238,37 @@ func (s *Supervisor) ExportCheckpoint(ctx context.Context, id, name string, w io
 // ImportCheckpoint reads a tar archive made by ExportCheckpoint (here or on
 // another daemon) into the new checkpoint id/name; maxBytes bounds its
 // content.
-func (s *Supervisor) ImportCheckpoint(ctx context.Context, id, name string, r io.Reader, maxBytes int64) (checkpoint.Checkpoint, error) {
+func (s *Supervisor) ImportCheckpoint(ctx context.Context, id, name string, r io.Reader, maxBytes int64) (api.Checkpoint, error) {
 	if s.checkpoints == nil {
-		return checkpoint.Checkpoint{}, errNoCheckpoints
+		return api.Checkpoint{}, errNoCheckpoints
 	}
-	return s.checkpoints.Import(id, name, r, maxBytes)
+	cp, err := s.checkpoints.Import(id, name, r, maxBytes)
+	return checkpointInfo(cp), err
 }
 
 // Get returns container id's current view from its actor.
-func (s *Supervisor) Get(ctx context.Context, id string) (ContainerInfo, error) {
+func (s *Supervisor) Get(ctx context.Context, id string) (api.Container, error) {
 	r, err := askContainer[*GetContainerResult](s, ctx, id, &GetContainer{ID: id})
 	if err != nil {
-		return ContainerInfo{}, err
+		return api.Container{}, err
 	}
 	return r.Container, r.Err
 }
 
+// LogPath returns the file that holds container id's log.
+func (s *Supervisor) LogPath(ctx context.Context, id string) (string, error) {
+	r, err := askContainer[*GetContainerResult](s, ctx, id, &GetContainer{ID: id})
+	if err != nil {
+		return "", err
+	}
+	return r.LogPath, r.Err
+}
+
 // Exec starts a process in container id.
-func (s *Supervisor) Exec(ctx context.Context, id string, p runtime.ProcessSpec) (ProcessInfo, error) {
+func (s *Supervisor) Exec(ctx context.Context, id string, p runtime.ProcessSpec) (api.Process, error) {
 	r, err := askContainer[*ExecProcessResult](s, ctx, id, &ExecProcess{ID: id, Process: p})
 	if err != nil {
-		return ProcessInfo{}, err
+		return api.Process{}, err
 	}
 	return r.Process, r.Err
 }
@@ -274,19 +292,19 @@ func (s *Supervisor) Kill(ctx context.Context, id string, sig syscall.Signal) er
 }
 
 // Pause freezes container id.
-func (s *Supervisor) Pause(ctx context.Context, id string) (ContainerInfo, error) {
+func (s *Supervisor) Pause(ctx context.Context, id string) (api.Container, error) {
 	r, err := askContainer[*PauseContainerResult](s, ctx, id, &PauseContainer{ID: id})
 	if err != nil {
-		return ContainerInfo{}, err
+		return api.Container{}, err
 	}
 	return r.Container, r.Err
 }
 
 // Resume thaws container id.
-func (s *Supervisor) Resume(ctx context.Context, id string) (ContainerInfo, error) {
+func (s *Supervisor) Resume(ctx context.Context, id string) (api.Container, error) {
 	r, err := askContainer[*ResumeContainerResult](s, ctx, id, &ResumeContainer{ID: id})
 	if err != nil {
-		return ContainerInfo{}, err
+		return api.Container{}, err
 	}
 	return r.Container, r.Err
 }
@@ -301,12 +319,15 @@ func (s *Supervisor) Update(ctx context.Context, id string, res runtime.Resource
 }
 
 // Stats returns container id's cgroup figures.
-func (s *Supervisor) Stats(ctx context.Context, id string) (*runtime.Stats, error) {
+func (s *Supervisor) Stats(ctx context.Context, id string) (api.Stats, error) {
 	r, err := askContainer[*GetStatsResult](s, ctx, id, &GetStats{ID: id})
 	if err != nil {
-		return nil, err
+		return api.Stats{}, err
 	}
-	return r.Stats, r.Err
+	if r.Err != nil {
+		return api.Stats{}, r.Err
+	}
+	return api.Stats(*r.Stats), nil
 }
 
 // Delete removes container id; force kills it first if it runs.
@@ -375,25 +396,25 @@ func ask[R any](s *Supervisor, ctx context.Context, pid *actor.PID, msg any) (R,
 
 // SetPool creates warm pool name for the bundle, or resizes it (bundlePath
 // may then be empty). created says the pool is new.
-func (s *Supervisor) SetPool(ctx context.Context, name, bundlePath string, size int) (p PoolInfo, created bool, err error) {
+func (s *Supervisor) SetPool(ctx context.Context, name, bundlePath string, size int) (p api.Pool, created bool, err error) {
 	r, err := ask[*SetPoolResult](s, ctx, s.pid, &SetPool{Name: name, BundlePath: bundlePath, Size: size})
 	if err != nil {
-		return PoolInfo{}, false, err
+		return api.Pool{}, false, err
 	}
 	return r.Pool, r.Created, r.Err
 }
 
 // Pool returns warm pool name.
-func (s *Supervisor) Pool(ctx context.Context, name string) (PoolInfo, error) {
+func (s *Supervisor) Pool(ctx context.Context, name string) (api.Pool, error) {
 	r, err := ask[*GetPoolResult](s, ctx, s.pid, &GetPool{Name: name})
 	if err != nil {
-		return PoolInfo{}, err
+		return api.Pool{}, err
 	}
 	return r.Pool, r.Err
 }
 
 // Pools returns every warm pool, sorted by name.
-func (s *Supervisor) Pools(ctx context.Context) ([]PoolInfo, error) {
+func (s *Supervisor) Pools(ctx context.Context) ([]api.Pool, error) {
 	r, err := ask[*ListPoolsResult](s, ctx, s.pid, &ListPools{})
 	if err != nil {
 		return nil, err

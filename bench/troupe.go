@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/http/client"
 	"github.com/troupe-run/troupe/runtime"
 )
@@ -88,15 +88,15 @@ func (t *Troupe) Start(ctx context.Context, id string) error {
 
 // start starts container id, remembering it for the teardown, and checks
 // that it runs.
-func (t *Troupe) start(ctx context.Context, id string) (actors.ContainerInfo, error) {
+func (t *Troupe) start(ctx context.Context, id string) (api.Container, error) {
 	t.mu.Lock()
 	t.started = append(t.started, id)
 	t.mu.Unlock()
-	info, err := t.client.Start(ctx, id, client.StartRequest{BundlePath: t.bundle})
+	info, err := t.client.Start(ctx, id, api.StartRequest{BundlePath: t.bundle})
 	if err != nil {
 		return info, err
 	}
-	if info.State.Status != runtime.Running {
+	if info.State.Status != api.Running {
 		return info, fmt.Errorf("container %q is %s after its start", id, info.State.Status)
 	}
 	return info, nil

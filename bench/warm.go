@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/troupe-run/troupe/http/client"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -50,7 +49,7 @@ func (t *TroupeWarm) Setup(ctx context.Context, bundle string) error {
 		return err
 	}
 	t0 := time.Now()
-	if _, err := t.client.SetPool(ctx, WarmPoolName, client.PoolRequest{BundlePath: bundle, Size: t.size}); err != nil {
+	if _, err := t.client.SetPool(ctx, WarmPoolName, bundle, t.size); err != nil {
 		return fmt.Errorf("make the warm pool: %w", err)
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -91,7 +90,7 @@ func (t *TroupeWarm) Start(ctx context.Context, id string) error {
 // quiesce empties the pool, which refills after the run's claims: what is
 // measured next is the claimed containers, not a second pool.
 func (t *TroupeWarm) quiesce(ctx context.Context) {
-	_, _ = t.client.SetPool(ctx, WarmPoolName, client.PoolRequest{Size: 0})
+	_, _ = t.client.SetPool(ctx, WarmPoolName, "", 0)
 	t.Troupe.quiesce(ctx)
 }
 

@@ -8,7 +8,10 @@
 #   - runtime/... imports nothing from actors/ or http/;
 #   - actors/... imports nothing from http/;
 #   - nothing imports cmd/... (binaries are leaves; a package under cmd/ may
-#     import its own helpers under cmd/).
+#     import its own helpers under cmd/);
+#   - api/ and errclass/ (the wire contract and the error classes) import only
+#     the standard library, and http/client only those two and the standard
+#     library, so that a light program can speak the API (tests excepted).
 #
 # Direct imports of a package and of its tests (in-package and _test) are
 # checked. For the runtime and actors rules, indirect dependencies of the
@@ -44,6 +47,9 @@ edges=$("$GO" list -e -tags "$TAGS" -f "$format" ./...)
 under() { [[ $1 == "$2" || $1 == "$2"/* ]]; }
 
 rel() { echo "${1#"$module"/}"; }
+
+# std PATH: PATH is in the standard library (its first element has no dot).
+std() { [[ ${1%%/*} != *.* ]]; }
 
 declare -A direct=() # "pkg imp" of every direct import, to not report it twice
 violations=0
@@ -91,6 +97,13 @@ while read -r pkg kind imp; do
 		fi
 		if under "$imp" "$module/actors" || under "$imp" "$module/http"; then
 			violation "$pkg" "$verb" "$(rel "$imp")" "runtime/ must not import actors/ or http/"
+		fi
+	fi
+	if [[ $kind == import || $kind == dep ]] && ! std "$imp"; then
+		if under "$pkg" "$module/api" || under "$pkg" "$module/errclass"; then
+			violation "$pkg" "$verb" "$(rel "$imp")" "the wire contract imports only the standard library"
+		elif [[ $pkg == "$module/http/client" ]] && ! under "$imp" "$module/api" && ! under "$imp" "$module/errclass"; then
+			violation "$pkg" "$verb" "$(rel "$imp")" "the client imports only api, errclass and the standard library"
 		fi
 	fi
 	if under "$pkg" "$module/actors" && under "$imp" "$module/http"; then

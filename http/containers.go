@@ -10,67 +10,62 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
-// startRequest is the body of POST /containers/{id}.
-type startRequest struct {
-	BundlePath string `json:"bundlePath"`
-	Checkpoint string `json:"checkpoint"`
-	// Log bounds the container's log (bytes per file, files kept); what is
-	// left out is the daemon's default.
-	Log containerlog.Limits `json:"log"`
-}
-
-// stateResponse is the answer of GET /state.
-type stateResponse struct {
-	Containers []*actors.ContainerInfo `json:"containers"`
-	Machine    machine                 `json:"machine"`
-}
-
-// containerList is the answer of GET /containers.
-type containerList struct {
-	Containers []*actors.ContainerInfo `json:"containers"`
-}
-
 func (s *Server) state(c *gin.Context) {
 	// The supervisor's snapshot: no message, no wait, however busy the
 	// actors are.
-	st := s.cfg.Supervisor.State()
-	c.JSON(nethttp.StatusOK, stateResponse{Containers: nonNil(st.Containers), Machine: s.machine})
+	c.JSON(nethttp.StatusOK, stateResponse{Containers: nonNil(s.cfg.Supervisor.State().Containers), Machine: s.machine})
 }
 
 func (s *Server) listContainers(c *gin.Context) {
 	c.JSON(nethttp.StatusOK, containerList{Containers: nonNil(s.cfg.Supervisor.State().Containers)})
 }
 
+// stateResponse and containerList encode as api.State and
+// api.ContainerList: the snapshot's pointers go out as they are, with no
+// copy of thousands of containers per request.
+type (
+	stateResponse struct {
+		Containers []*api.Container `json:"containers"`
+		Machine    api.Machine      `json:"machine"`
+	}
+	containerList struct {
+		Containers []*api.Container `json:"containers"`
+	}
+)
+
 // nonNil makes an empty list encode as [] rather than null.
-func nonNil(cs []*actors.ContainerInfo) []*actors.ContainerInfo {
+func nonNil(cs []*api.Container) []*api.Container {
 	if cs == nil {
-		return []*actors.ContainerInfo{}
+		return []*api.Container{}
 	}
 	return cs
 }
 
 func (s *Server) startContainer(c *gin.Context) {
-	var req startRequest
+	var req api.StartRequest
 	if err := decode(c.Writer, c.Request, &req); err != nil {
 		fail(c, err)
 		return
 	}
 	if req.BundlePath == "" && req.Checkpoint == "" {
-		fail(c, fmt.Errorf("field \"bundlePath\" is required: %w", runtime.ErrInvalidArgument))
+		fail(c, fmt.Errorf("field \"bundlePath\" is required: %w", errclass.InvalidArgument))
 		return
 	}
-	if err := req.Log.Validate(); err != nil {
-		fail(c, fmt.Errorf("field \"log\": %v: %w", err, runtime.ErrInvalidArgument))
+	limits := containerlog.Limits{MaxSize: req.Log.MaxSize, MaxFiles: req.Log.MaxFiles}
+	if err := limits.Validate(); err != nil {
+		fail(c, fmt.Errorf("field \"log\": %v: %w", err, errclass.InvalidArgument))
 		return
 	}
 	id := c.Param("id")
 	res, err := s.cfg.Supervisor.StartContainer(c.Request.Context(),
-		actors.StartContainer{ID: id, BundlePath: req.BundlePath, Checkpoint: req.Checkpoint, Log: req.Log})
+		actors.StartContainer{ID: id, BundlePath: req.BundlePath, Checkpoint: req.Checkpoint, Log: limits})
 	if res != nil {
 		s.metrics.started(res, err)
 	}
@@ -91,27 +86,24 @@ func (s *Server) getContainer(c *gin.Context) {
 	c.JSON(nethttp.StatusOK, info)
 }
 
-// patchRequest is the body of PATCH /containers/{id}. Each field is a change;
-// they apply in the order resources, signal, status.
-type patchRequest struct {
-	Status    *string            `json:"status"`
-	Signal    *Signal            `json:"signal"`
-	Resources *runtime.Resources `json:"resources"`
-}
-
 func (s *Server) patchContainer(c *gin.Context) {
-	var req patchRequest
+	var req struct {
+		api.PatchRequest
+		// Status is a pointer here so that "" is refused, not taken for
+		// no change.
+		Status *api.Status `json:"status"`
+	}
 	if err := decode(c.Writer, c.Request, &req); err != nil {
 		fail(c, err)
 		return
 	}
-	if req.Status != nil && *req.Status != string(runtime.Paused) && *req.Status != string(runtime.Running) {
-		fail(c, fmt.Errorf("field \"status\": %q: must be \"paused\" or \"running\": %w", *req.Status, runtime.ErrInvalidArgument))
+	if req.Status != nil && *req.Status != api.Paused && *req.Status != api.Running {
+		fail(c, fmt.Errorf("field \"status\": %q: must be \"paused\" or \"running\": %w", *req.Status, errclass.InvalidArgument))
 		return
 	}
 	ctx, id, sup := c.Request.Context(), c.Param("id"), s.cfg.Supervisor
-	if req.Resources != nil {
-		if err := sup.Update(ctx, id, *req.Resources); err != nil {
+	if r := req.Resources; r != nil {
+		if err := sup.Update(ctx, id, runtime.Resources{Memory: r.Memory, CPUShares: r.CPUShares, Pids: r.Pids}); err != nil {
 			fail(c, err)
 			return
 		}
@@ -123,9 +115,9 @@ func (s *Server) patchContainer(c *gin.Context) {
 		}
 	}
 	var err error
-	var info actors.ContainerInfo
+	var info api.Container
 	switch {
-	case req.Status != nil && *req.Status == string(runtime.Paused):
+	case req.Status != nil && *req.Status == api.Paused:
 		info, err = sup.Pause(ctx, id)
 	case req.Status != nil:
 		info, err = sup.Resume(ctx, id)
@@ -144,7 +136,7 @@ func (s *Server) deleteContainer(c *gin.Context) {
 	if v := c.Query("force"); v != "" {
 		var err error
 		if force, err = strconv.ParseBool(v); err != nil {
-			fail(c, fmt.Errorf("query force=%q: want true or false: %w", v, runtime.ErrInvalidArgument))
+			fail(c, fmt.Errorf("query force=%q: want true or false: %w", v, errclass.InvalidArgument))
 			return
 		}
 	}
@@ -164,16 +156,8 @@ func (s *Server) stats(c *gin.Context) {
 	c.JSON(nethttp.StatusOK, st)
 }
 
-// checkpointRequest is the body of POST /containers/{id}/checkpoint/{name}.
-type checkpointRequest struct {
-	Exit        bool `json:"exit"`
-	TCP         bool `json:"tcp"`
-	UnixSockets bool `json:"unixSockets"`
-	Shell       bool `json:"shell"`
-}
-
 func (s *Server) createCheckpoint(c *gin.Context) {
-	var req checkpointRequest
+	var req api.CheckpointRequest
 	if err := decode(c.Writer, c.Request, &req); err != nil {
 		fail(c, err)
 		return

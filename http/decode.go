@@ -10,11 +10,9 @@ import (
 	nethttp "net/http"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -144,52 +142,10 @@ func describeJSONError(err error) string {
 		return fmt.Sprintf("body: cannot use a JSON %s as %s", typ.Value, typ.Type)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "malformed JSON: unexpected end of body"
-	case errors.As(err, new(*valueError)):
+	case errors.As(err, new(*api.ValueError)):
 		return err.Error()
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}
 	return "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")
 }
-
-// Signal is a signal in a request: a number (15) or a name ("SIGTERM",
-// "TERM").
-type Signal int
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (s *Signal) UnmarshalJSON(b []byte) error {
-	var n int
-	if err := json.Unmarshal(b, &n); err == nil {
-		return s.set(n, string(b))
-	}
-	var name string
-	if err := json.Unmarshal(b, &name); err != nil {
-		return &valueError{fmt.Sprintf("signal %s: want a number or a name such as \"SIGTERM\"", b)}
-	}
-	if n, err := strconv.Atoi(name); err == nil {
-		return s.set(n, name)
-	}
-	upper := strings.ToUpper(name)
-	if !strings.HasPrefix(upper, "SIG") {
-		upper = "SIG" + upper
-	}
-	num := unix.SignalNum(upper)
-	if num == 0 {
-		return &valueError{fmt.Sprintf("signal %q: unknown signal name", name)}
-	}
-	*s = Signal(num)
-	return nil
-}
-
-func (s *Signal) set(n int, text string) error {
-	if n < 1 || n > 64 {
-		return &valueError{fmt.Sprintf("signal %s: must be between 1 and 64", text)}
-	}
-	*s = Signal(n)
-	return nil
-}
-
-// valueError is a field's value that parses as JSON but means nothing.
-type valueError struct{ msg string }
-
-func (e *valueError) Error() string { return e.msg }

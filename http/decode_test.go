@@ -10,15 +10,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 )
 
 // requestTypes are the bodies the API decodes, by the fuzzer's kind byte.
 var requestTypes = []func() any{
-	func() any { return new(startRequest) },
-	func() any { return new(execRequest) },
-	func() any { return new(patchRequest) },
-	func() any { return new(signalRequest) },
+	func() any { return new(api.StartRequest) },
+	func() any { return new(api.ExecRequest) },
+	func() any { return new(api.PatchRequest) },
+	func() any { return new(api.SignalRequest) },
 }
 
 // FuzzDecode checks decodeBytes on any body for every request type: it never
@@ -94,26 +95,26 @@ func TestDecodeBytes(t *testing.T) {
 		want any    // the value, when the body is accepted
 		err  string // what the error says, when it is not
 	}{
-		{"empty is {}", "", new(startRequest), &startRequest{}, ""},
-		{"blank is {}", " \r\n\t", new(signalRequest), &signalRequest{}, ""},
-		{"start", `{"bundlePath": "/b", "checkpoint": "c"}`, new(startRequest), &startRequest{BundlePath: "/b", Checkpoint: "c"}, ""},
-		{"signal name", `{"signal": "SIGHUP"}`, new(signalRequest), &signalRequest{Signal: ptr(Signal(1))}, ""},
-		{"resources", `{"resources": {"memory": 1024, "pids": 5}}`, new(patchRequest),
-			&patchRequest{Resources: &runtime.Resources{Memory: ptr(int64(1024)), Pids: ptr(int64(5))}}, ""},
-		{"unknown field", `{"bundlePath": "/b", "bundel": "/c"}`, new(startRequest), nil, `unknown field "bundel"`},
-		{"unknown field differing in case", `{"bundlepath": "/b"}`, new(startRequest), nil, `unknown field "bundlepath"`},
-		{"field in upper case", `{"Signal": 9}`, new(signalRequest), nil, `unknown field "Signal"`},
-		{"nested field in other case", `{"resources": {"Memory": 1}}`, new(patchRequest), nil, `unknown field "Memory"`},
-		{"nested unknown field", `{"user": {"uid": 0, "gid": 0, "groups": []}}`, new(execRequest), nil, `unknown field "groups"`},
-		{"two values", `{} {}`, new(startRequest), nil, "more than one value"},
-		{"trailing garbage", `{} x`, new(startRequest), nil, "malformed JSON"},
-		{"trailing brace", `{"signal": 9}}`, new(signalRequest), nil, "malformed JSON"},
-		{"trailing bracket", `{}]`, new(startRequest), nil, "malformed JSON"},
-		{"duplicate in other case", `{"signal": 15, "SIGNAL": 9}`, new(signalRequest), nil, `unknown field "SIGNAL" (did you mean "signal"?)`},
-		{"truncated", `{"bundlePath": "/b"`, new(startRequest), nil, "unexpected end of body"},
-		{"syntax", `{"bundlePath" "/b"}`, new(startRequest), nil, "malformed JSON at byte"},
-		{"type", `{"args": "sh"}`, new(execRequest), nil, `field "args": cannot use a JSON string`},
-		{"bad signal", `{"signal": 0}`, new(signalRequest), nil, "signal 0: must be between 1 and 64"},
+		{"empty is {}", "", new(api.StartRequest), &api.StartRequest{}, ""},
+		{"blank is {}", " \r\n\t", new(api.SignalRequest), &api.SignalRequest{}, ""},
+		{"start", `{"bundlePath": "/b", "checkpoint": "c"}`, new(api.StartRequest), &api.StartRequest{BundlePath: "/b", Checkpoint: "c"}, ""},
+		{"signal name", `{"signal": "SIGHUP"}`, new(api.SignalRequest), &api.SignalRequest{Signal: ptr(api.Signal(1))}, ""},
+		{"resources", `{"resources": {"memory": 1024, "pids": 5}}`, new(api.PatchRequest),
+			&api.PatchRequest{Resources: &api.Resources{Memory: ptr(int64(1024)), Pids: ptr(int64(5))}}, ""},
+		{"unknown field", `{"bundlePath": "/b", "bundel": "/c"}`, new(api.StartRequest), nil, `unknown field "bundel"`},
+		{"unknown field differing in case", `{"bundlepath": "/b"}`, new(api.StartRequest), nil, `unknown field "bundlepath"`},
+		{"field in upper case", `{"Signal": 9}`, new(api.SignalRequest), nil, `unknown field "Signal"`},
+		{"nested field in other case", `{"resources": {"Memory": 1}}`, new(api.PatchRequest), nil, `unknown field "Memory"`},
+		{"nested unknown field", `{"user": {"uid": 0, "gid": 0, "groups": []}}`, new(api.ExecRequest), nil, `unknown field "groups"`},
+		{"two values", `{} {}`, new(api.StartRequest), nil, "more than one value"},
+		{"trailing garbage", `{} x`, new(api.StartRequest), nil, "malformed JSON"},
+		{"trailing brace", `{"signal": 9}}`, new(api.SignalRequest), nil, "malformed JSON"},
+		{"trailing bracket", `{}]`, new(api.StartRequest), nil, "malformed JSON"},
+		{"duplicate in other case", `{"signal": 15, "SIGNAL": 9}`, new(api.SignalRequest), nil, `unknown field "SIGNAL" (did you mean "signal"?)`},
+		{"truncated", `{"bundlePath": "/b"`, new(api.StartRequest), nil, "unexpected end of body"},
+		{"syntax", `{"bundlePath" "/b"}`, new(api.StartRequest), nil, "malformed JSON at byte"},
+		{"type", `{"args": "sh"}`, new(api.ExecRequest), nil, `field "args": cannot use a JSON string`},
+		{"bad signal", `{"signal": 0}`, new(api.SignalRequest), nil, "signal 0: must be between 1 and 64"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := decodeBytes([]byte(tc.body), tc.into)
@@ -135,61 +136,6 @@ func TestDecodeBytes(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-func TestSignalUnmarshalJSON(t *testing.T) {
-	for _, tc := range []struct {
-		json string
-		want Signal // 0: an error
-		err  string // what the error mentions
-	}{
-		{`15`, 15, ""},
-		{`1`, 1, ""},
-		{`64`, 64, ""},
-		{`"15"`, 15, ""},
-		{`"SIGTERM"`, 15, ""},
-		{`"TERM"`, 15, ""},
-		{`"term"`, 15, ""},
-		{`"SigKill"`, 9, ""},
-		{`"KILL"`, 9, ""},
-		{`"SIGUSR1"`, 10, ""},
-		{`"HUP"`, 1, ""},
-		{`0`, 0, "between 1 and 64"},
-		{`65`, 0, "65"},
-		{`99`, 0, "99"},
-		{`-9`, 0, "-9"},
-		{`"0"`, 0, "between 1 and 64"},
-		{`"99"`, 0, "99"},
-		{`"NOPE"`, 0, `"NOPE": unknown signal name`},
-		{`"SIG"`, 0, "unknown signal name"},
-		{`""`, 0, "unknown signal name"},
-		{`" 15"`, 0, "unknown signal name"},
-		{`"SIGTERM "`, 0, "unknown signal name"},
-		{`1.5`, 0, "want a number or a name"},
-		{`1e1`, 0, "want a number or a name"},
-		{`true`, 0, "want a number or a name"},
-		{`[15]`, 0, "want a number or a name"},
-		{`{}`, 0, "want a number or a name"},
-		{`99999999999999999999`, 0, "want a number or a name"},
-	} {
-		t.Run(tc.json, func(t *testing.T) {
-			var s Signal
-			err := s.UnmarshalJSON([]byte(tc.json))
-			if tc.want != 0 {
-				if err != nil || s != tc.want {
-					t.Errorf("UnmarshalJSON(%s) = %d, %v; want %d", tc.json, s, err, tc.want)
-				}
-				return
-			}
-			var ve *valueError
-			if !errors.As(err, &ve) || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("UnmarshalJSON(%s) = %d, %v; want a value error mentioning %q", tc.json, s, err, tc.err)
-			}
-			if s != 0 {
-				t.Errorf("UnmarshalJSON(%s) failed but set %d", tc.json, s)
-			}
-		})
-	}
-}
-
 func TestDescribeJSONError(t *testing.T) {
 	// decodeErr is what encoding/json says about body decoded into v.
 	decodeErr := func(body string, v any) error {
@@ -204,21 +150,21 @@ func TestDescribeJSONError(t *testing.T) {
 		err  error
 		want string
 	}{
-		{"syntax", decodeErr(`{"bundlePath" 1}`, new(startRequest)),
+		{"syntax", decodeErr(`{"bundlePath" 1}`, new(api.StartRequest)),
 			"malformed JSON at byte 15: invalid character '1' after object key"},
-		{"type of a field", decodeErr(`{"args": 5}`, new(execRequest)),
+		{"type of a field", decodeErr(`{"args": 5}`, new(api.ExecRequest)),
 			`field "args": cannot use a JSON number as []string`},
-		{"type of a nested field", decodeErr(`{"user": {"uid": "0"}}`, new(execRequest)),
+		{"type of a nested field", decodeErr(`{"user": {"uid": "0"}}`, new(api.ExecRequest)),
 			`field "user.uid": cannot use a JSON string as int`},
-		{"type of the body", decodeErr(`[1]`, new(startRequest)),
-			"body: cannot use a JSON array as http.startRequest"},
-		{"unexpected end", decodeErr(`{"args": [`, new(execRequest)),
+		{"type of the body", decodeErr(`[1]`, new(api.StartRequest)),
+			"body: cannot use a JSON array as api.StartRequest"},
+		{"unexpected end", decodeErr(`{"args": [`, new(api.ExecRequest)),
 			"malformed JSON: unexpected end of body"},
 		{"unexpected end wrapped", fmt.Errorf("read: %w", io.ErrUnexpectedEOF),
 			"malformed JSON: unexpected end of body"},
-		{"value", decodeErr(`{"signal": "NOPE"}`, new(signalRequest)),
+		{"value", decodeErr(`{"signal": "NOPE"}`, new(api.SignalRequest)),
 			`signal "NOPE": unknown signal name`},
-		{"value error", &valueError{"signal 0: must be between 1 and 64"},
+		{"value error", &api.ValueError{Msg: "signal 0: must be between 1 and 64"},
 			"signal 0: must be between 1 and 64"},
 		{"unknown field", errors.New(`json: unknown field "singal"`),
 			`unknown field "singal"`},

@@ -7,7 +7,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // errBodyTooLarge marks a request body over the limit.
@@ -16,34 +17,33 @@ var errBodyTooLarge = errors.New("request body too large")
 // errUnauthorized marks a request without the right bearer token.
 var errUnauthorized = errors.New("unauthorized")
 
-// statusOf maps an error class to its HTTP status: the one place that does.
-func statusOf(err error) int {
+// answerOf maps an error's class to its HTTP status and API error code: the
+// one place that does. Package client holds the inverse, from code to class.
+func answerOf(err error) (int, api.ErrorCode) {
 	switch {
 	case errors.Is(err, errBodyTooLarge):
-		return nethttp.StatusRequestEntityTooLarge
+		return nethttp.StatusRequestEntityTooLarge, api.TooLarge
 	case errors.Is(err, errUnauthorized):
-		return nethttp.StatusUnauthorized
-	case errors.Is(err, runtime.ErrInvalidArgument):
-		return nethttp.StatusBadRequest
-	case errors.Is(err, runtime.ErrNotFound):
-		return nethttp.StatusNotFound
-	case errors.Is(err, runtime.ErrAlreadyExists), errors.Is(err, runtime.ErrFailedPrecondition):
-		return nethttp.StatusConflict
-	case errors.Is(err, runtime.ErrUnavailable):
-		return nethttp.StatusServiceUnavailable
+		return nethttp.StatusUnauthorized, api.Unauthorized
+	case errors.Is(err, errclass.InvalidArgument):
+		return nethttp.StatusBadRequest, api.InvalidArgument
+	case errors.Is(err, errclass.NotFound):
+		return nethttp.StatusNotFound, api.NotFound
+	case errors.Is(err, errclass.AlreadyExists):
+		return nethttp.StatusConflict, api.AlreadyExists
+	case errors.Is(err, errclass.FailedPrecondition):
+		return nethttp.StatusConflict, api.FailedPrecondition
+	case errors.Is(err, errclass.Unavailable):
+		return nethttp.StatusServiceUnavailable, api.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
-		return nethttp.StatusGatewayTimeout
+		return nethttp.StatusGatewayTimeout, api.DeadlineExceeded
 	}
-	return nethttp.StatusInternalServerError
+	return nethttp.StatusInternalServerError, api.Internal
 }
 
-// errorBody is the JSON of every error answer.
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-// fail answers err with its status and stops the handler chain.
+// fail answers err with its status and code and stops the handler chain.
 func fail(c *gin.Context, err error) {
 	_ = c.Error(err) // for the request log
-	c.AbortWithStatusJSON(statusOf(err), errorBody{Error: err.Error()})
+	status, code := answerOf(err)
+	c.AbortWithStatusJSON(status, api.Error{Error: err.Error(), Code: code})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
@@ -237,7 +238,7 @@ func checkErrorBody(t *testing.T, what string, r response) {
 
 // errorOf returns the message of an error answer.
 func errorOf(r response) string {
-	var body errorBody
+	var body api.Error
 	_ = json.Unmarshal(r.body, &body)
 	return body.Error
 }
@@ -267,25 +268,25 @@ func decodeBody(t *testing.T, r response, v any) {
 }
 
 // startContainer starts container id from bundle and returns its view.
-func (e *env) startContainer(id, bundle string) actors.ContainerInfo {
+func (e *env) startContainer(id, bundle string) api.Container {
 	e.t.Helper()
 	r := e.do("POST", "/containers/"+id, fmt.Sprintf(`{"bundlePath": %q}`, bundle))
 	if r.status != nethttp.StatusCreated {
 		e.t.Fatalf("start %s: status %d: %s", id, r.status, r.body)
 	}
-	var c actors.ContainerInfo
+	var c api.Container
 	decodeBody(e.t, r, &c)
 	return c
 }
 
 // get returns container id's view.
-func (e *env) get(id string) actors.ContainerInfo {
+func (e *env) get(id string) api.Container {
 	e.t.Helper()
 	r := e.do("GET", "/containers/"+id, "")
 	if r.status != nethttp.StatusOK {
 		e.t.Fatalf("get %s: status %d: %s", id, r.status, r.body)
 	}
-	var c actors.ContainerInfo
+	var c api.Container
 	decodeBody(e.t, r, &c)
 	return c
 }
@@ -298,7 +299,7 @@ func (e *env) exec(id string, args ...string) int {
 	if r.status != nethttp.StatusCreated {
 		e.t.Fatalf("exec %v in %s: status %d: %s", args, id, r.status, r.body)
 	}
-	var p actors.ProcessInfo
+	var p api.Process
 	decodeBody(e.t, r, &p)
 	if p.Pid <= 0 {
 		e.t.Fatalf("exec %v in %s: answered pid %d", args, id, p.Pid)

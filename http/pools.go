@@ -6,15 +6,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
-
-// poolRequest is the body of PUT /pools/{name}. Size is a pointer so that a
-// missing size is an error rather than a pool of 0.
-type poolRequest struct {
-	BundlePath string `json:"bundlePath"`
-	Size       *int   `json:"size"`
-}
 
 func (s *Server) validatePool(c *gin.Context) {
 	if err := runtime.ValidID("pool name", c.Param("name")); err != nil {
@@ -24,13 +19,13 @@ func (s *Server) validatePool(c *gin.Context) {
 
 // setPool creates (201) or resizes (200) a warm pool.
 func (s *Server) setPool(c *gin.Context) {
-	var req poolRequest
+	var req api.PoolRequest
 	if err := decode(c.Writer, c.Request, &req); err != nil {
 		fail(c, err)
 		return
 	}
 	if req.Size == nil {
-		fail(c, fmt.Errorf("pool %q: size is required: %w", c.Param("name"), runtime.ErrInvalidArgument))
+		fail(c, fmt.Errorf("pool %q: size is required: %w", c.Param("name"), errclass.InvalidArgument))
 		return
 	}
 	p, created, err := s.cfg.Supervisor.SetPool(c.Request.Context(), c.Param("name"), req.BundlePath, *req.Size)

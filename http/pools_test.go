@@ -5,7 +5,7 @@ import (
 	nethttp "net/http"
 	"testing"
 
-	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/api"
 )
 
 func TestWarmPoolEndpoints(t *testing.T) {
@@ -31,7 +31,7 @@ func TestWarmPoolEndpoints(t *testing.T) {
 		want(t, tc.what, e.do(tc.method, tc.path, tc.body), tc.status, tc.mentions...)
 	}
 
-	var p actors.PoolInfo
+	var p api.Pool
 	r := e.do("PUT", "/pools/web", body(2))
 	want(t, "create", r, nethttp.StatusCreated)
 	decodeBody(t, r, &p)
@@ -54,7 +54,7 @@ func TestWarmPoolEndpoints(t *testing.T) {
 	}
 	r = e.do("PUT", "/pools/web", `{"size": 1}`)
 	want(t, "resize", r, nethttp.StatusOK)
-	var list []actors.PoolInfo
+	var list []api.Pool
 	decodeBody(t, e.do("GET", "/pools", ""), &list)
 	if len(list) != 1 || list[0].Name != "web" || list[0].Size != 1 {
 		t.Errorf("pools = %+v", list)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/criu"
 )
@@ -50,18 +52,12 @@ type Server struct {
 	token   [sha256.Size]byte // the token's digest, when there is one
 	engine  *gin.Engine
 	metrics *metrics
-	machine machine
+	machine api.Machine
 }
 
 // releaseMode sets gin's process-wide mode once: gin keeps it in a package
 // variable, and servers made concurrently (tests) would race on it.
 var releaseMode sync.Once
-
-// machine is what GET /state says about the host.
-type machine struct {
-	CPUs   int    `json:"cpus"`
-	Memory uint64 `json:"memory"`
-}
 
 // New returns a server for cfg.
 func New(cfg Config) *Server {
@@ -90,7 +86,7 @@ func New(cfg Config) *Server {
 		fail(c, fmt.Errorf("no such endpoint: %s %s: %w", c.Request.Method, c.Request.URL.Path, runtime.ErrNotFound))
 	})
 	e.NoMethod(func(c *gin.Context) {
-		c.AbortWithStatusJSON(nethttp.StatusMethodNotAllowed, errorBody{Error: fmt.Sprintf("method %s not allowed on %s", c.Request.Method, c.Request.URL.Path)})
+		c.AbortWithStatusJSON(nethttp.StatusMethodNotAllowed, api.Error{Error: fmt.Sprintf("method %s not allowed on %s", c.Request.Method, c.Request.URL.Path), Code: api.MethodNotAllowed})
 	})
 
 	e.GET("/healthz", s.healthz)
@@ -137,7 +133,7 @@ func (s *Server) recovery(c *gin.Context) {
 				panic(r)
 			}
 			s.cfg.Logger.Error("handler panicked", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", r)
-			c.AbortWithStatusJSON(nethttp.StatusInternalServerError, errorBody{Error: fmt.Sprintf("internal error: %v", r)})
+			c.AbortWithStatusJSON(nethttp.StatusInternalServerError, api.Error{Error: fmt.Sprintf("internal error: %v", r), Code: api.Internal})
 		}
 	}()
 	c.Next()
@@ -201,47 +197,44 @@ func (s *Server) validateName(c *gin.Context) {
 	}
 }
 
-// health is the answer of GET /healthz: the daemon serves. CRIU's verdict
-// is there too, but a CRIU that does not work affects only checkpoints.
-// Insecure, when there, is a warning for whoever monitors the daemon: it
-// serves the root-equivalent API to anyone who can connect.
-type health struct {
-	Status   string        `json:"status"`
-	Insecure string        `json:"insecure,omitempty"`
-	Criu     *criu.Verdict `json:"criu,omitempty"`
-}
-
 func (s *Server) healthz(c *gin.Context) {
-	c.JSON(nethttp.StatusOK, health{Status: "ok", Insecure: s.cfg.Insecure, Criu: s.criuVerdict()})
+	c.JSON(nethttp.StatusOK, api.Health{Status: "ok", Insecure: s.cfg.Insecure, Criu: s.criuVerdict()})
 }
 
 // criuVerdict is the CRIU self-test's verdict, if the server knows it.
-func (s *Server) criuVerdict() *criu.Verdict {
+func (s *Server) criuVerdict() *api.CriuVerdict {
 	if s.cfg.Criu == nil {
 		return nil
 	}
 	v := s.cfg.Criu()
-	return &v
+	return &api.CriuVerdict{Status: v.Status, Path: v.Path, Version: v.Version, Error: v.Error, Took: v.Took}
 }
-
-// versionInfo is the answer of GET /version.
-type versionInfo struct {
-	Version string        `json:"version"`
-	Go      string        `json:"go"`
-	Runc    string        `json:"runc"`
-	Criu    *criu.Verdict `json:"criu,omitempty"`
-}
-
-// runcVersion is the libcontainer troupe is built with.
-const runcVersion = "v1.5.3"
 
 func (s *Server) version(c *gin.Context) {
-	c.JSON(nethttp.StatusOK, versionInfo{Version: s.cfg.Version, Go: goruntime.Version(), Runc: runcVersion, Criu: s.criuVerdict()})
+	c.JSON(nethttp.StatusOK, api.Version{Version: s.cfg.Version, Go: goruntime.Version(), Runc: runcVersion(), Criu: s.criuVerdict()})
+}
+
+// runcVersion is the version of the libcontainer module linked in, from
+// the build information, so that it cannot go stale.
+func runcVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, m := range info.Deps {
+		if m.Path == "github.com/opencontainers/runc" {
+			if m.Replace != nil {
+				m = m.Replace
+			}
+			return m.Version
+		}
+	}
+	return "unknown"
 }
 
 // readMachine reads the usable CPUs (this process's affinity) and the RAM.
-func readMachine() machine {
-	m := machine{CPUs: goruntime.NumCPU()}
+func readMachine() api.Machine {
+	m := api.Machine{CPUs: goruntime.NumCPU()}
 	var info syscall.Sysinfo_t
 	if syscall.Sysinfo(&info) == nil {
 		m.Memory = uint64(info.Totalram) * uint64(info.Unit)

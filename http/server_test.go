@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -49,9 +49,9 @@ func TestStartContainer(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type %q", ct)
 	}
-	var c actors.ContainerInfo
+	var c api.Container
 	decodeBody(t, r, &c)
-	if c.ID != "web" || c.BundlePath != sleep || c.State.Status != runtime.Running || c.State.ExitStatus != nil {
+	if c.ID != "web" || c.BundlePath != sleep || c.State.Status != api.Running || c.State.ExitStatus != nil {
 		t.Errorf("start answered %+v", c)
 	}
 	if len(c.Processes) != 1 {
@@ -73,7 +73,7 @@ func TestStartContainer(t *testing.T) {
 
 	t.Run("get", func(t *testing.T) {
 		got := e.sub(t).get("web")
-		if got.ID != "web" || got.State.Status != runtime.Running || len(got.Processes) != 1 || got.Processes[0].Pid != init.Pid {
+		if got.ID != "web" || got.State.Status != api.Running || len(got.Processes) != 1 || got.Processes[0].Pid != init.Pid {
 			t.Errorf("get answered %+v", got)
 		}
 	})
@@ -88,7 +88,7 @@ func TestStartContainer(t *testing.T) {
 		r := e.do("GET", "/state", "")
 		want(t, "GET /state", r, nethttp.StatusOK)
 		var st struct {
-			Containers []actors.ContainerInfo `json:"containers"`
+			Containers []api.Container `json:"containers"`
 			Machine    struct {
 				CPUs   int    `json:"cpus"`
 				Memory uint64 `json:"memory"`
@@ -96,7 +96,7 @@ func TestStartContainer(t *testing.T) {
 		}
 		decodeBody(t, r, &st)
 		if len(st.Containers) != 1 || st.Containers[0].ID != "web" || len(st.Containers[0].Processes) != 1 ||
-			st.Containers[0].Processes[0].Pid != init.Pid || st.Containers[0].State.Status != runtime.Running {
+			st.Containers[0].Processes[0].Pid != init.Pid || st.Containers[0].State.Status != api.Running {
 			t.Errorf("state lists %+v", st.Containers)
 		}
 		if st.Machine.CPUs <= 0 || st.Machine.Memory == 0 {
@@ -153,13 +153,13 @@ func TestProcesses(t *testing.T) {
 		t.Run("exec"+path, func(t *testing.T) {
 			r := e.do("PUT", "/containers/box"+path, `{"args": ["sleep", "200"], "env": ["PATH=/bin", "A=b"], "cwd": "/tmp", "user": {"uid": 65534, "gid": 65534}}`)
 			want(t, "exec", r, nethttp.StatusCreated)
-			var p actors.ProcessInfo
+			var p api.Process
 			decodeBody(t, r, &p)
 			if !alive(p.Pid) || !slices.Equal(p.Args, []string{"sleep", "200"}) || p.User.UID != 65534 || p.Cwd != "/tmp" {
 				t.Errorf("exec answered %+v (alive %v)", p, alive(p.Pid))
 			}
 			c := e.sub(t).get("box")
-			if !slices.ContainsFunc(c.Processes, func(q actors.ProcessInfo) bool { return q.Pid == p.Pid }) {
+			if !slices.ContainsFunc(c.Processes, func(q api.Process) bool { return q.Pid == p.Pid }) {
 				t.Errorf("processes %+v lack the exec'd %d", c.Processes, p.Pid)
 			}
 		})
@@ -175,7 +175,7 @@ func TestProcesses(t *testing.T) {
 				want(t, "signal", te.do("POST", fmt.Sprintf("/containers/box%s%d", path, pid), `{"signal": `+sig+`}`), nethttp.StatusNoContent)
 				eventually(t, "the signalled process to die", func() bool { return !alive(pid) })
 				eventually(t, "the process to leave processes", func() bool {
-					return !slices.ContainsFunc(te.get("box").Processes, func(q actors.ProcessInfo) bool { return q.Pid == pid })
+					return !slices.ContainsFunc(te.get("box").Processes, func(q api.Process) bool { return q.Pid == pid })
 				})
 			})
 		}
@@ -224,7 +224,7 @@ func TestProcesses(t *testing.T) {
 
 	// Nor a stopped one, and its pids are no longer anyone's to signal.
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/box", `{"signal": "KILL"}`)
-	eventually(t, "box to stop", func() bool { return e.get("box").State.Status == runtime.Stopped })
+	eventually(t, "box to stop", func() bool { return e.get("box").State.Status == api.Stopped })
 	if c := e.get("box"); len(c.Processes) != 0 {
 		t.Errorf("stopped box lists processes %+v", c.Processes)
 	}
@@ -243,9 +243,9 @@ func TestPatchContainer(t *testing.T) {
 		t.Helper()
 		return len(e.mustStatus(nethttp.StatusOK, "GET", "/containers/tick/logs", "").body)
 	}
-	patch := func(body string, status runtime.Status) {
+	patch := func(body string, status api.Status) {
 		t.Helper()
-		var c actors.ContainerInfo
+		var c api.Container
 		decodeBody(t, e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/tick", body), &c)
 		if c.State.Status != status {
 			t.Errorf("PATCH %s answered status %s, want %s", body, c.State.Status, status)
@@ -257,17 +257,17 @@ func TestPatchContainer(t *testing.T) {
 	n := logLen()
 	eventually(t, "the ticker to write", func() bool { return logLen() > n })
 
-	patch(`{"status": "paused"}`, runtime.Paused)
+	patch(`{"status": "paused"}`, api.Paused)
 	frozen := logLen()
 	time.Sleep(300 * time.Millisecond)
 	if n := logLen(); n != frozen {
 		t.Errorf("log grew from %d to %d bytes while paused", frozen, n)
 	}
-	patch(`{"status": "paused"}`, runtime.Paused) // no-op
-	patch(`{}`, runtime.Paused)                   // no change, the view
-	patch(`{"status": "running"}`, runtime.Running)
+	patch(`{"status": "paused"}`, api.Paused) // no-op
+	patch(`{}`, api.Paused)                   // no change, the view
+	patch(`{"status": "running"}`, api.Running)
 	eventually(t, "the ticker to write again", func() bool { return logLen() > frozen })
-	patch(`{"status": "running"}`, runtime.Running) // no-op
+	patch(`{"status": "running"}`, api.Running) // no-op
 
 	t.Run("resources", func(t *testing.T) {
 		e := e.sub(t)
@@ -294,12 +294,12 @@ func TestPatchContainer(t *testing.T) {
 		{"unknown container", "PATCH", "/containers/nosuch", `{"status": "paused"}`, 404, []string{"nosuch"}},
 		{"bad id", "PATCH", "/containers/..x", `{"status": "paused"}`, 400, []string{"container id"}},
 	})
-	if got := e.get("tick").State.Status; got != runtime.Running {
+	if got := e.get("tick").State.Status; got != api.Running {
 		t.Fatalf("after the refused patches tick is %s", got)
 	}
 
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/tick", `{"signal": 9}`)
-	eventually(t, "tick to stop", func() bool { return e.get("tick").State.Status == runtime.Stopped })
+	eventually(t, "tick to stop", func() bool { return e.get("tick").State.Status == api.Stopped })
 	c := e.get("tick")
 	if c.State.ExitStatus == nil || *c.State.ExitStatus != 137 || len(c.Processes) != 0 {
 		t.Errorf("killed tick: %+v", c)
@@ -312,7 +312,7 @@ func TestPatchContainer(t *testing.T) {
 	})
 	// It stays listed, stopped, until deleted.
 	time.Sleep(100 * time.Millisecond)
-	if c := e.get("tick"); c.State.Status != runtime.Stopped || c.State.ExitStatus == nil || *c.State.ExitStatus != 137 {
+	if c := e.get("tick"); c.State.Status != api.Stopped || c.State.ExitStatus == nil || *c.State.ExitStatus != 137 {
 		t.Errorf("stopped tick later: %+v", c.State)
 	}
 	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/tick", "")
@@ -353,7 +353,7 @@ func TestDeleteContainer(t *testing.T) {
 
 	// A stopped container needs no force.
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/d1", `{"signal": "SIGKILL"}`)
-	eventually(t, "d1 to stop", func() bool { return e.get("d1").State.Status == runtime.Stopped })
+	eventually(t, "d1 to stop", func() bool { return e.get("d1").State.Status == api.Stopped })
 	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/d1", "")
 
 	// A paused one needs force, and force kills it although it is frozen.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/api"
 )
 
 func TestService(t *testing.T) {
@@ -25,10 +25,10 @@ func TestService(t *testing.T) {
 		}
 	})
 	t.Run("version", func(t *testing.T) {
-		var v versionInfo
+		var v api.Version
 		decodeBody(t, e.sub(t).mustStatus(nethttp.StatusOK, "GET", "/version", ""), &v)
-		if v.Version != "v0.0.0-test" || v.Go != goruntime.Version() || !strings.HasPrefix(v.Runc, "v1.") {
-			t.Errorf("version answered %+v", v)
+		if v.Version != "v0.0.0-test" || v.Go != goruntime.Version() || v.Runc != requiredRunc(t) {
+			t.Errorf("version answered %+v, want runc %s as go.mod requires", v, requiredRunc(t))
 		}
 	})
 
@@ -143,7 +143,7 @@ func TestUnixSocket(t *testing.T) {
 		t.Errorf("socket mode %v, want a socket with 0660", fi.Mode())
 	}
 	c := e.startContainer("u1", e.bundle("sleep", "sleep", "300"))
-	if c.State.Status != runtime.Running || !alive(c.Processes[0].Pid) {
+	if c.State.Status != api.Running || !alive(c.Processes[0].Pid) {
 		t.Errorf("start over the socket answered %+v", c)
 	}
 	pid := e.exec("u1", "sleep", "100")
@@ -151,4 +151,20 @@ func TestUnixSocket(t *testing.T) {
 	want(t, "unknown", e.do("GET", "/containers/nosuch", ""), 404)
 	e.mustStatus(nethttp.StatusOK, "GET", "/state", "")
 	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/u1?force=true", "")
+}
+
+// requiredRunc is the version of runc that go.mod requires.
+func requiredRunc(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/opencontainers/runc" {
+			return f[1]
+		}
+	}
+	t.Fatal("go.mod requires no github.com/opencontainers/runc")
+	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 )
@@ -98,12 +99,12 @@ func (s *Server) logs(c *gin.Context) {
 		return
 	}
 	ctx, id := c.Request.Context(), c.Param("id")
-	info, err := s.cfg.Supervisor.Get(ctx, id)
+	logPath, err := s.cfg.Supervisor.LogPath(ctx, id)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	if len(containerlog.Files(info.LogPath)) == 0 {
+	if len(containerlog.Files(logPath)) == 0 {
 		fail(c, fmt.Errorf("logs of container %q: %w", id, runtime.ErrNotFound))
 		return
 	}
@@ -130,7 +131,7 @@ func (s *Server) logs(c *gin.Context) {
 	}
 	if !q.follow {
 		if !q.noPast {
-			_ = containerlog.Read(info.LogPath, q.read, write)
+			_ = containerlog.Read(logPath, q.read, write)
 		}
 		return
 	}
@@ -144,10 +145,10 @@ func (s *Server) logs(c *gin.Context) {
 	}
 	stopped := func() bool {
 		cur, ok := s.cfg.Supervisor.State().Get(id)
-		return !ok || cur.State.Status == runtime.Stopped
+		return !ok || cur.State.Status == api.Stopped
 	}
 	w.Flush()
-	_ = containerlog.Follow(ctx, info.LogPath, q.read, stopped, flushing)
+	_ = containerlog.Follow(ctx, logPath, q.read, stopped, flushing)
 }
 
 // logQuery is what GET /containers/{id}/logs asks for.

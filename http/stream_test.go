@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -107,7 +107,7 @@ func TestStatsAndLogs(t *testing.T) {
 		t.Errorf("follow sent %d bytes, the log holds %d", total, after)
 	}
 
-	eventually(t, "talk to stop", func() bool { return e.get("talk").State.Status == runtime.Stopped })
+	eventually(t, "talk to stop", func() bool { return e.get("talk").State.Status == api.Stopped })
 	want(t, "stats of stopped", e.do("GET", "/containers/talk/stats", ""), 409, "talk")
 	// The logs of a stopped container stay until it is deleted.
 	if r := e.mustStatus(nethttp.StatusOK, "GET", "/containers/talk/logs?follow=true", ""); !strings.HasPrefix(string(r.body), "hello\n") {
@@ -125,7 +125,7 @@ type eventStream struct {
 
 // streamItem is one line of the stream, decoded or not.
 type streamItem struct {
-	ev   events.Event
+	ev   api.Event
 	line string
 	err  error
 }
@@ -163,7 +163,7 @@ func (e *env) events(query string) *eventStream {
 }
 
 // next returns the next event, failing after 20 s.
-func (s *eventStream) next() events.Event {
+func (s *eventStream) next() api.Event {
 	s.t.Helper()
 	select {
 	case it, ok := <-s.items:
@@ -177,13 +177,13 @@ func (s *eventStream) next() events.Event {
 	case <-time.After(20 * time.Second):
 		s.t.Fatal("no event within 20 s")
 	}
-	return events.Event{}
+	return api.Event{}
 }
 
 // expect reads one event per type and checks their order and ids.
-func (s *eventStream) expect(container string, types ...events.Type) []events.Event {
+func (s *eventStream) expect(container string, types ...api.EventType) []api.Event {
 	s.t.Helper()
-	var got []events.Event
+	var got []api.Event
 	for _, typ := range types {
 		ev := s.next()
 		if ev.Type != typ || ev.Container != container {
@@ -211,13 +211,13 @@ func TestEvents(t *testing.T) {
 	c := e.startContainer("ev", sleep)
 	pid := e.exec("ev", "sleep", "200")
 	e.mustStatus(nethttp.StatusNoContent, "POST", fmt.Sprintf("/containers/ev/process/%d", pid), `{"signal": 9}`)
-	got := stream.expect("ev", events.Start, events.Exec, events.ProcessExit)
+	got := stream.expect("ev", api.EventStart, api.EventExec, api.EventProcessExit)
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/ev", `{"status": "paused"}`)
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/ev", `{"status": "running"}`)
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/ev", `{"signal": 9}`)
-	got = append(got, stream.expect("ev", events.Pause, events.Resume, events.Exit)...)
+	got = append(got, stream.expect("ev", api.EventPause, api.EventResume, api.EventExit)...)
 	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/ev", "")
-	got = append(got, stream.expect("ev", events.Delete)...)
+	got = append(got, stream.expect("ev", api.EventDelete)...)
 	for i := 1; i < len(got); i++ {
 		if got[i].ID <= got[i-1].ID {
 			t.Errorf("ids do not increase: %d then %d", got[i-1].ID, got[i].ID)
@@ -225,11 +225,11 @@ func TestEvents(t *testing.T) {
 	}
 	init := c.Processes[0].Pid
 	for _, ev := range got {
-		wantPid := map[events.Type]int{events.Start: init, events.Exit: init, events.Exec: pid, events.ProcessExit: pid}[ev.Type]
+		wantPid := map[api.EventType]int{api.EventStart: init, api.EventExit: init, api.EventExec: pid, api.EventProcessExit: pid}[ev.Type]
 		if wantPid != 0 && ev.Pid != wantPid {
 			t.Errorf("%s event has pid %d, want %d", ev.Type, ev.Pid, wantPid)
 		}
-		if (ev.Type == events.Exit || ev.Type == events.ProcessExit) && (ev.ExitStatus == nil || *ev.ExitStatus != 137) {
+		if (ev.Type == api.EventExit || ev.Type == api.EventProcessExit) && (ev.ExitStatus == nil || *ev.ExitStatus != 137) {
 			t.Errorf("%s event: exit status %v, want 137", ev.Type, ev.ExitStatus)
 		}
 		if ev.Time.IsZero() {
@@ -241,12 +241,12 @@ func TestEvents(t *testing.T) {
 		// The same events, in the same order, and nothing of "other" since
 		// it did nothing after the stream began.
 		all.t = t
-		all.expect("ev", events.Start, events.Exec, events.ProcessExit, events.Pause, events.Resume, events.Exit, events.Delete)
+		all.expect("ev", api.EventStart, api.EventExec, api.EventProcessExit, api.EventPause, api.EventResume, api.EventExit, api.EventDelete)
 	})
 
 	t.Run("replay", func(t *testing.T) {
 		s := e.sub(t).events(fmt.Sprintf("?container=ev&since=%d", got[0].ID))
-		replayed := s.expect("ev", events.Exec, events.ProcessExit, events.Pause, events.Resume, events.Exit, events.Delete)
+		replayed := s.expect("ev", api.EventExec, api.EventProcessExit, api.EventPause, api.EventResume, api.EventExit, api.EventDelete)
 		for i, ev := range replayed {
 			if ev.ID != got[i+1].ID {
 				t.Errorf("replayed %s with id %d, it was %d", ev.Type, ev.ID, got[i+1].ID)
@@ -254,8 +254,8 @@ func TestEvents(t *testing.T) {
 		}
 		// The whole log: other's start first.
 		s = e.sub(t).events("?since=0")
-		s.expect("other", events.Start)
-		s.expect("ev", events.Start, events.Exec)
+		s.expect("other", api.EventStart)
+		s.expect("ev", api.EventStart, api.EventExec)
 	})
 
 	t.Run("sse", func(t *testing.T) {
@@ -283,7 +283,7 @@ func TestEvents(t *testing.T) {
 			if len(frame) != 3 || frame[0] != "id: "+strconv.FormatUint(want.ID, 10) || frame[1] != "event: "+string(want.Type) || !strings.HasPrefix(frame[2], "data: ") {
 				t.Fatalf("frame %d is %q, want id, event and data of %+v", i, frame, want)
 			}
-			var ev events.Event
+			var ev api.Event
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(frame[2], "data: ")), &ev); err != nil || ev.ID != want.ID || ev.Type != want.Type {
 				t.Errorf("frame %d data %q: %+v, %v", i, frame[2], ev, err)
 			}

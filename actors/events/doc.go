@@ -12,7 +12,7 @@
 //	eventLog := events.New(events.Options{})
 //	defer eventLog.Close()
 //	status := 0
-//	eventLog.Publish(events.Event{Type: events.Exit, Container: "redis", Pid: 11497, ExitStatus: &status})
+//	eventLog.Publish(api.Event{Type: api.EventExit, Container: "redis", Pid: 11497, ExitStatus: &status})
 //
 // # Subscribing
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 )
 
 func Example() {
@@ -11,22 +12,22 @@ func Example() {
 	defer eventLog.Close()
 
 	status := 0
-	eventLog.Publish(events.Event{Type: events.Start, Container: "redis", Pid: 11497})
-	eventLog.Publish(events.Event{Type: events.Pause, Container: "redis"})
-	eventLog.Publish(events.Event{Type: events.Resume, Container: "redis"})
+	eventLog.Publish(api.Event{Type: api.EventStart, Container: "redis", Pid: 11497})
+	eventLog.Publish(api.Event{Type: api.EventPause, Container: "redis"})
+	eventLog.Publish(api.Event{Type: api.EventResume, Container: "redis"})
 
 	// A client that last saw id 0 asks for what it missed: the buffer of 2
 	// has forgotten event 1, so replay starts with a gap.
 	sub := eventLog.Subscribe(events.Filter{Container: "redis", Replay: true, Since: 0})
 	defer sub.Close()
-	eventLog.Publish(events.Event{Type: events.Exit, Container: "redis", Pid: 11497, ExitStatus: &status})
+	eventLog.Publish(api.Event{Type: api.EventExit, Container: "redis", Pid: 11497, ExitStatus: &status})
 
 	for range 4 {
 		e := <-sub.C()
 		switch e.Type {
-		case events.Gap:
+		case api.EventGap:
 			fmt.Printf("%d gap: missed %d from %d\n", e.ID, e.Missed, e.From)
-		case events.Exit:
+		case api.EventExit:
 			fmt.Printf("%d %s %s status %d\n", e.ID, e.Type, e.Container, *e.ExitStatus)
 		default:
 			fmt.Printf("%d %s %s\n", e.ID, e.Type, e.Container)

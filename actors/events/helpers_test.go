@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 )
 
 // waitTimeout bounds every wait on a subscription; far longer than any
@@ -15,8 +16,8 @@ const waitTimeout = 10 * time.Second
 
 // show renders an event compactly for comparisons: "5/a" is event 5 of
 // container a, "gap 9-20 (12)" a gap from id 9 to id 20 of 12 events.
-func show(e events.Event) string {
-	if e.Type == events.Gap {
+func show(e api.Event) string {
+	if e.Type == api.EventGap {
 		return fmt.Sprintf("gap %d-%d (%d)", e.From, e.ID, e.Missed)
 	}
 	return fmt.Sprintf("%d/%s", e.ID, e.Container)
@@ -27,14 +28,14 @@ func publish(t testing.TB, l *events.Log, n int, container string) []uint64 {
 	t.Helper()
 	ids := make([]uint64, 0, n)
 	for range n {
-		ids = append(ids, l.Publish(events.Event{Type: events.Start, Container: container}).ID)
+		ids = append(ids, l.Publish(api.Event{Type: api.EventStart, Container: container}).ID)
 	}
 	return ids
 }
 
 // receive returns the next event of sub, failing the test if none comes or
 // the channel is closed.
-func receive(t testing.TB, sub *events.Subscription) events.Event {
+func receive(t testing.TB, sub *events.Subscription) api.Event {
 	t.Helper()
 	select {
 	case e, ok := <-sub.C():
@@ -45,7 +46,7 @@ func receive(t testing.TB, sub *events.Subscription) events.Event {
 	case <-time.After(waitTimeout):
 		t.Fatalf("no event within %v", waitTimeout)
 	}
-	return events.Event{}
+	return api.Event{}
 }
 
 // receiveShown receives n events and renders them with show.

@@ -3,6 +3,8 @@ package events
 import (
 	"sync"
 	"time"
+
+	"github.com/troupe-run/troupe/api"
 )
 
 // Default sizes used when an [Options] field is zero or negative.
@@ -59,7 +61,7 @@ func New(o Options) *Log {
 // with a Gap. Publish returns the event as stored. The Gap-only fields (From,
 // Missed) are the log's to set and are cleared. Publishing after Close still
 // numbers and stores events, so ids stay dense; nobody receives them.
-func (l *Log) Publish(e Event) Event {
+func (l *Log) Publish(e api.Event) api.Event {
 	if e.ExitStatus != nil {
 		// Subscribers share the stored event; the caller keeps its pointer.
 		status := *e.ExitStatus
@@ -131,7 +133,7 @@ func (l *Log) Close() {
 // replayLocked returns what a new subscription with filter f replays: a Gap
 // for the events after f.Since that the buffer has already forgotten, then
 // the buffered events after f.Since that match f. The caller holds l.mu.
-func (l *Log) replayLocked(f Filter) []Event {
+func (l *Log) replayLocked(f Filter) []api.Event {
 	if f.Since >= l.last {
 		// Nothing after Since; this also covers an id from an earlier run of
 		// the daemon, which numbers from 1 again.
@@ -139,14 +141,14 @@ func (l *Log) replayLocked(f Filter) []Event {
 	}
 	n := l.buf.len()
 	oldest := l.last - uint64(n) + 1
-	var out []Event
+	var out []api.Event
 	start := 0
 	if f.Since+1 < oldest {
 		// The forgotten events' containers are unknown, so this gap counts all
 		// of them, whatever f.Container.
-		out = append(out, Event{
+		out = append(out, api.Event{
 			ID:     oldest - 1,
-			Type:   Gap,
+			Type:   api.EventGap,
 			Time:   time.Now(),
 			From:   f.Since + 1,
 			Missed: oldest - 1 - f.Since,

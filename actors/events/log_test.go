@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 )
 
 func TestPublishConcurrentIDsAreDense(t *testing.T) {
@@ -69,15 +70,15 @@ func TestPublish(t *testing.T) {
 	given := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	tests := []struct {
 		name     string
-		event    events.Event
+		event    api.Event
 		wantID   uint64
 		keepTime bool
 	}{
-		{name: "time set when zero", event: events.Event{Type: events.Start, Container: "a", Pid: 1}, wantID: 1},
-		{name: "time kept when given", event: events.Event{Type: events.Pause, Container: "a", Time: given}, wantID: 2, keepTime: true},
-		{name: "id given by caller ignored", event: events.Event{ID: 99, Type: events.Resume, Container: "a"}, wantID: 3},
-		{name: "gap fields cleared", event: events.Event{Type: events.Exec, Container: "a", From: 5, Missed: 7}, wantID: 4},
-		{name: "exit status", event: events.Event{Type: events.Exit, Container: "a", ExitStatus: &status}, wantID: 5},
+		{name: "time set when zero", event: api.Event{Type: api.EventStart, Container: "a", Pid: 1}, wantID: 1},
+		{name: "time kept when given", event: api.Event{Type: api.EventPause, Container: "a", Time: given}, wantID: 2, keepTime: true},
+		{name: "id given by caller ignored", event: api.Event{ID: 99, Type: api.EventResume, Container: "a"}, wantID: 3},
+		{name: "gap fields cleared", event: api.Event{Type: api.EventExec, Container: "a", From: 5, Missed: 7}, wantID: 4},
+		{name: "exit status", event: api.Event{Type: api.EventExit, Container: "a", ExitStatus: &status}, wantID: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,13 +210,13 @@ func TestSubscribeDuringPublish(t *testing.T) {
 		want := s.first
 		if want == 0 {
 			e := receive(t, s.sub)
-			if e.Type == events.Gap {
+			if e.Type == api.EventGap {
 				t.Fatalf("subscription %d: received %s", i, show(e))
 			}
 			want = e.ID + 1
 		}
 		for ; want <= last; want++ {
-			if e := receive(t, s.sub); e.ID != want || e.Type == events.Gap {
+			if e := receive(t, s.sub); e.ID != want || e.Type == api.EventGap {
 				t.Fatalf("subscription %d: received %s, want id %d", i, show(e), want)
 			}
 		}
@@ -255,7 +256,7 @@ func TestClose(t *testing.T) {
 		late := l.Subscribe(events.Filter{Replay: true})
 		expectClosed(t, late)
 		late.Close()
-		if got := l.Publish(events.Event{Type: events.Delete, Container: "a"}).ID; got != 6 {
+		if got := l.Publish(api.Event{Type: api.EventDelete, Container: "a"}).ID; got != 6 {
 			t.Errorf("Publish after Close: id %d, want 6", got)
 		}
 	})
@@ -349,7 +350,7 @@ func BenchmarkPublish(b *testing.B) {
 				}
 			}
 			status := 0
-			e := events.Event{Type: events.Exit, Container: "bench", Pid: 1, ExitStatus: &status}
+			e := api.Event{Type: api.EventExit, Container: "bench", Pid: 1, ExitStatus: &status}
 			b.ReportAllocs()
 			for b.Loop() {
 				l.Publish(e)

@@ -1,10 +1,12 @@
 package events
 
+import "github.com/troupe-run/troupe/api"
+
 // ring is a FIFO of events bounded by limit. Its storage grows on demand up
 // to the limit, so an idle log or a subscriber that keeps up costs a few
 // events of memory rather than the whole bound.
 type ring struct {
-	buf   []Event
+	buf   []api.Event
 	head  int
 	n     int
 	limit int
@@ -19,7 +21,7 @@ func (r *ring) full() bool { return r.n >= r.limit }
 
 // push appends e. The caller makes room first: the ring never decides on its
 // own what to drop, because the log and a subscription drop differently.
-func (r *ring) push(e Event) {
+func (r *ring) push(e api.Event) {
 	if r.n == len(r.buf) {
 		r.grow()
 	}
@@ -28,9 +30,9 @@ func (r *ring) push(e Event) {
 }
 
 // pop removes and returns the oldest event.
-func (r *ring) pop() Event {
+func (r *ring) pop() api.Event {
 	e := r.buf[r.head]
-	r.buf[r.head] = Event{} // let an ExitStatus be collected
+	r.buf[r.head] = api.Event{} // let an ExitStatus be collected
 	r.head++
 	if r.head == len(r.buf) {
 		r.head = 0
@@ -40,7 +42,7 @@ func (r *ring) pop() Event {
 }
 
 // at returns the i-th oldest event, 0 being the oldest.
-func (r *ring) at(i int) Event {
+func (r *ring) at(i int) api.Event {
 	return r.buf[r.index(i)]
 }
 
@@ -57,7 +59,7 @@ func (r *ring) grow() {
 	if size <= len(r.buf) {
 		panic("events: push on a full ring") // a bug in this package, not a runtime condition
 	}
-	buf := make([]Event, size)
+	buf := make([]api.Event, size)
 	n := copy(buf, r.buf[r.head:])
 	copy(buf[n:], r.buf[:r.head])
 	r.buf = buf

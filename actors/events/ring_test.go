@@ -1,6 +1,10 @@
 package events
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/troupe-run/troupe/api"
+)
 
 func TestRing(t *testing.T) {
 	tests := []struct {
@@ -23,7 +27,7 @@ func TestRing(t *testing.T) {
 					if r.full() {
 						t.Fatalf("full at %d events, limit %d", r.len(), tt.limit)
 					}
-					r.push(Event{ID: next})
+					r.push(api.Event{ID: next})
 					next++
 				}
 				for j := range r.len() {

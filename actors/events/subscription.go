@@ -1,6 +1,10 @@
 package events
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/troupe-run/troupe/api"
+)
 
 // Filter selects what a subscription receives.
 type Filter struct {
@@ -23,7 +27,7 @@ type Filter struct {
 	Since uint64
 }
 
-func (f Filter) match(e Event) bool {
+func (f Filter) match(e api.Event) bool {
 	return f.Container == "" || e.Container == f.Container
 }
 
@@ -39,20 +43,20 @@ func (f Filter) match(e Event) bool {
 type Subscription struct {
 	log    *Log
 	filter Filter
-	c      chan Event
+	c      chan api.Event
 	wake   chan struct{}
 	done   chan struct{}
 	exited chan struct{}
 	once   sync.Once
 
 	// replay is set before the pump starts and read only by the pump.
-	replay []Event
+	replay []api.Event
 
 	mu    sync.Mutex
 	queue ring
 	// gap counts the events dropped since the queue was last full and not
 	// yet queued as a Gap; gap.Missed == 0 means none.
-	gap Event
+	gap api.Event
 	// idle is set while the pump waits for a wake-up, so that Publish pays
 	// for a channel send only when the pump actually sleeps.
 	idle bool
@@ -62,7 +66,7 @@ func newSubscription(l *Log, f Filter) *Subscription {
 	return &Subscription{
 		log:    l,
 		filter: f,
-		c:      make(chan Event),
+		c:      make(chan api.Event),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
@@ -73,7 +77,7 @@ func newSubscription(l *Log, f Filter) *Subscription {
 // C returns the channel that delivers the subscription's events in id order.
 // It is closed by Close, or by Close of the log; events still queued then are
 // discarded.
-func (s *Subscription) C() <-chan Event {
+func (s *Subscription) C() <-chan api.Event {
 	return s.c
 }
 
@@ -97,7 +101,7 @@ func (s *Subscription) closeAtBirth() {
 // offer queues e if it matches the filter, or counts it as missed if the
 // queue is full. It is called by Publish with the log's lock held and so must
 // never wait for the consumer.
-func (s *Subscription) offer(e Event) {
+func (s *Subscription) offer(e api.Event) {
 	if !s.filter.match(e) {
 		return
 	}
@@ -106,14 +110,14 @@ func (s *Subscription) offer(e Event) {
 	case s.gap.Missed > 0 && s.queue.len()+2 <= s.queue.limit:
 		// The consumer has made room: the Gap goes first, then e.
 		s.queue.push(s.gap)
-		s.gap = Event{}
+		s.gap = api.Event{}
 		s.queue.push(e)
 	case s.gap.Missed > 0:
 		s.gap.ID = e.ID
 		s.gap.Time = e.Time
 		s.gap.Missed++
 	case s.queue.full():
-		s.gap = Event{ID: e.ID, Type: Gap, Time: e.Time, From: e.ID, Missed: 1}
+		s.gap = api.Event{ID: e.ID, Type: api.EventGap, Time: e.Time, From: e.ID, Missed: 1}
 	default:
 		s.queue.push(e)
 	}
@@ -166,7 +170,7 @@ func (s *Subscription) pump() {
 // consumer has taken it so that the queue bound is exactly what a consumer
 // can fall behind by. When the queue is empty, a pending Gap is queued: the
 // consumer has read everything that came before the events it missed.
-func (s *Subscription) next(popSent bool) (Event, bool) {
+func (s *Subscription) next(popSent bool) (api.Event, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if popSent {
@@ -175,10 +179,10 @@ func (s *Subscription) next(popSent bool) (Event, bool) {
 	if s.queue.len() == 0 {
 		if s.gap.Missed == 0 {
 			s.idle = true
-			return Event{}, false
+			return api.Event{}, false
 		}
 		s.queue.push(s.gap)
-		s.gap = Event{}
+		s.gap = api.Event{}
 	}
 	return s.queue.at(0), true
 }

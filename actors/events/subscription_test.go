@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 )
 
 func TestSlowSubscriber(t *testing.T) {
@@ -131,7 +132,7 @@ func TestStuckSubscriber(t *testing.T) {
 	// read so that the reader, unlike the stuck subscriber, never falls a
 	// queue behind and must receive everything.
 	var mu sync.Mutex
-	var received []events.Event
+	var received []api.Event
 	read := make(chan struct{}, total)
 	go func() {
 		for e := range reader.C() {
@@ -147,7 +148,7 @@ func TestStuckSubscriber(t *testing.T) {
 	for range total / batch {
 		for range batch {
 			t0 := time.Now()
-			l.Publish(events.Event{Type: events.Start, Container: "a"})
+			l.Publish(api.Event{Type: api.EventStart, Container: "a"})
 			d := time.Since(t0)
 			inPublish += d
 			slowest = max(slowest, d)
@@ -167,7 +168,7 @@ func TestStuckSubscriber(t *testing.T) {
 
 	mu.Lock()
 	for i, e := range received {
-		if e.ID != uint64(i+1) || e.Type == events.Gap {
+		if e.ID != uint64(i+1) || e.Type == api.EventGap {
 			mu.Unlock()
 			t.Fatalf("reader: event %d is %s, want id %d", i, show(e), i+1)
 		}
@@ -176,12 +177,12 @@ func TestStuckSubscriber(t *testing.T) {
 
 	// The stuck subscriber has kept the first queue's worth and counted the rest.
 	for want := uint64(1); want <= queue; want++ {
-		if e := receive(t, stuck); e.ID != want || e.Type != events.Start {
+		if e := receive(t, stuck); e.ID != want || e.Type != api.EventStart {
 			t.Fatalf("stuck: received %s, want id %d", show(e), want)
 		}
 	}
 	gap := receive(t, stuck)
-	if gap.Type != events.Gap || gap.From != queue+1 || gap.ID != total || gap.Missed != total-queue {
+	if gap.Type != api.EventGap || gap.From != queue+1 || gap.ID != total || gap.Missed != total-queue {
 		t.Fatalf("stuck: received %s, want gap %d-%d (%d)", show(gap), queue+1, total, total-queue)
 	}
 }

@@ -4,8 +4,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-
-	"github.com/troupe-run/troupe/http/client"
+	"github.com/troupe-run/troupe/api"
 )
 
 func newCheckpointCommand(o *globalOptions) *cobra.Command {
@@ -71,7 +70,7 @@ name; troupe start ID BUNDLE --checkpoint NAME then restores it.`,
 }
 
 func newCheckpointCreateCommand(o *globalOptions) *cobra.Command {
-	var req client.CheckpointRequest
+	var req api.CheckpointRequest
 	cmd := &cobra.Command{
 		Use:   "create ID NAME",
 		Short: "checkpoint a container",
@@ -114,7 +113,7 @@ func newCheckpointListCommand(o *globalOptions) *cobra.Command {
 				return err
 			}
 			if cps == nil {
-				cps = []client.Checkpoint{}
+				cps = []api.Checkpoint{}
 			}
 			return o.output(cmd, cps, func(w io.Writer) error { return writeCheckpoints(w, cps) })
 		},

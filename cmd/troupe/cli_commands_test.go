@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 )
 
 // The contract's example container, as the daemon sends it.
@@ -122,7 +122,7 @@ func TestCommands(t *testing.T) {
 	}
 	evStart := `{"id": 1, "type": "start", "container": "redis", "pid": 11497, "time": "2026-11-29T10:00:01Z"}`
 	evExit := `{"id": 2, "type": "exit", "container": "redis", "pid": 11497, "exitStatus": 137, "time": "2026-11-29T10:00:02Z"}`
-	var start, exit events.Event
+	var start, exit api.Event
 	if err := json.Unmarshal([]byte(evStart), &start); err != nil {
 		t.Fatal(err)
 	}

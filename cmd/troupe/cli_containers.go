@@ -10,9 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/http/client"
-	"github.com/troupe-run/troupe/runtime"
 )
 
 func newStartCommand(o *globalOptions) *cobra.Command {
@@ -40,7 +39,7 @@ started fresh; CONTAINER/NAME restores another container's checkpoint under ID.`
 			if err != nil {
 				return err
 			}
-			info, err := c.Start(cmd.Context(), args[0], client.StartRequest{BundlePath: bundle, Checkpoint: checkpoint})
+			info, err := c.Start(cmd.Context(), args[0], api.StartRequest{BundlePath: bundle, Checkpoint: checkpoint})
 			if err != nil {
 				return err
 			}
@@ -72,7 +71,7 @@ INIT-PID (host pid) and BUNDLE.`,
 				return err
 			}
 			if cs == nil {
-				cs = []actors.ContainerInfo{} // [] in JSON, not null
+				cs = []api.Container{} // [] in JSON, not null
 			}
 			return o.output(cmd, cs, func(w io.Writer) error {
 				if quiet {
@@ -109,7 +108,7 @@ and every container. With --json, the document as the API sends it.`,
 				return err
 			}
 			if s.Containers == nil {
-				s.Containers = []actors.ContainerInfo{}
+				s.Containers = []api.Container{}
 			}
 			return o.output(cmd, s, func(w io.Writer) error {
 				if err := printLine(w, machineText(s.Machine)); err != nil {
@@ -152,7 +151,7 @@ func newResumeCommand(o *globalOptions) *cobra.Command {
 
 // containerAction is a client call that changes one container and answers
 // with its new view.
-type containerAction func(c *client.Client, ctx context.Context, id string) (actors.ContainerInfo, error)
+type containerAction func(c *client.Client, ctx context.Context, id string) (api.Container, error)
 
 // newContainerActionCommand is a command that applies action to the
 // container ID and prints its id (or, with --json, the container).
@@ -193,7 +192,7 @@ as they are.`,
 		GroupID: groupContainers,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var r runtime.Resources
+			var r api.Resources
 			if cmd.Flags().Changed("memory") {
 				m, err := parseSize(memory)
 				if err != nil {

@@ -9,10 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/troupe-run/troupe/actors"
-	"github.com/troupe-run/troupe/actors/events"
-	"github.com/troupe-run/troupe/http/client"
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/api"
 )
 
 // eventTimeLayout is RFC 3339 with microseconds, fixed width so that event
@@ -31,7 +28,7 @@ func table(w io.Writer, rows [][]string) error {
 }
 
 // writeContainers writes the table of `troupe ps`.
-func writeContainers(w io.Writer, cs []actors.ContainerInfo) error {
+func writeContainers(w io.Writer, cs []api.Container) error {
 	rows := [][]string{{"ID", "STATUS", "PIDS", "INIT-PID", "BUNDLE"}}
 	for _, c := range cs {
 		initPid := "-"
@@ -45,7 +42,7 @@ func writeContainers(w io.Writer, cs []actors.ContainerInfo) error {
 
 // statusText is the status, with the exit status of a stopped container:
 // "stopped (137)".
-func statusText(s actors.ContainerState) string {
+func statusText(s api.ContainerState) string {
 	if s.ExitStatus != nil {
 		return fmt.Sprintf("%s (%d)", s.Status, *s.ExitStatus)
 	}
@@ -53,12 +50,12 @@ func statusText(s actors.ContainerState) string {
 }
 
 // machineText is the machine line of `troupe state`.
-func machineText(m client.Machine) string {
+func machineText(m api.Machine) string {
 	return fmt.Sprintf("machine: %d CPUs, %s memory", m.CPUs, formatBytes(m.Memory))
 }
 
 // writeProcesses writes the table of `troupe top`.
-func writeProcesses(w io.Writer, ps []actors.ProcessInfo) error {
+func writeProcesses(w io.Writer, ps []api.Process) error {
 	rows := [][]string{{"PID", "USER", "ARGS"}}
 	for _, p := range ps {
 		rows = append(rows, []string{strconv.Itoa(p.Pid), fmt.Sprintf("%d:%d", p.User.UID, p.User.GID), strings.Join(p.Args, " ")})
@@ -67,7 +64,7 @@ func writeProcesses(w io.Writer, ps []actors.ProcessInfo) error {
 }
 
 // writeCheckpoints writes the table of `troupe checkpoint ls`.
-func writeCheckpoints(w io.Writer, cps []client.Checkpoint) error {
+func writeCheckpoints(w io.Writer, cps []api.Checkpoint) error {
 	rows := [][]string{{"NAME", "CREATED", "TCP", "UNIX-SOCKETS", "SHELL"}}
 	for _, cp := range cps {
 		created := "-"
@@ -80,7 +77,7 @@ func writeCheckpoints(w io.Writer, cps []client.Checkpoint) error {
 }
 
 // writeStats writes the figures of `troupe stats`, one per line.
-func writeStats(w io.Writer, s *runtime.Stats) error {
+func writeStats(w io.Writer, s api.Stats) error {
 	pidsLimit := "unlimited"
 	if s.PidsLimit > 0 {
 		pidsLimit = strconv.FormatUint(s.PidsLimit, 10)
@@ -96,7 +93,7 @@ func writeStats(w io.Writer, s *runtime.Stats) error {
 
 // formatEvent is one line of `troupe events`:
 // TIME ID TYPE CONTAINER [pid=N] [exit=N] [from=N missed=N], the time in loc.
-func formatEvent(ev events.Event, loc *time.Location) string {
+func formatEvent(ev api.Event, loc *time.Location) string {
 	container := ev.Container
 	if container == "" {
 		container = "-"
@@ -109,7 +106,7 @@ func formatEvent(ev events.Event, loc *time.Location) string {
 	if ev.ExitStatus != nil {
 		fmt.Fprintf(&b, " exit=%d", *ev.ExitStatus)
 	}
-	if ev.Type == events.Gap {
+	if ev.Type == api.EventGap {
 		fmt.Fprintf(&b, " from=%d missed=%d", ev.From, ev.Missed)
 	}
 	return b.String()

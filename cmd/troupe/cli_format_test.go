@@ -5,10 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/troupe-run/troupe/actors"
-	"github.com/troupe-run/troupe/actors/events"
-	"github.com/troupe-run/troupe/http/client"
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/api"
 )
 
 func intPtr(v int) *int { return &v }
@@ -19,16 +16,16 @@ func lines(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
 func TestWriteContainers(t *testing.T) {
 	tests := []struct {
 		name string
-		cs   []actors.ContainerInfo
+		cs   []api.Container
 		want string
 	}{
 		{"none", nil, lines("ID   STATUS   PIDS   INIT-PID   BUNDLE")},
 		{
 			name: "running and stopped",
-			cs: []actors.ContainerInfo{
-				{ID: "redis", BundlePath: "/containers/redis", State: actors.ContainerState{Status: runtime.Running},
-					Processes: []actors.ProcessInfo{{Pid: 11497}, {Pid: 12}}},
-				{ID: "web-1", BundlePath: "/b", State: actors.ContainerState{Status: runtime.Stopped, ExitStatus: intPtr(137)}},
+			cs: []api.Container{
+				{ID: "redis", BundlePath: "/containers/redis", State: api.ContainerState{Status: api.Running},
+					Processes: []api.Process{{Pid: 11497}, {Pid: 12}}},
+				{ID: "web-1", BundlePath: "/b", State: api.ContainerState{Status: api.Stopped, ExitStatus: intPtr(137)}},
 			},
 			want: lines(
 				"ID      STATUS          PIDS   INIT-PID   BUNDLE",
@@ -52,8 +49,8 @@ func TestWriteContainers(t *testing.T) {
 
 func TestWriteProcesses(t *testing.T) {
 	var b strings.Builder
-	err := writeProcesses(&b, []actors.ProcessInfo{
-		{Pid: 11497, Args: []string{"redis-server", "--bind", "0.0.0.0"}, User: runtime.User{UID: 1000, GID: 1000}},
+	err := writeProcesses(&b, []api.Process{
+		{Pid: 11497, Args: []string{"redis-server", "--bind", "0.0.0.0"}, User: api.User{UID: 1000, GID: 1000}},
 		{Pid: 12, Args: []string{"sh"}},
 	})
 	if err != nil {
@@ -71,7 +68,7 @@ func TestWriteProcesses(t *testing.T) {
 
 func TestWriteCheckpoints(t *testing.T) {
 	var b strings.Builder
-	err := writeCheckpoints(&b, []client.Checkpoint{
+	err := writeCheckpoints(&b, []api.Checkpoint{
 		{Name: "cp1", TCP: true, Created: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)},
 		{Name: "cp2", Shell: true},
 	})
@@ -91,12 +88,12 @@ func TestWriteCheckpoints(t *testing.T) {
 func TestWriteStats(t *testing.T) {
 	tests := []struct {
 		name string
-		s    runtime.Stats
+		s    api.Stats
 		want string
 	}{
 		{
 			name: "limited",
-			s: runtime.Stats{CPUUsageNanos: 1_500_000_000, MemoryUsage: 12 << 20, MemoryLimit: 64 << 20, MemoryMaxUsage: 13 << 20,
+			s: api.Stats{CPUUsageNanos: 1_500_000_000, MemoryUsage: 12 << 20, MemoryLimit: 64 << 20, MemoryMaxUsage: 13 << 20,
 				OOMKills: 1, Pids: 3, PidsLimit: 100, IOReadBytes: 0, IOWriteBytes: 4096},
 			want: lines(
 				"CPU TIME    1.5s",
@@ -108,7 +105,7 @@ func TestWriteStats(t *testing.T) {
 		},
 		{
 			name: "no pids limit",
-			s:    runtime.Stats{MemoryLimit: 7872909312, Pids: 1},
+			s:    api.Stats{MemoryLimit: 7872909312, Pids: 1},
 			want: lines(
 				"CPU TIME    0s",
 				"MEMORY      0 B / 7.3 GiB (peak 0 B)",
@@ -121,7 +118,7 @@ func TestWriteStats(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b strings.Builder
-			if err := writeStats(&b, &tt.s); err != nil {
+			if err := writeStats(&b, tt.s); err != nil {
 				t.Fatal(err)
 			}
 			if b.String() != tt.want {
@@ -136,17 +133,17 @@ func TestFormatEvent(t *testing.T) {
 	paris := time.FixedZone("CET", 3600)
 	tests := []struct {
 		name string
-		ev   events.Event
+		ev   api.Event
 		loc  *time.Location
 		want string
 	}{
-		{"start", events.Event{ID: 1, Type: events.Start, Container: "redis", Pid: 11497, Time: at}, time.UTC,
+		{"start", api.Event{ID: 1, Type: api.EventStart, Container: "redis", Pid: 11497, Time: at}, time.UTC,
 			"2026-11-29T10:00:01.123456Z 1 start redis pid=11497"},
-		{"exit 0", events.Event{ID: 4, Type: events.Exit, Container: "redis", Pid: 11497, ExitStatus: intPtr(0), Time: at}, time.UTC,
+		{"exit 0", api.Event{ID: 4, Type: api.EventExit, Container: "redis", Pid: 11497, ExitStatus: intPtr(0), Time: at}, time.UTC,
 			"2026-11-29T10:00:01.123456Z 4 exit redis pid=11497 exit=0"},
-		{"pause", events.Event{ID: 5, Type: events.Pause, Container: "redis", Time: at}, paris,
+		{"pause", api.Event{ID: 5, Type: api.EventPause, Container: "redis", Time: at}, paris,
 			"2026-11-29T11:00:01.123456+01:00 5 pause redis"},
-		{"gap", events.Event{ID: 9, Type: events.Gap, From: 6, Missed: 4, Time: at}, time.UTC,
+		{"gap", api.Event{ID: 9, Type: api.EventGap, From: 6, Missed: 4, Time: at}, time.UTC,
 			"2026-11-29T10:00:01.123456Z 9 gap - from=6 missed=4"},
 	}
 	for _, tt := range tests {
@@ -181,7 +178,7 @@ func TestFormatBytes(t *testing.T) {
 }
 
 func TestMachineText(t *testing.T) {
-	if got, want := machineText(client.Machine{CPUs: 2, Memory: 7872909312}), "machine: 2 CPUs, 7.3 GiB memory"; got != want {
+	if got, want := machineText(api.Machine{CPUs: 2, Memory: 7872909312}), "machine: 2 CPUs, 7.3 GiB memory"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

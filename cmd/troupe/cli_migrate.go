@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/http/client"
 )
 
@@ -88,7 +89,7 @@ the start of the dump to the container running again on the target.`,
 func migrate(ctx context.Context, src, dst *client.Client, id, name string, tcp bool) (*migration, error) {
 	m := &migration{ID: id, Checkpoint: name}
 	t0 := time.Now()
-	if _, err := src.Checkpoint(ctx, id, name, client.CheckpointRequest{Exit: true, TCP: tcp}); err != nil {
+	if _, err := src.Checkpoint(ctx, id, name, api.CheckpointRequest{Exit: true, TCP: tcp}); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", id, err)
 	}
 	m.Dump = time.Since(t0)
@@ -104,7 +105,7 @@ func migrate(ctx context.Context, src, dst *client.Client, id, name string, tcp 
 	}
 	m.Transfer = time.Since(t1)
 	t2 := time.Now()
-	info, err := dst.Start(ctx, id, client.StartRequest{Checkpoint: name})
+	info, err := dst.Start(ctx, id, api.StartRequest{Checkpoint: name})
 	if err != nil {
 		return nil, fmt.Errorf("restore %s on the target (its checkpoint %s is there and here): %w", id, name, err)
 	}

@@ -6,9 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/troupe-run/troupe/api"
 	"golang.org/x/sys/unix"
-
-	"github.com/troupe-run/troupe/runtime"
 )
 
 // maxSignal is the highest signal number Linux has (SIGRTMAX).
@@ -73,19 +72,19 @@ func parseSize(s string) (int64, error) {
 // parseUser reads UID[:GID], both numbers (the client cannot look names up
 // in the container's /etc/passwd). The gid defaults to 0, as docker does for
 // a uid without a passwd entry.
-func parseUser(s string) (runtime.User, error) {
+func parseUser(s string) (api.User, error) {
 	uidText, gidText, hasGID := strings.Cut(s, ":")
 	uid, err := strconv.ParseUint(uidText, 10, 31)
 	if err != nil {
-		return runtime.User{}, fmt.Errorf("user %q: want UID[:GID], numbers", s)
+		return api.User{}, fmt.Errorf("user %q: want UID[:GID], numbers", s)
 	}
 	var gid uint64
 	if hasGID {
 		if gid, err = strconv.ParseUint(gidText, 10, 31); err != nil {
-			return runtime.User{}, fmt.Errorf("user %q: want UID[:GID], numbers", s)
+			return api.User{}, fmt.Errorf("user %q: want UID[:GID], numbers", s)
 		}
 	}
-	return runtime.User{UID: int(uid), GID: int(gid)}, nil
+	return api.User{UID: int(uid), GID: int(gid)}, nil
 }
 
 // checkEnv checks that every entry is KEY=value with a key.

@@ -8,8 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/troupe-run/troupe/actors"
-	"github.com/troupe-run/troupe/http/client"
+	"github.com/troupe-run/troupe/api"
 )
 
 func newPoolCommand(o *globalOptions) *cobra.Command {
@@ -37,23 +36,23 @@ func newPoolSetCommand(o *globalOptions) *cobra.Command {
 			if !cmd.Flags().Changed("size") {
 				return fmt.Errorf("pool set: --size is required")
 			}
-			req := client.PoolRequest{Size: size}
+			var bundle string
 			if len(args) == 2 {
 				abs, err := filepath.Abs(args[1])
 				if err != nil {
 					return err
 				}
-				req.BundlePath = abs
+				bundle = abs
 			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			p, err := c.SetPool(cmd.Context(), args[0], req)
+			p, err := c.SetPool(cmd.Context(), args[0], bundle, size)
 			if err != nil {
 				return err
 			}
-			return o.output(cmd, p, func(w io.Writer) error { return writePools(w, []actors.PoolInfo{p}) })
+			return o.output(cmd, p, func(w io.Writer) error { return writePools(w, []api.Pool{p}) })
 		},
 	}
 	cmd.Flags().IntVar(&size, "size", 0, "how many prepared containers to keep ready")
@@ -76,7 +75,7 @@ func newPoolListCommand(o *globalOptions) *cobra.Command {
 				return err
 			}
 			if ps == nil {
-				ps = []actors.PoolInfo{}
+				ps = []api.Pool{}
 			}
 			return o.output(cmd, ps, func(w io.Writer) error { return writePools(w, ps) })
 		},
@@ -105,7 +104,7 @@ func newPoolRemoveCommand(o *globalOptions) *cobra.Command {
 	}
 }
 
-func writePools(w io.Writer, ps []actors.PoolInfo) error {
+func writePools(w io.Writer, ps []api.Pool) error {
 	rows := [][]string{{"NAME", "SIZE", "READY", "FILLING", "BUNDLE", "ERROR"}}
 	for _, p := range ps {
 		rows = append(rows, []string{p.Name, strconv.Itoa(p.Size), strconv.Itoa(p.Ready), strconv.Itoa(p.Filling), p.BundlePath, p.Error})

@@ -6,9 +6,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
-
-	"github.com/troupe-run/troupe/actors"
-	"github.com/troupe-run/troupe/http/client"
+	"github.com/troupe-run/troupe/api"
 )
 
 func newExecCommand(o *globalOptions) *cobra.Command {
@@ -28,7 +26,7 @@ gets the init's environment.`,
 		GroupID: groupProcesses,
 		Args:    cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := client.ProcessRequest{Args: args[1:], Env: env, Cwd: cwd}
+			req := api.ExecRequest{Args: args[1:], Env: env, Cwd: cwd}
 			if err := checkEnv(env); err != nil {
 				return err
 			}
@@ -37,7 +35,7 @@ gets the init's environment.`,
 				if err != nil {
 					return err
 				}
-				req.User = u
+				req.User = &u
 			}
 			c, err := o.client()
 			if err != nil {
@@ -112,7 +110,7 @@ func newTopCommand(o *globalOptions) *cobra.Command {
 			}
 			procs := info.Processes
 			if procs == nil {
-				procs = []actors.ProcessInfo{}
+				procs = []api.Process{}
 			}
 			return o.output(cmd, procs, func(w io.Writer) error { return writeProcesses(w, procs) })
 		},

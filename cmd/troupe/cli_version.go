@@ -8,8 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/troupe-run/troupe/http/client"
+	"github.com/troupe-run/troupe/api"
 )
 
 // daemonVersionTimeout bounds how long `troupe version` waits for the
@@ -27,8 +26,8 @@ type clientVersion struct {
 // versions is the document of `troupe version --json`; Daemon is left out
 // when the daemon did not answer.
 type versions struct {
-	Client clientVersion   `json:"client"`
-	Daemon *client.Version `json:"daemon,omitempty"`
+	Client clientVersion `json:"client"`
+	Daemon *api.Version  `json:"daemon,omitempty"`
 }
 
 func newVersionCommand(o *globalOptions) *cobra.Command {
@@ -70,10 +69,10 @@ daemon's. A daemon that does not answer is noted on stderr; it is not an error.`
 	}
 }
 
-func daemonVersion(ctx context.Context, o *globalOptions) (client.Version, error) {
+func daemonVersion(ctx context.Context, o *globalOptions) (api.Version, error) {
 	c, err := o.client()
 	if err != nil {
-		return client.Version{}, err
+		return api.Version{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, daemonVersionTimeout)
 	defer cancel()

@@ -4,35 +4,14 @@ import (
 	"context"
 	"io"
 	nethttp "net/http"
-	"time"
+
+	"github.com/troupe-run/troupe/api"
 )
-
-// CheckpointRequest is the body of POST /containers/{id}/checkpoint/{name}.
-type CheckpointRequest struct {
-	// Exit stops the container after the dump; otherwise it keeps running.
-	Exit bool `json:"exit"`
-	// TCP checkpoints established TCP connections.
-	TCP bool `json:"tcp"`
-	// UnixSockets checkpoints external unix sockets.
-	UnixSockets bool `json:"unixSockets"`
-	// Shell allows a shell job (a process with a terminal).
-	Shell bool `json:"shell"`
-}
-
-// Checkpoint is one stored checkpoint of a container.
-type Checkpoint struct {
-	Name        string `json:"name"`
-	TCP         bool   `json:"tcp"`
-	UnixSockets bool   `json:"unixSockets"`
-	Shell       bool   `json:"shell"`
-	// Created is when the checkpoint was written, if the daemon says.
-	Created time.Time `json:"created,omitzero"`
-}
 
 // Checkpoint dumps the container id with CRIU as the checkpoint name (POST
 // /containers/{id}/checkpoint/{name}).
-func (c *Client) Checkpoint(ctx context.Context, id, name string, req CheckpointRequest) (Checkpoint, error) {
-	var cp Checkpoint
+func (c *Client) Checkpoint(ctx context.Context, id, name string, req api.CheckpointRequest) (api.Checkpoint, error) {
+	var cp api.Checkpoint
 	p, err := checkpointPath(id, name)
 	if err != nil {
 		return cp, err
@@ -43,12 +22,12 @@ func (c *Client) Checkpoint(ctx context.Context, id, name string, req Checkpoint
 
 // Checkpoints returns the checkpoints of the container id (GET
 // /containers/{id}/checkpoint); they outlive the container.
-func (c *Client) Checkpoints(ctx context.Context, id string) ([]Checkpoint, error) {
+func (c *Client) Checkpoints(ctx context.Context, id string) ([]api.Checkpoint, error) {
 	p, err := containerPath(id, "/checkpoint")
 	if err != nil {
 		return nil, err
 	}
-	var cps []Checkpoint
+	var cps []api.Checkpoint
 	err = c.do(ctx, nethttp.MethodGet, p, nil, nil, &cps)
 	return cps, err
 }
@@ -79,12 +58,12 @@ func (c *Client) ExportCheckpoint(ctx context.Context, id, name string) (io.Read
 
 // ImportCheckpoint sends a tar stream made by ExportCheckpoint (on this
 // daemon or another) as checkpoint id/name (PUT .../archive).
-func (c *Client) ImportCheckpoint(ctx context.Context, id, name string, archive io.Reader) (Checkpoint, error) {
+func (c *Client) ImportCheckpoint(ctx context.Context, id, name string, archive io.Reader) (api.Checkpoint, error) {
 	p, err := checkpointPath(id, name)
 	if err != nil {
-		return Checkpoint{}, err
+		return api.Checkpoint{}, err
 	}
-	var cp Checkpoint
+	var cp api.Checkpoint
 	err = c.do(ctx, nethttp.MethodPut, p+"/archive", nil, archive, &cp)
 	return cp, err
 }

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // DefaultAddress is the daemon's default listener.
@@ -110,12 +110,12 @@ func parseAddress(address string) (base, socket string, err error) {
 	}
 	scheme, rest, ok := strings.Cut(address, "://")
 	if !ok {
-		return "", "", fmt.Errorf("address %q: want unix:///path, tcp://host:port or http://host:port: %w", address, runtime.ErrInvalidArgument)
+		return "", "", fmt.Errorf("address %q: want unix:///path, tcp://host:port or http://host:port: %w", address, errclass.InvalidArgument)
 	}
 	switch scheme {
 	case "unix":
 		if rest == "" {
-			return "", "", fmt.Errorf("address %q: no socket path: %w", address, runtime.ErrInvalidArgument)
+			return "", "", fmt.Errorf("address %q: no socket path: %w", address, errclass.InvalidArgument)
 		}
 		// The host of the URL is never resolved: the transport dials the
 		// socket whatever it says.
@@ -126,14 +126,14 @@ func parseAddress(address string) (base, socket string, err error) {
 		}
 		u, err := url.Parse(scheme + "://" + rest)
 		if err != nil {
-			return "", "", fmt.Errorf("address %q: %w: %w", address, err, runtime.ErrInvalidArgument)
+			return "", "", fmt.Errorf("address %q: %w: %w", address, err, errclass.InvalidArgument)
 		}
 		if u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return "", "", fmt.Errorf("address %q: want %s://host:port: %w", address, scheme, runtime.ErrInvalidArgument)
+			return "", "", fmt.Errorf("address %q: want %s://host:port: %w", address, scheme, errclass.InvalidArgument)
 		}
 		return strings.TrimSuffix(u.String(), "/"), "", nil
 	default:
-		return "", "", fmt.Errorf("address %q: unknown scheme %q, want unix, tcp, http or https: %w", address, scheme, runtime.ErrInvalidArgument)
+		return "", "", fmt.Errorf("address %q: unknown scheme %q, want unix, tcp, http or https: %w", address, scheme, errclass.InvalidArgument)
 	}
 }
 
@@ -260,7 +260,7 @@ func transportError(method, path string, err error) error {
 	}
 	var operr *net.OpError
 	if errors.As(err, &operr) && operr.Op == "dial" {
-		return fmt.Errorf("%s %s: %w", method, path, runtime.WithClass(runtime.ErrUnavailable, err))
+		return fmt.Errorf("%s %s: %w", method, path, errclass.With(errclass.Unavailable, err))
 	}
 	return fmt.Errorf("%s %s: %w", method, path, err)
 }
@@ -277,7 +277,7 @@ func drainAndClose(body io.ReadCloser) {
 // segment would make another route of the path.
 func segment(what, s string) (string, error) {
 	if s == "" {
-		return "", fmt.Errorf("%s is required: %w", what, runtime.ErrInvalidArgument)
+		return "", fmt.Errorf("%s is required: %w", what, errclass.InvalidArgument)
 	}
 	return url.PathEscape(s), nil
 }

@@ -16,8 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/troupe-run/troupe/actors"
-	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/http/client"
 	"github.com/troupe-run/troupe/runtime"
 )
@@ -29,15 +28,15 @@ const redis = `{"id": "redis", "bundlePath": "/containers/redis",
                 "user": {"uid": 1000, "gid": 1000}, "terminal": false,
                 "env": ["PATH=/usr/bin:/bin", "TERM=xterm"]}]}`
 
-func redisInfo() actors.ContainerInfo {
-	return actors.ContainerInfo{
+func redisInfo() api.Container {
+	return api.Container{
 		ID:         "redis",
 		BundlePath: "/containers/redis",
-		State:      actors.ContainerState{Status: runtime.Running},
-		Processes: []actors.ProcessInfo{{
+		State:      api.ContainerState{Status: api.Running},
+		Processes: []api.Process{{
 			Pid:  11497,
 			Args: []string{"redis-server", "--bind", "0.0.0.0"},
-			User: runtime.User{UID: 1000, GID: 1000},
+			User: api.User{UID: 1000, GID: 1000},
 			Env:  []string{"PATH=/usr/bin:/bin", "TERM=xterm"},
 		}},
 	}
@@ -164,7 +163,7 @@ func TestCalls(t *testing.T) {
 		{
 			name: "start",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Start(ctx, "redis", client.StartRequest{BundlePath: "/containers/redis"})
+				return c.Start(ctx, "redis", api.StartRequest{BundlePath: "/containers/redis"})
 			},
 			ex:   exchange{"POST", "/containers/redis", `{"bundlePath": "/containers/redis"}`, 201, redis},
 			want: redisInfo(),
@@ -172,7 +171,7 @@ func TestCalls(t *testing.T) {
 		{
 			name: "start from a checkpoint",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Start(ctx, "clone", client.StartRequest{BundlePath: "/b", Checkpoint: "redis/cp1"})
+				return c.Start(ctx, "clone", api.StartRequest{BundlePath: "/b", Checkpoint: "redis/cp1"})
 			},
 			ex:   exchange{"POST", "/containers/clone", `{"bundlePath": "/b", "checkpoint": "redis/cp1"}`, 201, redis},
 			want: redisInfo(),
@@ -193,26 +192,26 @@ func TestCalls(t *testing.T) {
 			name: "list",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.List(ctx) },
 			ex:   exchange{"GET", "/state", "", 200, `{"containers": [` + redis + `], "machine": {"cpus": 2, "memory": 7872909312}}`},
-			want: []actors.ContainerInfo{redisInfo()},
+			want: []api.Container{redisInfo()},
 		},
 		{
 			name: "state",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.State(ctx) },
 			ex:   exchange{"GET", "/state", "", 200, `{"containers": [], "machine": {"cpus": 2, "memory": 7872909312}}`},
-			want: client.State{Containers: []actors.ContainerInfo{}, Machine: client.Machine{CPUs: 2, Memory: 7872909312}},
+			want: api.State{Containers: []api.Container{}, Machine: api.Machine{CPUs: 2, Memory: 7872909312}},
 		},
 		{
 			name: "exec",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Exec(ctx, "redis", client.ProcessRequest{
+				return c.Exec(ctx, "redis", api.ExecRequest{
 					Args: []string{"sh", "-c", "true"}, Env: []string{"A=b"}, Cwd: "/tmp",
-					User: runtime.User{UID: 1000, GID: 100},
+					User: &api.User{UID: 1000, GID: 100},
 				})
 			},
 			ex: exchange{"PUT", "/containers/redis/processes",
-				`{"args": ["sh", "-c", "true"], "env": ["A=b"], "cwd": "/tmp", "user": {"uid": 1000, "gid": 100}, "terminal": false}`,
+				`{"args": ["sh", "-c", "true"], "env": ["A=b"], "cwd": "/tmp", "user": {"uid": 1000, "gid": 100}}`,
 				201, `{"pid": 12, "args": ["sh", "-c", "true"], "user": {"uid": 1000, "gid": 100}, "terminal": false, "env": ["A=b"], "cwd": "/tmp"}`},
-			want: actors.ProcessInfo{Pid: 12, Args: []string{"sh", "-c", "true"}, User: runtime.User{UID: 1000, GID: 100}, Env: []string{"A=b"}, Cwd: "/tmp"},
+			want: api.Process{Pid: 12, Args: []string{"sh", "-c", "true"}, User: api.User{UID: 1000, GID: 100}, Env: []string{"A=b"}, Cwd: "/tmp"},
 		},
 		{
 			name: "signal",
@@ -249,7 +248,7 @@ func TestCalls(t *testing.T) {
 		{
 			name: "update",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Update(ctx, "redis", runtime.Resources{Memory: ptr[int64](64 << 20), Pids: ptr[int64](-1)})
+				return c.Update(ctx, "redis", api.Resources{Memory: ptr[int64](64 << 20), Pids: ptr[int64](-1)})
 			},
 			ex:   exchange{"PATCH", "/containers/redis", `{"resources": {"memory": 67108864, "pids": -1}}`, 200, redis},
 			want: redisInfo(),
@@ -274,19 +273,19 @@ func TestCalls(t *testing.T) {
 		{
 			name: "checkpoint",
 			call: func(ctx context.Context, c *client.Client) (any, error) {
-				return c.Checkpoint(ctx, "redis", "cp1", client.CheckpointRequest{Exit: true, TCP: true})
+				return c.Checkpoint(ctx, "redis", "cp1", api.CheckpointRequest{Exit: true, TCP: true})
 			},
 			ex: exchange{"POST", "/containers/redis/checkpoint/cp1",
 				`{"exit": true, "tcp": true, "unixSockets": false, "shell": false}`,
 				201, `{"name": "cp1", "tcp": true, "unixSockets": false, "shell": false, "created": "2026-11-29T10:00:00Z"}`},
-			want: client.Checkpoint{Name: "cp1", TCP: true, Created: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)},
+			want: api.Checkpoint{Name: "cp1", TCP: true, Created: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)},
 		},
 		{
 			name: "checkpoints",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Checkpoints(ctx, "redis") },
 			ex: exchange{"GET", "/containers/redis/checkpoint", "", 200,
 				`[{"name": "a", "tcp": false, "unixSockets": true, "shell": false}, {"name": "b", "tcp": false, "unixSockets": false, "shell": true}]`},
-			want: []client.Checkpoint{{Name: "a", UnixSockets: true}, {Name: "b", Shell: true}},
+			want: []api.Checkpoint{{Name: "a", UnixSockets: true}, {Name: "b", Shell: true}},
 		},
 		{
 			name: "delete checkpoint",
@@ -299,7 +298,7 @@ func TestCalls(t *testing.T) {
 			name: "version",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Version(ctx) },
 			ex:   exchange{"GET", "/version", "", 200, `{"version": "v0.1.0", "go": "go1.26.8", "runc": "v1.5.3"}`},
-			want: client.Version{Version: "v0.1.0", Go: "go1.26.8", Runc: "v1.5.3"},
+			want: api.Version{Version: "v0.1.0", Go: "go1.26.8", Runc: "v1.5.3"},
 		},
 		{
 			name: "health",
@@ -497,7 +496,7 @@ func TestConcurrent(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		wg.Go(func() {
-			_, err := c.Start(t.Context(), "redis", client.StartRequest{BundlePath: "/b"})
+			_, err := c.Start(t.Context(), "redis", api.StartRequest{BundlePath: "/b"})
 			errs <- err
 		})
 	}
@@ -510,14 +509,14 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-func event(id uint64, typ events.Type, container string, pid int, exit *int) events.Event {
-	return events.Event{ID: id, Type: typ, Container: container, Pid: pid, ExitStatus: exit,
+func event(id uint64, typ api.EventType, container string, pid int, exit *int) api.Event {
+	return api.Event{ID: id, Type: typ, Container: container, Pid: pid, ExitStatus: exit,
 		Time: time.Date(2026, 11, 29, 10, 0, int(id), 0, time.UTC)}
 }
 
 // writeEvents writes evs as the daemon does: one JSON document a line,
 // flushed.
-func writeEvents(t *testing.T, w nethttp.ResponseWriter, evs ...events.Event) {
+func writeEvents(t *testing.T, w nethttp.ResponseWriter, evs ...api.Event) {
 	t.Helper()
 	for _, ev := range evs {
 		b, err := json.Marshal(ev)
@@ -532,10 +531,10 @@ func writeEvents(t *testing.T, w nethttp.ResponseWriter, evs ...events.Event) {
 
 // collect reads the stream to its end, failing the test if that takes
 // longer than a few seconds.
-func collect(t *testing.T, evs <-chan events.Event, errs <-chan error) ([]events.Event, error) {
+func collect(t *testing.T, evs <-chan api.Event, errs <-chan error) ([]api.Event, error) {
 	t.Helper()
 	timeout := time.After(5 * time.Second)
-	var got []events.Event
+	var got []api.Event
 	for {
 		select {
 		case ev, ok := <-evs:
@@ -559,18 +558,18 @@ func collect(t *testing.T, evs <-chan events.Event, errs <-chan error) ([]events
 
 func TestEvents(t *testing.T) {
 	zero, one := 0, 1
-	all := []events.Event{
-		event(1, events.Start, "redis", 11497, nil),
-		event(2, events.Exec, "redis", 12, nil),
-		event(3, events.ProcessExit, "redis", 12, &zero),
-		event(4, events.Exit, "redis", 11497, &one),
+	all := []api.Event{
+		event(1, api.EventStart, "redis", 11497, nil),
+		event(2, api.EventExec, "redis", 12, nil),
+		event(3, api.EventProcessExit, "redis", 12, &zero),
+		event(4, api.EventExit, "redis", 11497, &one),
 	}
 	tests := []struct {
 		name     string
 		req      client.EventsRequest
 		query    string
 		answer   func(t *testing.T, w nethttp.ResponseWriter)
-		want     []events.Event
+		want     []api.Event
 		wantErr  error  // class or sentinel
 		wantText string // in the error
 	}{
@@ -670,7 +669,7 @@ func TestEventsCancel(t *testing.T) {
 				gone := make(chan struct{})
 				c := tr.start(t, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 					defer close(gone)
-					writeEvents(t, w, event(1, events.Start, "redis", 1, nil))
+					writeEvents(t, w, event(1, api.EventStart, "redis", 1, nil))
 					<-r.Context().Done() // a live stream: only the client ends it
 				}))
 				ctx, cancel := context.WithCancel(t.Context())

@@ -7,50 +7,13 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/troupe-run/troupe/actors"
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/api"
 )
-
-// StartRequest is the body of POST /containers/{id}.
-type StartRequest struct {
-	// BundlePath is the absolute path of the OCI bundle on the daemon's
-	// machine.
-	BundlePath string `json:"bundlePath"`
-	// Checkpoint, if set, restores the container from that checkpoint
-	// instead of starting it fresh; "other/name" names another container's.
-	Checkpoint string `json:"checkpoint,omitempty"`
-}
-
-// ProcessRequest is the body of PUT /containers/{id}/processes.
-type ProcessRequest struct {
-	// Args is the command and its arguments; required.
-	Args []string `json:"args"`
-	// Env is the environment, KEY=value; empty means the init's.
-	Env []string `json:"env,omitempty"`
-	// Cwd is the working directory inside the container; empty means "/".
-	Cwd string `json:"cwd,omitempty"`
-	// User is the uid and gids inside the container.
-	User runtime.User `json:"user"`
-	// Terminal asks for a terminal.
-	Terminal bool `json:"terminal"`
-}
-
-// patchRequest is the body of PATCH /containers/{id}: one change at a time.
-type patchRequest struct {
-	Status    runtime.Status     `json:"status,omitempty"`
-	Signal    *int               `json:"signal,omitempty"`
-	Resources *runtime.Resources `json:"resources,omitempty"`
-}
-
-// signalRequest is the body of POST /containers/{id}/process/{pid}.
-type signalRequest struct {
-	Signal int `json:"signal"`
-}
 
 // Start creates and starts the container id (POST /containers/{id}) and
 // returns it once its init runs.
-func (c *Client) Start(ctx context.Context, id string, req StartRequest) (actors.ContainerInfo, error) {
-	var info actors.ContainerInfo
+func (c *Client) Start(ctx context.Context, id string, req api.StartRequest) (api.Container, error) {
+	var info api.Container
 	p, err := containerPath(id)
 	if err != nil {
 		return info, err
@@ -60,8 +23,8 @@ func (c *Client) Start(ctx context.Context, id string, req StartRequest) (actors
 }
 
 // Get returns the container id (GET /containers/{id}).
-func (c *Client) Get(ctx context.Context, id string) (actors.ContainerInfo, error) {
-	var info actors.ContainerInfo
+func (c *Client) Get(ctx context.Context, id string) (api.Container, error) {
+	var info api.Container
 	p, err := containerPath(id)
 	if err != nil {
 		return info, err
@@ -72,15 +35,15 @@ func (c *Client) Get(ctx context.Context, id string) (actors.ContainerInfo, erro
 
 // List returns every container, sorted by id (the containers of GET
 // /state).
-func (c *Client) List(ctx context.Context) ([]actors.ContainerInfo, error) {
+func (c *Client) List(ctx context.Context) ([]api.Container, error) {
 	s, err := c.State(ctx)
 	return s.Containers, err
 }
 
 // Exec starts a process in the running container id (PUT
 // /containers/{id}/processes).
-func (c *Client) Exec(ctx context.Context, id string, req ProcessRequest) (actors.ProcessInfo, error) {
-	var proc actors.ProcessInfo
+func (c *Client) Exec(ctx context.Context, id string, req api.ExecRequest) (api.Process, error) {
+	var proc api.Process
 	p, err := containerPath(id, "/processes")
 	if err != nil {
 		return proc, err
@@ -96,35 +59,37 @@ func (c *Client) Signal(ctx context.Context, id string, pid int, sig int) error 
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, nethttp.MethodPost, p, nil, signalRequest{Signal: sig}, nil)
+	sg := api.Signal(sig)
+	return c.do(ctx, nethttp.MethodPost, p, nil, api.SignalRequest{Signal: &sg}, nil)
 }
 
 // Kill sends sig to the init of the container id (PATCH /containers/{id}
 // with {"signal": sig}).
 func (c *Client) Kill(ctx context.Context, id string, sig int) error {
-	_, err := c.patch(ctx, id, patchRequest{Signal: &sig})
+	sg := api.Signal(sig)
+	_, err := c.patch(ctx, id, api.PatchRequest{Signal: &sg})
 	return err
 }
 
 // Pause freezes every process of the container id; pausing a paused
 // container succeeds.
-func (c *Client) Pause(ctx context.Context, id string) (actors.ContainerInfo, error) {
-	return c.patch(ctx, id, patchRequest{Status: runtime.Paused})
+func (c *Client) Pause(ctx context.Context, id string) (api.Container, error) {
+	return c.patch(ctx, id, api.PatchRequest{Status: api.Paused})
 }
 
 // Resume thaws the paused container id.
-func (c *Client) Resume(ctx context.Context, id string) (actors.ContainerInfo, error) {
-	return c.patch(ctx, id, patchRequest{Status: runtime.Running})
+func (c *Client) Resume(ctx context.Context, id string) (api.Container, error) {
+	return c.patch(ctx, id, api.PatchRequest{Status: api.Running})
 }
 
 // Update changes the resource limits of the running container id; nil
 // fields of r stay as they are.
-func (c *Client) Update(ctx context.Context, id string, r runtime.Resources) (actors.ContainerInfo, error) {
-	return c.patch(ctx, id, patchRequest{Resources: &r})
+func (c *Client) Update(ctx context.Context, id string, r api.Resources) (api.Container, error) {
+	return c.patch(ctx, id, api.PatchRequest{Resources: &r})
 }
 
-func (c *Client) patch(ctx context.Context, id string, req patchRequest) (actors.ContainerInfo, error) {
-	var info actors.ContainerInfo
+func (c *Client) patch(ctx context.Context, id string, req api.PatchRequest) (api.Container, error) {
+	var info api.Container
 	p, err := containerPath(id)
 	if err != nil {
 		return info, err
@@ -149,16 +114,14 @@ func (c *Client) Delete(ctx context.Context, id string, force bool) error {
 
 // Stats returns the cgroup figures of the container id (GET
 // /containers/{id}/stats).
-func (c *Client) Stats(ctx context.Context, id string) (*runtime.Stats, error) {
+func (c *Client) Stats(ctx context.Context, id string) (api.Stats, error) {
+	var st api.Stats
 	p, err := containerPath(id, "/stats")
 	if err != nil {
-		return nil, err
+		return st, err
 	}
-	var st runtime.Stats
-	if err := c.do(ctx, nethttp.MethodGet, p, nil, nil, &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
+	err = c.do(ctx, nethttp.MethodGet, p, nil, nil, &st)
+	return st, err
 }
 
 // LogOptions choose what Logs reads.

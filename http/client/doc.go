@@ -1,5 +1,7 @@
-// Package client is the Go client of troupe's REST API (docs: api-v1.md). The
-// troupe command-line client, the benchmark and the acceptance tests use it.
+// Package client is the Go client of troupe's REST API, whose contract is
+// package api. The troupe command-line client, the benchmark and the
+// acceptance tests use it. It imports only api, errclass and the standard
+// library, so a program links no part of the daemon by using it.
 //
 // # Connecting
 //
@@ -14,30 +16,30 @@
 //
 // # Calls
 //
-// One method per endpoint, the context first. They return the API's objects
-// as the shared types of packages actors, actors/events and runtime:
+// One method per endpoint, the context first. They take and return the
+// types of package api:
 //
-//	info, err := c.Start(ctx, "redis", client.StartRequest{BundlePath: "/containers/redis"})
-//	proc, err := c.Exec(ctx, "redis", client.ProcessRequest{Args: []string{"redis-cli", "ping"}})
+//	info, err := c.Start(ctx, "redis", api.StartRequest{BundlePath: "/containers/redis"})
+//	proc, err := c.Exec(ctx, "redis", api.ExecRequest{Args: []string{"redis-cli", "ping"}})
 //	err = c.Signal(ctx, "redis", proc.Pid, 15)
 //	err = c.Delete(ctx, "redis", true)
 //
 // # Errors
 //
-// A request the daemon refuses returns an *APIError holding the status and
-// the daemon's message unchanged. It belongs to troupe's error classes, so
-// callers decide with errors.Is:
+// A request the daemon refuses returns an *APIError holding the status, the
+// error code and the daemon's message unchanged. It belongs to troupe's
+// error classes (package errclass), so callers decide with errors.Is:
 //
 //	_, err := c.Get(ctx, "nope")
-//	errors.Is(err, runtime.ErrNotFound) // true: the daemon answered 404
+//	errors.Is(err, errclass.NotFound) // true: the daemon answered 404, not_found
 //
 // A daemon that cannot be reached at all gives an error of class
-// runtime.ErrUnavailable.
+// errclass.Unavailable.
 //
 // # Streams
 //
 // Events and Logs stream until the context ends or the daemon closes the
-// stream. Events delivers one events.Event per line of the daemon's
+// stream. Events delivers one api.Event per line of the daemon's
 // newline-delimited JSON:
 //
 //	evs, errs := c.Events(ctx, client.EventsRequest{Container: "redis"})

@@ -7,7 +7,8 @@ import (
 	nethttp "net/http"
 	"strings"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // maxErrorBody is how much of an error answer is read; a proxy's HTML page
@@ -18,11 +19,14 @@ const maxErrorBody = 64 << 10
 // the message.
 const maxErrorText = 512
 
-// APIError is a request the daemon refused: the status it answered and its
-// message, unchanged.
+// APIError is a request the daemon refused: the status it answered, its
+// error code and its message, unchanged.
 type APIError struct {
 	// Status is the HTTP status code.
 	Status int
+	// Code is the daemon's error code; empty for an answer that is not
+	// the API's JSON.
+	Code api.ErrorCode
 	// Message is the daemon's "error" field, or, for an answer that is not
 	// the API's JSON (a proxy, a daemon too old), the status and the body.
 	Message string
@@ -31,39 +35,49 @@ type APIError struct {
 // Error returns the daemon's message as it came.
 func (e *APIError) Error() string { return e.Message }
 
-// Unwrap returns the error class of the status, so that errors.Is(err,
-// runtime.ErrNotFound) holds for a 404. It is the one place where statuses
-// become classes: the inverse of the server's mapping.
+// Unwrap returns the error class of the code (of the status, for an answer
+// without one), so that errors.Is(err, errclass.NotFound) holds for a 404.
+// It is the one place where answers become classes: the inverse of the
+// server's mapping.
 func (e *APIError) Unwrap() error {
-	switch e.Status {
-	case nethttp.StatusBadRequest, nethttp.StatusRequestEntityTooLarge:
-		return runtime.ErrInvalidArgument
-	case nethttp.StatusNotFound:
-		return runtime.ErrNotFound
-	case nethttp.StatusConflict:
-		// 409 serves both classes; the message tells them apart, since
-		// the server's error wraps runtime.ErrAlreadyExists, whose text
-		// ends up in it.
-		if strings.Contains(e.Message, runtime.ErrAlreadyExists.Error()) {
-			return runtime.ErrAlreadyExists
-		}
-		return runtime.ErrFailedPrecondition
-	case nethttp.StatusServiceUnavailable:
-		return runtime.ErrUnavailable
-	default:
-		return nil
+	switch e.Code {
+	case api.InvalidArgument, api.TooLarge, api.MethodNotAllowed:
+		return errclass.InvalidArgument
+	case api.NotFound:
+		return errclass.NotFound
+	case api.AlreadyExists:
+		return errclass.AlreadyExists
+	case api.FailedPrecondition:
+		return errclass.FailedPrecondition
+	case api.Unavailable:
+		return errclass.Unavailable
+	case "":
+		return classOfStatus(e.Status)
 	}
+	return nil
+}
+
+// classOfStatus is the class of an answer without a code: a proxy's, or
+// one made before the request reached the API.
+func classOfStatus(status int) error {
+	switch status {
+	case nethttp.StatusBadRequest, nethttp.StatusRequestEntityTooLarge:
+		return errclass.InvalidArgument
+	case nethttp.StatusNotFound:
+		return errclass.NotFound
+	case nethttp.StatusServiceUnavailable, nethttp.StatusBadGateway:
+		return errclass.Unavailable
+	}
+	return nil
 }
 
 // readError makes the APIError of a non-2xx answer.
 func readError(resp *nethttp.Response) *APIError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := &APIError{Status: resp.StatusCode}
-	var payload struct {
-		Error string `json:"error"`
-	}
+	var payload api.Error
 	if json.Unmarshal(body, &payload) == nil && payload.Error != "" {
-		e.Message = payload.Error
+		e.Message, e.Code = payload.Error, payload.Code
 		return e
 	}
 	e.Message = fmt.Sprintf("%d %s", resp.StatusCode, nethttp.StatusText(resp.StatusCode))

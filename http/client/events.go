@@ -12,7 +12,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 )
 
 // EventsRequest selects the events of GET /events.
@@ -33,8 +33,8 @@ type EventsRequest struct {
 //
 // The stream's goroutine ends when the stream does; a caller that stops
 // reading before that must cancel ctx.
-func (c *Client) Events(ctx context.Context, req EventsRequest) (<-chan events.Event, <-chan error) {
-	evs := make(chan events.Event)
+func (c *Client) Events(ctx context.Context, req EventsRequest) (<-chan api.Event, <-chan error) {
+	evs := make(chan api.Event)
 	errs := make(chan error, 1)
 	go func() {
 		// The error is sent before the events channel closes, so a caller
@@ -48,7 +48,7 @@ func (c *Client) Events(ctx context.Context, req EventsRequest) (<-chan events.E
 	return evs, errs
 }
 
-func (c *Client) streamEvents(ctx context.Context, req EventsRequest, evs chan<- events.Event) error {
+func (c *Client) streamEvents(ctx context.Context, req EventsRequest, evs chan<- api.Event) error {
 	q := url.Values{}
 	if req.Since != nil {
 		q.Set("since", strconv.FormatUint(*req.Since, 10))
@@ -68,7 +68,7 @@ func (c *Client) streamEvents(ctx context.Context, req EventsRequest, evs chan<-
 		// ReadBytes, not a Scanner: a line has no length limit to trip on.
 		line, rerr := r.ReadBytes('\n')
 		if line = bytes.TrimSpace(line); len(line) > 0 {
-			var ev events.Event
+			var ev api.Event
 			if err := json.Unmarshal(line, &ev); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err() // a line cut short by the cancellation

@@ -5,17 +5,8 @@ import (
 	"fmt"
 	nethttp "net/http"
 
-	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/api"
 )
-
-// PoolRequest is the body of PUT /pools/{name}.
-type PoolRequest struct {
-	// BundlePath is the bundle the pool prepares containers of; it may be
-	// left empty when resizing.
-	BundlePath string `json:"bundlePath,omitempty"`
-	// Size is how many prepared containers to keep ready.
-	Size int `json:"size"`
-}
 
 func poolPath(name string) (string, error) {
 	seg, err := segment("pool name", name)
@@ -25,20 +16,21 @@ func poolPath(name string) (string, error) {
 	return "/pools/" + seg, nil
 }
 
-// SetPool creates warm pool name or resizes it (PUT /pools/{name}).
-func (c *Client) SetPool(ctx context.Context, name string, req PoolRequest) (actors.PoolInfo, error) {
-	var p actors.PoolInfo
+// SetPool creates warm pool name or resizes it to size (PUT
+// /pools/{name}); bundlePath may be left empty when resizing.
+func (c *Client) SetPool(ctx context.Context, name, bundlePath string, size int) (api.Pool, error) {
+	var p api.Pool
 	path, err := poolPath(name)
 	if err != nil {
 		return p, err
 	}
-	err = c.do(ctx, nethttp.MethodPut, path, nil, req, &p)
+	err = c.do(ctx, nethttp.MethodPut, path, nil, api.PoolRequest{BundlePath: bundlePath, Size: &size}, &p)
 	return p, err
 }
 
 // Pool returns warm pool name (GET /pools/{name}).
-func (c *Client) Pool(ctx context.Context, name string) (actors.PoolInfo, error) {
-	var p actors.PoolInfo
+func (c *Client) Pool(ctx context.Context, name string) (api.Pool, error) {
+	var p api.Pool
 	path, err := poolPath(name)
 	if err != nil {
 		return p, err
@@ -48,8 +40,8 @@ func (c *Client) Pool(ctx context.Context, name string) (actors.PoolInfo, error)
 }
 
 // Pools returns every warm pool (GET /pools).
-func (c *Client) Pools(ctx context.Context) ([]actors.PoolInfo, error) {
-	var ps []actors.PoolInfo
+func (c *Client) Pools(ctx context.Context) ([]api.Pool, error) {
+	var ps []api.Pool
 	err := c.do(ctx, nethttp.MethodGet, "/pools", nil, nil, &ps)
 	return ps, err
 }

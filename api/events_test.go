@@ -1,11 +1,11 @@
-package events_test
+package api_test
 
 import (
 	"encoding/json"
 	"testing"
 	"time"
 
-	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 )
 
 func TestEventJSON(t *testing.T) {
@@ -13,32 +13,32 @@ func TestEventJSON(t *testing.T) {
 	at := time.Date(2025, 11, 29, 10, 39, 0, 0, time.UTC)
 	tests := []struct {
 		name  string
-		event events.Event
+		event api.Event
 		want  string
 	}{
 		{
 			name:  "start",
-			event: events.Event{ID: 42, Type: events.Start, Container: "redis", Pid: 123, Time: at},
+			event: api.Event{ID: 42, Type: api.EventStart, Container: "redis", Pid: 123, Time: at},
 			want:  `{"id":42,"type":"start","container":"redis","pid":123,"time":"2025-11-29T10:39:00Z"}`,
 		},
 		{
 			name:  "exit status 0 is sent",
-			event: events.Event{ID: 43, Type: events.Exit, Container: "redis", Pid: 123, ExitStatus: &zero, Time: at},
+			event: api.Event{ID: 43, Type: api.EventExit, Container: "redis", Pid: 123, ExitStatus: &zero, Time: at},
 			want:  `{"id":43,"type":"exit","container":"redis","pid":123,"exitStatus":0,"time":"2025-11-29T10:39:00Z"}`,
 		},
 		{
 			name:  "process exit",
-			event: events.Event{ID: 44, Type: events.ProcessExit, Container: "redis", Pid: 200, ExitStatus: &one, Time: at},
+			event: api.Event{ID: 44, Type: api.EventProcessExit, Container: "redis", Pid: 200, ExitStatus: &one, Time: at},
 			want:  `{"id":44,"type":"process-exit","container":"redis","pid":200,"exitStatus":1,"time":"2025-11-29T10:39:00Z"}`,
 		},
 		{
 			name:  "oom",
-			event: events.Event{ID: 45, Type: events.OOM, Container: "redis", Time: at},
+			event: api.Event{ID: 45, Type: api.EventOOM, Container: "redis", Time: at},
 			want:  `{"id":45,"type":"oom","container":"redis","time":"2025-11-29T10:39:00Z"}`,
 		},
 		{
 			name:  "gap",
-			event: events.Event{ID: 20, Type: events.Gap, From: 9, Missed: 12, Time: at},
+			event: api.Event{ID: 20, Type: api.EventGap, From: 9, Missed: 12, Time: at},
 			want:  `{"id":20,"type":"gap","time":"2025-11-29T10:39:00Z","from":9,"missed":12}`,
 		},
 	}
@@ -58,20 +58,20 @@ func TestEventJSON(t *testing.T) {
 func TestTypeStrings(t *testing.T) {
 	// The strings are the API contract of GET /events.
 	tests := []struct {
-		typ  events.Type
+		typ  api.EventType
 		want string
 	}{
-		{events.Start, "start"},
-		{events.Exit, "exit"},
-		{events.Exec, "exec"},
-		{events.ProcessExit, "process-exit"},
-		{events.Pause, "pause"},
-		{events.Resume, "resume"},
-		{events.Checkpoint, "checkpoint"},
-		{events.Restore, "restore"},
-		{events.OOM, "oom"},
-		{events.Delete, "delete"},
-		{events.Gap, "gap"},
+		{api.EventStart, "start"},
+		{api.EventExit, "exit"},
+		{api.EventExec, "exec"},
+		{api.EventProcessExit, "process-exit"},
+		{api.EventPause, "pause"},
+		{api.EventResume, "resume"},
+		{api.EventCheckpoint, "checkpoint"},
+		{api.EventRestore, "restore"},
+		{api.EventOOM, "oom"},
+		{api.EventDelete, "delete"},
+		{api.EventGap, "gap"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

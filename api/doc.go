@@ -1,0 +1,101 @@
+// Package api is troupe's REST API: the contract between the daemon (package
+// http) and its clients (package http/client, the troupe command, your
+// programs). Every request and response body is a type of this package, and
+// this page is the API's reference. It imports only the standard library, so
+// a program can speak the API without linking the daemon.
+//
+// # Transport
+//
+// The daemon listens on a unix socket, /run/troupe/troupe.sock by default
+// (mode 0660: root and the socket's group), and on loopback TCP when asked
+// (--listen tcp://127.0.0.1:8888). TCP needs a bearer token (--token-file)
+// unless the operator passes --insecure-tcp; with a token every request
+// carries "Authorization: Bearer <token>". The API is root-equivalent:
+// whoever reaches it controls the machine.
+//
+// Bodies are JSON (Content-Type: application/json), at most 1 MiB, decoded
+// strictly: an unknown field is refused with 400 naming it, and an empty
+// body is {}. Container ids, checkpoint names and pool names are 1 to 128
+// of [A-Za-z0-9_.-], starting with a letter or digit.
+//
+// # Errors
+//
+// Every error answer is an [Error]: a message naming what is wrong and an
+// [ErrorCode]. A program switches on the code, not on the message:
+//
+//	400 invalid_argument      malformed JSON, unknown field, bad id or value
+//	401 unauthorized          missing or wrong bearer token
+//	404 not_found             unknown container, process, checkpoint or pool
+//	405 method_not_allowed    the path exists, not with this method
+//	409 already_exists        the id or name is taken
+//	409 failed_precondition   the container's state forbids the request
+//	413 too_large             a body over its limit
+//	500 internal              the runtime failed; the message says why
+//	503 unavailable           a facility the daemon lacks (CRIU, until its
+//	                          self-test has passed)
+//	504 deadline_exceeded     CRIU overstayed its deadline and was killed
+//
+// # Containers
+//
+//	POST   /containers/{id}                  StartRequest → 201 Container
+//	GET    /containers                       → ContainerList
+//	GET    /containers/{id}                  → Container
+//	PATCH  /containers/{id}                  PatchRequest → Container
+//	DELETE /containers/{id}[?force=true]     → 204 (a running one is 409
+//	                                           unless force kills it first)
+//	GET    /containers/{id}/stats            → Stats
+//	GET    /containers/{id}/logs             → text, a line per line the init
+//	                                           wrote; queries follow=true,
+//	                                           tail=N, since=TIME (RFC 3339,
+//	                                           Unix seconds or a duration such
+//	                                           as 10m), timestamps=true,
+//	                                           streams=true
+//	GET    /state                            → State (fast however many
+//	                                           containers: no actor is asked)
+//
+// A container is running, paused or stopped (created while it starts). When
+// its init exits, every process in it is gone, its status is stopped with
+// an exit status, and it stays listed until deleted.
+//
+// # Processes
+//
+//	PUT    /containers/{id}/processes        ExecRequest → 201 Process
+//	POST   /containers/{id}/process/{pid}    SignalRequest → 204
+//
+// The pid is the host pid of one of the container's live processes (404
+// otherwise). /containers/{id}/process and /containers/{id}/processes/{pid}
+// are accepted too.
+//
+// # Checkpoints
+//
+//	POST   /containers/{id}/checkpoint/{name}          CheckpointRequest → 201 Checkpoint
+//	GET    /containers/{id}/checkpoint                 → []Checkpoint
+//	DELETE /containers/{id}/checkpoint/{name}          → 204
+//	GET    /containers/{id}/checkpoint/{name}/archive  → a tar stream
+//	PUT    /containers/{id}/checkpoint/{name}/archive  a tar stream → 201 Checkpoint
+//
+// A start with "checkpoint" restores from one; the archive pair moves a
+// checkpoint between daemons (live migration).
+//
+// # Warm pools
+//
+//	PUT    /pools/{name}                     PoolRequest → 201 or 200 Pool
+//	GET    /pools                            → []Pool
+//	GET    /pools/{name}                     → Pool
+//	DELETE /pools/{name}                     → 204
+//
+// # Events
+//
+//	GET    /events[?since=ID][&container=ID] → a stream of Event
+//
+// Newline-delimited JSON, or server-sent events with Accept:
+// text/event-stream. since=ID first replays what the daemon still holds
+// after that id; a subscriber that falls behind gets an EventGap in place of
+// what it missed, never a silent hole.
+//
+// # The daemon
+//
+//	GET    /healthz                          → Health
+//	GET    /version                          → Version
+//	GET    /metrics                          → Prometheus text format
+package api
