@@ -100,7 +100,7 @@ while read -r pkg kind imp; do
 		fi
 	fi
 	if [[ $kind == import || $kind == dep ]] && ! std "$imp"; then
-		if under "$pkg" "$module/api" || under "$pkg" "$module/errclass"; then
+		if under "$pkg" "$module/api" || under "$pkg" "$module/errclass" || under "$pkg" "$module/internal/testutil"; then
 			violation "$pkg" "$verb" "$(rel "$imp")" "the wire contract imports only the standard library"
 		elif [[ $pkg == "$module/http/client" ]] && ! under "$imp" "$module/api" && ! under "$imp" "$module/errclass"; then
 			violation "$pkg" "$verb" "$(rel "$imp")" "the client imports only api, errclass and the standard library"

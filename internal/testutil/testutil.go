@@ -1,0 +1,65 @@
+// Package testutil holds the waiting that troupe's tests share: every test
+// waits for a condition with a deadline of its own, far below go test's
+// -timeout, and a failure names what did not happen. Nothing orders events
+// by sleeping.
+//
+// It imports only the standard library.
+package testutil
+
+import (
+	"testing"
+	"time"
+)
+
+// Timeout is how long Eventually waits unless told otherwise: long enough
+// for a loaded machine running the whole suite, far below go test's
+// -timeout.
+const Timeout = 20 * time.Second
+
+// poll is how often a condition is tried again.
+const poll = 5 * time.Millisecond
+
+// Eventually waits until cond holds, trying it every few milliseconds, and
+// fails the test with "timed out waiting for WHAT" after Timeout.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	EventuallyWithin(t, Timeout, what, cond)
+}
+
+// EventuallyWithin is Eventually with its own deadline.
+func EventuallyWithin(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Within(timeout, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// Within reports whether cond held within timeout, for a test that has
+// more to say than Eventually when it did not.
+func Within(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(poll)
+	}
+	return true
+}
+
+// Receive returns the next value of c, failing the test if none comes
+// within Timeout or c is closed.
+func Receive[T any](t testing.TB, what string, c <-chan T) T {
+	t.Helper()
+	select {
+	case v, ok := <-c:
+		if !ok {
+			t.Fatalf("%s: channel closed", what)
+		}
+		return v
+	case <-time.After(Timeout):
+		t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+	}
+	var zero T
+	return zero
+}
