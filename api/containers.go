@@ -105,7 +105,7 @@ type ExecRequest struct {
 type PatchRequest struct {
 	// Status "paused" freezes every process of the container, "running"
 	// thaws them. Pausing a paused container succeeds; a stopped one is 409.
-	Status Status `json:"status,omitempty"`
+	Status *Status `json:"status,omitempty"`
 	// Signal is sent to the container's init.
 	Signal *Signal `json:"signal,omitempty"`
 	// Resources change the limits of the running container.

@@ -87,12 +87,7 @@ func (s *Server) getContainer(c *gin.Context) {
 }
 
 func (s *Server) patchContainer(c *gin.Context) {
-	var req struct {
-		api.PatchRequest
-		// Status is a pointer here so that "" is refused, not taken for
-		// no change.
-		Status *api.Status `json:"status"`
-	}
+	var req api.PatchRequest
 	if err := decode(c.Writer, c.Request, &req); err != nil {
 		fail(c, err)
 		return

@@ -12,6 +12,7 @@ import (
 	nethttp "net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -219,20 +220,38 @@ func (e *env) send(ctx context.Context, method, path, body string, header ...str
 	return resp
 }
 
-// checkErrorBody checks that an error answer is {"error": "..."} in JSON
-// and nothing else.
+// codesOfStatus are the error codes each status may come with.
+var codesOfStatus = map[int][]api.ErrorCode{
+	400: {api.InvalidArgument},
+	401: {api.Unauthorized},
+	404: {api.NotFound},
+	405: {api.MethodNotAllowed},
+	409: {api.AlreadyExists, api.FailedPrecondition},
+	413: {api.TooLarge},
+	500: {api.Internal},
+	503: {api.Unavailable},
+	504: {api.DeadlineExceeded},
+}
+
+// checkErrorBody checks that an error answer is {"error": "...", "code":
+// "..."} in JSON and nothing else, with a code that goes with its status.
 func checkErrorBody(t *testing.T, what string, r response) {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s: %d answer has Content-Type %q, want application/json", what, r.status, ct)
 	}
 	var body struct {
-		Error *string `json:"error"`
+		Error *string        `json:"error"`
+		Code  *api.ErrorCode `json:"code"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || body.Error == nil || *body.Error == "" {
-		t.Errorf("%s: %d answer %q is not {\"error\": \"...\"} (%v)", what, r.status, r.body, err)
+	if err := dec.Decode(&body); err != nil || body.Error == nil || *body.Error == "" || body.Code == nil {
+		t.Errorf("%s: %d answer %q is not {\"error\": \"...\", \"code\": \"...\"} (%v)", what, r.status, r.body, err)
+		return
+	}
+	if !slices.Contains(codesOfStatus[r.status], *body.Code) {
+		t.Errorf("%s: %d answer has code %q, want one of %q", what, r.status, *body.Code, codesOfStatus[r.status])
 	}
 }
 

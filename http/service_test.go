@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -27,8 +28,15 @@ func TestService(t *testing.T) {
 	t.Run("version", func(t *testing.T) {
 		var v api.Version
 		decodeBody(t, e.sub(t).mustStatus(nethttp.StatusOK, "GET", "/version", ""), &v)
-		if v.Version != "v0.0.0-test" || v.Go != goruntime.Version() || v.Runc != requiredRunc(t) {
-			t.Errorf("version answered %+v, want runc %s as go.mod requires", v, requiredRunc(t))
+		// A test binary's build information lists no modules: there the
+		// version is "unknown", and cmd/troupe's tests check the real
+		// binary's against go.mod.
+		wantRunc := requiredRunc(t)
+		if info, _ := debug.ReadBuildInfo(); info == nil || len(info.Deps) == 0 {
+			wantRunc = "unknown"
+		}
+		if v.Version != "v0.0.0-test" || v.Go != goruntime.Version() || v.Runc != wantRunc {
+			t.Errorf("version answered %+v, want runc %s", v, wantRunc)
 		}
 	})
 

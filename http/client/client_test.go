@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/http/client"
-	"github.com/troupe-run/troupe/runtime"
 )
 
 // redis is the contract's example container, as the daemon sends it.
@@ -268,7 +268,7 @@ func TestCalls(t *testing.T) {
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Stats(ctx, "redis") },
 			ex: exchange{"GET", "/containers/redis/stats", "", 200,
 				`{"cpuUsageNanos": 5, "memoryUsage": 1024, "memoryLimit": 2048, "pids": 3, "pidsLimit": 10, "ioReadBytes": 7}`},
-			want: &runtime.Stats{CPUUsageNanos: 5, MemoryUsage: 1024, MemoryLimit: 2048, Pids: 3, PidsLimit: 10, IOReadBytes: 7},
+			want: api.Stats{CPUUsageNanos: 5, MemoryUsage: 1024, MemoryLimit: 2048, Pids: 3, PidsLimit: 10, IOReadBytes: 7},
 		},
 		{
 			name: "checkpoint",
@@ -276,7 +276,7 @@ func TestCalls(t *testing.T) {
 				return c.Checkpoint(ctx, "redis", "cp1", api.CheckpointRequest{Exit: true, TCP: true})
 			},
 			ex: exchange{"POST", "/containers/redis/checkpoint/cp1",
-				`{"exit": true, "tcp": true, "unixSockets": false, "shell": false}`,
+				`{"exit": true, "tcp": true}`,
 				201, `{"name": "cp1", "tcp": true, "unixSockets": false, "shell": false, "created": "2026-11-29T10:00:00Z"}`},
 			want: api.Checkpoint{Name: "cp1", TCP: true, Created: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)},
 		},
@@ -330,19 +330,21 @@ func TestErrors(t *testing.T) {
 		class   error // nil: no class
 		message string
 	}{
-		{"not found", 404, `{"error": "container \"x\": not found"}`, runtime.ErrNotFound, `container "x": not found`},
-		{"already exists", 409, `{"error": "container \"x\": already exists"}`, runtime.ErrAlreadyExists, `container "x": already exists`},
-		{"conflict", 409, `{"error": "container \"x\" is stopped: failed precondition"}`, runtime.ErrFailedPrecondition, `container "x" is stopped: failed precondition`},
-		{"bad request", 400, `{"error": "unknown field \"singal\""}`, runtime.ErrInvalidArgument, `unknown field "singal"`},
-		{"too large", 413, `{"error": "body too large"}`, runtime.ErrInvalidArgument, "body too large"},
-		{"unavailable", 503, `{"error": "checkpoints: criu not found"}`, runtime.ErrUnavailable, "checkpoints: criu not found"},
-		{"unauthorized", 401, `{"error": "missing bearer token"}`, nil, "missing bearer token"},
-		{"internal", 500, `{"error": "runc: exec failed"}`, nil, "runc: exec failed"},
+		{"not found", 404, `{"error": "container \"x\": not found", "code": "not_found"}`, errclass.NotFound, `container "x": not found`},
+		{"already exists", 409, `{"error": "container \"x\": already exists", "code": "already_exists"}`, errclass.AlreadyExists, `container "x": already exists`},
+		{"conflict", 409, `{"error": "container \"x\" is stopped: failed precondition", "code": "failed_precondition"}`, errclass.FailedPrecondition, `container "x" is stopped: failed precondition`},
+		{"conflict without a code", 409, `{"error": "container \"x\": already exists"}`, nil, `container "x": already exists`},
+		{"bad request", 400, `{"error": "unknown field \"singal\"", "code": "invalid_argument"}`, errclass.InvalidArgument, `unknown field "singal"`},
+		{"too large", 413, `{"error": "body too large", "code": "too_large"}`, errclass.InvalidArgument, "body too large"},
+		{"unavailable", 503, `{"error": "checkpoints: criu not found", "code": "unavailable"}`, errclass.Unavailable, "checkpoints: criu not found"},
+		{"unauthorized", 401, `{"error": "missing bearer token", "code": "unauthorized"}`, nil, "missing bearer token"},
+		{"internal", 500, `{"error": "runc: exec failed", "code": "internal"}`, nil, "runc: exec failed"},
+		{"a code from a newer daemon", 409, `{"error": "x", "code": "something_new"}`, nil, "x"},
 		{"not JSON", 502, "  <html>bad gateway</html>\n", nil, "502 Bad Gateway: <html>bad gateway</html>"},
-		{"empty body", 404, "", runtime.ErrNotFound, "404 Not Found"},
+		{"empty body", 404, "", errclass.NotFound, "404 Not Found"},
 		{"JSON without error", 500, `{"message": "x"}`, nil, `500 Internal Server Error: {"message": "x"}`},
 	}
-	classes := []error{runtime.ErrNotFound, runtime.ErrAlreadyExists, runtime.ErrFailedPrecondition, runtime.ErrInvalidArgument, runtime.ErrUnavailable}
+	classes := []error{errclass.NotFound, errclass.AlreadyExists, errclass.FailedPrecondition, errclass.InvalidArgument, errclass.Unavailable}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := startTCP(t, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
@@ -385,7 +387,7 @@ func TestNoRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.call(t.Context()); !errors.Is(err, runtime.ErrInvalidArgument) {
+			if err := tt.call(t.Context()); !errors.Is(err, errclass.InvalidArgument) {
 				t.Errorf("error %v, want ErrInvalidArgument", err)
 			}
 		})
@@ -414,7 +416,7 @@ func TestNew(t *testing.T) {
 			if tt.ok && err != nil {
 				t.Errorf("error %v", err)
 			}
-			if !tt.ok && !errors.Is(err, runtime.ErrInvalidArgument) {
+			if !tt.ok && !errors.Is(err, errclass.InvalidArgument) {
 				t.Errorf("error %v, want ErrInvalidArgument", err)
 			}
 		})
@@ -467,7 +469,7 @@ func TestUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.Health(t.Context())
-	if !errors.Is(err, runtime.ErrUnavailable) {
+	if !errors.Is(err, errclass.Unavailable) {
 		t.Errorf("error %v, want ErrUnavailable", err)
 	}
 	if msg := err.Error(); !strings.HasPrefix(msg, "GET /healthz: dial unix ") {
@@ -602,7 +604,7 @@ func TestEvents(t *testing.T) {
 				w.WriteHeader(400)
 				_, _ = io.WriteString(w, `{"error": "since: invalid id \"x\""}`)
 			},
-			wantErr:  runtime.ErrInvalidArgument,
+			wantErr:  errclass.InvalidArgument,
 			wantText: `since: invalid id "x"`,
 		},
 		{
@@ -765,7 +767,7 @@ func TestLogsFollowCancel(t *testing.T) {
 func TestLogsError(t *testing.T) {
 	c := startTCP(t, serve(t, exchange{"GET", "/containers/nope/logs", "", 404, `{"error": "container \"nope\": not found"}`}))
 	_, err := c.Logs(t.Context(), "nope", client.LogOptions{})
-	if !errors.Is(err, runtime.ErrNotFound) || err.Error() != `container "nope": not found` {
+	if !errors.Is(err, errclass.NotFound) || err.Error() != `container "nope": not found` {
 		t.Errorf("error %v", err)
 	}
 }

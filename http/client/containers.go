@@ -74,12 +74,12 @@ func (c *Client) Kill(ctx context.Context, id string, sig int) error {
 // Pause freezes every process of the container id; pausing a paused
 // container succeeds.
 func (c *Client) Pause(ctx context.Context, id string) (api.Container, error) {
-	return c.patch(ctx, id, api.PatchRequest{Status: api.Paused})
+	return c.patch(ctx, id, api.PatchRequest{Status: ptr(api.Paused)})
 }
 
 // Resume thaws the paused container id.
 func (c *Client) Resume(ctx context.Context, id string) (api.Container, error) {
-	return c.patch(ctx, id, api.PatchRequest{Status: api.Running})
+	return c.patch(ctx, id, api.PatchRequest{Status: ptr(api.Running)})
 }
 
 // Update changes the resource limits of the running container id; nil
@@ -175,3 +175,5 @@ func (c *Client) Logs(ctx context.Context, id string, o LogOptions) (io.ReadClos
 	}
 	return resp.Body, nil
 }
+
+func ptr[T any](v T) *T { return &v }

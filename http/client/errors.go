@@ -65,7 +65,7 @@ func classOfStatus(status int) error {
 		return errclass.InvalidArgument
 	case nethttp.StatusNotFound:
 		return errclass.NotFound
-	case nethttp.StatusServiceUnavailable, nethttp.StatusBadGateway:
+	case nethttp.StatusServiceUnavailable:
 		return errclass.Unavailable
 	}
 	return nil
