@@ -1,22 +1,23 @@
-// Package http serves troupe's REST API v1 with gin: the contract of
-// docs/api-v1 (containers, processes, signals, pause and resume, state,
-// events, stats, logs, health, version, metrics).
+// Package http serves troupe's REST API with gin: the contract that package
+// api defines, and that is its reference (containers, processes, signals,
+// pause and resume, state, events, stats, logs, checkpoints, warm pools,
+// health, version, metrics).
 //
 // Handlers only decode, validate and send messages to the actors through an
 // [actors.Supervisor]; no container logic lives here. Every error carries a
-// class from package runtime, and statusOf maps classes to status codes in
-// one place:
+// class from package errclass, and answerOf maps a class to its status and
+// api.ErrorCode in one place (package client maps the code back):
 //
-//	invalid argument      400   malformed JSON, unknown field, bad id or value
-//	(token)               401   missing or wrong bearer token
-//	not found             404   unknown container, process or checkpoint
-//	already exists,
-//	failed precondition   409   id taken, or a transition the state forbids
-//	(body)                413   body over 1 MiB
-//	unavailable           503   a facility this daemon lacks (a CRIU that
-//	                            failed its self-test, or is still in it)
-//	deadline exceeded     504   CRIU overstayed its deadline and was killed
-//	anything else         500   the runtime failed; the message says why
+//	invalid argument      400 invalid_argument     malformed JSON, unknown field, bad id or value
+//	(token)               401 unauthorized         missing or wrong bearer token
+//	not found             404 not_found            unknown container, process or checkpoint
+//	already exists        409 already_exists       id taken
+//	failed precondition   409 failed_precondition  a transition the state forbids
+//	(body)                413 too_large            body over 1 MiB
+//	unavailable           503 unavailable          a facility this daemon lacks (a CRIU
+//	                                               that failed its self-test, or is still in it)
+//	deadline exceeded     504 deadline_exceeded    CRIU overstayed its deadline and was killed
+//	anything else         500 internal             the runtime failed; the message says why
 //
 // Bodies are decoded strictly: unknown fields are refused with 400 naming the
 // field, and an empty body means {}. A body that stops coming for
