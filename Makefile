@@ -83,8 +83,10 @@ build: deps ## build bin/troupe (cgo, seccomp)
 	$(GO) build -tags '$(TAGS)' $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/troupe
 
 .PHONY: test
-test: deps criu ## vet, run all tests with the race detector (root; starts real containers), then fuzz
+test: deps criu ## vet and the tree checks, run all tests with the race detector (root; starts real containers), then fuzz
 	$(GO) vet -tags '$(TAGS)' $(PKGS)
+	GO='$(GO)' TAGS='$(TAGS)' ./hack/check-imports.sh
+	./hack/check-tree.sh
 	CRIU_PREFIX=$(CRIU_PREFIX) TROUPE_REQUIRE_CRIU=1 $(GO) test -race -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 	$(MAKE) --no-print-directory fuzz
 
@@ -128,7 +130,7 @@ bench: build bench-deps ## benchmark BENCH_N starts on a private daemon, side by
 		--compare $(BENCH_COMPARE) --plot $(BIN_DIR)/bench-burst.svg $(BENCHFLAGS)
 
 .PHONY: check
-check: ## gofmt, go vet and the import-direction check
+check: ## gofmt, go vet, the import-direction check and no build output in the tree
 	@files=$$(find . -name '*.go' -not -path './.git/*' -not -path './vendor/*' -not -path '*/testdata/*'); \
 	if [ -n "$$files" ]; then \
 		unformatted=$$($(GOFMT) -l $$files); \
@@ -140,6 +142,7 @@ check: ## gofmt, go vet and the import-direction check
 	fi
 	$(GO) vet -tags '$(TAGS)' $(PKGS)
 	GO='$(GO)' TAGS='$(TAGS)' ./hack/check-imports.sh
+	./hack/check-tree.sh
 
 .PHONY: run
 run: build criu ## build, then run the daemon in the foreground (root)
