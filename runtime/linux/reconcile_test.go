@@ -69,7 +69,7 @@ func TestReconcileKeepsWhatIsTrueAndRemovesTheRest(t *testing.T) {
 	wait(t, stopped.Init())
 	// An init waiting to exec the bundle's process: the daemon died between
 	// libcontainer's Start and Exec.
-	created, err := e.rt.start(ctx, "created", runtime.StartOptions{BundlePath: e.bundle("created", busybox.Options{Args: []string{"sleep", "300"}})}, false)
+	created, err := e.rt.prepare(ctx, "created", e.bundle("created", busybox.Options{Args: []string{"sleep", "300"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
