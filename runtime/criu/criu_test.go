@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -65,16 +66,10 @@ func alive(pid int) bool {
 	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
 }
 
-// eventually polls cond for up to 5 s.
+// eventually waits up to 5 s for cond to hold.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, cond, what)
 }
 
 func TestSelfTestPassesWithInstalledCriu(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -69,13 +70,7 @@ func status(t *testing.T, c runtime.Container) runtime.Status {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, cond, what)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -17,6 +17,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/containerlog"
@@ -177,16 +178,10 @@ func (e *env) assertGone(id, logPath string) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually waits up to 10 s for cond to hold.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, cond, what)
 }
 
 // readLog returns what c's init wrote, stdout and stderr, as it wrote it.
@@ -468,6 +463,8 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("status after pause = %s", s)
 	}
 	frozen := size()
+	// A window to watch nothing happen in (the counter ticks every 20 ms),
+	// not a wait for an event.
 	time.Sleep(300 * time.Millisecond)
 	if got := size(); got != frozen {
 		t.Fatalf("the counter moved while paused: %d -> %d bytes", frozen, got)

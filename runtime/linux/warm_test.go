@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,7 +67,13 @@ func TestPrepareClaim(t *testing.T) {
 	if len(dirs) != 1 {
 		t.Fatalf("prepared state dirs = %v", dirs)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// It is still libcontainer's init, blocked before its exec of the
+	// bundle's process (busybox), rather than given time to run it.
+	pid := p.(*prepared).c.init.pid
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil || strings.Contains(exe, "busybox") {
+		t.Errorf("prepared init runs %q (%v), not libcontainer's init", exe, err)
+	}
 	if log, _ := os.ReadFile(filepath.Join(e.rt.logRoot, filepath.Base(dirs[0])+".log")); len(log) != 0 {
 		t.Errorf("prepared init already ran: %q", log)
 	}
