@@ -1003,3 +1003,86 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("left behind: %v", ids)
 	}
 }
+
+// TestOnExitCallbacks checks the fake's exit callbacks: each is called once,
+// after Done is closed and off the container's lock, with Wait's status;
+// also when registered after the exit, and for exec'd processes ended with
+// their init.
+func TestOnExitCallbacks(t *testing.T) {
+	tests := []struct {
+		name string
+		late bool
+		end  func(c *Container, p runtime.Process) error
+		exec bool
+		code int
+	}{
+		{"init exits", false, func(c *Container, p runtime.Process) error { return c.Exit(p.Pid(), 3) }, false, 3},
+		{"init killed", false, func(c *Container, p runtime.Process) error { return c.Signal(p.Pid(), syscall.SIGKILL) }, false, 137},
+		{"exec'd process exits", false, func(c *Container, p runtime.Process) error { return c.Exit(p.Pid(), 5) }, true, 5},
+		{"exec'd process ends with its init", false, func(c *Container, p runtime.Process) error {
+			return c.Exit(c.Init().Pid(), 0)
+		}, true, 137},
+		{"already exited", true, func(c *Container, p runtime.Process) error { return c.Exit(p.Pid(), 4) }, false, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := New(Options{})
+			rc, err := rt.Start(context.Background(), "c", runtime.StartOptions{BundlePath: bundlePath})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := rc.(*Container)
+			p := c.Init()
+			if tc.exec {
+				if p, err = c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			type seen struct {
+				st     runtime.ExitStatus
+				done   bool
+				status runtime.Status
+			}
+			got := make(chan seen, 2)
+			register := func() {
+				p.OnExit(func(st runtime.ExitStatus) {
+					s := seen{st: st}
+					select {
+					case <-p.Done():
+						s.done = true
+					default:
+					}
+					s.status, _ = c.Status() // would deadlock under the container's lock
+					got <- s
+				})
+			}
+			if !tc.late {
+				register()
+			}
+			if err := tc.end(c, p); err != nil {
+				t.Fatal(err)
+			}
+			if tc.late {
+				register()
+			}
+			var s seen
+			select {
+			case s = <-got:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the callback was not called")
+			}
+			st, err := p.Wait(context.Background())
+			if err != nil || st != s.st || st.Code != tc.code || !s.done {
+				t.Errorf("callback %+v (done %v), Wait %+v %v; want code %d after Done", s.st, s.done, st, err, tc.code)
+			}
+			if !tc.exec && s.status != runtime.Stopped {
+				t.Errorf("status seen by the init's callback = %s, want stopped", s.status)
+			}
+			select {
+			case s2 := <-got:
+				t.Errorf("the callback was called twice (%+v)", s2.st)
+			default:
+			}
+		})
+	}
+}

@@ -393,10 +393,8 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 	}
 	if init == nil || err != nil {
 		// Already gone: a process that is done, with an unknown status.
-		init = &process{pid: st.InitProcessPid, spec: m.Init, done: make(chan struct{}),
-			send: func(os.Signal) error { return os.ErrProcessDone }}
-		init.status = runtime.ExitStatus{Code: -1}
-		close(init.done)
+		init = newProcess(st.InitProcessPid, m.Init, func(os.Signal) error { return os.ErrProcessDone })
+		init.finish(runtime.ExitStatus{Code: -1})
 	}
 	c := newContainer(lc, rx, r.waiters, m, init)
 	c.criuTimeout = r.criuTimeout
