@@ -8,8 +8,11 @@
 // already exist. A [Container] handles its own actions: exec, signal, pause,
 // resume, stats, resource updates, OOM notification, delete. A [Process] is one
 // live process of a container; the runtime is the single owner of wait(2) for
-// every process it starts and fans the exit out through [Process.Done] and
-// [Process.Wait], so callers never race each other for an exit status.
+// every process it starts and fans the exit out through [Process.Done],
+// [Process.Wait] and [Process.OnExit], so callers never race each other for
+// an exit status. OnExit is how to watch many processes: a callback that
+// hands the status on (an actor message) instead of a goroutine blocked in
+// Wait per process.
 //
 // The Linux implementation lives in package linux (runc's libcontainer,
 // in-process). Tests of the layers above may use an in-memory implementation,

@@ -117,6 +117,20 @@ type Process interface {
 	Done() <-chan struct{}
 	// Wait blocks until the process exits or ctx ends.
 	Wait(ctx context.Context) (ExitStatus, error)
+	// OnExit has fn called exactly once with the process's exit status,
+	// once the process has exited and been reaped and, for an init, its
+	// output is in its log: when Done is closed and Wait returns that same
+	// status. If the process has already exited, fn is called promptly all
+	// the same. Each fn registered is called once; fn is never called on
+	// the goroutine that calls OnExit.
+	//
+	// fn may run on a goroutine that serves every container of the runtime
+	// (package linux's reactor) and possibly under its locks: it must only
+	// hand the status on, such as by sending an actor message or on a
+	// buffered channel, and must not block nor call back into the runtime.
+	// It is what lets a caller watch many processes without a goroutine
+	// blocked in Wait for each.
+	OnExit(fn func(ExitStatus))
 	// Spec returns what the process runs (its stdio files left out).
 	Spec() ProcessSpec
 }

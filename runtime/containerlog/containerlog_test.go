@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/troupe-run/troupe/internal/testutil"
 )
 
 // open opens a log with small files for a test.
@@ -161,15 +163,22 @@ func TestFollowSeesLinesAfterRotations(t *testing.T) {
 			return nil
 		})
 	}()
-	// Slower than the reader polls, so that nothing rotates out unread:
-	// 2000 lines of 140 bytes are four rotations of 64 KiB.
+	followed := func(n int) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) >= n
+		}
+	}
+	// No faster than the reader reads, so that nothing rotates out
+	// unread: 2000 lines of 140 bytes are four rotations of 64 KiB.
 	for i := 1; i < 2000; i++ {
 		write(i)
 		if i%200 == 0 {
-			time.Sleep(2 * followPoll)
+			testutil.EventuallyWithin(t, 5*time.Second, fmt.Sprintf("the reader to follow %d lines", i+1), followed(i+1))
 		}
 	}
-	time.Sleep(2 * followPoll)
+	testutil.EventuallyWithin(t, 5*time.Second, "the reader to follow every line", followed(2000))
 	close(stop)
 	select {
 	case err := <-done:

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -65,18 +66,6 @@ func alive(pid int) bool {
 	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
 }
 
-// eventually polls cond for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestSelfTestPassesWithInstalledCriu(t *testing.T) {
 	path := installedCriu(t)
 	t0 := time.Now()
@@ -115,7 +104,7 @@ func TestSelfTestOfHangingCriuEndsOnTime(t *testing.T) {
 	if hung == 0 {
 		t.Fatal("the fake criu's child never ran")
 	}
-	eventually(t, "the hung criu's child to die", func() bool { return !alive(hung) })
+	testutil.Eventually(t, "the hung criu's child to die", func() bool { return !alive(hung) })
 }
 
 func TestSelfTestOfMissingCriu(t *testing.T) {
@@ -157,7 +146,7 @@ func TestBoundKillsWhatTheCallStarted(t *testing.T) {
 	if grandchild == 0 {
 		t.Fatal("the call's grandchild never ran")
 	}
-	eventually(t, "the call's grandchild to die", func() bool { return !alive(grandchild) })
+	testutil.Eventually(t, "the call's grandchild to die", func() bool { return !alive(grandchild) })
 	if alive(started.Process.Pid) {
 		t.Error("the call's child still runs")
 	}

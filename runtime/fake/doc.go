@@ -40,6 +40,10 @@
 // kernel reaps the namespace before the init's exit completes: once the
 // init's Done is closed, every process of the container is done.
 //
+// OnExit callbacks run on a goroutine of their own once Done is closed,
+// outside the container's lock, as the real runtime runs them off the
+// caller's goroutine: a callback may look at the container.
+//
 // # Freezing
 //
 // Pause and Resume follow libcontainer: pausing a paused or stopped

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -65,17 +66,6 @@ func status(t *testing.T, c runtime.Container) runtime.Status {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -837,7 +827,7 @@ func TestGateCountsInFlight(t *testing.T) {
 			errs <- err
 		})
 	}
-	eventually(t, "every start to reach the gate", func() bool { return rt.InFlight() == n })
+	testutil.Eventually(t, "every start to reach the gate", func() bool { return rt.InFlight() == n })
 	// A held start has reserved its id: a duplicate fails at once, and the
 	// container is not yet visible.
 	if _, err := rt.Start(context.Background(), "c0", runtime.StartOptions{BundlePath: bundlePath}); !errors.Is(err, runtime.ErrAlreadyExists) {
@@ -847,7 +837,7 @@ func TestGateCountsInFlight(t *testing.T) {
 		t.Errorf("held starts are listed: %v", ids)
 	}
 	gate <- struct{}{} // release one
-	eventually(t, "one start to pass", func() bool { return rt.InFlight() == n-1 })
+	testutil.Eventually(t, "one start to pass", func() bool { return rt.InFlight() == n-1 })
 	close(gate) // release the rest
 	wg.Wait()
 	close(errs)
@@ -1006,5 +996,88 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if ids, _ := rt.List(ctx); len(ids) != 0 {
 		t.Errorf("left behind: %v", ids)
+	}
+}
+
+// TestOnExitCallbacks checks the fake's exit callbacks: each is called once,
+// after Done is closed and off the container's lock, with Wait's status;
+// also when registered after the exit, and for exec'd processes ended with
+// their init.
+func TestOnExitCallbacks(t *testing.T) {
+	tests := []struct {
+		name string
+		late bool
+		end  func(c *Container, p runtime.Process) error
+		exec bool
+		code int
+	}{
+		{"init exits", false, func(c *Container, p runtime.Process) error { return c.Exit(p.Pid(), 3) }, false, 3},
+		{"init killed", false, func(c *Container, p runtime.Process) error { return c.Signal(p.Pid(), syscall.SIGKILL) }, false, 137},
+		{"exec'd process exits", false, func(c *Container, p runtime.Process) error { return c.Exit(p.Pid(), 5) }, true, 5},
+		{"exec'd process ends with its init", false, func(c *Container, p runtime.Process) error {
+			return c.Exit(c.Init().Pid(), 0)
+		}, true, 137},
+		{"already exited", true, func(c *Container, p runtime.Process) error { return c.Exit(p.Pid(), 4) }, false, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := New(Options{})
+			rc, err := rt.Start(context.Background(), "c", runtime.StartOptions{BundlePath: bundlePath})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := rc.(*Container)
+			p := c.Init()
+			if tc.exec {
+				if p, err = c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			type seen struct {
+				st     runtime.ExitStatus
+				done   bool
+				status runtime.Status
+			}
+			got := make(chan seen, 2)
+			register := func() {
+				p.OnExit(func(st runtime.ExitStatus) {
+					s := seen{st: st}
+					select {
+					case <-p.Done():
+						s.done = true
+					default:
+					}
+					s.status, _ = c.Status() // would deadlock under the container's lock
+					got <- s
+				})
+			}
+			if !tc.late {
+				register()
+			}
+			if err := tc.end(c, p); err != nil {
+				t.Fatal(err)
+			}
+			if tc.late {
+				register()
+			}
+			var s seen
+			select {
+			case s = <-got:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the callback was not called")
+			}
+			st, err := p.Wait(context.Background())
+			if err != nil || st != s.st || st.Code != tc.code || !s.done {
+				t.Errorf("callback %+v (done %v), Wait %+v %v; want code %d after Done", s.st, s.done, st, err, tc.code)
+			}
+			if !tc.exec && s.status != runtime.Stopped {
+				t.Errorf("status seen by the init's callback = %s, want stopped", s.status)
+			}
+			select {
+			case s2 := <-got:
+				t.Errorf("the callback was called twice (%+v)", s2.st)
+			default:
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package fake
 import (
 	"context"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,6 +26,13 @@ type Process struct {
 	// cgroup v1 host a frozen process does not die until it is thawed.
 	// Guarded by the container's lock.
 	pending syscall.Signal
+
+	// onExit holds the OnExit callbacks until finish calls them; mu
+	// guards it and finished, apart from the container's lock, which a
+	// callback must not be called under.
+	mu       sync.Mutex
+	finished bool
+	onExit   []func(runtime.ExitStatus)
 }
 
 var _ runtime.Process = (*Process)(nil)
@@ -56,6 +64,20 @@ func (p *Process) Wait(ctx context.Context) (runtime.ExitStatus, error) {
 	}
 }
 
+// OnExit implements runtime.Process. Callbacks are called on a goroutine
+// of their own, after Done is closed and the container's lock is released,
+// as the real runtime calls them on its own goroutine: a callback that
+// looks at the container (Status) sees it as it is after the exit.
+func (p *Process) OnExit(fn func(runtime.ExitStatus)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finished {
+		go fn(p.status)
+		return
+	}
+	p.onExit = append(p.onExit, fn)
+}
+
 // Spec returns the spec the process was exec'd with, Cwd defaulted to "/"
 // as the real runtime does. The init's spec is empty: the fake never reads
 // the bundle. A test may write to spec.Stdout to play the process's output.
@@ -77,8 +99,20 @@ func (p *Process) exited() bool {
 // finish records how the process ended and wakes every waiter. The caller
 // holds the container's lock, which makes exactly one finish per process.
 func (p *Process) finish(st runtime.ExitStatus) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.status = st
+	p.finished = true
 	close(p.done)
+	if fns := p.onExit; len(fns) > 0 {
+		p.onExit = nil
+		// Not under the container's lock, which the caller holds.
+		go func() {
+			for _, fn := range fns {
+				fn(st)
+			}
+		}()
+	}
 }
 
 // killedBy is the status of a process ended by sig, with the shells'

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
@@ -32,7 +33,7 @@ func TestCheckpointRestore(t *testing.T) {
 	linuxtest.RequireCriu(t)
 	e := newEnv(t)
 	c := e.start("orig", busybox.Options{Args: counterArgs})
-	eventually(t, "the counter to pass 10", func() bool { return readCount(t, c) > 10 })
+	testutil.Eventually(t, "the counter to pass 10", func() bool { return readCount(t, c) > 10 })
 	dir := filepath.Join(e.dir, "cp1")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -55,9 +56,9 @@ func TestCheckpointRestore(t *testing.T) {
 	if n < 10 || n > at+40 {
 		t.Errorf("the clone counts from %d; the original was at %d when dumped", n, at)
 	}
-	eventually(t, "the clone to count on", func() bool { return readCount(t, clone) > n })
+	testutil.Eventually(t, "the clone to count on", func() bool { return readCount(t, clone) > n })
 	// The clone's output goes to its own log, not the original's.
-	eventually(t, "the clone's output in its log", func() bool {
+	testutil.Eventually(t, "the clone's output in its log", func() bool {
 		data, _ := os.ReadFile(clone.LogPath())
 		return strings.Contains(string(data), "tick")
 	})

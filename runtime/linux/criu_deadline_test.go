@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
@@ -78,7 +79,7 @@ func TestCheckpointDeadlineLeavesTheContainerAsItWas(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			e := newEnv(t)
 			c := e.start("orig", busybox.Options{Args: counterArgs})
-			eventually(t, "the counter to pass 3", func() bool { return readCount(t, c) > 3 })
+			testutil.Eventually(t, "the counter to pass 3", func() bool { return readCount(t, c) > 3 })
 			dir := h.install(t)
 			// Short only for the hanging CRIU: a real one on a loaded
 			// machine may take longer than the test's deadline.
@@ -93,7 +94,7 @@ func TestCheckpointDeadlineLeavesTheContainerAsItWas(t *testing.T) {
 			go func() { done <- c.Checkpoint(context.Background(), images, runtime.CheckpointOptions{}) }()
 			if h.seizes {
 				// The hang this fake stands for: the tasks are CRIU's.
-				eventually(t, "CRIU to hang", func() bool { return linuxtest.HungPid(dir) != 0 })
+				testutil.Eventually(t, "CRIU to hang", func() bool { return linuxtest.HungPid(dir) != 0 })
 				if st := procStatus(c.Init().Pid()); st["TracerPid"] == "0" {
 					t.Errorf("while CRIU hangs the init is not traced: %v", st)
 				}
@@ -114,7 +115,7 @@ func TestCheckpointDeadlineLeavesTheContainerAsItWas(t *testing.T) {
 			if hung == 0 {
 				t.Fatal("the fake CRIU never got to its hang")
 			}
-			eventually(t, "the hung CRIU process to die", func() bool { return linuxtest.Gone(hung) })
+			testutil.Eventually(t, "the hung CRIU process to die", func() bool { return linuxtest.Gone(hung) })
 
 			if m := mountsUnder(images); len(m) > 0 {
 				t.Errorf("the killed CRIU left mounts: %v", m)
@@ -136,7 +137,7 @@ func TestCheckpointDeadlineLeavesTheContainerAsItWas(t *testing.T) {
 				}
 			}
 			n := readCount(t, c)
-			eventually(t, "the counter to go on", func() bool { return readCount(t, c) > n+2 })
+			testutil.Eventually(t, "the counter to go on", func() bool { return readCount(t, c) > n+2 })
 			if st, out := e.exec(c, "echo", "alive"); st.Code != 0 || strings.TrimSpace(out) != "alive" {
 				t.Errorf("exec after the timeout: %v, %q", st, out)
 			}
@@ -160,7 +161,7 @@ func TestRestoreDeadlineLeavesNothing(t *testing.T) {
 		t.Run(h.name, func(t *testing.T) {
 			e := newEnv(t)
 			c := e.start("orig", busybox.Options{Args: counterArgs})
-			eventually(t, "the counter to pass 3", func() bool { return readCount(t, c) > 3 })
+			testutil.Eventually(t, "the counter to pass 3", func() bool { return readCount(t, c) > 3 })
 			images := filepath.Join(e.dir, "cp")
 			if err := os.Mkdir(images, 0o700); err != nil {
 				t.Fatal(err)
@@ -185,7 +186,7 @@ func TestRestoreDeadlineLeavesNothing(t *testing.T) {
 			if h.seizes {
 				// The hang this fake stands for: CRIU (in the clone's cgroup)
 				// and the restored tasks, not yet resumed.
-				eventually(t, "CRIU to hang", func() bool { return linuxtest.HungPid(dir) != 0 })
+				testutil.Eventually(t, "CRIU to hang", func() bool { return linuxtest.HungPid(dir) != 0 })
 				procs, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", e.parent, "clone", "cgroup.procs"))
 				if n := len(strings.Fields(string(procs))); n < 2 {
 					t.Errorf("while CRIU hangs the clone's cgroup holds %d processes, want CRIU and the restored ones", n)
@@ -206,7 +207,7 @@ func TestRestoreDeadlineLeavesNothing(t *testing.T) {
 				t.Errorf("the restore took %s with a %s deadline", took, testCriuTimeout)
 			}
 			if hung := linuxtest.HungPid(dir); hung != 0 {
-				eventually(t, "the hung CRIU process to die", func() bool { return linuxtest.Gone(hung) })
+				testutil.Eventually(t, "the hung CRIU process to die", func() bool { return linuxtest.Gone(hung) })
 			}
 			e.assertGone("clone", filepath.Join(e.dir, "state", "logs", "clone.log"))
 			if m := mountsUnder(images); len(m) > 0 {

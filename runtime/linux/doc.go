@@ -38,5 +38,7 @@
 // moment it runs, and reaped as soon as it exits. That is also
 // what lets a container's init die: an init killed while exec'd processes
 // live stays in the kernel's zap_pid_ns_processes until their parent (the
-// daemon) reaps them.
+// daemon) reaps them. The reap itself runs on a goroutine that lives for that
+// moment, and then calls the process's OnExit callbacks: watching a running
+// process costs no goroutine.
 package linux

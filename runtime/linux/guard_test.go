@@ -76,6 +76,7 @@ func TestGuardChild(t *testing.T) {
 // everything it left: the container's processes and cgroups in every
 // hierarchy, the daemon, the state and temporary directories.
 func TestGuardSweeps(t *testing.T) {
+	linuxtest.RequireRoot(t) // the guard runs only as root
 	for _, tc := range []struct {
 		name string
 		kill bool

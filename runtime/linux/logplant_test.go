@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 )
@@ -95,7 +96,7 @@ func TestStartIgnoresWhatIsPlantedAtItsLog(t *testing.T) {
 			if err != nil || !fi.Mode().IsRegular() {
 				t.Fatalf("log %s: %v, %v; want a regular file of its own", log, fi, err)
 			}
-			eventually(t, "the container's output in its log", func() bool {
+			testutil.Eventually(t, "the container's output in its log", func() bool {
 				data, _ := os.ReadFile(log)
 				return len(data) > 0
 			})

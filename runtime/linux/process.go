@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -13,14 +14,22 @@ import (
 	"github.com/troupe-run/troupe/runtime"
 )
 
-// process is one process of a container with the single goroutine that
-// waits for it. status is written once, before done is closed.
+// process is one process of a container. status is written once, before
+// done is closed (finish).
 type process struct {
 	pid    int
 	spec   runtime.ProcessSpec
 	send   func(os.Signal) error // through a pidfd, so a recycled pid is never hit
 	done   chan struct{}
 	status runtime.ExitStatus
+
+	mu       sync.Mutex
+	finished bool                       // done is closed
+	onExit   []func(runtime.ExitStatus) // called by finish
+}
+
+func newProcess(pid int, spec runtime.ProcessSpec, send func(os.Signal) error) *process {
+	return &process{pid: pid, spec: spec, send: send, done: make(chan struct{})}
 }
 
 var _ runtime.Process = (*process)(nil)
@@ -41,6 +50,36 @@ func (p *process) Wait(ctx context.Context) (runtime.ExitStatus, error) {
 		return p.status, nil
 	case <-ctx.Done():
 		return runtime.ExitStatus{}, fmt.Errorf("wait for pid %d: %w", p.pid, ctx.Err())
+	}
+}
+
+// OnExit implements runtime.Process. A callback registered in time is called
+// by finish, on the goroutine that saw the exit (the reactor's, or the one
+// that reaped the process); one registered after it, on a goroutine of its
+// own, which ends with it.
+func (p *process) OnExit(fn func(runtime.ExitStatus)) {
+	p.mu.Lock()
+	if !p.finished {
+		p.onExit = append(p.onExit, fn)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	go fn(p.status)
+}
+
+// finish records the process's exit status, closes done and calls the
+// OnExit callbacks; it is called once per process.
+func (p *process) finish(st runtime.ExitStatus) {
+	p.mu.Lock()
+	p.status = st
+	p.finished = true
+	close(p.done)
+	fns := p.onExit
+	p.onExit = nil
+	p.mu.Unlock()
+	for _, fn := range fns {
+		fn(st)
 	}
 }
 
@@ -83,16 +122,16 @@ func (p *process) signal(sig syscall.Signal) error {
 // init's last output must be in its log by the time anyone sees it stopped.
 func waitChild(rx *reactor, w *waiters, pid int, spec runtime.ProcessSpec, send func(os.Signal) error, wait func() (*os.ProcessState, error), afterExit func()) *process {
 	spec.Stdin, spec.Stdout, spec.Stderr = nil, nil, nil
-	p := &process{pid: pid, spec: spec, send: send, done: make(chan struct{})}
+	p := newProcess(pid, spec, send)
 	w.add(pid)
 	reap := func() {
 		state, err := wait()
 		w.remove(pid)
-		p.status = exitStatus(state, err)
+		st := exitStatus(state, err)
 		if afterExit != nil {
 			afterExit()
 		}
-		close(p.done)
+		p.finish(st)
 	}
 	// A child nobody has reaped yet is at worst a zombie, which pidfd_open
 	// still finds: an exit before this point is not missed.
@@ -162,18 +201,18 @@ func watchForeign(rx *reactor, pid int, spec runtime.ProcessSpec, afterExit func
 	if err != nil {
 		return nil, fmt.Errorf("find process %d: %w", pid, err)
 	}
-	p := &process{pid: pid, spec: spec, send: handle.Signal, done: make(chan struct{})}
+	p := newProcess(pid, spec, handle.Signal)
 	exited := func() {
-		p.status = runtime.ExitStatus{Code: -1, At: time.Now()}
+		st := runtime.ExitStatus{Code: -1, At: time.Now()}
 		if afterExit != nil {
 			// Waits for the log to drain, which the reactor itself does.
 			go func() {
 				afterExit()
-				close(p.done)
+				p.finish(st)
 			}()
 			return
 		}
-		close(p.done)
+		p.finish(st)
 	}
 	if err := onExit(rx, pid, exited); err != nil {
 		return nil, err

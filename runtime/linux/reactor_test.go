@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 
@@ -204,24 +205,47 @@ func TestReactorRemoval(t *testing.T) {
 			if tc.remove {
 				rx.remove(id)
 			} else {
-				eventually(t, "release", func() bool { return releases.Load() == 1 })
+				testutil.Eventually(t, "release", func() bool { return releases.Load() == 1 })
 			}
 			if got := releases.Load(); got != 1 {
 				t.Fatalf("release ran %d times, want 1", got)
 			}
 			// A ready descriptor that likely reuses the number must not
-			// reach the old handler.
+			// reach the old handler, however often the loop goes round.
 			efd2, err := unix.Eventfd(1, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer unix.Close(efd2)
-			time.Sleep(100 * time.Millisecond)
+			loopGoesRound(t, rx, 3)
 			rx.remove(id) // again: nothing happens
 			if calls.Load() != 1 || releases.Load() != 1 || rx.len() != 0 {
 				t.Errorf("after removal: %d calls, %d releases, %d watched; want 1, 1, 0", calls.Load(), releases.Load(), rx.len())
 			}
 		})
+	}
+}
+
+// loopGoesRound waits until the reactor's loop has collected and served
+// events n times more: a descriptor that stays ready, added for that, is
+// served once per round (and then released).
+func loopGoesRound(t *testing.T, rx *reactor, n int32) {
+	t.Helper()
+	fd, err := unix.Eventfd(1, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rounds atomic.Int32
+	released := make(chan struct{})
+	if _, err := rx.add(fd, unix.EPOLLIN, func(uint32) bool { return rounds.Add(1) < n },
+		func() { unix.Close(fd); close(released) }); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the reactor's loop went round %d times in 10s, want %d", rounds.Load(), n)
 	}
 }
 
@@ -329,8 +353,11 @@ func TestDensity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Let the goroutines of the starts themselves end.
-	time.Sleep(200 * time.Millisecond)
+	// The goroutines of the starts themselves end; one per container
+	// would stay.
+	testutil.Eventually(t, "the starts' own goroutines to end", func() bool {
+		return goruntime.NumGoroutine()-goroutines0 <= n/4
+	})
 	threads1, goroutines1 := threads(t), goruntime.NumGoroutine()
 	t.Logf("%d running containers: threads %d -> %d, goroutines %d -> %d", n, threads0, threads1, goroutines0, goroutines1)
 	// Slack for threads the Go runtime makes for the starts' own blocking
@@ -342,6 +369,7 @@ func TestDensity(t *testing.T) {
 		t.Errorf("goroutines grew by %d with %d running containers, want at most %d", grown, n, n/4)
 	}
 	// Idle: the loop parks. A spinning one would burn a whole second here.
+	// (A measuring window, not a wait for something to happen.)
 	cpu0 := cpuTime(t)
 	time.Sleep(time.Second)
 	if used := cpuTime(t) - cpu0; used > 200*time.Millisecond {
@@ -376,5 +404,5 @@ func TestOOMChannelClosedOnDelete(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the OOM channel was not closed when the cgroup went")
 	}
-	eventually(t, "every descriptor to be released", func() bool { return e.rt.rx.len() == 0 })
+	testutil.Eventually(t, "every descriptor to be released", func() bool { return e.rt.rx.len() == 0 })
 }

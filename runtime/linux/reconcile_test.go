@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
@@ -69,7 +70,7 @@ func TestReconcileKeepsWhatIsTrueAndRemovesTheRest(t *testing.T) {
 	wait(t, stopped.Init())
 	// An init waiting to exec the bundle's process: the daemon died between
 	// libcontainer's Start and Exec.
-	created, err := e.rt.start(ctx, "created", runtime.StartOptions{BundlePath: e.bundle("created", busybox.Options{Args: []string{"sleep", "300"}})}, false)
+	created, err := e.rt.prepare(ctx, "created", e.bundle("created", busybox.Options{Args: []string{"sleep", "300"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +102,7 @@ func TestReconcileKeepsWhatIsTrueAndRemovesTheRest(t *testing.T) {
 	if dirs := cgroupDirs(t, filepath.Join(e.parent, "+warm-0123456789abcdef")); len(dirs) > 0 {
 		t.Errorf("stray cgroup dirs left: %v", dirs)
 	}
-	eventually(t, "the half-made processes to die", func() bool {
+	testutil.Eventually(t, "the half-made processes to die", func() bool {
 		return linuxtest.Gone(half.Process.Pid) && linuxtest.Gone(stray.Process.Pid) && linuxtest.Gone(createdInit)
 	})
 	if ids, _ := e.rt.List(ctx); !slices.Equal(ids, []string{"running", "stopped"}) {

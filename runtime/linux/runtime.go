@@ -128,12 +128,19 @@ func New(o Options) (*Runtime, error) {
 	return r, nil
 }
 
-// Start implements runtime.Runtime.
+// Start implements runtime.Runtime: it runs the bundle's init, or restores
+// the container from a checkpoint when opts.Restore says so.
 func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOptions) (runtime.Container, error) {
 	if err := runtime.ValidID("container id", id); err != nil {
 		return nil, err
 	}
-	c, err := r.start(ctx, id, opts, true)
+	var c *container
+	var err error
+	if opts.Restore != nil {
+		c, err = r.restore(ctx, id, opts)
+	} else {
+		c, err = r.run(ctx, id, opts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -155,9 +162,102 @@ func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOption
 	return err
 }
 
-// start creates the container id (libcontainer's id) and starts its init;
-// unless run, the init waits for libcontainer's Exec (a prepared container).
-func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOptions, run bool) (_ *container, retErr error) {
+// run creates the container id and runs its init.
+func (r *Runtime) run(ctx context.Context, id string, opts runtime.StartOptions) (_ *container, retErr error) {
+	l, err := r.create(ctx, id, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer l.finish(&retErr)
+	if err := l.lc.Run(l.proc); err != nil {
+		return nil, classifyRun(classify(err, "start container %q", id), l.b.Spec.Process.Args[0], runtime.ErrInvalidArgument)
+	}
+	return l.container()
+}
+
+// prepare creates the container name (a prepared one, warm.go) with its
+// init waiting for libcontainer's Exec.
+func (r *Runtime) prepare(ctx context.Context, name, bundlePath string) (_ *container, retErr error) {
+	l, err := r.create(ctx, name, runtime.StartOptions{BundlePath: bundlePath})
+	if err != nil {
+		return nil, err
+	}
+	defer l.finish(&retErr)
+	if err := l.lc.Start(l.proc); err != nil {
+		return nil, classifyRun(classify(err, "prepare container from %s", l.b.Path), l.b.Spec.Process.Args[0], runtime.ErrInvalidArgument)
+	}
+	return l.container()
+}
+
+// restore creates the container id and brings its processes back from the
+// checkpoint opts.Restore names.
+func (r *Runtime) restore(ctx context.Context, id string, opts runtime.StartOptions) (_ *container, retErr error) {
+	l, err := r.create(ctx, id, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer l.finish(&retErr)
+	ro := opts.Restore
+	rctx, cancel := context.WithTimeout(ctx, criu.Timeout(r.criuTimeout, imagesSize(ro.ImagesDir)))
+	defer cancel()
+	err = criu.Bound(rctx, func() error {
+		return l.lc.Restore(l.proc, &libcontainer.CriuOpts{
+			ImagesDirectory:         ro.ImagesDir,
+			TcpEstablished:          ro.TCP,
+			ExternalUnixConnections: ro.UnixSockets,
+			ShellJob:                ro.Shell,
+			FileLocks:               true,
+			ManageCgroupsMode:       "soft",
+		})
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, criu.ErrStuck):
+		// libcontainer still holds the container: Destroy would block.
+		l.keep = true
+		return nil, fmt.Errorf("restore container %q: %w", id, err)
+	case rctx.Err() != nil:
+		// Bound killed CRIU and the tasks it had restored; finish's
+		// Destroy removes the cgroups and state.
+		err = fmt.Errorf("restore container %q: %w", id, err)
+		if uerr := criu.Unmount(ro.ImagesDir); uerr != nil {
+			err = fmt.Errorf("%w; and what CRIU mounted stays: %v", err, uerr)
+		}
+		return nil, err
+	default:
+		return nil, criuError(classify(err, "restore container %q", id), filepath.Join(ro.ImagesDir, "restore.log"))
+	}
+	// libcontainer's in-process Restore leaves this *Container unable to
+	// signal its init ("container not running"): load it afresh.
+	if l.lc, err = libcontainer.Load(r.stateRoot, id); err != nil {
+		return nil, classify(err, "restore container %q", id)
+	}
+	return l.container()
+}
+
+// launch is a container on its way up: created in libcontainer, recorded,
+// its log pump running and its init process given its stdio, not yet
+// started. run, prepare and restore each start it their own way.
+type launch struct {
+	r     *Runtime
+	id    string
+	b     *bundle.Bundle
+	lc    *libcontainer.Container
+	m     meta
+	proc  *libcontainer.Process
+	stdin *os.File
+	pipes *outputPipes
+	rx    *reactor
+	pump  *logPump
+	// keep leaves libcontainer's container on failure: CRIU still holds it.
+	keep bool
+}
+
+// create does what every start of id does before its init starts: check
+// opts, take the bundle's configuration, create the libcontainer container,
+// record it and hand the init its stdio with a fresh log behind it. On error
+// nothing of it is left; on success the caller defers finish.
+func (r *Runtime) create(ctx context.Context, id string, opts runtime.StartOptions) (_ *launch, retErr error) {
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
@@ -178,97 +278,78 @@ func (r *Runtime) start(ctx context.Context, id string, opts runtime.StartOption
 		}
 		return nil, classify(err, "create container %q", id)
 	}
-	logPath := filepath.Join(r.logRoot, id+".log")
-	destroy := true
+	limits := opts.Log.WithDefaults(r.logLimits)
+	l := &launch{r: r, id: id, b: b, lc: lc, m: meta{BundlePath: b.Path, Init: initSpec(b.Spec.Process),
+		LogPath: filepath.Join(r.logRoot, id+".log"), LogLimits: limits}}
 	defer func() {
-		if retErr != nil && destroy {
-			// A failed start leaves libcontainer's state dir (and maybe a
-			// cgroup) behind; a later Load would call it "does not exist".
-			_ = lc.Destroy()
-			_ = containerlog.Remove(logPath)
+		if retErr != nil {
+			l.finish(&retErr)
 		}
 	}()
-	limits := opts.Log.WithDefaults(r.logLimits)
-	m := meta{BundlePath: b.Path, Init: initSpec(b.Spec.Process), LogPath: logPath, LogLimits: limits}
-	if err := writeMeta(r.stateRoot, id, m); err != nil {
+	if err := writeMeta(r.stateRoot, id, l.m); err != nil {
 		return nil, err
 	}
-	proc, err := initProcess(b.Spec.Process)
-	if err != nil {
+	if l.proc, err = initProcess(b.Spec.Process); err != nil {
 		return nil, err
 	}
+	if err := l.handOverStdio(); err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
+	return l, nil
+}
+
+// handOverStdio gives the init /dev/null for stdin and the write ends of
+// its output pipes, whose read ends a fresh log pump copies into its log:
+// a container that reuses an id does not inherit output.
+func (l *launch) handOverStdio() error {
 	stdin, err := os.Open(os.DevNull)
 	if err != nil {
-		return nil, fmt.Errorf("start container %q: %w", id, err)
+		return err
 	}
-	defer stdin.Close()
-	pipes, err := newOutputPipes()
+	l.stdin = stdin
+	if l.pipes, err = newOutputPipes(); err != nil {
+		return err
+	}
+	if l.rx, err = l.r.reactor(); err != nil {
+		l.pipes.closeReads()
+		return err
+	}
+	l.pump, err = startLogPump(l.rx, l.pipes.read[0], l.pipes.read[1], l.m.LogPath, l.m.LogLimits, true, &l.r.logDrops)
 	if err != nil {
-		return nil, fmt.Errorf("start container %q: %w", id, err)
+		return err
 	}
-	defer pipes.closeInits() // the init holds its own copies
-	rx, err := r.reactor()
+	l.proc.Stdin, l.proc.Stdout, l.proc.Stderr = l.stdin, l.pipes.write[0], l.pipes.write[1]
+	l.proc.ExtraFiles = l.pipes.init[:]
+	return nil
+}
+
+// container watches the started init and returns the container.
+func (l *launch) container() (*container, error) {
+	pid, err := l.proc.Pid()
 	if err != nil {
-		pipes.closeReads()
-		return nil, fmt.Errorf("start container %q: %w", id, err)
+		return nil, classify(err, "start container %q", l.id)
 	}
-	// A fresh log: a container that reuses an id does not inherit output.
-	pump, err := startLogPump(rx, pipes.read[0], pipes.read[1], logPath, limits, true, &r.logDrops)
-	if err != nil {
-		return nil, fmt.Errorf("start container %q: %w", id, err)
-	}
-	proc.Stdin, proc.Stdout, proc.Stderr = stdin, pipes.write[0], pipes.write[1]
-	proc.ExtraFiles = pipes.init[:]
-	if ro := opts.Restore; ro != nil {
-		rctx, cancel := context.WithTimeout(ctx, criu.Timeout(r.criuTimeout, imagesSize(ro.ImagesDir)))
-		defer cancel()
-		err = criu.Bound(rctx, func() error {
-			return lc.Restore(proc, &libcontainer.CriuOpts{
-				ImagesDirectory:         ro.ImagesDir,
-				TcpEstablished:          ro.TCP,
-				ExternalUnixConnections: ro.UnixSockets,
-				ShellJob:                ro.Shell,
-				FileLocks:               true,
-				ManageCgroupsMode:       "soft",
-			})
-		})
-		switch {
-		case err == nil:
-		case errors.Is(err, criu.ErrStuck):
-			// libcontainer still holds the container: Destroy would block.
-			destroy = false
-			return nil, fmt.Errorf("restore container %q: %w", id, err)
-		case rctx.Err() != nil:
-			// Bound killed CRIU and the tasks it had restored; the deferred
-			// Destroy removes the cgroups and state.
-			err = fmt.Errorf("restore container %q: %w", id, err)
-			if uerr := criu.Unmount(ro.ImagesDir); uerr != nil {
-				err = fmt.Errorf("%w; and what CRIU mounted stays: %v", err, uerr)
-			}
-			return nil, err
-		default:
-			return nil, criuError(classify(err, "restore container %q", id), filepath.Join(ro.ImagesDir, "restore.log"))
-		}
-		// libcontainer's in-process Restore leaves this *Container unable
-		// to signal its init ("container not running"): load it afresh.
-		if lc, err = libcontainer.Load(r.stateRoot, id); err != nil {
-			return nil, classify(err, "restore container %q", id)
-		}
-	} else if run {
-		if err := lc.Run(proc); err != nil {
-			return nil, classifyRun(classify(err, "start container %q", id), b.Spec.Process.Args[0], runtime.ErrInvalidArgument)
-		}
-	} else if err := lc.Start(proc); err != nil {
-		return nil, classifyRun(classify(err, "prepare container from %s", b.Path), b.Spec.Process.Args[0], runtime.ErrInvalidArgument)
-	}
-	pid, err := proc.Pid()
-	if err != nil {
-		return nil, classify(err, "start container %q", id)
-	}
-	init := waitChild(rx, r.waiters, pid, m.Init, proc.Signal, proc.Wait, pump.drained)
-	c := newContainer(lc, rx, r.waiters, m, init)
-	c.criuTimeout = r.criuTimeout
+	init := waitChild(l.rx, l.r.waiters, pid, l.m.Init, l.proc.Signal, l.proc.Wait, l.pump.drained)
+	c := newContainer(l.lc, l.rx, l.r.waiters, l.m, init)
+	c.criuTimeout = l.r.criuTimeout
 	return c, nil
+}
+
+// finish closes the daemon's copies of what the init was handed (it holds
+// its own) and, when *errp is set, removes the container again: a failed
+// start leaves libcontainer's state dir (and maybe a cgroup) behind, which a
+// later Load would call "does not exist".
+func (l *launch) finish(errp *error) {
+	if l.pipes != nil {
+		l.pipes.closeInits()
+	}
+	if l.stdin != nil {
+		l.stdin.Close()
+	}
+	if *errp != nil && !l.keep {
+		_ = l.lc.Destroy()
+		_ = containerlog.Remove(l.m.LogPath)
+	}
 }
 
 // Load implements runtime.Runtime.
@@ -312,10 +393,8 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 	}
 	if init == nil || err != nil {
 		// Already gone: a process that is done, with an unknown status.
-		init = &process{pid: st.InitProcessPid, spec: m.Init, done: make(chan struct{}),
-			send: func(os.Signal) error { return os.ErrProcessDone }}
-		init.status = runtime.ExitStatus{Code: -1}
-		close(init.done)
+		init = newProcess(st.InitProcessPid, m.Init, func(os.Signal) error { return os.ErrProcessDone })
+		init.finish(runtime.ExitStatus{Code: -1})
 	}
 	c := newContainer(lc, rx, r.waiters, m, init)
 	c.criuTimeout = r.criuTimeout

@@ -37,7 +37,7 @@ func (r *Runtime) Prepare(ctx context.Context, bundlePath string) (runtime.Prepa
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.start(ctx, name, runtime.StartOptions{BundlePath: bundlePath}, false)
+	c, err := r.prepare(ctx, name, bundlePath)
 	if err != nil {
 		return nil, err
 	}

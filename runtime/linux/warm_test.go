@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 )
@@ -66,7 +68,13 @@ func TestPrepareClaim(t *testing.T) {
 	if len(dirs) != 1 {
 		t.Fatalf("prepared state dirs = %v", dirs)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// It is still libcontainer's init, blocked before its exec of the
+	// bundle's process (busybox), rather than given time to run it.
+	pid := p.(*prepared).c.init.pid
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil || strings.Contains(exe, "busybox") {
+		t.Errorf("prepared init runs %q (%v), not libcontainer's init", exe, err)
+	}
 	if log, _ := os.ReadFile(filepath.Join(e.rt.logRoot, filepath.Base(dirs[0])+".log")); len(log) != 0 {
 		t.Errorf("prepared init already ran: %q", log)
 	}
@@ -81,7 +89,7 @@ func TestPrepareClaim(t *testing.T) {
 	if s, _ := c.Status(); s != runtime.Running {
 		t.Errorf("status after claim = %s", s)
 	}
-	eventually(t, "the init's output", func() bool { return strings.Contains(readLog(t, c), "warm up") })
+	testutil.Eventually(t, "the init's output", func() bool { return strings.Contains(readLog(t, c), "warm up") })
 	if st, out := e.exec(c, "echo", "hi"); st.Code != 0 || out != "hi\n" {
 		t.Errorf("exec in a claimed container: %v %q", st, out)
 	}

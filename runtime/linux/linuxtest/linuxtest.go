@@ -38,6 +38,16 @@ func UseCriu() {
 	os.Setenv("PATH", filepath.Join(CriuPrefix(), "bin")+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
 
+// RequireRoot skips a test that needs root (one that starts real
+// containers, makes cgroups or mounts) when the test binary does not run as
+// root, saying why: the package's other tests still run.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: starts real containers")
+	}
+}
+
 // RequireCriu skips a test that needs CRIU when none is installed, unless
 // TROUPE_REQUIRE_CRIU is set (make test sets it, after make criu): there a
 // missing CRIU is a failure, not a skip.
