@@ -135,7 +135,9 @@ type Process interface {
 	Spec() ProcessSpec
 }
 
-// ProcessSpec describes a process to exec into a container.
+// ProcessSpec describes a process to exec into a container. Its JSON is
+// the runtime's record on disk of a container's init, not the API's (that
+// is package api).
 type ProcessSpec struct {
 	// Args is the command and its arguments; required.
 	Args []string `json:"args"`
@@ -197,33 +199,33 @@ const (
 // field is left as it is.
 type Resources struct {
 	// Memory is the memory limit in bytes (-1 for none).
-	Memory *int64 `json:"memory,omitempty"`
+	Memory *int64
 	// CPUShares is the relative CPU weight.
-	CPUShares *uint64 `json:"cpuShares,omitempty"`
+	CPUShares *uint64
 	// Pids is the maximum number of processes (-1 for none).
-	Pids *int64 `json:"pids,omitempty"`
+	Pids *int64
 }
 
 // Stats are a container's cgroup figures at one moment.
 type Stats struct {
 	// CPUUsageNanos is the total CPU time consumed, in nanoseconds.
-	CPUUsageNanos uint64 `json:"cpuUsageNanos"`
+	CPUUsageNanos uint64
 	// MemoryUsage is the current memory usage in bytes.
-	MemoryUsage uint64 `json:"memoryUsage"`
+	MemoryUsage uint64
 	// MemoryLimit is the memory limit in bytes (the host's RAM if unlimited).
-	MemoryLimit uint64 `json:"memoryLimit"`
+	MemoryLimit uint64
 	// MemoryMaxUsage is the peak memory usage in bytes.
-	MemoryMaxUsage uint64 `json:"memoryMaxUsage"`
+	MemoryMaxUsage uint64
 	// OOMKills is how many times the OOM killer acted in the container,
 	// when the kernel reports it (0 otherwise).
-	OOMKills uint64 `json:"oomKills"`
+	OOMKills uint64
 	// Pids is the number of processes in the container.
-	Pids uint64 `json:"pids"`
+	Pids uint64
 	// PidsLimit is the limit on processes; 0 means none.
-	PidsLimit uint64 `json:"pidsLimit"`
+	PidsLimit uint64
 	// IOReadBytes and IOWriteBytes are block I/O totals.
-	IOReadBytes  uint64 `json:"ioReadBytes"`
-	IOWriteBytes uint64 `json:"ioWriteBytes"`
+	IOReadBytes  uint64
+	IOWriteBytes uint64
 }
 
 // maxIDLength bounds ids and names.

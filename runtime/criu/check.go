@@ -20,19 +20,19 @@ const (
 	Failed   = "failed"
 )
 
-// Verdict is what a self-test found. The JSON field names are the API's
-// (GET /healthz).
+// Verdict is what a self-test found. The API shows it as api.CriuVerdict
+// (GET /healthz, GET /version).
 type Verdict struct {
 	// Status is Checking, Passed or Failed.
-	Status string `json:"status"`
+	Status string
 	// Path is the criu binary tested.
-	Path string `json:"path"`
+	Path string
 	// Version is CRIU's own version, once known.
-	Version string `json:"version,omitempty"`
+	Version string
 	// Error says why CRIU cannot be used, when it failed.
-	Error string `json:"error,omitempty"`
+	Error string
 	// Took is how long the self-test ran, once it ended.
-	Took string `json:"took,omitempty"`
+	Took string
 }
 
 // Checker holds the verdict of a self-test that runs in the background.
