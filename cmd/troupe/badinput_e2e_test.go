@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -60,7 +61,7 @@ func TestBadInput(t *testing.T) {
 	if code, body := d.call(t, "POST", "/containers/victim", `{"bundlePath": "`+victim+`"}`); code != 201 {
 		t.Fatalf("start victim: %d %s", code, body)
 	}
-	waitFor(t, "the victim to fill its tmpfs", func() bool {
+	testutil.Eventually(t, "the victim to fill its tmpfs", func() bool {
 		data, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", d.cgroup, "victim", "memory.usage_in_bytes"))
 		n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 		return err == nil && n > 10_000_000

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -161,22 +162,19 @@ func (d *daemon) launch(t *testing.T) {
 	linuxtest.TrackProcess(d.cmd.Process.Pid)
 	// Up is when it answers and its CRIU self-test has a verdict: tests
 	// that checkpoint would get 503 "still being tested" before.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	up := testutil.Within(20*time.Second, func() bool {
 		var h struct {
 			Criu struct{ Status string } `json:"criu"`
 		}
-		if resp, err := e2eClient.Get("http://" + d.tcp + "/healthz"); err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if err == nil && h.Criu.Status != "checking" {
-				return
-			}
+		resp, err := e2eClient.Get("http://" + d.tcp + "/healthz")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon did not come up; its log:\n%s", d.log())
-		}
-		time.Sleep(50 * time.Millisecond)
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&h) == nil && h.Criu.Status != "checking"
+	})
+	if !up {
+		t.Fatalf("the daemon did not come up within 20s; its log:\n%s", d.log())
 	}
 }
 
@@ -491,7 +489,7 @@ func TestReadmeExamples(t *testing.T) {
 				t.Errorf("%s: %s", readmeLine, out)
 			}
 			// The clone's own log starts where the original was, not at 1.
-			waitFor(t, "the clone to print", func() bool {
+			testutil.Eventually(t, "the clone to print", func() bool {
 				out, _ := sh.run(t, curl+"http://"+d.tcp+"/containers/clone/logs")
 				return out != ""
 			})
@@ -541,7 +539,7 @@ func TestReadmeExamples(t *testing.T) {
 			if out != "" {
 				t.Errorf("%s: %q, want 204 and no body", readmeLine, out)
 			}
-			waitFor(t, "the signalled process to leave the list", func() bool { return len(get().Processes) == 1 })
+			testutil.Eventually(t, "the signalled process to leave the list", func() bool { return len(get().Processes) == 1 })
 		case strings.Contains(line, `"status": "paused"`):
 			if c := decodeJSON[container](t, readmeLine, out); c.State.Status != "paused" {
 				t.Errorf("%s: %s", readmeLine, out)
@@ -557,7 +555,7 @@ func TestReadmeExamples(t *testing.T) {
 				t.Errorf("%s: %s", readmeLine, out)
 			}
 			before := logLen()
-			waitFor(t, "the counter to move again", func() bool { return logLen() > before })
+			testutil.Eventually(t, "the counter to move again", func() bool { return logLen() > before })
 		case strings.Contains(line, `"resources"`):
 			if c := decodeJSON[container](t, readmeLine, out); c.State.Status != "running" {
 				t.Errorf("%s: %s", readmeLine, out)
@@ -597,7 +595,7 @@ func TestReadmeExamples(t *testing.T) {
 		case strings.Contains(line, `"signal": 9`):
 			decodeJSON[container](t, readmeLine, out)
 			// Killing is asynchronous; the next command reads the result.
-			waitFor(t, "the container to stop", func() bool { return get().State.Status == "stopped" })
+			testutil.Eventually(t, "the container to stop", func() bool { return get().State.Status == "stopped" })
 		case strings.HasSuffix(line, "/containers/counter"):
 			c := decodeJSON[container](t, readmeLine, out)
 			if c.ID != "counter" {
@@ -660,17 +658,6 @@ func readStatusUID(pid int) string {
 	return "?"
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestCLIAgainstDaemon drives a real daemon with the CLI, over its socket.
 func TestCLIAgainstDaemon(t *testing.T) {
 	d := startDaemon(t)
@@ -723,7 +710,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		t.Errorf("checkpoint ls after rm:\n%s", out)
 	}
 	must("kill", "web", pid, "-s", "KILL")
-	waitFor(t, "the exec'd process to go", func() bool { return !strings.Contains(must("top", "web"), pid) })
+	testutil.Eventually(t, "the exec'd process to go", func() bool { return !strings.Contains(must("top", "web"), pid) })
 	if out, err := troupe("rm", "web"); err == nil || !strings.Contains(out, "running") {
 		t.Errorf("rm of a running container: %v %q; want a refusal naming its state", err, out)
 	}
@@ -731,7 +718,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		t.Errorf("start of a taken id: %v %q", err, out)
 	}
 	must("kill", "web", "-s", "KILL")
-	waitFor(t, "web to stop", func() bool { return strings.Contains(must("ps"), "stopped") })
+	testutil.Eventually(t, "web to stop", func() bool { return strings.Contains(must("ps"), "stopped") })
 	var info container
 	if err := json.Unmarshal([]byte(must("inspect", "web")), &info); err != nil || info.State.ExitStatus == nil || *info.State.ExitStatus != 137 {
 		t.Errorf("inspect after kill: %+v %v", info, err)
@@ -783,7 +770,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	}
 
 	d.launch(t)
-	waitFor(t, "the output written while no daemon ran to reach the log", func() bool { return size() >= before+int64(4*len("tick\n")) })
+	testutil.Eventually(t, "the output written while no daemon ran to reach the log", func() bool { return size() >= before+int64(4*len("tick\n")) })
 	get := func() container {
 		t.Helper()
 		resp, err := e2eClient.Get(api + "/containers/keeper")
@@ -811,7 +798,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 		resp.Body.Close()
 	}
 	// Not the daemon's child any more: the exit is seen, its code is not.
-	waitFor(t, "the re-adopted container to stop", func() bool { return get().State.Status == "stopped" })
+	testutil.Eventually(t, "the re-adopted container to stop", func() bool { return get().State.Status == "stopped" })
 	if c := get(); c.State.ExitStatus == nil || *c.State.ExitStatus != -1 {
 		t.Errorf("exit status of a re-adopted container = %v, want -1 (unknown)", c.State.ExitStatus)
 	}
@@ -862,7 +849,7 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	}
 	var c container
 	_ = json.Unmarshal(body, &c)
-	waitFor(t, "the counter to pass 10", func() bool { return count(c.Processes[0].Pid) > 10 })
+	testutil.Eventually(t, "the counter to pass 10", func() bool { return count(c.Processes[0].Pid) > 10 })
 
 	frozen := time.Now()
 	if code, body := call("POST", "http://"+src.tcp+"/containers/mover/checkpoint/m1", `{"exit": true}`); code != 201 {
@@ -887,7 +874,7 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 		t.Errorf("the moved counter is at %d; it should go on from where it was", n)
 	}
 	at := count(pid)
-	waitFor(t, "the moved counter to count", func() bool { return count(pid) > at })
+	testutil.Eventually(t, "the moved counter to count", func() bool { return count(pid) > at })
 	code, body = call("GET", "http://"+src.tcp+"/containers/mover", "")
 	if err := json.Unmarshal(body, &c); code != 200 || err != nil || c.State.Status != "stopped" {
 		t.Errorf("the source still shows %d %s; want it stopped", code, body)

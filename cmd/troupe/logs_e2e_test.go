@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
@@ -110,7 +111,7 @@ func TestLogsOfAFloodAreBounded(t *testing.T) {
 	if code, body := d.call(t, "PATCH", "/containers/flood", `{"signal": "KILL"}`); code != 200 {
 		t.Fatalf("kill: %d %s", code, body)
 	}
-	waitFor(t, "the flood to stop", func() bool { return d.status(t, "flood") == "stopped" })
+	testutil.Eventually(t, "the flood to stop", func() bool { return d.status(t, "flood") == "stopped" })
 
 	t.Logf("daemon RSS %d KiB after 2 s, peak %d KiB; log on disk peak %d bytes (limit %d)", base, peak, peakDisk, maxSize*maxFiles)
 	if peakDisk > maxSize*maxFiles {
