@@ -219,8 +219,8 @@ func (e *env) send(ctx context.Context, method, path, body string, header ...str
 	return resp
 }
 
-// checkErrorBody checks that an error answer is {"error": "..."} in JSON
-// and nothing else.
+// checkErrorBody checks that an error answer is api.Error in JSON,
+// {"error": "...", "code": "..."}, and nothing else.
 func checkErrorBody(t *testing.T, what string, r response) {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
@@ -228,11 +228,12 @@ func checkErrorBody(t *testing.T, what string, r response) {
 	}
 	var body struct {
 		Error *string `json:"error"`
+		Code  *string `json:"code"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || body.Error == nil || *body.Error == "" {
-		t.Errorf("%s: %d answer %q is not {\"error\": \"...\"} (%v)", what, r.status, r.body, err)
+	if err := dec.Decode(&body); err != nil || body.Error == nil || *body.Error == "" || body.Code == nil || *body.Code == "" {
+		t.Errorf("%s: %d answer %q is not {\"error\": \"...\", \"code\": \"...\"} (%v)", what, r.status, r.body, err)
 	}
 }
 
