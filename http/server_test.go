@@ -260,6 +260,9 @@ func TestPatchContainer(t *testing.T) {
 
 	patch(`{"status": "paused"}`, api.Paused)
 	frozen := logLen()
+	// That nothing happens can only be watched for a while: 300 ms is
+	// fifteen of the ticker's lines had it not been frozen. The sleep is
+	// the observation, not an ordering.
 	time.Sleep(300 * time.Millisecond)
 	if n := logLen(); n != frozen {
 		t.Errorf("log grew from %d to %d bytes while paused", frozen, n)
@@ -311,7 +314,8 @@ func TestPatchContainer(t *testing.T) {
 		{"signal stopped", "PATCH", "/containers/tick", `{"signal": 15}`, 409, []string{"tick", "stopped"}},
 		{"resources of stopped", "PATCH", "/containers/tick", `{"resources": {"pids": 10}}`, 409, []string{"tick", "stopped"}},
 	})
-	// It stays listed, stopped, until deleted.
+	// It stays listed, stopped, until deleted: watched for a moment after
+	// the refusals above, as nothing announces that it was not removed.
 	time.Sleep(100 * time.Millisecond)
 	if c := e.get("tick"); c.State.Status != api.Stopped || c.State.ExitStatus == nil || *c.State.ExitStatus != 137 {
 		t.Errorf("stopped tick later: %+v", c.State)
