@@ -241,6 +241,8 @@ func TestForEachBounded(t *testing.T) {
 				break
 			}
 		}
+		// Each call lasts a moment so that calls overlap: the overlap is
+		// what the bound is tested on, not an ordering.
 		time.Sleep(time.Millisecond)
 		inFlight.Add(-1)
 		if id == "7" || id == "9" {

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
@@ -544,7 +546,10 @@ func TestReadmeExamples(t *testing.T) {
 			if c := decodeJSON[container](t, readmeLine, out); c.State.Status != "paused" {
 				t.Errorf("%s: %s", readmeLine, out)
 			}
-			// The counter does not move while paused.
+			// The counter does not move while paused. That nothing
+			// happens can only be watched for a while: the sleep is the
+			// observation (two and a half of the counter's seconds), not
+			// an ordering.
 			before := logLen()
 			time.Sleep(2500 * time.Millisecond)
 			if after := logLen(); after != before {
@@ -764,7 +769,9 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	// holds its read end, so writing never fails); the next daemon takes
 	// the pipe back and the log catches up.
 	before := size()
-	time.Sleep(time.Second)
+	testutil.Eventually(t, "the container's output to wait in its pipe while no daemon runs", func() bool {
+		return pipeBacklog(t, pid) >= 4*len("tick\n")
+	})
 	if !alive(pid) {
 		t.Fatal("the container died while no daemon ran")
 	}
@@ -811,6 +818,31 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	if matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup, "keeper")); len(matches) > 0 {
 		t.Errorf("cgroups left behind: %v", matches)
 	}
+}
+
+// pipeBacklog is how many bytes wait unread in the pipe that is pid's
+// stdout, seen through a read end of our own that reads nothing.
+func pipeBacklog(t *testing.T, pid int) int {
+	t.Helper()
+	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/1", pid), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatalf("the stdout of %d: %v", pid, err)
+	}
+	defer f.Close()
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var ioctlErr error
+	// TIOCINQ is FIONREAD: the bytes a read would get.
+	if err := raw.Control(func(fd uintptr) { n, ioctlErr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil {
+		t.Fatal(err)
+	}
+	if ioctlErr != nil {
+		t.Fatalf("FIONREAD on the stdout of %d: %v", pid, ioctlErr)
+	}
+	return n
 }
 
 // TestMigrationBetweenDaemons moves a running counter from one daemon to
