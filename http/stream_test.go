@@ -93,13 +93,8 @@ func TestStatsAndLogs(t *testing.T) {
 		}
 	}
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/talk", `{"signal": 9}`)
-	select {
-	case err := <-ended:
-		if err != io.EOF {
-			t.Errorf("follow ended with %v, want the end of the body", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("follow did not end when the container stopped")
+	if err := testutil.Receive(t, "follow to end when the container stopped", ended); err != io.EOF {
+		t.Errorf("follow ended with %v, want the end of the body", err)
 	}
 	for len(got) > 0 {
 		total += <-got

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/internal/testutil"
+	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -612,10 +613,8 @@ func (d *daemon) tcpConns(t *testing.T) int {
 // its exit code and output. It listens on a socket of its own.
 func (d *daemon) second(t *testing.T, flags ...string) (int, string) {
 	t.Helper()
-	dir := t.TempDir()
-	cgroup := "/troupe-e2e-" + filepath.Base(dir)
-	linuxtest.TrackCgroup(cgroup)
-	t.Cleanup(func() { linuxtest.RemoveCgroup(cgroup) })
+	box := troupetest.NewSandbox(t, "e2e-second")
+	dir, cgroup := box.Dir, box.CgroupParent
 	args := map[string]string{"--root": filepath.Join(dir, "root"), "--state": filepath.Join(dir, "state"), "--cgroup-parent": cgroup}
 	for i := 0; i+1 < len(flags); i += 2 {
 		args[flags[i]] = flags[i+1]

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/internal/testutil"
+	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -109,18 +110,12 @@ func startDaemonWith(t *testing.T, tokenFile string, args ...string) *daemon {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the daemon starts real containers")
 	}
-	dir, err := os.MkdirTemp("", "troupe-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := linuxtest.RemoveAll(dir); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	// Removed, after killing what is left under the cgroup parent, once
+	// the daemon has stopped (d.stop, registered later, runs first).
+	box := troupetest.NewSandbox(t, "e2e")
+	dir := box.Dir
 	d := &daemon{dir: dir, bin: filepath.Join(dir, "troupe"), sock: filepath.Join(dir, "run", "troupe.sock"),
-		cgroup: "/troupe-e2e-" + filepath.Base(dir), tokenFile: tokenFile, args: args}
-	linuxtest.TrackCgroup(d.cgroup)
+		cgroup: box.CgroupParent, tokenFile: tokenFile, args: args}
 	buildTroupe(t, d.bin)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -204,8 +199,9 @@ func (d *daemon) log() string {
 	return string(data)
 }
 
-// stop deletes what is left through the API, stops the daemon by its pid and
-// removes its cgroup parent.
+// stop deletes what is left through the API and stops the daemon by its
+// pid; the Sandbox's cleanup then kills what is left under its cgroup
+// parent and removes it.
 func (d *daemon) stop(t *testing.T) {
 	if d.cmd.ProcessState == nil {
 		var st struct {
@@ -223,12 +219,6 @@ func (d *daemon) stop(t *testing.T) {
 		}
 		d.terminate(t)
 	}
-	// A test that failed while no daemon ran may have left containers: they
-	// are this test's, in its cgroup parent; kill them and remove the tree.
-	if _, err := linuxtest.KillCgroup(d.cgroup); err != nil {
-		t.Errorf("cleanup: %v", err)
-	}
-	linuxtest.RemoveCgroup(d.cgroup)
 }
 
 // shell is one bash session: variables set by one command are seen by the
