@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -27,8 +28,15 @@ func TestService(t *testing.T) {
 	t.Run("version", func(t *testing.T) {
 		var v api.Version
 		decodeBody(t, e.sub(t).mustStatus(nethttp.StatusOK, "GET", "/version", ""), &v)
-		if v.Version != "v0.0.0-test" || v.Go != goruntime.Version() || v.Runc != requiredRunc(t) {
-			t.Errorf("version answered %+v, want runc %s as go.mod requires", v, requiredRunc(t))
+		// A test binary's build information lists no dependencies, so
+		// here runc's version is unknown; cmd/troupe's end-to-end test
+		// checks it on the real binary.
+		wantRunc := "unknown"
+		if info, ok := debug.ReadBuildInfo(); ok && len(info.Deps) > 0 {
+			wantRunc = requiredRunc(t)
+		}
+		if v.Version != "v0.0.0-test" || v.Go != goruntime.Version() || v.Runc != wantRunc {
+			t.Errorf("version answered %+v, want runc %s", v, wantRunc)
 		}
 	})
 
