@@ -17,6 +17,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
@@ -240,6 +241,8 @@ func TestForEachBounded(t *testing.T) {
 				break
 			}
 		}
+		// Each call lasts a moment so that calls overlap: the overlap is
+		// what the bound is tested on, not an ordering.
 		time.Sleep(time.Millisecond)
 		inFlight.Add(-1)
 		if id == "7" || id == "9" {
@@ -539,17 +542,14 @@ func processGone(pid int) bool {
 	return ok && strings.HasPrefix(rest, "Z")
 }
 
-// waitGone waits up to 10 s for every pid to be gone.
+// waitGone waits up to 10 s in all for every pid to be gone, and names
+// each one that is not.
 func waitGone(t *testing.T, what string, pids []int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, pid := range pids {
-		for !processGone(pid) {
-			if time.Now().After(deadline) {
-				t.Errorf("%s %d is still running", what, pid)
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !testutil.Within(time.Until(deadline), func() bool { return processGone(pid) }) {
+			t.Errorf("%s %d is still running after 10s", what, pid)
 		}
 	}
 }
@@ -645,18 +645,15 @@ func testCompareTarget(t *testing.T, name, command, pkg string, wantOverhead fun
 		// `run -d` returns once the init is told to exec; the exec itself
 		// (an empty cmdline meanwhile) may still be a moment away.
 		var got string
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if !testutil.Within(5*time.Second, func() bool {
 			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[0]))
 			if err != nil {
 				t.Fatal(err)
 			}
 			got = strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " ")
-			if got == "sleep 3600" || time.Now().After(deadline) {
-				break
-			}
-		}
-		if got != "sleep 3600" {
-			t.Errorf("container %s runs %q, want sleep 3600", id, got)
+			return got == "sleep 3600"
+		}) {
+			t.Errorf("container %s runs %q after 5s, want sleep 3600", id, got)
 		}
 		inits = append(inits, pids[0])
 	}

@@ -14,15 +14,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/api"
-	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/internal/testutil"
+	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime/linux"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
@@ -32,41 +30,17 @@ func TestMain(m *testing.M) {
 	linux.Init()
 	os.Exit(linuxtest.Guarded(func() int {
 		code := m.Run()
-		if testDir != "" {
-			linuxtest.RemoveAll(testDir)
-		}
+		shared.Remove()
 		return code
 	}))
 }
 
-// testDir holds the shared busybox rootfs and one directory per test
-// server; made on first use so that the fuzz target, which starts no
-// container, does not pay for it.
-var (
-	testDir    string
-	testRootfs string
-	rootfsErr  error
-	rootfsOnce sync.Once
-)
-
-// rootfs returns the shared read-only busybox rootfs, skipping the test
-// when it cannot start real containers.
-func rootfs(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("starts real containers: needs root")
-	}
-	rootfsOnce.Do(func() {
-		testDir, testRootfs, rootfsErr = linuxtest.SharedRootfs("troupe-http-test-")
-	})
-	if rootfsErr != nil {
-		t.Fatalf("busybox rootfs: %v", rootfsErr)
-	}
-	return testRootfs
-}
+// shared holds the busybox rootfs of the tests' bundles; made on first use
+// so that the fuzz target, which starts no container, does not pay for it.
+var shared = troupetest.NewShared("troupe-http-test-")
 
 // quietLogger drops logs: the tests look at behaviour.
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger { return troupetest.QuietLogger() }
 
 // envOptions shape a test server.
 type envOptions struct {
@@ -77,10 +51,11 @@ type envOptions struct {
 }
 
 // env is a daemon under test: a Linux runtime with its own state dir and
-// cgroup parent, a supervisor in its own actor system, and the API served
-// by net/http on a real listener.
+// cgroup parent (troupetest.Env), a supervisor in its own actor system,
+// and the API served by net/http on a real listener.
 type env struct {
 	t      *testing.T
+	rig    *troupetest.Env
 	dir    string
 	rt     *linux.Runtime
 	sup    *actors.Supervisor
@@ -89,31 +64,23 @@ type env struct {
 	token  string // sent as a bearer token when set
 }
 
+// newEnv starts a test server; it skips the test when it cannot start
+// real containers.
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	rootfs(t)
-	dir, err := os.MkdirTemp(testDir, "case-")
+	rig := shared.New(t, troupetest.Options{Name: "http"})
+	system := rig.ActorSystem()
+	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: rig.Runtime, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent := "/troupe-test-http-" + filepath.Base(dir)
-	linuxtest.TrackCgroup(parent)
-	rt, err := linux.New(linux.Options{StateDir: filepath.Join(dir, "state"), CgroupParent: parent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := quietLogger()
-	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
-	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: rt, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := New(Config{Supervisor: sup, Version: "v0.0.0-test", Token: o.token, Logger: quiet})
+	rig.OnStop(func() { _ = sup.Stop() })
+	srv := New(Config{Supervisor: sup, Version: "v0.0.0-test", Token: o.token, Logger: quietLogger()})
 
-	e := &env{t: t, dir: dir, rt: rt, sup: sup, token: o.token}
+	e := &env{t: t, rig: rig, dir: rig.Dir, rt: rig.Runtime, sup: sup, token: o.token}
 	var l net.Listener
 	if o.unix {
-		sock := filepath.Join(dir, "t.sock")
+		sock := filepath.Join(e.dir, "t.sock")
 		if l, err = Listen("unix://"+sock, ListenOptions{Token: o.token != ""}); err != nil {
 			t.Fatal(err)
 		}
@@ -136,21 +103,14 @@ func newEnv(t *testing.T, o envOptions) *env {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(l) }()
 
+	// Registered after the Env's: the server stops before the containers
+	// are deleted, and streams end with their connections.
 	t.Cleanup(func() {
-		// Streams end with their connections.
 		hs.Close()
-		if err := <-served; !errors.Is(err, nethttp.ErrServerClosed) {
+		if err := testutil.Receive(t, "the server to stop serving", served); !errors.Is(err, nethttp.ErrServerClosed) {
 			t.Errorf("serve: %v", err)
 		}
 		e.client.CloseIdleConnections()
-		linuxtest.DeleteAll(t, rt)
-		_ = sup.Stop()
-		system.Shutdown()
-		rt.Close()
-		linuxtest.RemoveCgroup(parent)
-		if err := linuxtest.RemoveAll(dir); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
 	})
 	return e
 }
@@ -158,11 +118,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 // bundle writes a busybox bundle whose init runs args.
 func (e *env) bundle(name string, args ...string) string {
 	e.t.Helper()
-	p, err := busybox.Bundle(filepath.Join(e.dir, "bundles", name), busybox.Options{Rootfs: testRootfs, Args: args})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
+	return e.rig.Bundle(e.t, name, args...)
 }
 
 // response is a server's complete answer.
@@ -342,18 +298,6 @@ func (e *env) healthy(id string) {
 	e.mustStatus(nethttp.StatusOK, "GET", "/healthz", "")
 	e.startContainer(id, e.bundle("healthy", "sleep", "300"))
 	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/"+id+"?force=true", "")
-}
-
-// eventually polls cond until it holds or 20 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // alive reports whether pid is a live (not zombie) process on the host.

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 )
 
 func TestWarmPoolEndpoints(t *testing.T) {
@@ -39,7 +40,7 @@ func TestWarmPoolEndpoints(t *testing.T) {
 		t.Errorf("created pool = %+v", p)
 	}
 	want(t, "second pool on the bundle", e.do("PUT", "/pools/other", body(1)), 409, "web")
-	eventually(t, "a full pool", func() bool {
+	testutil.Eventually(t, "a full pool", func() bool {
 		r := e.do("GET", "/pools/web", "")
 		decodeBody(t, r, &p)
 		return p.Ready == 2

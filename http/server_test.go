@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -173,8 +174,8 @@ func TestProcesses(t *testing.T) {
 				te := e.sub(t)
 				pid := te.exec("box", "sleep", "200")
 				want(t, "signal", te.do("POST", fmt.Sprintf("/containers/box%s%d", path, pid), `{"signal": `+sig+`}`), nethttp.StatusNoContent)
-				eventually(t, "the signalled process to die", func() bool { return !alive(pid) })
-				eventually(t, "the process to leave processes", func() bool {
+				testutil.Eventually(t, "the signalled process to die", func() bool { return !alive(pid) })
+				testutil.Eventually(t, "the process to leave processes", func() bool {
 					return !slices.ContainsFunc(te.get("box").Processes, func(q api.Process) bool { return q.Pid == pid })
 				})
 			})
@@ -224,11 +225,11 @@ func TestProcesses(t *testing.T) {
 
 	// Nor a stopped one, and its pids are no longer anyone's to signal.
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/box", `{"signal": "KILL"}`)
-	eventually(t, "box to stop", func() bool { return e.get("box").State.Status == api.Stopped })
+	testutil.Eventually(t, "box to stop", func() bool { return e.get("box").State.Status == api.Stopped })
 	if c := e.get("box"); len(c.Processes) != 0 {
 		t.Errorf("stopped box lists processes %+v", c.Processes)
 	}
-	eventually(t, "the exec'd process to die with the init", func() bool { return !alive(victim) })
+	testutil.Eventually(t, "the exec'd process to die with the init", func() bool { return !alive(victim) })
 	want(t, "exec into stopped", e.do("PUT", "/containers/box/process", `{"args": ["true"]}`), 409, "stopped")
 	want(t, "signal in stopped", e.do("POST", sig(init), `{"signal": 9}`), 409, "stopped")
 
@@ -255,10 +256,13 @@ func TestPatchContainer(t *testing.T) {
 		}
 	}
 	n := logLen()
-	eventually(t, "the ticker to write", func() bool { return logLen() > n })
+	testutil.Eventually(t, "the ticker to write", func() bool { return logLen() > n })
 
 	patch(`{"status": "paused"}`, api.Paused)
 	frozen := logLen()
+	// That nothing happens can only be watched for a while: 300 ms is
+	// fifteen of the ticker's lines had it not been frozen. The sleep is
+	// the observation, not an ordering.
 	time.Sleep(300 * time.Millisecond)
 	if n := logLen(); n != frozen {
 		t.Errorf("log grew from %d to %d bytes while paused", frozen, n)
@@ -266,7 +270,7 @@ func TestPatchContainer(t *testing.T) {
 	patch(`{"status": "paused"}`, api.Paused) // no-op
 	patch(`{}`, api.Paused)                   // no change, the view
 	patch(`{"status": "running"}`, api.Running)
-	eventually(t, "the ticker to write again", func() bool { return logLen() > frozen })
+	testutil.Eventually(t, "the ticker to write again", func() bool { return logLen() > frozen })
 	patch(`{"status": "running"}`, api.Running) // no-op
 
 	t.Run("resources", func(t *testing.T) {
@@ -299,7 +303,7 @@ func TestPatchContainer(t *testing.T) {
 	}
 
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/tick", `{"signal": 9}`)
-	eventually(t, "tick to stop", func() bool { return e.get("tick").State.Status == api.Stopped })
+	testutil.Eventually(t, "tick to stop", func() bool { return e.get("tick").State.Status == api.Stopped })
 	c := e.get("tick")
 	if c.State.ExitStatus == nil || *c.State.ExitStatus != 137 || len(c.Processes) != 0 {
 		t.Errorf("killed tick: %+v", c)
@@ -310,7 +314,8 @@ func TestPatchContainer(t *testing.T) {
 		{"signal stopped", "PATCH", "/containers/tick", `{"signal": 15}`, 409, []string{"tick", "stopped"}},
 		{"resources of stopped", "PATCH", "/containers/tick", `{"resources": {"pids": 10}}`, 409, []string{"tick", "stopped"}},
 	})
-	// It stays listed, stopped, until deleted.
+	// It stays listed, stopped, until deleted: watched for a moment after
+	// the refusals above, as nothing announces that it was not removed.
 	time.Sleep(100 * time.Millisecond)
 	if c := e.get("tick"); c.State.Status != api.Stopped || c.State.ExitStatus == nil || *c.State.ExitStatus != 137 {
 		t.Errorf("stopped tick later: %+v", c.State)
@@ -353,7 +358,7 @@ func TestDeleteContainer(t *testing.T) {
 
 	// A stopped container needs no force.
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/d1", `{"signal": "SIGKILL"}`)
-	eventually(t, "d1 to stop", func() bool { return e.get("d1").State.Status == api.Stopped })
+	testutil.Eventually(t, "d1 to stop", func() bool { return e.get("d1").State.Status == api.Stopped })
 	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/d1", "")
 
 	// A paused one needs force, and force kills it although it is frozen.

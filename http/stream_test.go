@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -26,7 +27,7 @@ func TestStatsAndLogs(t *testing.T) {
 		e := e.sub(t)
 		var st runtime.Stats
 		// The cgroup's CPU figure may read 0 right after the start.
-		eventually(t, "cpu usage", func() bool {
+		testutil.Eventually(t, "cpu usage", func() bool {
 			decodeBody(t, e.mustStatus(nethttp.StatusOK, "GET", "/containers/talk/stats", ""), &st)
 			return st.CPUUsageNanos > 0
 		})
@@ -35,7 +36,7 @@ func TestStatsAndLogs(t *testing.T) {
 		}
 	})
 
-	eventually(t, "the init's stdout and stderr in the logs", func() bool {
+	testutil.Eventually(t, "the init's stdout and stderr in the logs", func() bool {
 		r := e.mustStatus(nethttp.StatusOK, "GET", "/containers/talk/logs", "")
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 			t.Fatalf("logs Content-Type %q", ct)
@@ -92,13 +93,8 @@ func TestStatsAndLogs(t *testing.T) {
 		}
 	}
 	e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/talk", `{"signal": 9}`)
-	select {
-	case err := <-ended:
-		if err != io.EOF {
-			t.Errorf("follow ended with %v, want the end of the body", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("follow did not end when the container stopped")
+	if err := testutil.Receive(t, "follow to end when the container stopped", ended); err != io.EOF {
+		t.Errorf("follow ended with %v, want the end of the body", err)
 	}
 	for len(got) > 0 {
 		total += <-got
@@ -107,7 +103,7 @@ func TestStatsAndLogs(t *testing.T) {
 		t.Errorf("follow sent %d bytes, the log holds %d", total, after)
 	}
 
-	eventually(t, "talk to stop", func() bool { return e.get("talk").State.Status == api.Stopped })
+	testutil.Eventually(t, "talk to stop", func() bool { return e.get("talk").State.Status == api.Stopped })
 	want(t, "stats of stopped", e.do("GET", "/containers/talk/stats", ""), 409, "talk")
 	// The logs of a stopped container stay until it is deleted.
 	if r := e.mustStatus(nethttp.StatusOK, "GET", "/containers/talk/logs?follow=true", ""); !strings.HasPrefix(string(r.body), "hello\n") {

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
+	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -60,7 +62,7 @@ func TestBadInput(t *testing.T) {
 	if code, body := d.call(t, "POST", "/containers/victim", `{"bundlePath": "`+victim+`"}`); code != 201 {
 		t.Fatalf("start victim: %d %s", code, body)
 	}
-	waitFor(t, "the victim to fill its tmpfs", func() bool {
+	testutil.Eventually(t, "the victim to fill its tmpfs", func() bool {
 		data, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/memory", d.cgroup, "victim", "memory.usage_in_bytes"))
 		n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 		return err == nil && n > 10_000_000
@@ -410,10 +412,11 @@ func (b *bundles) fifo(name string) string {
 		b.t.Fatal(err)
 	}
 	// A daemon that opened it blocking would wait for a writer for ever:
-	// be one, so that the test's end does not wait with it.
+	// be one, so that the test's end does not wait with it. Opening is
+	// enough: a reader blocked in open wakes when a writer comes, even one
+	// gone again, and then reads the end of the file.
 	b.t.Cleanup(func() {
 		if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
-			time.Sleep(100 * time.Millisecond)
 			f.Close()
 		}
 	})
@@ -495,7 +498,7 @@ func (d *daemon) stalledBodies(t *testing.T, n int) (int, string) {
 	// that they are closed.
 	e2eClient.CloseIdleConnections()
 	nethttp.DefaultTransport.(*nethttp.Transport).CloseIdleConnections() // e2eClient's, below its token
-	time.Sleep(200 * time.Millisecond)
+	testutil.EventuallyWithin(t, 10*time.Second, "the daemon to close the idle connections", func() bool { return d.tcpConns(t) == 0 })
 	token, _, err := e2eToken()
 	if err != nil {
 		t.Fatal(err)
@@ -531,8 +534,9 @@ func (d *daemon) stalledBodies(t *testing.T, n int) (int, string) {
 			}
 		}()
 	}
-	// Every slot is taken: a new connection waits in the backlog.
-	time.Sleep(500 * time.Millisecond)
+	// Every slot is taken once the daemon has accepted them all: a new
+	// connection then waits in the backlog.
+	testutil.EventuallyWithin(t, 10*time.Second, fmt.Sprintf("the daemon to accept the %d stalled connections", n), func() bool { return d.tcpConns(t) == n })
 	client := &nethttp.Client{Timeout: time.Minute, Transport: bearer{&nethttp.Transport{}}}
 	code := 0
 	if resp, err := client.Get("http://" + d.tcp + "/healthz"); err != nil {
@@ -556,15 +560,61 @@ func (d *daemon) stalledBodies(t *testing.T, n int) (int, string) {
 	return status, rest
 }
 
+// tcpConns counts the TCP connections on its port that the daemon has
+// accepted and not yet closed: sockets among its open files, other than the
+// listener. The kernel completes a handshake before the accept, so a
+// connection in the backlog does not count.
+func (d *daemon) tcpConns(t *testing.T) int {
+	t.Helper()
+	_, portText, err := net.SplitHostPort(d.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := d.cmd.Process.Pid
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		t.Fatalf("the daemon's open files: %v", err)
+	}
+	sockets := map[string]bool{}
+	for _, fd := range fds {
+		link, _ := os.Readlink(filepath.Join(fdDir, fd.Name()))
+		if inode, ok := strings.CutPrefix(link, "socket:["); ok {
+			sockets[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	// The daemon listens on IPv4 loopback. A line of /proc/PID/net/tcp:
+	// "sl local_address rem_address st ... inode", addresses as hex
+	// IP:port, st 0A for a listener.
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] == "0A" || !sockets[f[9]] {
+			continue
+		}
+		_, local, _ := strings.Cut(f[1], ":")
+		if p, err := strconv.ParseUint(local, 16, 16); err == nil && p == port {
+			n++
+		}
+	}
+	return n
+}
+
 // second runs another daemon, with directories and a cgroup parent of its
 // own but for those flags names (of this one's, or inside them), and returns
 // its exit code and output. It listens on a socket of its own.
 func (d *daemon) second(t *testing.T, flags ...string) (int, string) {
 	t.Helper()
-	dir := t.TempDir()
-	cgroup := "/troupe-e2e-" + filepath.Base(dir)
-	linuxtest.TrackCgroup(cgroup)
-	t.Cleanup(func() { linuxtest.RemoveCgroup(cgroup) })
+	box := troupetest.NewSandbox(t, "e2e-second")
+	dir, cgroup := box.Dir, box.CgroupParent
 	args := map[string]string{"--root": filepath.Join(dir, "root"), "--state": filepath.Join(dir, "state"), "--cgroup-parent": cgroup}
 	for i := 0; i+1 < len(flags); i += 2 {
 		args[flags[i]] = flags[i+1]

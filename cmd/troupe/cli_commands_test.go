@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 )
 
 // The contract's example container, as the daemon sends it.
@@ -106,13 +107,37 @@ func jsonEqual(t *testing.T, a, b string) bool {
 
 // execute runs the troupe command line args in ctx.
 func execute(ctx context.Context, args ...string) (stdout, stderr string, err error) {
-	root := newRootCommand()
 	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err = root.ExecuteContext(ctx)
+	err = executeTo(ctx, &out, &errOut, args...)
 	return out.String(), errOut.String(), err
+}
+
+// executeTo is execute writing to stdout and stderr as it goes, for a test
+// that watches the output of a command still running.
+func executeTo(ctx context.Context, stdout, stderr io.Writer, args ...string) error {
+	root := newRootCommand()
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// syncBuffer is a bytes.Buffer that a command writes while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestCommands(t *testing.T) {
@@ -617,44 +642,33 @@ func TestEventsInterrupt(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	t.Cleanup(srv.Close)
-	type result struct {
-		stdout, stderr string
-		err            error
-	}
-	done := make(chan result, 1)
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
 	go func() {
-		stdout, stderr, err := execute(context.Background(), "events", "--json", "--address", srv.URL)
-		done <- result{stdout, stderr, err}
+		done <- executeTo(context.Background(), &stdout, &stderr, "events", "--json", "--address", srv.URL)
 	}()
-	select {
-	case <-streaming:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the command did not ask for events")
-	}
-	// The event is on its way; give the command time to print it before it
-	// is interrupted (a loaded CI machine showed that "sent" is not
-	// "printed").
-	time.Sleep(500 * time.Millisecond)
+	testutil.DoneWithin(t, 10*time.Second, "the command to ask for events", streaming)
+	// The event is on its way: interrupt the command once it has printed
+	// it ("sent" is not "printed").
+	testutil.EventuallyWithin(t, 10*time.Second, "the command to print the event", func() bool {
+		return strings.HasSuffix(stdout.String(), "\n")
+	})
 	// The command watches for SIGINT before it sends its request, so the
 	// signal cannot reach the test binary's default handler.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	var res result
-	select {
-	case res = <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("SIGINT did not end the command")
+	var res struct {
+		stdout, stderr string
+		err            error
 	}
+	res.err = testutil.ReceiveWithin(t, 10*time.Second, "SIGINT to end the command", done)
+	res.stdout, res.stderr = stdout.String(), stderr.String()
 	if res.err != nil || res.stderr != "" {
 		t.Errorf("error %v, stderr %q; want a clean end", res.err, res.stderr)
 	}
 	if want := `{"id":7,"type":"pause","container":"redis","time":"2026-11-29T10:00:01Z"}` + "\n"; res.stdout != want {
 		t.Errorf("stdout %q, want %q", res.stdout, want)
 	}
-	select {
-	case <-gone:
-	case <-time.After(10 * time.Second):
-		t.Error("the request still runs on the daemon")
-	}
+	testutil.DoneWithin(t, 10*time.Second, "the request to end on the daemon", gone)
 }

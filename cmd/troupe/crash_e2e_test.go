@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/troupe-run/troupe/internal/testutil"
 )
 
 // crash kills the daemon with SIGKILL, as a crash would, and waits for it.
@@ -108,11 +110,7 @@ func TestCrashDuringStartsAndCheckpoint(t *testing.T) {
 			}
 		}()
 	}
-	select {
-	case <-firstFew:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no start answered within 30 s")
-	}
+	testutil.DoneWithin(t, 30*time.Second, "five of the starts to be answered", firstFew)
 	d.crash(t)
 	wg.Wait()
 	d.launch(t)
@@ -152,16 +150,12 @@ func TestCrashDuringStartsAndCheckpoint(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(checkpointDir); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the checkpoint never began")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// Polled often: the window between the dump's start and its commit
+	// can be short.
+	testutil.EventuallyWithin(t, 30*time.Second, "the checkpoint to begin (its directory)", func() bool {
+		_, err := os.Stat(checkpointDir)
+		return err == nil
+	})
 	d.crash(t)
 	committed := false
 	if _, err := os.Stat(filepath.Join(checkpointDir, "checkpoint.json")); err == nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -130,7 +131,7 @@ func TestDaemonKillsCriuThatHangsInACheckpoint(t *testing.T) {
 		code, body := d.call(t, "POST", "/containers/c1/checkpoint/cp1", "{}")
 		checkpointed <- answer{code, body, time.Since(t0)}
 	}()
-	waitFor(t, "CRIU to hang", func() bool { return linuxtest.HungPid(dir) != 0 })
+	testutil.Eventually(t, "CRIU to hang", func() bool { return linuxtest.HungPid(dir) != 0 })
 	// An exec asked meanwhile waits its turn, no longer than the deadline.
 	code, body := d.call(t, "PUT", "/containers/c1/processes", `{"args": ["true"]}`)
 	execTook := time.Since(t0)
@@ -152,7 +153,7 @@ func TestDaemonKillsCriuThatHangsInACheckpoint(t *testing.T) {
 	}
 	d.execWorks(t, "c1")
 	hung := linuxtest.HungPid(dir)
-	waitFor(t, "the hung CRIU to be gone", func() bool { return linuxtest.Gone(hung) })
+	testutil.Eventually(t, "the hung CRIU to be gone", func() bool { return linuxtest.Gone(hung) })
 	// No half-written checkpoint: not listed, not on disk, the name free.
 	if code, body := d.call(t, "GET", "/containers/c1/checkpoint", ""); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Errorf("checkpoint list: %d %s", code, body)

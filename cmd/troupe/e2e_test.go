@@ -19,6 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/troupe-run/troupe/internal/testutil"
+	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -106,18 +110,12 @@ func startDaemonWith(t *testing.T, tokenFile string, args ...string) *daemon {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the daemon starts real containers")
 	}
-	dir, err := os.MkdirTemp("", "troupe-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := linuxtest.RemoveAll(dir); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	// Removed, after killing what is left under the cgroup parent, once
+	// the daemon has stopped (d.stop, registered later, runs first).
+	box := troupetest.NewSandbox(t, "e2e")
+	dir := box.Dir
 	d := &daemon{dir: dir, bin: filepath.Join(dir, "troupe"), sock: filepath.Join(dir, "run", "troupe.sock"),
-		cgroup: "/troupe-e2e-" + filepath.Base(dir), tokenFile: tokenFile, args: args}
-	linuxtest.TrackCgroup(d.cgroup)
+		cgroup: box.CgroupParent, tokenFile: tokenFile, args: args}
 	buildTroupe(t, d.bin)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -161,22 +159,19 @@ func (d *daemon) launch(t *testing.T) {
 	linuxtest.TrackProcess(d.cmd.Process.Pid)
 	// Up is when it answers and its CRIU self-test has a verdict: tests
 	// that checkpoint would get 503 "still being tested" before.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	up := testutil.Within(20*time.Second, func() bool {
 		var h struct {
 			Criu struct{ Status string } `json:"criu"`
 		}
-		if resp, err := e2eClient.Get("http://" + d.tcp + "/healthz"); err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&h)
-			resp.Body.Close()
-			if err == nil && h.Criu.Status != "checking" {
-				return
-			}
+		resp, err := e2eClient.Get("http://" + d.tcp + "/healthz")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon did not come up; its log:\n%s", d.log())
-		}
-		time.Sleep(50 * time.Millisecond)
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&h) == nil && h.Criu.Status != "checking"
+	})
+	if !up {
+		t.Fatalf("the daemon did not come up within 20s; its log:\n%s", d.log())
 	}
 }
 
@@ -204,8 +199,9 @@ func (d *daemon) log() string {
 	return string(data)
 }
 
-// stop deletes what is left through the API, stops the daemon by its pid and
-// removes its cgroup parent.
+// stop deletes what is left through the API and stops the daemon by its
+// pid; the Sandbox's cleanup then kills what is left under its cgroup
+// parent and removes it.
 func (d *daemon) stop(t *testing.T) {
 	if d.cmd.ProcessState == nil {
 		var st struct {
@@ -223,12 +219,6 @@ func (d *daemon) stop(t *testing.T) {
 		}
 		d.terminate(t)
 	}
-	// A test that failed while no daemon ran may have left containers: they
-	// are this test's, in its cgroup parent; kill them and remove the tree.
-	if _, err := linuxtest.KillCgroup(d.cgroup); err != nil {
-		t.Errorf("cleanup: %v", err)
-	}
-	linuxtest.RemoveCgroup(d.cgroup)
 }
 
 // shell is one bash session: variables set by one command are seen by the
@@ -491,7 +481,7 @@ func TestReadmeExamples(t *testing.T) {
 				t.Errorf("%s: %s", readmeLine, out)
 			}
 			// The clone's own log starts where the original was, not at 1.
-			waitFor(t, "the clone to print", func() bool {
+			testutil.Eventually(t, "the clone to print", func() bool {
 				out, _ := sh.run(t, curl+"http://"+d.tcp+"/containers/clone/logs")
 				return out != ""
 			})
@@ -541,12 +531,15 @@ func TestReadmeExamples(t *testing.T) {
 			if out != "" {
 				t.Errorf("%s: %q, want 204 and no body", readmeLine, out)
 			}
-			waitFor(t, "the signalled process to leave the list", func() bool { return len(get().Processes) == 1 })
+			testutil.Eventually(t, "the signalled process to leave the list", func() bool { return len(get().Processes) == 1 })
 		case strings.Contains(line, `"status": "paused"`):
 			if c := decodeJSON[container](t, readmeLine, out); c.State.Status != "paused" {
 				t.Errorf("%s: %s", readmeLine, out)
 			}
-			// The counter does not move while paused.
+			// The counter does not move while paused. That nothing
+			// happens can only be watched for a while: the sleep is the
+			// observation (two and a half of the counter's seconds), not
+			// an ordering.
 			before := logLen()
 			time.Sleep(2500 * time.Millisecond)
 			if after := logLen(); after != before {
@@ -557,7 +550,7 @@ func TestReadmeExamples(t *testing.T) {
 				t.Errorf("%s: %s", readmeLine, out)
 			}
 			before := logLen()
-			waitFor(t, "the counter to move again", func() bool { return logLen() > before })
+			testutil.Eventually(t, "the counter to move again", func() bool { return logLen() > before })
 		case strings.Contains(line, `"resources"`):
 			if c := decodeJSON[container](t, readmeLine, out); c.State.Status != "running" {
 				t.Errorf("%s: %s", readmeLine, out)
@@ -597,7 +590,7 @@ func TestReadmeExamples(t *testing.T) {
 		case strings.Contains(line, `"signal": 9`):
 			decodeJSON[container](t, readmeLine, out)
 			// Killing is asynchronous; the next command reads the result.
-			waitFor(t, "the container to stop", func() bool { return get().State.Status == "stopped" })
+			testutil.Eventually(t, "the container to stop", func() bool { return get().State.Status == "stopped" })
 		case strings.HasSuffix(line, "/containers/counter"):
 			c := decodeJSON[container](t, readmeLine, out)
 			if c.ID != "counter" {
@@ -630,8 +623,11 @@ func TestReadmeExamples(t *testing.T) {
 				t.Errorf("%s: %s", readmeLine, out)
 			}
 		case strings.HasSuffix(line, "/version"):
-			if !strings.Contains(out, `"runc"`) {
-				t.Errorf("%s: %s", readmeLine, out)
+			// The daemon is a real build: its runc is the one go.mod
+			// requires (a test binary could not tell).
+			var v struct{ Runc string }
+			if err := json.Unmarshal([]byte(out), &v); err != nil || v.Runc != requiredRunc(t) {
+				t.Errorf("%s: %s; want runc %s as go.mod requires", readmeLine, out, requiredRunc(t))
 			}
 		case strings.HasSuffix(line, "/metrics"):
 			if !strings.Contains(out, "troupe_http_requests_total") || !strings.Contains(out, "troupe_container_starts_total") {
@@ -658,17 +654,6 @@ func readStatusUID(pid int) string {
 		}
 	}
 	return "?"
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestCLIAgainstDaemon drives a real daemon with the CLI, over its socket.
@@ -723,7 +708,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		t.Errorf("checkpoint ls after rm:\n%s", out)
 	}
 	must("kill", "web", pid, "-s", "KILL")
-	waitFor(t, "the exec'd process to go", func() bool { return !strings.Contains(must("top", "web"), pid) })
+	testutil.Eventually(t, "the exec'd process to go", func() bool { return !strings.Contains(must("top", "web"), pid) })
 	if out, err := troupe("rm", "web"); err == nil || !strings.Contains(out, "running") {
 		t.Errorf("rm of a running container: %v %q; want a refusal naming its state", err, out)
 	}
@@ -731,7 +716,7 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		t.Errorf("start of a taken id: %v %q", err, out)
 	}
 	must("kill", "web", "-s", "KILL")
-	waitFor(t, "web to stop", func() bool { return strings.Contains(must("ps"), "stopped") })
+	testutil.Eventually(t, "web to stop", func() bool { return strings.Contains(must("ps"), "stopped") })
 	var info container
 	if err := json.Unmarshal([]byte(must("inspect", "web")), &info); err != nil || info.State.ExitStatus == nil || *info.State.ExitStatus != 137 {
 		t.Errorf("inspect after kill: %+v %v", info, err)
@@ -777,13 +762,15 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	// holds its read end, so writing never fails); the next daemon takes
 	// the pipe back and the log catches up.
 	before := size()
-	time.Sleep(time.Second)
+	testutil.Eventually(t, "the container's output to wait in its pipe while no daemon runs", func() bool {
+		return pipeBacklog(t, pid) >= 4*len("tick\n")
+	})
 	if !alive(pid) {
 		t.Fatal("the container died while no daemon ran")
 	}
 
 	d.launch(t)
-	waitFor(t, "the output written while no daemon ran to reach the log", func() bool { return size() >= before+int64(4*len("tick\n")) })
+	testutil.Eventually(t, "the output written while no daemon ran to reach the log", func() bool { return size() >= before+int64(4*len("tick\n")) })
 	get := func() container {
 		t.Helper()
 		resp, err := e2eClient.Get(api + "/containers/keeper")
@@ -811,7 +798,7 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 		resp.Body.Close()
 	}
 	// Not the daemon's child any more: the exit is seen, its code is not.
-	waitFor(t, "the re-adopted container to stop", func() bool { return get().State.Status == "stopped" })
+	testutil.Eventually(t, "the re-adopted container to stop", func() bool { return get().State.Status == "stopped" })
 	if c := get(); c.State.ExitStatus == nil || *c.State.ExitStatus != -1 {
 		t.Errorf("exit status of a re-adopted container = %v, want -1 (unknown)", c.State.ExitStatus)
 	}
@@ -824,6 +811,31 @@ func TestDaemonRestartKeepsContainers(t *testing.T) {
 	if matches, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", d.cgroup, "keeper")); len(matches) > 0 {
 		t.Errorf("cgroups left behind: %v", matches)
 	}
+}
+
+// pipeBacklog is how many bytes wait unread in the pipe that is pid's
+// stdout, seen through a read end of our own that reads nothing.
+func pipeBacklog(t *testing.T, pid int) int {
+	t.Helper()
+	f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/1", pid), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatalf("the stdout of %d: %v", pid, err)
+	}
+	defer f.Close()
+	raw, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var ioctlErr error
+	// TIOCINQ is FIONREAD: the bytes a read would get.
+	if err := raw.Control(func(fd uintptr) { n, ioctlErr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil {
+		t.Fatal(err)
+	}
+	if ioctlErr != nil {
+		t.Fatalf("FIONREAD on the stdout of %d: %v", pid, ioctlErr)
+	}
+	return n
 }
 
 // TestMigrationBetweenDaemons moves a running counter from one daemon to
@@ -862,7 +874,7 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	}
 	var c container
 	_ = json.Unmarshal(body, &c)
-	waitFor(t, "the counter to pass 10", func() bool { return count(c.Processes[0].Pid) > 10 })
+	testutil.Eventually(t, "the counter to pass 10", func() bool { return count(c.Processes[0].Pid) > 10 })
 
 	frozen := time.Now()
 	if code, body := call("POST", "http://"+src.tcp+"/containers/mover/checkpoint/m1", `{"exit": true}`); code != 201 {
@@ -887,7 +899,7 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 		t.Errorf("the moved counter is at %d; it should go on from where it was", n)
 	}
 	at := count(pid)
-	waitFor(t, "the moved counter to count", func() bool { return count(pid) > at })
+	testutil.Eventually(t, "the moved counter to count", func() bool { return count(pid) > at })
 	code, body = call("GET", "http://"+src.tcp+"/containers/mover", "")
 	if err := json.Unmarshal(body, &c); code != 200 || err != nil || c.State.Status != "stopped" {
 		t.Errorf("the source still shows %d %s; want it stopped", code, body)
@@ -910,4 +922,20 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	if code, _ := call("DELETE", "http://"+src.tcp+"/containers/mover", ""); code != 409 {
 		t.Errorf("the container is not running back on the first daemon: delete without force answered %d", code)
 	}
+}
+
+// requiredRunc is the version of runc that go.mod requires.
+func requiredRunc(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/opencontainers/runc" {
+			return f[1]
+		}
+	}
+	t.Fatal("go.mod requires no github.com/opencontainers/runc")
+	return ""
 }

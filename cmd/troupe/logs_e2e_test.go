@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
@@ -86,10 +87,20 @@ func TestLogsOfAFloodAreBounded(t *testing.T) {
 	defer resp.Body.Close()
 
 	pid := d.cmd.Process.Pid
+	testutil.Eventually(t, "the follower to get the flood's first lines", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return maxFollowed >= 0
+	})
+	// The baseline is the daemon's memory after two seconds of flood, its
+	// buffers grown to their working size: the growth measured is what
+	// comes after. The sleep is part of the measurement, not an ordering.
 	time.Sleep(2 * time.Second)
 	base := rss(t, pid)
 	var peak, disk, peakDisk int64
 	writtenAtRotation := -1
+	// Sampled every 200 ms for the length of the flood: the period of a
+	// measurement.
 	for end := time.Now().Add(flood); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
 		peak = max(peak, rss(t, pid))
 		disk = 0
@@ -110,7 +121,7 @@ func TestLogsOfAFloodAreBounded(t *testing.T) {
 	if code, body := d.call(t, "PATCH", "/containers/flood", `{"signal": "KILL"}`); code != 200 {
 		t.Fatalf("kill: %d %s", code, body)
 	}
-	waitFor(t, "the flood to stop", func() bool { return d.status(t, "flood") == "stopped" })
+	testutil.Eventually(t, "the flood to stop", func() bool { return d.status(t, "flood") == "stopped" })
 
 	t.Logf("daemon RSS %d KiB after 2 s, peak %d KiB; log on disk peak %d bytes (limit %d)", base, peak, peakDisk, maxSize*maxFiles)
 	if peakDisk > maxSize*maxFiles {

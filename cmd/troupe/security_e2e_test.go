@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -129,16 +130,14 @@ func tryDaemon(t *testing.T, args ...string) (served bool, out string) {
 	if binErr != nil {
 		t.Fatal(binErr)
 	}
-	dir := t.TempDir()
+	box := troupetest.NewSandbox(t, "e2e-try")
+	dir, cgroup := box.Dir, box.CgroupParent
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cgroup := "/troupe-e2e-" + filepath.Base(dir)
-	linuxtest.TrackCgroup(cgroup)
-	t.Cleanup(func() { linuxtest.RemoveCgroup(cgroup) })
 	args = append([]string{"daemon", "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"),
 		"--listen", "unix://" + filepath.Join(dir, "troupe.sock"), "--listen", "tcp://" + addr, "--cgroup-parent", cgroup}, args...)
 	cmd := exec.Command(binPath, args...)
@@ -191,6 +190,8 @@ func tryDaemon(t *testing.T, args ...string) (served bool, out string) {
 // file, so it refuses to start on ones that others own or can write, and a
 // token file others can read; missing directories it makes 0700.
 func TestDaemonChecksItsFiles(t *testing.T) {
+	// Its files belong to root or to nobody, and the daemons run as root.
+	troupetest.RequireRoot(t)
 	token, _, err := e2eToken()
 	if err != nil {
 		t.Fatal(err)

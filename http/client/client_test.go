@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/http/client"
+	"github.com/troupe-run/troupe/internal/testutil"
 )
 
 // redis is the contract's example container, as the daemon sends it.
@@ -677,25 +679,17 @@ func TestEventsCancel(t *testing.T) {
 				ctx, cancel := context.WithCancel(t.Context())
 				evs, errs := c.Events(ctx, client.EventsRequest{})
 				for range tt.read {
-					select {
-					case <-evs:
-					case <-time.After(5 * time.Second):
-						t.Fatal("no event")
-					}
+					testutil.ReceiveWithin(t, 5*time.Second, "an event", evs)
 				}
 				if tt.read == 0 {
-					time.Sleep(20 * time.Millisecond) // let the event wait in the channel send
+					testutil.EventuallyWithin(t, 5*time.Second, "the event to wait in the stream's channel send", streamBlockedInSend)
 				}
 				cancel()
 				_, err := collect(t, evs, errs)
 				if !errors.Is(err, context.Canceled) {
 					t.Errorf("error %v, want context.Canceled", err)
 				}
-				select {
-				case <-gone:
-				case <-time.After(5 * time.Second):
-					t.Error("the daemon's handler still runs after the client cancelled")
-				}
+				testutil.DoneWithin(t, 5*time.Second, "the daemon's handler to end after the client cancelled", gone)
 			})
 		}
 	}
@@ -770,4 +764,24 @@ func TestLogsError(t *testing.T) {
 	if !errors.Is(err, errclass.NotFound) || err.Error() != `container "nope": not found` {
 		t.Errorf("error %v", err)
 	}
+}
+
+// streamBlockedInSend reports whether a goroutine of the client's event
+// stream is parked in the select that hands an event to the caller: the
+// event has been read and waits for a reader. Goroutine dumps are the only
+// way to see a blocked channel send from outside.
+func streamBlockedInSend() bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:goruntime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		// "goroutine N [select]:", then the function that selects
+		// (tracebacks leave the runtime's frames out); streamEvents
+		// selects only to send.
+		lines := strings.Split(g, "\n")
+		if len(lines) >= 2 && strings.Contains(lines[0], "[select") &&
+			strings.HasPrefix(lines[1], "github.com/troupe-run/troupe/http/client.(*Client).streamEvents(") {
+			return true
+		}
+	}
+	return false
 }

@@ -51,15 +51,43 @@ func Within(timeout time.Duration, cond func() bool) bool {
 // within Timeout or c is closed.
 func Receive[T any](t testing.TB, what string, c <-chan T) T {
 	t.Helper()
+	return ReceiveWithin(t, Timeout, what, c)
+}
+
+// ReceiveWithin is Receive with its own deadline.
+func ReceiveWithin[T any](t testing.TB, timeout time.Duration, what string, c <-chan T) T {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	select {
 	case v, ok := <-c:
 		if !ok {
 			t.Fatalf("%s: channel closed", what)
 		}
 		return v
-	case <-time.After(Timeout):
-		t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+	case <-timer.C:
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
 	var zero T
 	return zero
+}
+
+// Done waits until c is closed or yields a value, whichever comes first,
+// failing the test after Timeout: for a channel closed to say that
+// something happened.
+func Done[T any](t testing.TB, what string, c <-chan T) {
+	t.Helper()
+	DoneWithin(t, Timeout, what, c)
+}
+
+// DoneWithin is Done with its own deadline.
+func DoneWithin[T any](t testing.TB, timeout time.Duration, what string, c <-chan T) {
+	t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-c:
+	case <-timer.C:
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
 }

@@ -38,3 +38,12 @@ func TestReceive(t *testing.T) {
 		t.Errorf("Receive = %d, want 7", got)
 	}
 }
+
+func TestDone(t *testing.T) {
+	closed := make(chan struct{})
+	close(closed)
+	Done(t, "a closed channel", closed)
+	sent := make(chan int, 1)
+	sent <- 1
+	DoneWithin(t, time.Second, "a value", sent)
+}
