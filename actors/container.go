@@ -136,8 +136,6 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		ctx.Respond(r)
 	case *GetStats:
 		a.stats(ctx)
-	case *crash:
-		panic(fmt.Sprintf("container %s: crash requested", a.rec.id))
 	default:
 		a.behavior.Receive(ctx)
 	}

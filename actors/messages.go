@@ -293,12 +293,6 @@ type containersFound struct {
 	errs       []error
 }
 
-// crash makes a container actor panic; tests use it to show that a failing
-// actor leaves the others and the books intact.
-type crash struct {
-	ID string
-}
-
 // Warm pools. A pool keeps Size containers of one bundle prepared ahead
 // (runtime.Preparer); a StartContainer of that bundle then claims one
 // instead of starting cold, and the pool refills in the background.

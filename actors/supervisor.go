@@ -67,6 +67,7 @@ type Config struct {
 // programs that send messages themselves, typed request methods for those
 // that prefer calls, and the state snapshot, readable without a message.
 type Supervisor struct {
+	deps        *deps
 	pid         *actor.PID
 	checkpoints *checkpoint.Store
 	root        *actor.RootContext
@@ -104,7 +105,7 @@ func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("actors: spawn supervisor %q: %w", cfg.Name, err)
 	}
-	s := &Supervisor{pid: pid, checkpoints: cfg.Checkpoints, root: root, state: state, events: cfg.Events, timeout: cfg.OpTimeout + time.Minute}
+	s := &Supervisor{deps: d, pid: pid, checkpoints: cfg.Checkpoints, root: root, state: state, events: cfg.Events, timeout: cfg.OpTimeout + time.Minute}
 	if cfg.Adopt {
 		if err := s.adopt(cfg.Runtime); err != nil {
 			return nil, err

@@ -58,7 +58,6 @@ func (m *ResumeContainer) containerID() string     { return m.ID }
 func (m *UpdateResources) containerID() string     { return m.ID }
 func (m *GetStats) containerID() string            { return m.ID }
 func (m *DeleteContainer) containerID() string     { return m.ID }
-func (m *crash) containerID() string               { return m.ID }
 func (m *CheckpointContainer) containerID() string { return m.ID }
 
 // Receive implements actor.Actor.
