@@ -67,13 +67,12 @@ type Config struct {
 // programs that send messages themselves, typed request methods for those
 // that prefer calls, and the state snapshot, readable without a message.
 type Supervisor struct {
-	deps        *deps
-	pid         *actor.PID
-	checkpoints *checkpoint.Store
-	root        *actor.RootContext
-	state       *atomic.Pointer[State]
-	events      *events.Log
-	timeout     time.Duration
+	deps    *deps
+	pid     *actor.PID
+	root    *actor.RootContext
+	state   *atomic.Pointer[State]
+	events  *events.Log
+	timeout time.Duration
 }
 
 // Spawn starts a supervisor in root's actor system.
@@ -97,15 +96,23 @@ func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 		cfg.OpTimeout = 10 * time.Minute
 	}
 	prep, _ := cfg.Runtime.(runtime.Preparer)
-	d := &deps{runtime: cfg.Runtime, preparer: prep, checkpoints: cfg.Checkpoints, criuErr: cfg.Criu, events: cfg.Events, admission: newAdmission(cfg.MaxStarts),
-		logger: cfg.Logger, timeout: cfg.OpTimeout}
+	d := &deps{runtime: cfg.Runtime, preparer: prep, pools: newPoolBook(), criuErr: cfg.Criu, events: cfg.Events,
+		admission: newAdmission(cfg.MaxStarts), logger: cfg.Logger, timeout: cfg.OpTimeout}
+	// The pools actor and the checkpoint store's owner are the
+	// supervisor's siblings, spawned first: the supervisor and the
+	// container actors find them in deps from their first message on.
+	d.poolsPID = root.SpawnPrefix(newPoolsProps(d), cfg.Name+"-pools")
+	if cfg.Checkpoints != nil {
+		d.checkpoints = &checkpoints{owner: root.SpawnPrefix(newCheckpointOwnerProps(cfg.Checkpoints), cfg.Name+"-checkpoints"), root: root}
+	}
 	state := &atomic.Pointer[State]{}
 	state.Store(&State{})
 	pid, err := root.SpawnNamed(newSupervisorProps(d, state), cfg.Name)
+	s := &Supervisor{deps: d, pid: pid, root: root, state: state, events: cfg.Events, timeout: cfg.OpTimeout + time.Minute}
 	if err != nil {
+		s.stopHelpers()
 		return nil, fmt.Errorf("actors: spawn supervisor %q: %w", cfg.Name, err)
 	}
-	s := &Supervisor{deps: d, pid: pid, checkpoints: cfg.Checkpoints, root: root, state: state, events: cfg.Events, timeout: cfg.OpTimeout + time.Minute}
 	if cfg.Adopt {
 		if err := s.adopt(cfg.Runtime); err != nil {
 			return nil, err
@@ -152,10 +159,21 @@ func (s *Supervisor) State() *State { return s.state.Load() }
 // Events returns the log every lifecycle event goes to.
 func (s *Supervisor) Events() *events.Log { return s.events }
 
-// Stop stops the supervisor and its actors. Containers keep running; a new
-// supervisor with Adopt takes them over.
+// Stop stops the supervisor and its actors, then the warm pools (their
+// prepared containers are discarded) and the checkpoint store's owner.
+// Containers keep running; a new supervisor with Adopt takes them over.
 func (s *Supervisor) Stop() error {
-	return s.root.StopFuture(s.pid).Wait()
+	err := s.root.StopFuture(s.pid).Wait()
+	return errors.Join(err, s.stopHelpers())
+}
+
+// stopHelpers stops the supervisor's siblings.
+func (s *Supervisor) stopHelpers() error {
+	err := s.root.StopFuture(s.deps.poolsPID).Wait()
+	if s.deps.checkpoints != nil {
+		err = errors.Join(err, s.root.StopFuture(s.deps.checkpoints.owner).Wait())
+	}
+	return err
 }
 
 // Start creates and starts container id from the bundle at bundlePath.
@@ -213,10 +231,7 @@ func (s *Supervisor) Checkpoints(ctx context.Context, id string) ([]api.Checkpoi
 
 // DeleteCheckpoint removes checkpoint name of container id.
 func (s *Supervisor) DeleteCheckpoint(ctx context.Context, id, name string) error {
-	if err := runtime.ValidID("container id", id); err != nil {
-		return err
-	}
-	if err := runtime.ValidID("checkpoint name", name); err != nil {
+	if err := validCheckpoint(id, name); err != nil {
 		return err
 	}
 	r, err := ask[*DeleteCheckpointResult](s, ctx, s.pid, &DeleteCheckpoint{ID: id, Name: name})
@@ -227,24 +242,45 @@ func (s *Supervisor) DeleteCheckpoint(ctx context.Context, id, name string) erro
 }
 
 // ExportCheckpoint writes checkpoint id/name to w as a tar archive. The
-// store is read directly, not through an actor: a checkpoint is files at
-// rest that no actor owns, and the archive is a stream.
+// stream runs in the caller's goroutine, under a read lease from the
+// checkpoint store's owner: no mailbox waits for it, and the checkpoint
+// cannot be deleted until it is done.
 func (s *Supervisor) ExportCheckpoint(ctx context.Context, id, name string, w io.Writer) error {
-	if s.checkpoints == nil {
-		return errNoCheckpoints
+	if err := validCheckpoint(id, name); err != nil {
+		return err
 	}
-	return s.checkpoints.Export(id, name, w)
+	lease, err := s.deps.checkpoints.lease(ctx, id, name, useRead)
+	if err != nil {
+		return err
+	}
+	defer lease.release()
+	return lease.export(w)
 }
 
 // ImportCheckpoint reads a tar archive made by ExportCheckpoint (here or on
 // another daemon) into the new checkpoint id/name; maxBytes bounds its
-// content.
+// content. Like an export it streams in the caller's goroutine, under a
+// write lease.
 func (s *Supervisor) ImportCheckpoint(ctx context.Context, id, name string, r io.Reader, maxBytes int64) (api.Checkpoint, error) {
-	if s.checkpoints == nil {
-		return api.Checkpoint{}, errNoCheckpoints
+	if err := validCheckpoint(id, name); err != nil {
+		return api.Checkpoint{}, err
 	}
-	cp, err := s.checkpoints.Import(id, name, r, maxBytes)
+	lease, err := s.deps.checkpoints.lease(ctx, id, name, useWrite)
+	if err != nil {
+		return api.Checkpoint{}, err
+	}
+	cp, err := lease.importFrom(r, maxBytes)
+	// Released before the answer: its caller may delete it at once.
+	lease.release()
 	return checkpointInfo(cp), err
+}
+
+// validCheckpoint checks a checkpoint's container id and name.
+func validCheckpoint(id, name string) error {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return err
+	}
+	return runtime.ValidID("checkpoint name", name)
 }
 
 // Get returns container id's current view from its actor.

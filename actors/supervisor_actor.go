@@ -9,13 +9,13 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/runtime"
-	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
-// supervisorActor spawns one actor per container, named by its id, routes
-// commands to them and keeps the books: the snapshot of every container,
-// replaced on each change. It does no runtime work itself, so it never
-// blocks behind a start.
+// supervisorActor keeps the books: which actor runs which container (one
+// child per container, named by its id), the snapshot of every container
+// (replaced on each change), and the routing of commands to the container
+// actors, the pools actor and the checkpoint store's owner. It does no
+// runtime work itself, so it never blocks behind a start.
 type supervisorActor struct {
 	deps     *deps
 	state    *atomic.Pointer[State]
@@ -29,36 +29,14 @@ type supervisorActor struct {
 	// stopping is set when the supervisor itself stops: its children stop
 	// with it, which is no failure.
 	stopping bool
-	// pools are the warm pools by name and by bundle (poolKey);
-	// poolDeletes are the replies owed once a deleted pool's actor stopped.
-	pools       map[string]*warmPool
-	poolsByKey  map[string]*warmPool
-	poolDeletes map[string]*actor.PID // by pool actor id
 }
 
 func newSupervisorProps(d *deps, state *atomic.Pointer[State]) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &supervisorActor{deps: d, state: state, children: make(map[string]*actor.PID),
-			removed: make(map[string]*ContainerRemoved), pools: make(map[string]*warmPool),
-			poolsByKey: make(map[string]*warmPool), poolDeletes: make(map[string]*actor.PID)}
+			removed: make(map[string]*ContainerRemoved)}
 	}, actor.WithSupervisor(containerSupervision()))
 }
-
-// containerCommand is a command addressed to one container.
-type containerCommand interface {
-	containerID() string
-}
-
-func (m *GetContainer) containerID() string        { return m.ID }
-func (m *ExecProcess) containerID() string         { return m.ID }
-func (m *SignalProcess) containerID() string       { return m.ID }
-func (m *SignalContainer) containerID() string     { return m.ID }
-func (m *PauseContainer) containerID() string      { return m.ID }
-func (m *ResumeContainer) containerID() string     { return m.ID }
-func (m *UpdateResources) containerID() string     { return m.ID }
-func (m *GetStats) containerID() string            { return m.ID }
-func (m *DeleteContainer) containerID() string     { return m.ID }
-func (m *CheckpointContainer) containerID() string { return m.ID }
 
 // Receive implements actor.Actor.
 func (s *supervisorActor) Receive(ctx actor.Context) {
@@ -67,23 +45,13 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 		s.start(ctx, msg)
 	case *GetState:
 		ctx.Respond(&GetStateResult{State: s.state.Load()})
-	case *SetPool:
-		s.setPool(ctx, msg)
-	case *GetPool:
-		if p, ok := s.pools[msg.Name]; ok {
-			ctx.Respond(&GetPoolResult{Pool: p.info()})
-		} else {
-			ctx.Respond(&GetPoolResult{Err: poolNotFound(msg.Name)})
-		}
-	case *ListPools:
-		s.listPools(ctx)
-	case *DeletePool:
-		s.deletePool(ctx, msg)
+	case *SetPool, *GetPool, *ListPools, *DeletePool:
+		ctx.Forward(s.deps.poolsPID)
 	case *ListCheckpoints:
 		s.listCheckpoints(ctx, msg)
 	case *DeleteCheckpoint:
 		s.deleteCheckpoint(ctx, msg)
-	case containerCommand:
+	case command:
 		s.route(ctx, msg)
 	case *ContainerChanged:
 		c := msg.Container
@@ -109,7 +77,7 @@ func (s *supervisorActor) Receive(ctx actor.Context) {
 
 func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 	if err := runtime.ValidID("container id", msg.ID); err != nil {
-		ctx.Respond(&StartContainerResult{Err: err})
+		ctx.Respond(msg.failed(err))
 		return
 	}
 	if _, taken := s.children[msg.ID]; taken {
@@ -137,8 +105,6 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 	} else if msg.BundlePath == "" {
 		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a bundle path is required: %w", msg.ID, runtime.ErrInvalidArgument)})
 		return
-	} else if msg.Log == (containerlog.Limits{}) {
-		rec.pool = s.poolsByKey[poolKey(msg.BundlePath)]
 	}
 	pid, err := s.spawn(ctx, rec)
 	if err != nil {
@@ -157,13 +123,14 @@ func (s *supervisorActor) spawn(ctx actor.Context, rec *record) (*actor.PID, err
 	return pid, nil
 }
 
-func (s *supervisorActor) route(ctx actor.Context, msg containerCommand) {
+// route forwards a command to its container's actor, or answers it.
+func (s *supervisorActor) route(ctx actor.Context, msg command) {
 	if pid, ok := s.children[msg.containerID()]; ok {
 		ctx.Forward(pid)
 		return
 	}
-	if r, ok := failedResult(msg, s.missing(msg.containerID())); ok && ctx.Sender() != nil {
-		ctx.Respond(r)
+	if ctx.Sender() != nil {
+		ctx.Respond(msg.failed(s.missing(msg.containerID())))
 	}
 }
 
@@ -206,11 +173,6 @@ func (s *supervisorActor) adoptionProgress(ctx actor.Context, id string) {
 }
 
 func (s *supervisorActor) terminated(ctx actor.Context, msg *actor.Terminated) {
-	if replyTo, ok := s.poolDeletes[msg.Who.Id]; ok {
-		delete(s.poolDeletes, msg.Who.Id)
-		ctx.Send(replyTo, &DeletePoolResult{})
-		return
-	}
 	// A child's name is its container id (spawn).
 	id, ok := strings.CutPrefix(msg.Who.Id, ctx.Self().Id+"/")
 	if pid, known := s.children[id]; !ok || !known || !pid.Equal(msg.Who) {
@@ -237,10 +199,6 @@ func (s *supervisorActor) terminated(ctx actor.Context, msg *actor.Terminated) {
 	}
 }
 
-// errNoCheckpoints answers checkpoint commands of a supervisor without a
-// checkpoint store.
-var errNoCheckpoints = fmt.Errorf("checkpoint/restore is not available in this daemon: no checkpoint store: %w", runtime.ErrUnavailable)
-
 // parseCheckpointRef splits "name" (a checkpoint of id itself) or
 // "other/name" (another container's: a clone) and checks both parts.
 func parseCheckpointRef(id, ref string) (from, name string, err error) {
@@ -257,32 +215,22 @@ func parseCheckpointRef(id, ref string) (from, name string, err error) {
 	return from, name, nil
 }
 
-// listCheckpoints reads the store off the mailbox and answers directly.
+// listCheckpoints routes ListCheckpoints to the checkpoint store's owner
+// with what only the books know: whether the container exists (its
+// checkpoints may outlive it).
 func (s *supervisorActor) listCheckpoints(ctx actor.Context, msg *ListCheckpoints) {
-	root, replyTo, store := ctx.ActorSystem().Root, ctx.Sender(), s.deps.checkpoints
-	if store == nil {
+	if s.deps.checkpoints == nil {
 		ctx.Respond(&ListCheckpointsResult{Err: errNoCheckpoints})
 		return
 	}
 	_, exists := s.children[msg.ID]
-	go func() {
-		list, err := store.List(msg.ID)
-		// Checkpoints outlive their container, so an id without a
-		// container may still have some; one with neither is unknown.
-		if err == nil && len(list) == 0 && !exists {
-			err = fmt.Errorf("container %q: no such container and no checkpoints of it: %w", msg.ID, runtime.ErrNotFound)
-		}
-		root.Send(replyTo, &ListCheckpointsResult{Checkpoints: list, Err: err})
-	}()
+	ctx.RequestWithCustomSender(s.deps.checkpoints.owner, &listCheckpoints{ListCheckpoints: *msg, exists: exists}, ctx.Sender())
 }
 
 func (s *supervisorActor) deleteCheckpoint(ctx actor.Context, msg *DeleteCheckpoint) {
-	root, replyTo, store := ctx.ActorSystem().Root, ctx.Sender(), s.deps.checkpoints
-	if store == nil {
+	if s.deps.checkpoints == nil {
 		ctx.Respond(&DeleteCheckpointResult{Err: errNoCheckpoints})
 		return
 	}
-	go func() {
-		root.Send(replyTo, &DeleteCheckpointResult{Err: store.Delete(msg.ID, msg.Name)})
-	}()
+	ctx.Forward(s.deps.checkpoints.owner)
 }
