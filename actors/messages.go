@@ -224,8 +224,9 @@ type CheckpointContainerResult struct {
 func (m *CheckpointContainer) containerID() string  { return m.ID }
 func (m *CheckpointContainer) failed(err error) any { return &CheckpointContainerResult{Err: err} }
 
-// Commands about checkpoints, to the supervisor: checkpoints outlive their
-// containers, so these need no container actor.
+// Commands about checkpoints, to the supervisor, which routes them to the
+// checkpoint store's owner: checkpoints outlive their containers, so these
+// need no container actor.
 
 // ListCheckpoints asks for the checkpoints of container ID; the reply is a
 // *ListCheckpointsResult.
@@ -338,7 +339,8 @@ type containersFound struct {
 
 // Warm pools. A pool keeps Size containers of one bundle prepared ahead
 // (runtime.Preparer); a StartContainer of that bundle then claims one
-// instead of starting cold, and the pool refills in the background.
+// instead of starting cold, and the pool refills in the background. Send
+// these to the supervisor, which routes them to the pools actor.
 
 // SetPool creates pool Name for the bundle, or resizes it; the reply is a
 // *SetPoolResult. A bundle has at most one pool.
