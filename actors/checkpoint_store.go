@@ -239,6 +239,9 @@ func (u checkpointUse) doing() string {
 // list reads the store off the mailbox and answers directly.
 func (o *checkpointOwner) list(ctx actor.Context, msg *listCheckpoints) {
 	root, replyTo, store := ctx.ActorSystem().Root, ctx.Sender(), o.holds.store
+	if replyTo == nil {
+		return // no one asks
+	}
 	go func() {
 		list, err := store.List(msg.ID)
 		// Checkpoints outlive their container, so an id without a

@@ -63,9 +63,12 @@ type Config struct {
 	Criu func() error
 }
 
-// Supervisor is a handle on a running supervisor actor: its PID for
-// programs that send messages themselves, typed request methods for those
+// Supervisor is a handle on a running supervisor actor (supervisor_actor.go)
+// and the actors beside it: its PID for programs that send messages
+// themselves, typed request methods that block until the reply for those
 // that prefer calls, and the state snapshot, readable without a message.
+// The handle holds no state of its own; every method goes through the
+// actors, checkpoint streams through a lease from the store's owner.
 type Supervisor struct {
 	deps    *deps
 	pid     *actor.PID
