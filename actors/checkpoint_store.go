@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -49,6 +50,9 @@ const (
 type checkpoints struct {
 	owner *actor.PID
 	root  *actor.RootContext
+	// lastToken numbers the leases, so that a lease whose grant came too
+	// late for its asker can still be released.
+	lastToken atomic.Uint64
 }
 
 // errNoCheckpoints answers checkpoint commands of a supervisor without a
@@ -65,8 +69,12 @@ func (c *checkpoints) lease(ctx context.Context, id, name string, use checkpoint
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	res, err := c.root.RequestFuture(c.owner, &acquireCheckpoint{id: id, name: name, use: use}, timeout).Result()
+	token := c.lastToken.Add(1)
+	key := checkpointKey(id, name)
+	res, err := c.root.RequestFuture(c.owner, &acquireCheckpoint{id: id, name: name, use: use, token: token}, timeout).Result()
 	if err != nil {
+		// The owner may grant it after all: give it back, in case.
+		c.root.Send(c.owner, &releaseCheckpoint{key: key, token: token})
 		return nil, fmt.Errorf("checkpoint %s/%s: %w", id, name, err)
 	}
 	r := res.(*checkpointLeased)
@@ -79,6 +87,7 @@ type checkpointLease struct {
 	store    *checkpoint.Store
 	id, name string
 	use      checkpointUse
+	token    uint64
 	owner    *actor.PID
 	root     *actor.RootContext
 	once     sync.Once
@@ -86,7 +95,7 @@ type checkpointLease struct {
 
 // release gives the lease back; further calls do nothing.
 func (l *checkpointLease) release() {
-	l.once.Do(func() { l.root.Send(l.owner, &releaseCheckpoint{key: checkpointKey(l.id, l.name), use: l.use}) })
+	l.once.Do(func() { l.root.Send(l.owner, &releaseCheckpoint{key: checkpointKey(l.id, l.name), token: l.token}) })
 }
 
 // get returns the checkpoint and the directory of its images (read).
@@ -114,6 +123,9 @@ func (l *checkpointLease) abandon() { l.store.Abandon(l.id, l.name) }
 
 func checkpointKey(id, name string) string { return id + "/" + name }
 
+// ownerTokens marks the tokens of the owner's own leases.
+const ownerTokens = 1 << 63
+
 // Messages of the checkpoint store's owner, besides ListCheckpoints (as
 // listCheckpoints) and DeleteCheckpoint.
 type (
@@ -121,6 +133,7 @@ type (
 	acquireCheckpoint struct {
 		id, name string
 		use      checkpointUse
+		token    uint64
 	}
 	checkpointLeased struct {
 		lease *checkpointLease
@@ -128,8 +141,8 @@ type (
 	}
 	// releaseCheckpoint gives a lease back.
 	releaseCheckpoint struct {
-		key string
-		use checkpointUse
+		key   string
+		token uint64
 	}
 	// listCheckpoints is ListCheckpoints as the supervisor routes it, with
 	// what its books say: whether the container exists.
@@ -140,6 +153,7 @@ type (
 	// checkpointDeleted reports the end of a delete.
 	checkpointDeleted struct {
 		key     string
+		token   uint64
 		replyTo *actor.PID
 		err     error
 	}
@@ -150,13 +164,16 @@ type (
 type checkpointHolds struct {
 	store *checkpoint.Store
 	held  map[string]*checkpointHold
+	// lastToken numbers the owner's own leases (deletes); ownerTokens
+	// keeps them apart from the askers'.
+	lastToken uint64
 }
 
-// checkpointHold is the leases held on one checkpoint: readers, or one
-// writer or deleter.
+// checkpointHold is the leases held on one checkpoint, by token: readers,
+// or one writer or deleter.
 type checkpointHold struct {
-	use     checkpointUse
-	readers int
+	use    checkpointUse
+	tokens map[uint64]bool
 }
 
 // checkpointOwner is the actor that owns the store.
@@ -174,36 +191,36 @@ func (o *checkpointOwner) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *acquireCheckpoint:
 		key := checkpointKey(msg.id, msg.name)
-		if err := o.take(key, msg.use); err != nil {
+		if err := o.take(key, msg.use, msg.token); err != nil {
 			ctx.Respond(&checkpointLeased{err: err})
 			return
 		}
 		ctx.Respond(&checkpointLeased{lease: &checkpointLease{store: o.holds.store, id: msg.id, name: msg.name,
-			use: msg.use, owner: ctx.Self(), root: ctx.ActorSystem().Root}})
+			use: msg.use, token: msg.token, owner: ctx.Self(), root: ctx.ActorSystem().Root}})
 	case *releaseCheckpoint:
-		o.give(msg.key)
+		o.give(msg.key, msg.token)
 	case *listCheckpoints:
 		o.list(ctx, msg)
 	case *DeleteCheckpoint:
 		o.delete(ctx, msg)
 	case *checkpointDeleted:
-		o.give(msg.key)
+		o.give(msg.key, msg.token)
 		if msg.replyTo != nil {
 			ctx.Send(msg.replyTo, &DeleteCheckpointResult{Err: msg.err})
 		}
 	}
 }
 
-// take records a lease on key for use, or says why it conflicts.
-func (o *checkpointOwner) take(key string, use checkpointUse) error {
+// take records lease token on key for use, or says why it conflicts.
+func (o *checkpointOwner) take(key string, use checkpointUse, token uint64) error {
 	h, ok := o.holds.held[key]
 	if !ok {
-		o.holds.held[key] = &checkpointHold{use: use, readers: 1}
+		o.holds.held[key] = &checkpointHold{use: use, tokens: map[uint64]bool{token: true}}
 		return nil
 	}
 	switch {
 	case h.use == useRead && use == useRead:
-		h.readers++
+		h.tokens[token] = true
 		return nil
 	case use == useDelete:
 		return fmt.Errorf("checkpoint %s is being %s; delete it once that is done: %w", key, h.use.doing(), runtime.ErrFailedPrecondition)
@@ -214,13 +231,15 @@ func (o *checkpointOwner) take(key string, use checkpointUse) error {
 	}
 }
 
-// give drops one lease on key.
-func (o *checkpointOwner) give(key string) {
+// give drops lease token on key; a token it does not hold (a lease
+// refused, or released twice) changes nothing.
+func (o *checkpointOwner) give(key string, token uint64) {
 	h, ok := o.holds.held[key]
 	if !ok {
 		return
 	}
-	if h.readers--; h.readers <= 0 {
+	delete(h.tokens, token)
+	if len(h.tokens) == 0 {
 		delete(o.holds.held, key)
 	}
 }
@@ -257,12 +276,14 @@ func (o *checkpointOwner) list(ctx actor.Context, msg *listCheckpoints) {
 // of its own so that no use starts while it goes.
 func (o *checkpointOwner) delete(ctx actor.Context, msg *DeleteCheckpoint) {
 	key := checkpointKey(msg.ID, msg.Name)
-	if err := o.take(key, useDelete); err != nil {
+	o.holds.lastToken++
+	token := ownerTokens | o.holds.lastToken
+	if err := o.take(key, useDelete, token); err != nil {
 		ctx.Respond(&DeleteCheckpointResult{Err: err})
 		return
 	}
 	self, root, replyTo, store := ctx.Self(), ctx.ActorSystem().Root, ctx.Sender(), o.holds.store
 	go func() {
-		root.Send(self, &checkpointDeleted{key: key, replyTo: replyTo, err: store.Delete(msg.ID, msg.Name)})
+		root.Send(self, &checkpointDeleted{key: key, token: token, replyTo: replyTo, err: store.Delete(msg.ID, msg.Name)})
 	}()
 }
