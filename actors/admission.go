@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,6 +13,9 @@ import (
 // 1000 requests is admitted a few at a time instead of thrashing.
 type admission struct {
 	slots chan struct{}
+	// queued counts the starts waiting for a slot, so that a test can
+	// tell that a burst has reached admission.
+	queued atomic.Int64
 }
 
 func newAdmission(limit int) *admission {
@@ -25,6 +29,8 @@ func newAdmission(limit int) *admission {
 // in the latency a client sees and is reported, not hidden.
 func (a *admission) acquire(ctx context.Context) (time.Duration, error) {
 	t0 := time.Now()
+	a.queued.Add(1)
+	defer a.queued.Add(-1)
 	select {
 	case a.slots <- struct{}{}:
 		return time.Since(t0), nil
@@ -32,6 +38,9 @@ func (a *admission) acquire(ctx context.Context) (time.Duration, error) {
 		return time.Since(t0), ctx.Err()
 	}
 }
+
+// waiting is how many acquires wait for a slot now.
+func (a *admission) waiting() int { return int(a.queued.Load()) }
 
 // release frees a slot taken by acquire.
 func (a *admission) release() { <-a.slots }

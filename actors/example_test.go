@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -15,6 +16,7 @@ import (
 	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux"
 )
@@ -73,10 +75,37 @@ func Example() {
 		fmt.Println(err)
 	}
 	fmt.Println("listed:", len(sup.State().Containers))
-	// Output:
+	// It prints (TestExample checks it, as root):
 	// status: running
 	// listed: 1
 	// init: sh
 	// exit status: 137
 	// listed: 0
+}
+
+// TestExample runs Example and checks what it prints. Example has no
+// Output comment, which would run it unconditionally: it starts a real
+// container, which needs root, and an example cannot skip itself.
+func TestExample(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("starts a real container: needs root")
+	}
+	const want = "status: running\nlisted: 1\ninit: sh\nexit status: 137\nlisted: 0\n"
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	printed := make(chan string, 1)
+	go func() {
+		data, _ := io.ReadAll(r)
+		printed <- string(data)
+	}()
+	stdout := os.Stdout
+	os.Stdout = w
+	Example()
+	os.Stdout = stdout
+	w.Close()
+	if got := testutil.Receive(t, "Example's output", printed); got != want {
+		t.Errorf("Example printed\n%s\nwant\n%s", got, want)
+	}
 }

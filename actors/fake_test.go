@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/fake"
 )
@@ -27,8 +28,15 @@ type fakeEnv struct {
 
 func newFakeEnv(t *testing.T, o fake.Options, cfg Config) *fakeEnv {
 	t.Helper()
+	return newFakeEnvOn(t, o, cfg, func(rt *fake.Runtime) runtime.Runtime { return rt })
+}
+
+// newFakeEnvOn is newFakeEnv with the supervisor on wrap(the runtime), such
+// as a crashingRuntime.
+func newFakeEnvOn(t *testing.T, o fake.Options, cfg Config, wrap func(*fake.Runtime) runtime.Runtime) *fakeEnv {
+	t.Helper()
 	e := &fakeEnv{rt: fake.New(o), system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))}
-	cfg.Runtime = e.rt
+	cfg.Runtime = wrap(e.rt)
 	cfg.Logger = quietLogger()
 	var err error
 	if e.sup, err = Spawn(e.system.Root, cfg); err != nil {
@@ -174,8 +182,11 @@ func TestAdmissionBoundsStartsInFlight(t *testing.T) {
 			results[i] = r
 		}()
 	}
-	eventually(t, "three starts to reach the runtime", func() bool { return e.rt.InFlight() == 3 })
-	time.Sleep(50 * time.Millisecond) // room for a fourth, if admission let one through
+	testutil.Eventually(t, "three starts in the runtime and the others waiting for admission", func() bool {
+		return e.rt.InFlight() == 3 && e.sup.deps.admission.waiting() == n-3
+	})
+	heldFrom := time.Now()
+	// Every start has reached admission: none beyond the three got in.
 	if got := e.rt.InFlight(); got != 3 {
 		t.Fatalf("%d starts in the runtime at once, want 3", got)
 	}
@@ -183,6 +194,7 @@ func TestAdmissionBoundsStartsInFlight(t *testing.T) {
 	if got := len(e.sup.State().Containers); got != 0 {
 		t.Errorf("%d containers listed before any start finished", got)
 	}
+	held := time.Since(heldFrom)
 	close(gate)
 	wg.Wait()
 	if got := e.rt.MaxInFlight(); got != 3 {
@@ -190,7 +202,8 @@ func TestAdmissionBoundsStartsInFlight(t *testing.T) {
 	}
 	queued := 0
 	for _, r := range results {
-		if r != nil && r.Queued > 10*time.Millisecond {
+		// A start that waited, waited at least while the gate was held.
+		if r != nil && r.Queued >= held {
 			queued++
 		}
 	}
@@ -213,8 +226,8 @@ func TestAdmissionIsFirstInFirstOut(t *testing.T) {
 				order <- i
 			}
 		}()
-		// Let waiter i block before the next arrives.
-		time.Sleep(20 * time.Millisecond)
+		// Waiter i blocks before the next arrives.
+		testutil.Eventually(t, fmt.Sprintf("waiter %d to queue", i), func() bool { return a.waiting() == i+1 })
 	}
 	for want := range n {
 		a.release()
@@ -260,18 +273,13 @@ func TestSlowSubscriberGetsGap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	select {
-	case got := <-done:
-		if got != n {
-			t.Fatalf("the reading subscriber accounted for %d events, want %d", got, n)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the reading subscriber did not account for every event")
+	if got := testutil.Receive(t, "the reading subscriber to account for every event", done); got != n {
+		t.Fatalf("the reading subscriber accounted for %d events, want %d", got, n)
 	}
 	var gap api.Event
 	var seen uint64
 	for gap.Type != api.EventGap {
-		gap = next(t, slow)
+		gap = testutil.Receive(t, "an event", slow.C())
 		if gap.Type != api.EventGap {
 			seen++
 		}
@@ -302,11 +310,11 @@ func TestAdoptsExistingContainers(t *testing.T) {
 	if err := sup.Kill(ctx, "old1", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an adopted container's exit", func() bool { return status(sup.State(), "old1") == api.Stopped })
+	testutil.Eventually(t, "an adopted container's exit", func() bool { return status(sup.State(), "old1") == api.Stopped })
 }
 
 func TestRepeatedPanicsMarkContainer(t *testing.T) {
-	e := newFakeEnv(t, fake.Options{}, Config{})
+	e := newFakeEnvOn(t, fake.Options{}, Config{}, func(rt *fake.Runtime) runtime.Runtime { return crashingRuntime{rt} })
 	ctx := testContext(t)
 	if _, err := e.sup.Start(ctx, "flaky", "/b"); err != nil {
 		t.Fatal(err)
@@ -315,9 +323,9 @@ func TestRepeatedPanicsMarkContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range maxRestarts + 1 {
-		e.system.Root.Send(e.sup.PID(), &crash{ID: "flaky"})
+		crash(e.system.Root, e.sup, "flaky")
 	}
-	eventually(t, "the flaky container to be marked", func() bool {
+	testutil.Eventually(t, "the flaky container to be marked", func() bool {
 		c, ok := e.sup.State().Get("flaky")
 		return ok && c.State.Error != ""
 	})

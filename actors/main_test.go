@@ -12,8 +12,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/linux"
@@ -31,8 +31,9 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	if os.Geteuid() != 0 {
-		fmt.Println("skipping: tests start real containers and need root")
-		return 0
+		// The fake-runtime and unit tests run; those on real containers
+		// skip themselves (requireRoot).
+		return m.Run()
 	}
 	dir, rootfs, err := linuxtest.SharedRootfs("troupe-actors-test-")
 	if err != nil {
@@ -51,6 +52,15 @@ func run(m *testing.M) int {
 	return code
 }
 
+// requireRoot skips a test that starts real containers when it cannot:
+// they need root (namespaces, cgroups, mounts).
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("starts real containers: needs root")
+	}
+}
+
 // quietLogger drops the actors' logs: tests look at behaviour.
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -66,6 +76,14 @@ type realEnv struct {
 
 func newRealEnv(t testing.TB, cfg Config) *realEnv {
 	t.Helper()
+	return newRealEnvOn(t, cfg, func(rt *linux.Runtime) runtime.Runtime { return rt })
+}
+
+// newRealEnvOn is newRealEnv with the supervisor on wrap(the runtime), such
+// as a crashingRuntime.
+func newRealEnvOn(t testing.TB, cfg Config, wrap func(*linux.Runtime) runtime.Runtime) *realEnv {
+	t.Helper()
+	requireRoot(t)
 	dir, err := os.MkdirTemp(filepath.Dir(testRootfs), "case-")
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +95,7 @@ func newRealEnv(t testing.TB, cfg Config) *realEnv {
 		t.Fatal(err)
 	}
 	e := &realEnv{t: t, dir: dir, rt: rt, system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))}
-	cfg.Runtime = rt
+	cfg.Runtime = wrap(rt)
 	if cfg.Checkpoints, err = checkpoint.New(filepath.Join(dir, "checkpoints")); err != nil {
 		t.Fatal(err)
 	}
@@ -115,33 +133,6 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// eventually polls cond until it holds or 20 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// next reads the next event of sub, failing after a timeout.
-func next(t *testing.T, sub *events.Subscription) api.Event {
-	t.Helper()
-	select {
-	case e, ok := <-sub.C():
-		if !ok {
-			t.Fatal("subscription closed")
-		}
-		return e
-	case <-time.After(20 * time.Second):
-		t.Fatal("no event within 20s")
-	}
-	return api.Event{}
 }
 
 // status returns the snapshot's status of id, or "" if it is not listed.

@@ -12,6 +12,16 @@ import (
 	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
+// command is a request to one container. Each command says which
+// container it is for, so that the supervisor routes any of them, and how to
+// answer it when it fails before its container's actor could act on it
+// (unknown container, a status that forbids it, a container going away), so
+// that a refusal has the reply type the sender waits for.
+type command interface {
+	containerID() string
+	failed(err error) any
+}
+
 // Commands to the supervisor.
 
 // StartContainer asks the supervisor to create container ID from the bundle
@@ -39,6 +49,9 @@ type StartContainerResult struct {
 	Queued, Started time.Duration
 	Err             error
 }
+
+func (m *StartContainer) containerID() string  { return m.ID }
+func (m *StartContainer) failed(err error) any { return &StartContainerResult{Err: err} }
 
 // GetState asks the supervisor for its snapshot of every container; the
 // reply is a *GetStateResult. Programs holding a *Supervisor can read
@@ -68,6 +81,9 @@ type GetContainerResult struct {
 	Err     error
 }
 
+func (m *GetContainer) containerID() string  { return m.ID }
+func (m *GetContainer) failed(err error) any { return &GetContainerResult{Err: err} }
+
 // ExecProcess starts an additional process in a running container; the reply
 // is an *ExecProcessResult.
 type ExecProcess struct {
@@ -80,6 +96,9 @@ type ExecProcessResult struct {
 	Process api.Process
 	Err     error
 }
+
+func (m *ExecProcess) containerID() string  { return m.ID }
+func (m *ExecProcess) failed(err error) any { return &ExecProcessResult{Err: err} }
 
 // SignalProcess sends Signal to the process Pid (a host pid) of a container;
 // the reply is a *SignalProcessResult.
@@ -94,6 +113,9 @@ type SignalProcessResult struct {
 	Err error
 }
 
+func (m *SignalProcess) containerID() string  { return m.ID }
+func (m *SignalProcess) failed(err error) any { return &SignalProcessResult{Err: err} }
+
 // SignalContainer sends Signal to a container's init; the reply is a
 // *SignalContainerResult.
 type SignalContainer struct {
@@ -105,6 +127,9 @@ type SignalContainer struct {
 type SignalContainerResult struct {
 	Err error
 }
+
+func (m *SignalContainer) containerID() string  { return m.ID }
+func (m *SignalContainer) failed(err error) any { return &SignalContainerResult{Err: err} }
 
 // PauseContainer freezes every process of a container; pausing a paused
 // container succeeds and does nothing. The reply is a *PauseContainerResult.
@@ -118,6 +143,9 @@ type PauseContainerResult struct {
 	Err       error
 }
 
+func (m *PauseContainer) containerID() string  { return m.ID }
+func (m *PauseContainer) failed(err error) any { return &PauseContainerResult{Err: err} }
+
 // ResumeContainer thaws a paused container; resuming a running container
 // succeeds and does nothing. The reply is a *ResumeContainerResult.
 type ResumeContainer struct {
@@ -129,6 +157,9 @@ type ResumeContainerResult struct {
 	Container api.Container
 	Err       error
 }
+
+func (m *ResumeContainer) containerID() string  { return m.ID }
+func (m *ResumeContainer) failed(err error) any { return &ResumeContainerResult{Err: err} }
 
 // UpdateResources changes the limits of a running container; the reply is an
 // *UpdateResourcesResult.
@@ -142,6 +173,9 @@ type UpdateResourcesResult struct {
 	Err error
 }
 
+func (m *UpdateResources) containerID() string  { return m.ID }
+func (m *UpdateResources) failed(err error) any { return &UpdateResourcesResult{Err: err} }
+
 // GetStats asks for a container's cgroup figures; the reply is a
 // *GetStatsResult.
 type GetStats struct {
@@ -153,6 +187,9 @@ type GetStatsResult struct {
 	Stats *runtime.Stats
 	Err   error
 }
+
+func (m *GetStats) containerID() string  { return m.ID }
+func (m *GetStats) failed(err error) any { return &GetStatsResult{Err: err} }
 
 // DeleteContainer removes a stopped container and every trace of it; with
 // Force a running one is killed first. The reply is a *DeleteContainerResult,
@@ -166,6 +203,9 @@ type DeleteContainer struct {
 type DeleteContainerResult struct {
 	Err error
 }
+
+func (m *DeleteContainer) containerID() string  { return m.ID }
+func (m *DeleteContainer) failed(err error) any { return &DeleteContainerResult{Err: err} }
 
 // CheckpointContainer dumps a container with CRIU into checkpoint Name;
 // the reply is a *CheckpointContainerResult.
@@ -181,8 +221,12 @@ type CheckpointContainerResult struct {
 	Err        error
 }
 
-// Commands about checkpoints, to the supervisor: checkpoints outlive their
-// containers, so these need no container actor.
+func (m *CheckpointContainer) containerID() string  { return m.ID }
+func (m *CheckpointContainer) failed(err error) any { return &CheckpointContainerResult{Err: err} }
+
+// Commands about checkpoints, to the supervisor, which routes them to the
+// checkpoint store's owner: checkpoints outlive their containers, so these
+// need no container actor.
 
 // ListCheckpoints asks for the checkpoints of container ID; the reply is a
 // *ListCheckpointsResult.
@@ -293,15 +337,10 @@ type containersFound struct {
 	errs       []error
 }
 
-// crash makes a container actor panic; tests use it to show that a failing
-// actor leaves the others and the books intact.
-type crash struct {
-	ID string
-}
-
 // Warm pools. A pool keeps Size containers of one bundle prepared ahead
 // (runtime.Preparer); a StartContainer of that bundle then claims one
-// instead of starting cold, and the pool refills in the background.
+// instead of starting cold, and the pool refills in the background. Send
+// these to the supervisor, which routes them to the pools actor.
 
 // SetPool creates pool Name for the bundle, or resizes it; the reply is a
 // *SetPoolResult. A bundle has at most one pool.

@@ -14,7 +14,9 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/linux"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -103,7 +105,7 @@ func TestRealKillInitEvents(t *testing.T) {
 	if err := e.sup.Kill(ctx, "victim", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the container to stop", func() bool { return status(e.sup.State(), "victim") == api.Stopped })
+	testutil.Eventually(t, "the container to stop", func() bool { return status(e.sup.State(), "victim") == api.Stopped })
 	c, err := e.sup.Get(ctx, "victim")
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +120,7 @@ func TestRealKillInitEvents(t *testing.T) {
 	// the kernel reaps them; ids strictly increase.
 	var got []api.Event
 	for len(got) < 4 {
-		got = append(got, next(t, sub))
+		got = append(got, testutil.Receive(t, "an event", sub.C()))
 	}
 	types := func(es []api.Event) []api.EventType {
 		var ts []api.EventType
@@ -154,7 +156,7 @@ func TestRealKillInitEvents(t *testing.T) {
 	if err := e.sup.Delete(ctx, "victim", false); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(t, sub); ev.Type != api.EventDelete {
+	if ev := testutil.Receive(t, "an event", sub.C()); ev.Type != api.EventDelete {
 		t.Errorf("last event = %v, want delete", ev.Type)
 	}
 	if _, err := e.sup.Get(ctx, "victim"); !errors.Is(err, runtime.ErrNotFound) {
@@ -239,7 +241,7 @@ func TestRealStormSnapshotAgrees(t *testing.T) {
 		return i%4 == 0 || i%5 == 1
 	}
 	// Once every exit has been reported, the books and the actors agree.
-	eventually(t, "the books to agree with the actors", func() bool {
+	testutil.Eventually(t, "the books to agree with the actors", func() bool {
 		for _, snap := range e.sup.State().Containers {
 			if (snap.State.Status == api.Stopped) != wantStopped(snap.ID) {
 				return false
@@ -269,7 +271,7 @@ func samePids(a, b []api.Process) bool {
 }
 
 func TestRealPanicLeavesOthersIntact(t *testing.T) {
-	e := newRealEnv(t, Config{})
+	e := newRealEnvOn(t, Config{}, func(rt *linux.Runtime) runtime.Runtime { return crashingRuntime{rt} })
 	ctx := testContext(t)
 	for _, id := range []string{"calm", "faulty"} {
 		if _, err := e.sup.Start(ctx, id, e.bundle(id, "sleep", "300")); err != nil {
@@ -277,9 +279,9 @@ func TestRealPanicLeavesOthersIntact(t *testing.T) {
 		}
 	}
 	before := e.sup.State()
-	e.system.Root.Send(e.sup.PID(), &crash{ID: "faulty"})
+	crash(e.system.Root, e.sup, "faulty")
 	// The restarted actor took over its record: it still knows its init.
-	eventually(t, "the faulty actor to answer again", func() bool {
+	testutil.Eventually(t, "the faulty actor to answer again", func() bool {
 		c, err := e.sup.Get(ctx, "faulty")
 		return err == nil && c.State.Status == api.Running && len(c.Processes) == 1
 	})
@@ -293,7 +295,7 @@ func TestRealPanicLeavesOthersIntact(t *testing.T) {
 	if err := e.sup.Kill(ctx, "faulty", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the restarted actor to see its init exit", func() bool {
+	testutil.Eventually(t, "the restarted actor to see its init exit", func() bool {
 		return status(e.sup.State(), "faulty") == api.Stopped
 	})
 }
@@ -313,10 +315,10 @@ func TestRealSlowSubscriberGetsGap(t *testing.T) {
 		}
 	}
 	// start, then 4 exec and 4 process-exit: 9 events for a queue of 2.
-	eventually(t, "every event to be published", func() bool { return log.LastID() >= 9 })
+	testutil.Eventually(t, "every event to be published", func() bool { return log.LastID() >= 9 })
 	var received, missed uint64
 	for received+missed < 9 {
-		ev := next(t, slow)
+		ev := testutil.Receive(t, "an event", slow.C())
 		if ev.Type == api.EventGap {
 			missed += ev.Missed
 			continue
@@ -348,7 +350,7 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 		return n
 	}
 	origPid := r.Container.Processes[0].Pid
-	eventually(t, "the counter to pass 10", func() bool { return count(origPid) > 10 })
+	testutil.Eventually(t, "the counter to pass 10", func() bool { return count(origPid) > 10 })
 
 	cp, err := e.sup.Checkpoint(ctx, "orig", "cp1", runtime.CheckpointOptions{})
 	if err != nil {
@@ -379,7 +381,7 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 	if n := count(clonePid); n < 10 || n > at+40 {
 		t.Errorf("the clone counts from %d; the original was at %d at the dump", n, at)
 	}
-	eventually(t, "the clone to count on", func() bool { return count(clonePid) > at })
+	testutil.Eventually(t, "the clone to count on", func() bool { return count(clonePid) > at })
 	if got := status(e.sup.State(), "orig"); got != api.Running {
 		t.Errorf("the original is %s while its clone runs", got)
 	}
@@ -388,11 +390,11 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 	if _, err := e.sup.Checkpoint(ctx, "clone", "last", runtime.CheckpointOptions{Exit: true}); err != nil {
 		t.Fatalf("checkpoint with exit: %v", err)
 	}
-	eventually(t, "the clone to stop after its exit checkpoint", func() bool { return status(e.sup.State(), "clone") == api.Stopped })
+	testutil.Eventually(t, "the clone to stop after its exit checkpoint", func() bool { return status(e.sup.State(), "clone") == api.Stopped })
 
 	var types []api.EventType
 	for len(types) < 64 {
-		ev := next(t, sub)
+		ev := testutil.Receive(t, "an event", sub.C())
 		types = append(types, ev.Type)
 		if ev.Type == api.EventExit && ev.Container == "clone" {
 			break

@@ -1,289 +1,472 @@
 package actors
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"strings"
+	"io"
+	"log/slog"
+	goruntime "runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
-	"github.com/troupe-run/troupe/runtime/containerlog"
+	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
 
-// supervisorActor spawns one actor per container, named by its id, routes
-// commands to them and keeps the books: the snapshot of every container,
-// replaced on each change. It does no runtime work itself, so it never
-// blocks behind a start.
-type supervisorActor struct {
-	deps     *deps
-	state    *atomic.Pointer[State]
-	children map[string]*actor.PID // by container id
-	// removed holds the replies to deliver once a removed child has stopped.
-	removed map[string]*ContainerRemoved
-	// adopting are the ids re-adopted whose first view has not come yet;
-	// adopted is told when none is left.
-	adopting map[string]bool
-	adopted  *actor.PID
-	// stopping is set when the supervisor itself stops: its children stop
-	// with it, which is no failure.
-	stopping bool
-	// pools are the warm pools by name and by bundle (poolKey);
-	// poolDeletes are the replies owed once a deleted pool's actor stopped.
-	pools       map[string]*warmPool
-	poolsByKey  map[string]*warmPool
-	poolDeletes map[string]*actor.PID // by pool actor id
+// StartsPerCPU sets the default bound on starts in flight: this many per
+// usable CPU. A start is CPU-bound (cgroup v1 attach, mounts, the init's Go
+// runtime). Measured with BenchmarkStartBurst (bursts of 100 busybox
+// containers, 2 CPUs, 2 runs of 5): at most 1 in flight 43/s, 2 66/s,
+// 4 78-88/s, 8 78-90/s, 16 77-83/s, 64 76/s with the median wait doubling.
+// 4 on 2 CPUs is at the top of the curve with the least queueing inside the
+// kernel.
+const StartsPerCPU = 2
+
+// DefaultMaxStarts is the default bound on starts in flight on this machine.
+func DefaultMaxStarts() int { return StartsPerCPU * goruntime.GOMAXPROCS(0) }
+
+// DefaultName is the supervisor's actor name.
+const DefaultName = "troupe"
+
+// Config configures a supervisor.
+type Config struct {
+	// Runtime makes the containers; required.
+	Runtime runtime.Runtime
+	// Events receives every lifecycle event; nil makes a new log.
+	Events *events.Log
+	// MaxStarts bounds the starts in flight; 0 means DefaultMaxStarts().
+	MaxStarts int
+	// Name is the supervisor's actor name; "" means DefaultName.
+	Name string
+	// Logger logs with each container's id; nil means slog.Default().
+	Logger *slog.Logger
+	// OpTimeout bounds one runtime operation (a start counts its wait for
+	// admission); 0 means 10 minutes.
+	OpTimeout time.Duration
+	// Adopt re-adopts the containers the runtime already has (those an
+	// earlier daemon started) before Spawn returns.
+	Adopt bool
+	// Checkpoints is where checkpoints are kept; nil makes checkpoint
+	// commands answer ErrUnavailable.
+	Checkpoints *checkpoint.Store
+	// Criu, when set, is asked at each checkpoint and restore request
+	// whether CRIU can be used now: nil, or why not (no CRIU, one that
+	// failed its self-test, or one still being tested), which the request
+	// answers. Listing and deleting checkpoints always work. Unset means
+	// CRIU is usable.
+	Criu func() error
 }
 
-func newSupervisorProps(d *deps, state *atomic.Pointer[State]) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
-		return &supervisorActor{deps: d, state: state, children: make(map[string]*actor.PID),
-			removed: make(map[string]*ContainerRemoved), pools: make(map[string]*warmPool),
-			poolsByKey: make(map[string]*warmPool), poolDeletes: make(map[string]*actor.PID)}
-	}, actor.WithSupervisor(containerSupervision()))
+// Supervisor is a handle on a running supervisor actor (supervisor_actor.go)
+// and the actors beside it: its PID for programs that send messages
+// themselves, typed request methods that block until the reply for those
+// that prefer calls, and the state snapshot, readable without a message.
+// The handle holds no state of its own; every method goes through the
+// actors, checkpoint streams through a lease from the store's owner.
+type Supervisor struct {
+	deps    *deps
+	pid     *actor.PID
+	root    *actor.RootContext
+	state   *atomic.Pointer[State]
+	events  *events.Log
+	timeout time.Duration
 }
 
-// containerCommand is a command addressed to one container.
-type containerCommand interface {
-	containerID() string
+// Spawn starts a supervisor in root's actor system.
+func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
+	if cfg.Runtime == nil {
+		return nil, fmt.Errorf("actors: a runtime is required: %w", runtime.ErrInvalidArgument)
+	}
+	if cfg.Events == nil {
+		cfg.Events = events.New(events.Options{})
+	}
+	if cfg.MaxStarts == 0 {
+		cfg.MaxStarts = DefaultMaxStarts()
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OpTimeout == 0 {
+		cfg.OpTimeout = 10 * time.Minute
+	}
+	prep, _ := cfg.Runtime.(runtime.Preparer)
+	d := &deps{runtime: cfg.Runtime, preparer: prep, pools: newPoolBook(), criuErr: cfg.Criu, events: cfg.Events,
+		admission: newAdmission(cfg.MaxStarts), logger: cfg.Logger, timeout: cfg.OpTimeout}
+	// The pools actor and the checkpoint store's owner are the
+	// supervisor's siblings, spawned first: the supervisor and the
+	// container actors find them in deps from their first message on.
+	d.poolsPID = root.SpawnPrefix(newPoolsProps(d), cfg.Name+"-pools")
+	if cfg.Checkpoints != nil {
+		d.checkpoints = &checkpoints{owner: root.SpawnPrefix(newCheckpointOwnerProps(cfg.Checkpoints), cfg.Name+"-checkpoints"), root: root}
+	}
+	state := &atomic.Pointer[State]{}
+	state.Store(&State{})
+	pid, err := root.SpawnNamed(newSupervisorProps(d, state), cfg.Name)
+	s := &Supervisor{deps: d, pid: pid, root: root, state: state, events: cfg.Events, timeout: cfg.OpTimeout + time.Minute}
+	if err != nil {
+		s.stopHelpers()
+		return nil, fmt.Errorf("actors: spawn supervisor %q: %w", cfg.Name, err)
+	}
+	if cfg.Adopt {
+		if err := s.adopt(cfg.Runtime); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
-func (m *GetContainer) containerID() string        { return m.ID }
-func (m *ExecProcess) containerID() string         { return m.ID }
-func (m *SignalProcess) containerID() string       { return m.ID }
-func (m *SignalContainer) containerID() string     { return m.ID }
-func (m *PauseContainer) containerID() string      { return m.ID }
-func (m *ResumeContainer) containerID() string     { return m.ID }
-func (m *UpdateResources) containerID() string     { return m.ID }
-func (m *GetStats) containerID() string            { return m.ID }
-func (m *DeleteContainer) containerID() string     { return m.ID }
-func (m *crash) containerID() string               { return m.ID }
-func (m *CheckpointContainer) containerID() string { return m.ID }
-
-// Receive implements actor.Actor.
-func (s *supervisorActor) Receive(ctx actor.Context) {
-	switch msg := ctx.Message().(type) {
-	case *StartContainer:
-		s.start(ctx, msg)
-	case *GetState:
-		ctx.Respond(&GetStateResult{State: s.state.Load()})
-	case *SetPool:
-		s.setPool(ctx, msg)
-	case *GetPool:
-		if p, ok := s.pools[msg.Name]; ok {
-			ctx.Respond(&GetPoolResult{Pool: p.info()})
-		} else {
-			ctx.Respond(&GetPoolResult{Err: poolNotFound(msg.Name)})
-		}
-	case *ListPools:
-		s.listPools(ctx)
-	case *DeletePool:
-		s.deletePool(ctx, msg)
-	case *ListCheckpoints:
-		s.listCheckpoints(ctx, msg)
-	case *DeleteCheckpoint:
-		s.deleteCheckpoint(ctx, msg)
-	case containerCommand:
-		s.route(ctx, msg)
-	case *ContainerChanged:
-		c := msg.Container
-		s.state.Store(s.state.Load().with(&c))
-		if msg.ReplyTo != nil {
-			ctx.Send(msg.ReplyTo, msg.Reply)
-		}
-		s.adoptionProgress(ctx, c.ID)
-	case *ContainerRemoved:
-		s.state.Store(s.state.Load().without(msg.ID))
-		s.removed[msg.ID] = msg
-		if pid, ok := s.children[msg.ID]; ok {
-			ctx.Stop(pid)
-		}
-	case *containersFound:
-		s.adopt(ctx, msg)
-	case *actor.Stopping:
-		s.stopping = true
-	case *actor.Terminated:
-		s.terminated(ctx, msg)
+// adopt loads what the runtime has and waits until the supervisor has
+// spawned an actor for each, so the first State already lists them.
+func (s *Supervisor) adopt(rt runtime.Runtime) error {
+	ctx := context.Background()
+	ids, err := rt.List(ctx)
+	if err != nil {
+		return fmt.Errorf("actors: re-adopt containers: %w", err)
 	}
-}
-
-func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
-	if err := runtime.ValidID("container id", msg.ID); err != nil {
-		ctx.Respond(&StartContainerResult{Err: err})
-		return
-	}
-	if _, taken := s.children[msg.ID]; taken {
-		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, runtime.ErrAlreadyExists)})
-		return
-	}
-	if _, unmanaged := s.state.Load().Get(msg.ID); unmanaged {
-		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, runtime.ErrAlreadyExists)})
-		return
-	}
-	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log}
-	if msg.Checkpoint != "" {
-		from, name, err := parseCheckpointRef(msg.ID, msg.Checkpoint)
-		if err == nil && s.deps.checkpoints == nil {
-			err = errNoCheckpoints
-		}
-		if err == nil {
-			err = s.deps.criuUnusable()
-		}
+	found := &containersFound{}
+	for _, id := range ids {
+		c, err := rt.Load(ctx, id)
 		if err != nil {
-			ctx.Respond(&StartContainerResult{Err: err})
-			return
-		}
-		rec.restoreFrom, rec.restoreName = from, name
-	} else if msg.BundlePath == "" {
-		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a bundle path is required: %w", msg.ID, runtime.ErrInvalidArgument)})
-		return
-	} else if msg.Log == (containerlog.Limits{}) {
-		rec.pool = s.poolsByKey[poolKey(msg.BundlePath)]
-	}
-	pid, err := s.spawn(ctx, rec)
-	if err != nil {
-		ctx.Respond(&StartContainerResult{Err: err})
-		return
-	}
-	ctx.Forward(pid)
-}
-
-func (s *supervisorActor) spawn(ctx actor.Context, rec *record) (*actor.PID, error) {
-	pid, err := ctx.SpawnNamed(newContainerProps(rec, s.deps), rec.id)
-	if err != nil {
-		return nil, fmt.Errorf("container %q: spawn actor: %v: %w", rec.id, err, runtime.ErrAlreadyExists)
-	}
-	s.children[rec.id] = pid
-	return pid, nil
-}
-
-func (s *supervisorActor) route(ctx actor.Context, msg containerCommand) {
-	if pid, ok := s.children[msg.containerID()]; ok {
-		ctx.Forward(pid)
-		return
-	}
-	if r, ok := failedResult(msg, s.missing(msg.containerID())); ok && ctx.Sender() != nil {
-		ctx.Respond(r)
-	}
-}
-
-// missing is the error for a container without an actor.
-func (s *supervisorActor) missing(id string) error {
-	if c, ok := s.state.Load().Get(id); ok && c.State.Error != "" {
-		return fmt.Errorf("container %q: %s: %w", id, c.State.Error, runtime.ErrUnavailable)
-	}
-	return fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
-}
-
-// adopt spawns actors for the containers an earlier daemon left running, and
-// answers once each has reported its first view: then the books list them.
-func (s *supervisorActor) adopt(ctx actor.Context, msg *containersFound) {
-	for _, err := range msg.errs {
-		s.deps.logger.Warn("cannot re-adopt a container", "err", err)
-	}
-	s.adopting, s.adopted = make(map[string]bool), ctx.Sender()
-	for _, c := range msg.containers {
-		rec := &record{id: c.ID(), bundlePath: c.BundlePath(), created: time.Now(), status: runtime.Running}
-		if _, err := s.spawn(ctx, rec); err != nil {
-			s.deps.logger.Warn("cannot re-adopt a container", "id", c.ID(), "err", err)
+			found.errs = append(found.errs, err)
 			continue
 		}
-		s.adopting[rec.id] = true
-		ctx.Send(s.children[rec.id], &containerStartFinished{container: c, adopted: true})
+		found.containers = append(found.containers, c)
 	}
-	s.adoptionProgress(ctx, "")
+	_, err = ask[*GetStateResult](s, ctx, s.pid, found)
+	return err
 }
 
-func (s *supervisorActor) adoptionProgress(ctx actor.Context, id string) {
-	if s.adopted == nil {
-		return
-	}
-	delete(s.adopting, id)
-	if len(s.adopting) == 0 {
-		ctx.Send(s.adopted, &GetStateResult{State: s.state.Load()})
-		s.adopted = nil
-	}
+// PID is the supervisor's address: send it StartContainer, GetState, and
+// any container command (it forwards them).
+func (s *Supervisor) PID() *actor.PID { return s.pid }
+
+// ContainerPID is the address of container id's actor. Requests sent there
+// skip the supervisor; if the container does not exist they come back as
+// dead letters.
+func (s *Supervisor) ContainerPID(id string) *actor.PID {
+	return actor.NewPID(s.pid.Address, s.pid.Id+"/"+id)
 }
 
-func (s *supervisorActor) terminated(ctx actor.Context, msg *actor.Terminated) {
-	if replyTo, ok := s.poolDeletes[msg.Who.Id]; ok {
-		delete(s.poolDeletes, msg.Who.Id)
-		ctx.Send(replyTo, &DeletePoolResult{})
-		return
-	}
-	// A child's name is its container id (spawn).
-	id, ok := strings.CutPrefix(msg.Who.Id, ctx.Self().Id+"/")
-	if pid, known := s.children[id]; !ok || !known || !pid.Equal(msg.Who) {
-		return
-	}
-	delete(s.children, id)
-	if r, ok := s.removed[id]; ok {
-		delete(s.removed, id)
-		if r.ReplyTo != nil {
-			ctx.Send(r.ReplyTo, r.Reply)
-		}
-		return
-	}
-	if s.stopping {
-		return
-	}
-	// Stopped by supervision after repeated failures: the container stays
-	// in the books, marked, with its processes left alone.
-	s.deps.logger.Error("container actor stopped after repeated failures; container no longer managed", "id", id)
-	if c, ok := s.state.Load().Get(id); ok {
-		marked := *c
-		marked.State.Error = "container actor failed repeatedly; the container is no longer managed"
-		s.state.Store(s.state.Load().with(&marked))
-	}
+// State returns the current snapshot of every container. It never waits.
+func (s *Supervisor) State() *State { return s.state.Load() }
+
+// Events returns the log every lifecycle event goes to.
+func (s *Supervisor) Events() *events.Log { return s.events }
+
+// Stop stops the supervisor and its actors, then the warm pools (their
+// prepared containers are discarded) and the checkpoint store's owner.
+// Containers keep running; a new supervisor with Adopt takes them over.
+func (s *Supervisor) Stop() error {
+	err := s.root.StopFuture(s.pid).Wait()
+	return errors.Join(err, s.stopHelpers())
 }
 
-// errNoCheckpoints answers checkpoint commands of a supervisor without a
-// checkpoint store.
-var errNoCheckpoints = fmt.Errorf("checkpoint/restore is not available in this daemon: no checkpoint store: %w", runtime.ErrUnavailable)
-
-// parseCheckpointRef splits "name" (a checkpoint of id itself) or
-// "other/name" (another container's: a clone) and checks both parts.
-func parseCheckpointRef(id, ref string) (from, name string, err error) {
-	from, name = id, ref
-	if before, after, ok := strings.Cut(ref, "/"); ok {
-		from, name = before, after
-		if err := runtime.ValidID("container id", from); err != nil {
-			return "", "", fmt.Errorf("checkpoint %q: %w", ref, err)
-		}
+// stopHelpers stops the supervisor's siblings.
+func (s *Supervisor) stopHelpers() error {
+	err := s.root.StopFuture(s.deps.poolsPID).Wait()
+	if s.deps.checkpoints != nil {
+		err = errors.Join(err, s.root.StopFuture(s.deps.checkpoints.owner).Wait())
 	}
+	return err
+}
+
+// Start creates and starts container id from the bundle at bundlePath.
+func (s *Supervisor) Start(ctx context.Context, id, bundlePath string) (*StartContainerResult, error) {
+	return s.StartContainer(ctx, StartContainer{ID: id, BundlePath: bundlePath})
+}
+
+// StartContainer starts a container as m says: from a bundle, or from a
+// checkpoint, with limits of its own on its log.
+func (s *Supervisor) StartContainer(ctx context.Context, m StartContainer) (*StartContainerResult, error) {
+	r, err := ask[*StartContainerResult](s, ctx, s.pid, &m)
+	if err != nil {
+		return nil, err
+	}
+	return r, r.Err
+}
+
+// Restore creates container id from a checkpoint: "name" (its own) or
+// "other/name" (a clone of another container). An empty bundlePath uses the
+// checkpointed container's bundle.
+func (s *Supervisor) Restore(ctx context.Context, id, bundlePath, checkpoint string) (*StartContainerResult, error) {
+	return s.StartContainer(ctx, StartContainer{ID: id, BundlePath: bundlePath, Checkpoint: checkpoint})
+}
+
+// Checkpoint dumps container id into checkpoint name.
+func (s *Supervisor) Checkpoint(ctx context.Context, id, name string, o runtime.CheckpointOptions) (api.Checkpoint, error) {
 	if err := runtime.ValidID("checkpoint name", name); err != nil {
-		return "", "", fmt.Errorf("checkpoint %q: %w", ref, err)
+		return api.Checkpoint{}, err
 	}
-	return from, name, nil
+	r, err := askContainer[*CheckpointContainerResult](s, ctx, id, &CheckpointContainer{ID: id, Name: name, Options: o})
+	if err != nil {
+		return api.Checkpoint{}, err
+	}
+	return checkpointInfo(r.Checkpoint), r.Err
 }
 
-// listCheckpoints reads the store off the mailbox and answers directly.
-func (s *supervisorActor) listCheckpoints(ctx actor.Context, msg *ListCheckpoints) {
-	root, replyTo, store := ctx.ActorSystem().Root, ctx.Sender(), s.deps.checkpoints
-	if store == nil {
-		ctx.Respond(&ListCheckpointsResult{Err: errNoCheckpoints})
-		return
+// Checkpoints lists the checkpoints of container id (which need not exist).
+func (s *Supervisor) Checkpoints(ctx context.Context, id string) ([]api.Checkpoint, error) {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return nil, err
 	}
-	_, exists := s.children[msg.ID]
-	go func() {
-		list, err := store.List(msg.ID)
-		// Checkpoints outlive their container, so an id without a
-		// container may still have some; one with neither is unknown.
-		if err == nil && len(list) == 0 && !exists {
-			err = fmt.Errorf("container %q: no such container and no checkpoints of it: %w", msg.ID, runtime.ErrNotFound)
+	r, err := ask[*ListCheckpointsResult](s, ctx, s.pid, &ListCheckpoints{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	list := make([]api.Checkpoint, 0, len(r.Checkpoints))
+	for _, cp := range r.Checkpoints {
+		list = append(list, checkpointInfo(cp))
+	}
+	return list, nil
+}
+
+// DeleteCheckpoint removes checkpoint name of container id.
+func (s *Supervisor) DeleteCheckpoint(ctx context.Context, id, name string) error {
+	if err := validCheckpoint(id, name); err != nil {
+		return err
+	}
+	r, err := ask[*DeleteCheckpointResult](s, ctx, s.pid, &DeleteCheckpoint{ID: id, Name: name})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// ExportCheckpoint writes checkpoint id/name to w as a tar archive. The
+// stream runs in the caller's goroutine, under a read lease from the
+// checkpoint store's owner: no mailbox waits for it, and the checkpoint
+// cannot be deleted until it is done.
+func (s *Supervisor) ExportCheckpoint(ctx context.Context, id, name string, w io.Writer) error {
+	if err := validCheckpoint(id, name); err != nil {
+		return err
+	}
+	lease, err := s.deps.checkpoints.lease(ctx, id, name, useRead)
+	if err != nil {
+		return err
+	}
+	defer lease.release()
+	return lease.export(w)
+}
+
+// ImportCheckpoint reads a tar archive made by ExportCheckpoint (here or on
+// another daemon) into the new checkpoint id/name; maxBytes bounds its
+// content. Like an export it streams in the caller's goroutine, under a
+// write lease.
+func (s *Supervisor) ImportCheckpoint(ctx context.Context, id, name string, r io.Reader, maxBytes int64) (api.Checkpoint, error) {
+	if err := validCheckpoint(id, name); err != nil {
+		return api.Checkpoint{}, err
+	}
+	lease, err := s.deps.checkpoints.lease(ctx, id, name, useWrite)
+	if err != nil {
+		return api.Checkpoint{}, err
+	}
+	cp, err := lease.importFrom(r, maxBytes)
+	// Released before the answer: its caller may delete it at once.
+	lease.release()
+	return checkpointInfo(cp), err
+}
+
+// validCheckpoint checks a checkpoint's container id and name.
+func validCheckpoint(id, name string) error {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return err
+	}
+	return runtime.ValidID("checkpoint name", name)
+}
+
+// Get returns container id's current view from its actor.
+func (s *Supervisor) Get(ctx context.Context, id string) (api.Container, error) {
+	r, err := askContainer[*GetContainerResult](s, ctx, id, &GetContainer{ID: id})
+	if err != nil {
+		return api.Container{}, err
+	}
+	return r.Container, r.Err
+}
+
+// LogPath returns the file that holds container id's log.
+func (s *Supervisor) LogPath(ctx context.Context, id string) (string, error) {
+	r, err := askContainer[*GetContainerResult](s, ctx, id, &GetContainer{ID: id})
+	if err != nil {
+		return "", err
+	}
+	return r.LogPath, r.Err
+}
+
+// Exec starts a process in container id.
+func (s *Supervisor) Exec(ctx context.Context, id string, p runtime.ProcessSpec) (api.Process, error) {
+	r, err := askContainer[*ExecProcessResult](s, ctx, id, &ExecProcess{ID: id, Process: p})
+	if err != nil {
+		return api.Process{}, err
+	}
+	return r.Process, r.Err
+}
+
+// Signal sends sig to process pid of container id.
+func (s *Supervisor) Signal(ctx context.Context, id string, pid int, sig syscall.Signal) error {
+	r, err := askContainer[*SignalProcessResult](s, ctx, id, &SignalProcess{ID: id, Pid: pid, Signal: sig})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// Kill sends sig to container id's init.
+func (s *Supervisor) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	r, err := askContainer[*SignalContainerResult](s, ctx, id, &SignalContainer{ID: id, Signal: sig})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// Pause freezes container id.
+func (s *Supervisor) Pause(ctx context.Context, id string) (api.Container, error) {
+	r, err := askContainer[*PauseContainerResult](s, ctx, id, &PauseContainer{ID: id})
+	if err != nil {
+		return api.Container{}, err
+	}
+	return r.Container, r.Err
+}
+
+// Resume thaws container id.
+func (s *Supervisor) Resume(ctx context.Context, id string) (api.Container, error) {
+	r, err := askContainer[*ResumeContainerResult](s, ctx, id, &ResumeContainer{ID: id})
+	if err != nil {
+		return api.Container{}, err
+	}
+	return r.Container, r.Err
+}
+
+// Update changes the resource limits of container id.
+func (s *Supervisor) Update(ctx context.Context, id string, res runtime.Resources) error {
+	r, err := askContainer[*UpdateResourcesResult](s, ctx, id, &UpdateResources{ID: id, Resources: res})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// Stats returns container id's cgroup figures.
+func (s *Supervisor) Stats(ctx context.Context, id string) (api.Stats, error) {
+	r, err := askContainer[*GetStatsResult](s, ctx, id, &GetStats{ID: id})
+	if err != nil {
+		return api.Stats{}, err
+	}
+	if r.Err != nil {
+		return api.Stats{}, r.Err
+	}
+	return api.Stats(*r.Stats), nil
+}
+
+// Delete removes container id; force kills it first if it runs.
+func (s *Supervisor) Delete(ctx context.Context, id string, force bool) error {
+	r, err := askContainer[*DeleteContainerResult](s, ctx, id, &DeleteContainer{ID: id, Force: force})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
+// askContainer sends msg straight to container id's actor.
+func askContainer[R any](s *Supervisor, ctx context.Context, id string, msg any) (R, error) {
+	var zero R
+	if err := runtime.ValidID("container id", id); err != nil {
+		return zero, err
+	}
+	r, err := ask[R](s, ctx, s.ContainerPID(id), msg)
+	if errors.Is(err, actor.ErrDeadLetter) {
+		if c, ok := s.State().Get(id); ok && c.State.Error != "" {
+			return zero, fmt.Errorf("container %q: %s: %w", id, c.State.Error, runtime.ErrUnavailable)
 		}
-		root.Send(replyTo, &ListCheckpointsResult{Checkpoints: list, Err: err})
-	}()
+		return zero, fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
+	}
+	return r, err
 }
 
-func (s *supervisorActor) deleteCheckpoint(ctx actor.Context, msg *DeleteCheckpoint) {
-	root, replyTo, store := ctx.ActorSystem().Root, ctx.Sender(), s.deps.checkpoints
-	if store == nil {
-		ctx.Respond(&DeleteCheckpointResult{Err: errNoCheckpoints})
-		return
+// ask sends msg to pid and waits for a reply of type R, for as long as ctx
+// allows (and at most the supervisor's timeout).
+func ask[R any](s *Supervisor, ctx context.Context, pid *actor.PID, msg any) (R, error) {
+	var zero R
+	timeout := s.timeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
 	}
+	if timeout <= 0 {
+		return zero, ctx.Err()
+	}
+	future := s.root.RequestFuture(pid, msg, timeout)
+	type outcome struct {
+		res any
+		err error
+	}
+	done := make(chan outcome, 1)
 	go func() {
-		root.Send(replyTo, &DeleteCheckpointResult{Err: store.Delete(msg.ID, msg.Name)})
+		res, err := future.Result()
+		done <- outcome{res, err}
 	}()
+	select {
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case o := <-done:
+		if o.err != nil {
+			if errors.Is(o.err, actor.ErrTimeout) {
+				return zero, fmt.Errorf("%T: no reply within %v: %w", msg, timeout, context.DeadlineExceeded)
+			}
+			return zero, o.err
+		}
+		r, ok := o.res.(R)
+		if !ok {
+			return zero, fmt.Errorf("%T: unexpected reply %T", msg, o.res)
+		}
+		return r, nil
+	}
+}
+
+// SetPool creates warm pool name for the bundle, or resizes it (bundlePath
+// may then be empty). created says the pool is new.
+func (s *Supervisor) SetPool(ctx context.Context, name, bundlePath string, size int) (p api.Pool, created bool, err error) {
+	r, err := ask[*SetPoolResult](s, ctx, s.pid, &SetPool{Name: name, BundlePath: bundlePath, Size: size})
+	if err != nil {
+		return api.Pool{}, false, err
+	}
+	return r.Pool, r.Created, r.Err
+}
+
+// Pool returns warm pool name.
+func (s *Supervisor) Pool(ctx context.Context, name string) (api.Pool, error) {
+	r, err := ask[*GetPoolResult](s, ctx, s.pid, &GetPool{Name: name})
+	if err != nil {
+		return api.Pool{}, err
+	}
+	return r.Pool, r.Err
+}
+
+// Pools returns every warm pool, sorted by name.
+func (s *Supervisor) Pools(ctx context.Context) ([]api.Pool, error) {
+	r, err := ask[*ListPoolsResult](s, ctx, s.pid, &ListPools{})
+	if err != nil {
+		return nil, err
+	}
+	return r.Pools, nil
+}
+
+// DeletePool removes warm pool name once its prepared containers are gone.
+func (s *Supervisor) DeletePool(ctx context.Context, name string) error {
+	r, err := ask[*DeletePoolResult](s, ctx, s.pid, &DeletePool{Name: name})
+	if err != nil {
+		return err
+	}
+	return r.Err
 }

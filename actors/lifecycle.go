@@ -1,0 +1,165 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/containerlog"
+)
+
+// A container's life: started (fresh, restored from a checkpoint, claimed
+// from a warm pool) or adopted from an earlier daemon, then watched until
+// its processes exit.
+
+func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
+	if a.rec.startReply != nil || a.rec.queue.busy {
+		a.refuse(ctx, "is starting")
+		return
+	}
+	a.rec.startReply = ctx.Sender()
+	self, root, rt, adm, d := ctx.Self(), ctx.ActorSystem().Root, a.deps.runtime, a.deps.admission, a.deps
+	id, bundle := a.rec.id, a.rec.bundlePath
+	from, name, logLimits := a.rec.restoreFrom, a.rec.restoreName, a.rec.log
+	a.enqueue(ctx, func() {
+		ctx, cancel := d.opContext()
+		defer cancel()
+		// lease, once taken, is released before the report: whoever gets
+		// the reply may delete the checkpoint at once.
+		var lease *checkpointLease
+		finish := func(m *containerStartFinished) {
+			if lease != nil {
+				lease.release()
+			}
+			root.Send(self, m)
+		}
+		// A start of a bundle with a warm pool, with the default log
+		// limits (those the pool's containers were made with), claims one
+		// of its prepared containers when one is ready.
+		if name == "" && logLimits == (containerlog.Limits{}) {
+			if pool := d.pools.forBundle(bundle); pool != nil {
+				t0 := time.Now()
+				if c, ok, err := claimWarm(ctx, pool, id); ok {
+					finish(&containerStartFinished{container: c, started: time.Since(t0), warm: err == nil, err: err})
+					return
+				}
+			}
+		}
+		opts := runtime.StartOptions{BundlePath: bundle, Log: logLimits}
+		if name != "" {
+			// The checkpoint cannot be deleted while CRIU reads it.
+			var err error
+			if lease, err = d.checkpoints.lease(ctx, from, name, useRead); err != nil {
+				finish(&containerStartFinished{err: fmt.Errorf("restore container %q: %w", id, err)})
+				return
+			}
+			cp, images, err := lease.get()
+			if err != nil {
+				finish(&containerStartFinished{err: fmt.Errorf("restore container %q: %w", id, err)})
+				return
+			}
+			if opts.BundlePath == "" {
+				opts.BundlePath = cp.BundlePath
+			}
+			opts.Restore = &runtime.RestoreOptions{ImagesDir: images, TCP: cp.TCP, UnixSockets: cp.UnixSockets, Shell: cp.Shell}
+		}
+		// The bundle is read and checked before the start takes a slot: a
+		// bad one is refused without waiting for one, and file I/O that is
+		// slow (or a config.json that is not a file) holds up no other start.
+		if err := rt.Check(ctx, id, opts); err != nil {
+			finish(&containerStartFinished{err: err})
+			return
+		}
+		queued, err := adm.acquire(ctx)
+		if err != nil {
+			finish(&containerStartFinished{queued: queued, err: fmt.Errorf("start container %q: waiting for admission: %w", id, err)})
+			return
+		}
+		t0 := time.Now()
+		c, err := rt.Start(ctx, id, opts)
+		adm.release()
+		finish(&containerStartFinished{container: c, queued: queued, started: time.Since(t0), restored: opts.Restore != nil, err: err})
+	})
+}
+
+func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFinished) {
+	a.rec.queue.busy = false
+	if msg.err != nil {
+		a.log.Info("start failed", "err", msg.err)
+		a.remove(ctx, a.rec.startReply, &StartContainerResult{Queued: msg.queued, Err: msg.err})
+		return
+	}
+	if msg.container.BundlePath() != "" {
+		a.rec.bundlePath = msg.container.BundlePath()
+	}
+	a.rec.warm = msg.warm
+	a.adopt(ctx, msg.container, msg.adopted)
+	kind := api.EventStart
+	if msg.restored {
+		kind = api.EventRestore
+	}
+	a.publish(api.Event{Type: kind, Pid: msg.container.Init().Pid()})
+	a.changed(ctx, a.rec.startReply, &StartContainerResult{Container: a.info(), Queued: msg.queued, Started: msg.started})
+	a.rec.startReply = nil
+	a.next()
+}
+
+// adopt takes charge of a started container, or of one an earlier daemon
+// started (loaded), and watches its init.
+func (a *containerActor) adopt(ctx actor.Context, c runtime.Container, loaded bool) {
+	a.rec.ctr = c
+	a.rec.procs = []runtime.Process{c.Init()}
+	// A container just started runs: asking libcontainer (which refreshes
+	// its whole state) is paid only for one found paused or stopped.
+	status := runtime.Running
+	if loaded {
+		if s, err := c.Status(); err == nil && s != runtime.Created {
+			status = s
+		}
+	}
+	a.rec.status = status
+	a.become()
+	watchInit(ctx.ActorSystem().Root, ctx.Self(), c)
+}
+
+func (a *containerActor) processExited(ctx actor.Context, pid int, st runtime.ExitStatus) {
+	i := a.rec.procIndex(pid)
+	if i < 0 {
+		return // already accounted for
+	}
+	if a.rec.ctr != nil && pid == a.rec.ctr.Init().Pid() && a.rec.exit == nil {
+		code := st.Code
+		a.rec.exit = &st
+		a.rec.status = runtime.Stopped
+		// The kernel kills the rest of the pid namespace with its init; their
+		// own exits still come, each as a process-exit event.
+		for _, p := range a.rec.procs[1:] {
+			a.publish(api.Event{Type: api.EventProcessExit, Pid: p.Pid(), ExitStatus: exitCode(p)})
+		}
+		a.rec.procs = nil
+		a.publish(api.Event{Type: api.EventExit, Pid: pid, ExitStatus: &code})
+		a.become()
+		a.changed(ctx, nil, nil)
+		return
+	}
+	code := st.Code
+	a.rec.procs = append(a.rec.procs[:i:i], a.rec.procs[i+1:]...)
+	a.publish(api.Event{Type: api.EventProcessExit, Pid: pid, ExitStatus: &code})
+	a.changed(ctx, nil, nil)
+}
+
+// exitCode is p's exit code if it has exited (its waiter message may still
+// be on the way), else nil.
+func exitCode(p runtime.Process) *int {
+	select {
+	case <-p.Done():
+		st, _ := p.Wait(context.Background())
+		return &st.Code
+	default:
+		return nil
+	}
+}

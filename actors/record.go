@@ -1,0 +1,66 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/containerlog"
+)
+
+// record is what a container actor knows. It belongs to the actor alone,
+// but it outlives an actor instance: when a panic restarts the actor, the new
+// instance takes the record over, so the live processes, their waiters and
+// the queued work are never lost (see supervision.go).
+type record struct {
+	id         string
+	bundlePath string
+	created    time.Time
+	ctr        runtime.Container // nil until started
+	status     runtime.Status
+	exit       *runtime.ExitStatus
+	procs      []runtime.Process // live ones, the init first
+	// queue is the runtime work that blocks, run one piece at a time off
+	// the mailbox (queue.go).
+	queue queue
+	// startReply is who waits for the start to finish.
+	startReply *actor.PID
+	// removing is set once the actor has told the supervisor it is going.
+	removing bool
+	// restoreFrom and restoreName name the checkpoint to start from, if any.
+	restoreFrom, restoreName string
+	// warm says that the start claimed a warm pool's prepared container.
+	warm bool
+	// log bounds the container's log, as its start asked.
+	log containerlog.Limits
+}
+
+// info builds a fresh view of the container, as the API shows it.
+func (r *record) info() api.Container {
+	status := r.status
+	if status == "" {
+		status = runtime.Created
+	}
+	c := api.Container{ID: r.id, BundlePath: r.bundlePath, Created: r.created, Warm: r.warm,
+		State: api.ContainerState{Status: api.Status(status)}, Processes: make([]api.Process, 0, len(r.procs))}
+	if r.exit != nil {
+		code := r.exit.Code
+		c.State.ExitStatus = &code
+	}
+	for _, p := range r.procs {
+		c.Processes = append(c.Processes, processInfo(p))
+	}
+	return c
+}
+
+// procIndex is the index of process pid in procs, or -1.
+func (r *record) procIndex(pid int) int {
+	for i, p := range r.procs {
+		if p.Pid() == pid {
+			return i
+		}
+	}
+	return -1
+}
