@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,15 +12,15 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime"
-	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/linux"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
-// testRootfs is a busybox rootfs shared read-only by the tests' bundles.
-var testRootfs string
+// shared is the busybox rootfs the real tests' bundles share read-only.
+var shared = troupetest.NewShared("troupe-actors-test-")
 
 func TestMain(m *testing.M) {
 	// This test binary is also the init of the real containers.
@@ -29,40 +28,23 @@ func TestMain(m *testing.M) {
 	os.Exit(linuxtest.Guarded(func() int { return run(m) }))
 }
 
+// run runs the tests; those on real containers skip themselves without
+// root (linuxtest.RequireRoot), the fake-runtime and unit tests run anyway.
 func run(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		// The fake-runtime and unit tests run; those on real containers
-		// skip themselves (requireRoot).
-		return m.Run()
+	defer shared.Remove()
+	if os.Geteuid() == 0 {
+		linuxtest.UseCriu()
 	}
-	dir, rootfs, err := linuxtest.SharedRootfs("troupe-actors-test-")
-	if err != nil {
-		fmt.Println(err)
-		return 1
-	}
-	defer linuxtest.RemoveAll(dir)
-	testRootfs = rootfs
-	linuxtest.UseCriu()
 	// The Example's containers live under a cgroup parent of their own;
 	// its (empty) directories go with the test binary.
 	example := fmt.Sprintf("/troupe-example-%d", os.Getpid())
 	linuxtest.TrackCgroup(example)
-	code := m.Run()
-	linuxtest.RemoveCgroup(example)
-	return code
-}
-
-// requireRoot skips a test that starts real containers when it cannot:
-// they need root (namespaces, cgroups, mounts).
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("starts real containers: needs root")
-	}
+	defer linuxtest.RemoveCgroup(example)
+	return m.Run()
 }
 
 // quietLogger drops the actors' logs: tests look at behaviour.
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger { return troupetest.QuietLogger() }
 
 // realEnv is a supervisor on the Linux runtime, in its own actor system,
 // state dir and cgroup parent.
@@ -70,6 +52,7 @@ type realEnv struct {
 	t      testing.TB
 	dir    string
 	rt     *linux.Runtime
+	env    *troupetest.Env
 	system *actor.ActorSystem
 	sup    *Supervisor
 }
@@ -83,20 +66,11 @@ func newRealEnv(t testing.TB, cfg Config) *realEnv {
 // as a crashingRuntime.
 func newRealEnvOn(t testing.TB, cfg Config, wrap func(*linux.Runtime) runtime.Runtime) *realEnv {
 	t.Helper()
-	requireRoot(t)
-	dir, err := os.MkdirTemp(filepath.Dir(testRootfs), "case-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := "/troupe-test-" + filepath.Base(dir)
-	linuxtest.TrackCgroup(parent)
-	rt, err := linux.New(linux.Options{StateDir: filepath.Join(dir, "state"), CgroupParent: parent})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &realEnv{t: t, dir: dir, rt: rt, system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quietLogger() }))}
-	cfg.Runtime = wrap(rt)
-	if cfg.Checkpoints, err = checkpoint.New(filepath.Join(dir, "checkpoints")); err != nil {
+	env := shared.New(t, troupetest.Options{Name: "actors"})
+	e := &realEnv{t: t, dir: env.Dir, rt: env.Runtime, env: env, system: env.ActorSystem()}
+	cfg.Runtime = wrap(env.Runtime)
+	var err error
+	if cfg.Checkpoints, err = checkpoint.New(filepath.Join(env.Dir, "checkpoints")); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Logger == nil {
@@ -105,27 +79,14 @@ func newRealEnvOn(t testing.TB, cfg Config, wrap func(*linux.Runtime) runtime.Ru
 	if e.sup, err = Spawn(e.system.Root, cfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		linuxtest.DeleteAll(t, rt)
-		_ = e.sup.Stop()
-		e.system.Shutdown()
-		rt.Close()
-		linuxtest.RemoveCgroup(parent)
-		if err := linuxtest.RemoveAll(dir); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	env.OnStop(func() { _ = e.sup.Stop() })
 	return e
 }
 
 // bundle writes a busybox bundle on the shared rootfs.
 func (e *realEnv) bundle(name string, args ...string) string {
 	e.t.Helper()
-	p, err := busybox.Bundle(filepath.Join(e.dir, "bundles", name), busybox.Options{Rootfs: testRootfs, Args: args})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p
+	return e.env.Bundle(e.t, name, args...)
 }
 
 func testContext(t *testing.T) context.Context {

@@ -191,7 +191,7 @@ func tryDaemon(t *testing.T, args ...string) (served bool, out string) {
 // token file others can read; missing directories it makes 0700.
 func TestDaemonChecksItsFiles(t *testing.T) {
 	// Its files belong to root or to nobody, and the daemons run as root.
-	troupetest.RequireRoot(t)
+	linuxtest.RequireRoot(t)
 	token, _, err := e2eToken()
 	if err != nil {
 		t.Fatal(err)

@@ -72,7 +72,7 @@ func NewShared(prefix string) *Shared { return &Shared{prefix: prefix} }
 // test when it cannot start real containers.
 func (s *Shared) Rootfs(t testing.TB) string {
 	t.Helper()
-	RequireRoot(t)
+	linuxtest.RequireRoot(t)
 	s.once.Do(func() { s.dir, s.rootfs, s.err = linuxtest.SharedRootfs(s.prefix) })
 	if s.err != nil {
 		t.Fatalf("busybox rootfs: %v", s.err)
@@ -84,15 +84,6 @@ func (s *Shared) Rootfs(t testing.TB) string {
 func (s *Shared) Remove() {
 	if s.dir != "" {
 		linuxtest.RemoveAll(s.dir)
-	}
-}
-
-// RequireRoot skips the test unless it runs as root, which starting real
-// containers needs.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("starts real containers: needs root")
 	}
 }
 
