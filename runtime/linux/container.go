@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +39,11 @@ type container struct {
 	// making a watch takes the reactor's, which Exec takes under mu.
 	oomMu sync.Mutex
 	oom   *oomWatch
+
+	// deleted is set once Delete has destroyed the container: its cgroup
+	// paths are gone from libcontainer's state then, so the cgroup cannot
+	// even be looked for.
+	deleted atomic.Bool
 }
 
 var _ runtime.Container = (*container)(nil)
@@ -345,6 +351,9 @@ func (c *container) oomWatch() (*oomWatch, error) {
 }
 
 func (c *container) newOOMWatch() (*oomWatch, error) {
+	if c.deleted.Load() {
+		return nil, fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.ID(), runtime.ErrNotFound)
+	}
 	st, err := c.lc.State()
 	if err != nil {
 		return nil, classify(err, "oom notification of container %q", c.ID())
@@ -396,6 +405,7 @@ func (c *container) Delete(ctx context.Context, force bool) error {
 	if err := c.lc.Destroy(); err != nil {
 		return classify(err, "delete container %q", c.ID())
 	}
+	c.deleted.Store(true)
 	if c.alias != "" {
 		if err := os.Remove(c.alias); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("delete container %q: %w", c.ID(), err)
