@@ -321,9 +321,8 @@ func (c *container) NotifyOOM() (<-chan struct{}, error) {
 // goroutine when the kernel wakes the watch, on a timer's shortly after
 // (oom.go: cgroup v1 wakes the watch before it counts the kill), or on the
 // goroutine that reaps a process of the container (its init or an exec'd
-// one) when its exit finds a kill not yet reported; on a cgroup v2 host, on
-// the goroutine that forwards libcontainer's notification. An OOM kill of
-// an exec'd process is reported before its exit too.
+// one) when its exit finds a kill not yet reported. An OOM kill of an
+// exec'd process is reported before its exit too.
 func (c *container) OnOOM(fn func()) error {
 	w, err := c.oomWatch()
 	if err != nil {
@@ -334,8 +333,9 @@ func (c *container) OnOOM(fn func()) error {
 }
 
 // oomWatch returns the container's OOM watch, making one if there is none
-// or the last one has ended (its cgroup went away, or on cgroup v2 the
-// container stopped): a new one then fails for a deleted container.
+// or the last one has ended (its cgroup went away, or on cgroup v2 its
+// processes did): a new one then fails for a deleted container, and is
+// ended from the start for a stopped one on cgroup v2.
 func (c *container) oomWatch() (*oomWatch, error) {
 	c.oomMu.Lock()
 	defer c.oomMu.Unlock()
@@ -361,7 +361,7 @@ func (c *container) newOOMWatch() (*oomWatch, error) {
 	dir := st.CgroupPaths["memory"]
 	var w *oomWatch
 	if cgroups.IsCgroup2UnifiedMode() {
-		w, err = watchOOMv2(c.lc, dir, c.init != nil && c.init.exited())
+		w, err = watchOOMv2(c.rx, dir)
 	} else {
 		w, err = watchOOMv1(c.rx, dir)
 	}

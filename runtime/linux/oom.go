@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/runtime"
@@ -257,33 +256,69 @@ func watchOOMv1(rx *reactor, dir string) (*oomWatch, error) {
 	return w, nil
 }
 
-// watchOOMv2 watches the cgroup v2 dir with libcontainer's notification,
-// which costs a goroutine in a blocking inotify read (an OS thread) and one
-// here to forward its channel, per container, for as long as the container
-// runs: libcontainer closes its channel once the cgroup has no process
-// left, and the watch ends then. A watch made for a container whose init
-// has exited is ended from the start: no kill can come. Not tested on this
-// project's cgroup v1 machines; moving it onto the reactor (inotify on
-// memory.events and cgroup.events) would save both goroutines.
-func watchOOMv2(lc *libcontainer.Container, dir string, stopped bool) (*oomWatch, error) {
+// watchOOMv2 watches the cgroup v2 dir on the reactor, as libcontainer's
+// notification does from a goroutine of its own (an OS thread per
+// container): an inotify descriptor wakes it when memory.events changes,
+// and when cgroup.events does, which is how the end shows: no IN_DELETE
+// comes from a cgroup file, so the watch ends once the cgroup has no
+// process left (populated 0), as libcontainer's does. A watch made for an
+// empty cgroup is ended from the start: no kill can come. cgroup v2 counts
+// a kill before it notifies, so it needs no recheck. This project's test
+// machines are cgroup v1: only the mechanics are tested, on plain files
+// (TestOOMWatchV2Files).
+func watchOOMv2(rx *reactor, dir string) (*oomWatch, error) {
+	if dir == "" {
+		return nil, errors.New("unified cgroup missing")
+	}
 	eventsPath := filepath.Join(dir, "memory.events")
+	cgEventsPath := filepath.Join(dir, "cgroup.events")
 	w, err := newOOMWatch(func() (uint64, error) { return readCgroupCount(eventsPath, "oom_kill") })
 	if err != nil {
 		return nil, errCgroupGone(err)
 	}
-	if stopped {
+	populated := func() bool {
+		n, err := readCgroupCount(cgEventsPath, "populated")
+		return err == nil && n != 0
+	}
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	for _, path := range []string{eventsPath, cgEventsPath} {
+		if _, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY); err != nil {
+			unix.Close(fd)
+			return nil, errCgroupGone(fmt.Errorf("watch %s: %w", filepath.Base(path), err))
+		}
+	}
+	// Checked once the watches are in place: an exit after this wakes it.
+	if !populated() {
+		unix.Close(fd)
 		w.end()
 		return w, nil
 	}
-	ch, err := lc.NotifyOOM()
-	if err != nil {
-		return nil, errCgroupGone(err)
-	}
-	go func() {
-		for range ch {
-			w.report()
+	ready := func(uint32) bool {
+		// Which file changed does not matter: both are read again.
+	drain:
+		for {
+			n, err := unix.Read(fd, rx.buf)
+			switch {
+			case err == unix.EINTR || err == nil && n > 0:
+			case err == unix.EAGAIN:
+				break drain
+			default:
+				return false
+			}
 		}
+		w.report()
+		return populated()
+	}
+	release := func() {
+		unix.Close(fd)
 		w.end()
-	}()
+	}
+	if _, err := rx.add(fd, unix.EPOLLIN, ready, release); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("watch OOM events: %w", err)
+	}
 	return w, nil
 }
