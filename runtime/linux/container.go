@@ -371,9 +371,9 @@ func (c *container) newOOMWatch() (*oomWatch, error) {
 	return w, nil
 }
 
-// drainOOM reports the OOM kills counted and not yet reported, before the
-// init's exit is: the kernel's wake-up of the watch may still be on its way
-// through the reactor when the init has been reaped.
+// drainOOM reports the OOM kills counted and not yet reported; a process's
+// reap calls it before the exit is reported, since the kernel's wake-up of
+// the watch may still be on its way (cgroup v1 wakes it before it counts).
 func (c *container) drainOOM() {
 	c.oomMu.Lock()
 	w := c.oom
