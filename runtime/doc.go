@@ -12,7 +12,10 @@
 // [Process.Wait] and [Process.OnExit], so callers never race each other for
 // an exit status. OnExit is how to watch many processes: a callback that
 // hands the status on (an actor message) instead of a goroutine blocked in
-// Wait per process.
+// Wait per process. [Container.OnOOM] does the same for OOM kills, and
+// reports the OOM kill of a process before that process's exit, so that
+// one callback of each is all a caller needs to tell why a container
+// stopped.
 //
 // The Linux implementation lives in package linux (runc's libcontainer,
 // in-process). Tests of the layers above may use an in-memory implementation,

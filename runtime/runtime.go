@@ -98,7 +98,32 @@ type Container interface {
 	Update(r Resources) error
 	// NotifyOOM returns a channel that receives a value on each OOM kill in
 	// the container and is closed when the container's cgroup goes away.
+	//
+	// Deprecated: a channel needs a goroutine per container to read it; use
+	// OnOOM.
 	NotifyOOM() (<-chan struct{}, error)
+	// OnOOM has fn called once for each OOM kill in the container from now
+	// on, until its cgroup goes away. Any number of callbacks may be
+	// registered; each is called for every kill, in the order they were
+	// registered, and none is ever removed. When the OOM killer kills a
+	// process the runtime started (the init or an exec'd process), fn has
+	// returned before that process's Done is closed and before its OnExit
+	// callbacks are called: a caller learns why the init died before it
+	// learns that it did.
+	//
+	// Like OnExit's, fn runs on a goroutine of the runtime (package linux's
+	// reactor, which serves every container, or the one that reaps the
+	// victim) and possibly under its locks: it must only hand the event on,
+	// such as by sending an actor message or on a buffered channel, and
+	// must not block nor call back into the runtime. OnOOM itself never
+	// calls fn. It is what lets a caller watch many containers without a
+	// goroutine reading a NotifyOOM channel for each.
+	//
+	// It fails with ErrNotFound once the container's cgroup is gone (after
+	// Delete). On a cgroup v2 host a stopped container's cgroup stays until
+	// Delete but no OOM kill can happen in it any more: registration
+	// succeeds and fn is never called.
+	OnOOM(fn func()) error
 	// LogPath returns the file that receives the init's stdout and stderr.
 	LogPath() string
 	// Checkpoint dumps the container's processes (CRIU) into dir, which

@@ -26,5 +26,11 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
+		OOMKill: func(t *testing.T, c runtime.Container, p runtime.Process) {
+			t.Helper()
+			if err := c.(*Container).OOMKill(p.Pid()); err != nil {
+				t.Fatal(err)
+			}
+		},
 	})
 }

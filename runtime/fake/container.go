@@ -50,6 +50,7 @@ type Container struct {
 	frozen   bool             // paused; kept apart from the init's life as libcontainer's freezer state is
 	deleted  bool
 	ooms     []chan struct{} // open NotifyOOM channels; nil once closed
+	oomFns   []func()        // OnOOM callbacks; nil once oomDone
 	oomDone  bool            // the channels are closed and new ones start closed
 	oomKills uint64
 	memory   int64 // limit in bytes, -1 for none
@@ -374,6 +375,25 @@ func (c *Container) NotifyOOM() (<-chan struct{}, error) {
 	return ch, nil
 }
 
+// OnOOM implements runtime.Container. Callbacks are called by OOMKill, on
+// the goroutine that calls it, outside the container's lock, in the order
+// they were registered, and before the victim is killed: when the victim is
+// the init, before its Done is closed and its OnExit callbacks run, as the
+// real runtime orders them. After Delete OnOOM fails with ErrNotFound; once
+// the container has stopped with Options.Unified a callback is accepted and
+// never called.
+func (c *Container) OnOOM(fn func()) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.deleted {
+		return fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.id, runtime.ErrNotFound)
+	}
+	if !c.oomDone {
+		c.oomFns = append(c.oomFns, fn)
+	}
+	return nil
+}
+
 func (c *Container) closeOOMLocked() {
 	if c.oomDone {
 		return
@@ -381,7 +401,7 @@ func (c *Container) closeOOMLocked() {
 	for _, ch := range c.ooms {
 		close(ch)
 	}
-	c.ooms, c.oomDone = nil, true
+	c.ooms, c.oomFns, c.oomDone = nil, nil, true
 }
 
 // Delete implements runtime.Container. A running or paused container needs
@@ -434,25 +454,28 @@ func (c *Container) Exit(pid, code int) error {
 }
 
 // OOMKill plays the kernel's OOM killer: it counts an OOM kill in Stats,
-// sends a value on every NotifyOOM channel and, when pid is not 0, kills
-// that live process with SIGKILL (on Resume if the container is paused,
-// unless Options.Unified). It fails with ErrNotFound for a pid that is not
-// live or a deleted container, and ErrFailedPrecondition for pid 0 in a
-// stopped container, which has no memory left to run out of.
+// sends a value on every NotifyOOM channel, calls every OnOOM callback (on
+// this goroutine, with no lock held) and then, when pid is not 0, kills that
+// process with SIGKILL (on Resume if the container is paused, unless
+// Options.Unified) if it still lives. It fails with ErrNotFound for a pid
+// that is not live or a deleted container, and ErrFailedPrecondition for pid
+// 0 in a stopped container, which has no memory left to run out of.
 func (c *Container) OOMKill(pid int) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.deleted {
+		c.mu.Unlock()
 		return fmt.Errorf("oom kill in container %q: cgroup has been removed: %w", c.id, runtime.ErrNotFound)
 	}
 	var victim *Process
 	if pid != 0 {
 		p, err := c.liveLocked(pid)
 		if err != nil {
+			c.mu.Unlock()
 			return err
 		}
 		victim = p
 	} else if c.init.exited() {
+		c.mu.Unlock()
 		return fmt.Errorf("oom kill in container %q: container is stopped: %w", c.id, runtime.ErrFailedPrecondition)
 	}
 	c.oomKills++
@@ -465,7 +488,20 @@ func (c *Container) OOMKill(pid int) error {
 		default:
 		}
 	}
-	if victim != nil {
+	fns := c.oomFns
+	c.mu.Unlock()
+	// Before the kill, outside the lock: a callback may look at the
+	// container, and has returned before the victim's exit is reported.
+	for _, fn := range fns {
+		fn()
+	}
+	if victim == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// The victim may have died meanwhile, of another cause.
+	if _, err := c.liveLocked(pid); err == nil {
 		c.deliverLocked(victim, syscall.SIGKILL)
 	}
 	return nil

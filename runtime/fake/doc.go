@@ -42,7 +42,10 @@
 //
 // OnExit callbacks run on a goroutine of their own once Done is closed,
 // outside the container's lock, as the real runtime runs them off the
-// caller's goroutine: a callback may look at the container.
+// caller's goroutine: a callback may look at the container. OnOOM
+// callbacks run inside OOMKill, outside the lock and before the victim is
+// killed, so that, as in the real runtime, an OOM kill is reported before
+// the victim's exit.
 //
 // # Freezing
 //

@@ -687,6 +687,80 @@ func TestOOM(t *testing.T) {
 	}
 }
 
+// TestOnOOM checks the OOM callbacks: every one called once per kill,
+// before the victim's Done is closed and its OnExit callbacks run, and none
+// after the container is gone.
+func TestOnOOM(t *testing.T) {
+	tests := []struct {
+		name    string
+		unified bool
+		victim  string // "", "init" or "exec"
+	}{
+		{"no victim", false, ""},
+		{"kill exec", false, "exec"},
+		{"kill init v1", false, "init"},
+		{"kill init v2", true, "init"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := start(t, New(Options{Unified: tc.unified}), "oom")
+			hog := execp(t, c, "hog")
+			var victim runtime.Process
+			switch tc.victim {
+			case "init":
+				victim = c.Init()
+			case "exec":
+				victim = hog
+			}
+			events := make(chan string, 8)
+			for _, name := range []string{"oom 1", "oom 2"} {
+				err := c.OnOOM(func() {
+					if victim != nil {
+						select {
+						case <-victim.Done():
+							events <- name + " after Done"
+							return
+						default:
+						}
+					}
+					events <- name
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			pid := 0
+			if victim != nil {
+				pid = victim.Pid()
+				victim.OnExit(func(runtime.ExitStatus) { events <- "exit" })
+			}
+			if err := c.OOMKill(pid); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"oom 1", "oom 2"}
+			if victim != nil {
+				want = append(want, "exit")
+			}
+			for i, w := range want {
+				if got := testutil.Receive(t, w, events); got != w {
+					t.Fatalf("event %d = %q, want %q (all: %q)", i, got, w, want)
+				}
+			}
+			if err := c.Delete(context.Background(), true); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case e := <-events:
+				t.Errorf("%q after delete", e)
+			default:
+			}
+			if err := c.OnOOM(func() {}); !errors.Is(err, runtime.ErrNotFound) {
+				t.Errorf("OnOOM after delete: %v, want not found", err)
+			}
+		})
+	}
+}
+
 func TestOOMErrors(t *testing.T) {
 	c := start(t, New(Options{}), "oom")
 	if err := c.OOMKill(12345); !errors.Is(err, runtime.ErrNotFound) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,15 +32,37 @@ type container struct {
 
 	mu    sync.Mutex
 	execs map[int]*process // exec'd processes by host pid, until reaped
-	// oom is an OOM notification registered ahead (a prepared container's,
-	// so that claiming it costs less), handed out by the next NotifyOOM.
-	oom <-chan struct{}
+
+	// oomMu guards oom, the container's OOM watch (oom.go): made on first
+	// use, or ahead for a prepared container so that claiming it costs
+	// less, and made again if it has ended. It is its own lock because
+	// making a watch takes the reactor's, which Exec takes under mu.
+	oomMu sync.Mutex
+	oom   *oomWatch
+
+	// deleted is set once Delete has destroyed the container: its cgroup
+	// paths are gone from libcontainer's state then, so the cgroup cannot
+	// even be looked for.
+	deleted atomic.Bool
 }
 
 var _ runtime.Container = (*container)(nil)
 
-func newContainer(lc *libcontainer.Container, rx *reactor, w *waiters, m meta, init *process) *container {
-	return &container{id: lc.ID(), lc: lc, rx: rx, waiters: w, meta: m, init: init, execs: make(map[int]*process)}
+// newContainer returns the container without its init, which the caller
+// sets before handing it out: the init's exit drains the container's OOM
+// kills (afterExit), so the container comes first.
+func newContainer(lc *libcontainer.Container, rx *reactor, w *waiters, m meta) *container {
+	return &container{id: lc.ID(), lc: lc, rx: rx, waiters: w, meta: m, execs: make(map[int]*process)}
+}
+
+// afterInitExit runs after the init is reaped and before its exit is
+// reported: its last output must be in its log (pump, which may be nil)
+// and an OOM kill of it reported, by the time anyone sees it stopped.
+func (c *container) afterInitExit(pump *logPump) func() {
+	return func() {
+		pump.drained()
+		c.drainOOM()
+	}
 }
 
 // ID implements runtime.Container.
@@ -126,6 +149,9 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 		c.mu.Lock()
 		delete(c.execs, pid)
 		c.mu.Unlock()
+		// An OOM kill of the process is reported before its exit, as an
+		// init's is.
+		c.drainOOM()
 	})
 	c.execs[pid] = p
 	return p, nil
@@ -284,33 +310,77 @@ func (c *container) Update(r runtime.Resources) error {
 
 // NotifyOOM implements runtime.Container.
 func (c *container) NotifyOOM() (<-chan struct{}, error) {
-	c.mu.Lock()
-	ch := c.oom
-	c.oom = nil
-	c.mu.Unlock()
-	if ch != nil {
-		return ch, nil
+	w, err := c.oomWatch()
+	if err != nil {
+		return nil, err
 	}
-	return c.notifyOOM()
+	return w.notify(), nil
 }
 
-func (c *container) notifyOOM() (<-chan struct{}, error) {
-	if cgroups.IsCgroup2UnifiedMode() {
-		ch, err := c.lc.NotifyOOM()
-		if err != nil {
-			return nil, classify(err, "oom notification of container %q", c.ID())
-		}
-		return ch, nil
+// OnOOM implements runtime.Container. fn is called on the reactor's
+// goroutine when the kernel wakes the watch, on a timer's shortly after
+// (oom.go: cgroup v1 wakes the watch before it counts the kill), or on the
+// goroutine that reaps a process of the container (its init or an exec'd
+// one) when its exit finds a kill not yet reported. An OOM kill of an
+// exec'd process is reported before its exit too.
+func (c *container) OnOOM(fn func()) error {
+	w, err := c.oomWatch()
+	if err != nil {
+		return err
+	}
+	w.onOOM(fn)
+	return nil
+}
+
+// oomWatch returns the container's OOM watch, making one if there is none
+// or the last one has ended (its cgroup went away, or on cgroup v2 its
+// processes did): a new one then fails for a deleted container, and is
+// ended from the start for a stopped one on cgroup v2.
+func (c *container) oomWatch() (*oomWatch, error) {
+	c.oomMu.Lock()
+	defer c.oomMu.Unlock()
+	if c.oom != nil && !c.oom.isEnded() {
+		return c.oom, nil
+	}
+	w, err := c.newOOMWatch()
+	if err != nil {
+		return nil, err
+	}
+	c.oom = w
+	return w, nil
+}
+
+func (c *container) newOOMWatch() (*oomWatch, error) {
+	if c.deleted.Load() {
+		return nil, fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.ID(), runtime.ErrNotFound)
 	}
 	st, err := c.lc.State()
 	if err != nil {
 		return nil, classify(err, "oom notification of container %q", c.ID())
 	}
-	ch, err := notifyOOMv1(c.rx, st.CgroupPaths["memory"])
+	dir := st.CgroupPaths["memory"]
+	var w *oomWatch
+	if cgroups.IsCgroup2UnifiedMode() {
+		w, err = watchOOMv2(c.rx, dir)
+	} else {
+		w, err = watchOOMv1(c.rx, dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("oom notification of container %q: %w", c.ID(), err)
 	}
-	return ch, nil
+	return w, nil
+}
+
+// drainOOM reports the OOM kills counted and not yet reported; a process's
+// reap calls it before the exit is reported, since the kernel's wake-up of
+// the watch may still be on its way (cgroup v1 wakes it before it counts).
+func (c *container) drainOOM() {
+	c.oomMu.Lock()
+	w := c.oom
+	c.oomMu.Unlock()
+	if w != nil {
+		w.report()
+	}
 }
 
 // Delete implements runtime.Container.
@@ -335,6 +405,7 @@ func (c *container) Delete(ctx context.Context, force bool) error {
 	if err := c.lc.Destroy(); err != nil {
 		return classify(err, "delete container %q", c.ID())
 	}
+	c.deleted.Store(true)
 	if c.alias != "" {
 		if err := os.Remove(c.alias); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("delete container %q: %w", c.ID(), err)

@@ -41,4 +41,13 @@
 // daemon) reaps them. The reap itself runs on a goroutine that lives for that
 // moment, and then calls the process's OnExit callbacks: watching a running
 // process costs no goroutine.
+//
+// # OOM kills
+//
+// Each container has at most one OOM watch (oom.go), on the reactor too: a
+// cgroup v1 eventfd registered through cgroup.event_control, or on cgroup
+// v2 an inotify descriptor on memory.events. It reports the kernel's count
+// of OOM kills to every OnOOM callback and NotifyOOM channel, and the reap
+// of a process of the container reads that count before it reports the
+// exit, which is what puts an OOM kill before the exit it caused.
 package linux

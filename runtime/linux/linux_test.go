@@ -547,6 +547,12 @@ func TestMemoryLimitOOM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The callback shares the watch a prepared container made
+			// ahead.
+			calls := make(chan struct{}, 4)
+			if err := c.OnOOM(func() { calls <- struct{}{} }); err != nil {
+				t.Fatal(err)
+			}
 			st, _ := e.exec(c, "sh", "-c", "a=0123456789; while true; do a=$a$a; done")
 			if st.Signal != syscall.SIGKILL {
 				t.Errorf("memory hog exit = %v, want SIGKILL by the OOM killer", st)
@@ -555,6 +561,12 @@ func TestMemoryLimitOOM(t *testing.T) {
 			case <-ooms:
 			case <-time.After(10 * time.Second):
 				t.Fatal("no OOM notification")
+			}
+			// Reported before the hog's exit, which e.exec waited for.
+			select {
+			case <-calls:
+			default:
+				t.Fatal("the OOM callback was not called before the hog's exit was reported")
 			}
 			stats, err := c.Stats()
 			if err != nil {

@@ -179,9 +179,10 @@ func (e *env) load(id string) runtime.Container {
 }
 
 // TestOnExitCostsNoGoroutines checks that a caller watching running
-// containers through OnExit holds no goroutine per container, where one
-// blocked in Wait each would, and that every callback comes once the
-// containers are killed.
+// containers through OnExit and OnOOM holds no goroutine per container,
+// where one blocked in Wait and one reading NotifyOOM's channel each would,
+// and that every exit callback comes once the containers are killed (and
+// no OOM callback, there being no OOM kill).
 func TestOnExitCostsNoGoroutines(t *testing.T) {
 	e := newEnv(t)
 	const n = 50
@@ -222,14 +223,18 @@ func TestOnExitCostsNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	exits := make(chan runtime.ExitStatus, n)
+	var ooms atomic.Int32
 	for _, c := range containers {
 		c.Init().OnExit(func(st runtime.ExitStatus) { exits <- st })
+		if err := c.OnOOM(func() { ooms.Add(1) }); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// The starts' own goroutines end; one per container would stay.
 	testutil.Eventually(t, fmt.Sprintf("at most %d more goroutines than before %d running containers", n/10, n), func() bool {
 		return goruntime.NumGoroutine()-goroutines0 <= n/10
 	})
-	t.Logf("%d running containers with exit callbacks: goroutines %d -> %d", n, goroutines0, goruntime.NumGoroutine())
+	t.Logf("%d running containers with exit and OOM callbacks: goroutines %d -> %d", n, goroutines0, goruntime.NumGoroutine())
 	for _, c := range containers {
 		if err := c.Signal(c.Init().Pid(), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
@@ -245,5 +250,55 @@ func TestOnExitCostsNoGoroutines(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d of %d exit callbacks within 20s", i, n)
 		}
+	}
+	if k := ooms.Load(); k != 0 {
+		t.Errorf("%d OOM callbacks without an OOM kill", k)
+	}
+}
+
+// TestOOMKilledInitOrder checks, on inits that the kernel's OOM killer
+// kills, that the kill is reported (OnOOM) before the exit (OnExit, Done),
+// however the reactor's wake-up and the reap race: several times over.
+func TestOOMKilledInitOrder(t *testing.T) {
+	e := newEnv(t)
+	// The init allocates without bound once told to, so that the
+	// callbacks are registered before the kill.
+	o := busybox.Options{MemoryLimit: 32 << 20, Args: []string{"sh", "-c",
+		`while [ ! -e /dev/shm/go ]; do sleep 0.02; done; a=0123456789; while true; do a=$a$a; done`}}
+	for i := range 5 {
+		t.Run(fmt.Sprintf("run%d", i), func(t *testing.T) {
+			c := e.start(fmt.Sprintf("oominit%d", i), o)
+			init := c.Init()
+			events := make(chan string, 8)
+			if err := c.OnOOM(func() {
+				select {
+				case <-init.Done():
+					events <- "oom after Done"
+				default:
+					events <- "oom"
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			init.OnExit(func(st runtime.ExitStatus) { events <- "exit " + st.String() })
+			if st, out := e.exec(c, "touch", "/dev/shm/go"); st.Code != 0 {
+				t.Fatalf("touch /dev/shm/go: %v: %s", st, out)
+			}
+			want := []string{"oom", "exit killed by killed"}
+			for j, w := range want {
+				got := testutil.Receive(t, fmt.Sprintf("event %d (%s)", j, w), events)
+				if got != w {
+					t.Fatalf("event %d = %q, want %q: %q", j, got, w, want)
+				}
+			}
+			// One kill, one report: the rechecks after the wake-up find
+			// nothing new.
+			time.Sleep(oomRechecks[len(oomRechecks)-2] + 50*time.Millisecond)
+			select {
+			case got := <-events:
+				t.Errorf("%q after the exit", got)
+			default:
+			}
+		})
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // A reactor watches the descriptors of every container of a Runtime (pidfds,
-// log pipes, OOM eventfds) from one goroutine and no OS thread of its own.
+// log pipes, OOM eventfds or inotify descriptors) from one goroutine and no
+// OS thread of its own.
 // A goroutine blocked in a syscall per container holds an OS thread (and its
 // stacks) each, and a goroutine on the netpoller per container still costs a
 // stack and, for the log pump, a copy buffer for ever: with thousands of

@@ -329,8 +329,8 @@ func (l *launch) container() (*container, error) {
 	if err != nil {
 		return nil, classify(err, "start container %q", l.id)
 	}
-	init := waitChild(l.rx, l.r.waiters, pid, l.m.Init, l.proc.Signal, l.proc.Wait, l.pump.drained)
-	c := newContainer(l.lc, l.rx, l.r.waiters, l.m, init)
+	c := newContainer(l.lc, l.rx, l.r.waiters, l.m)
+	c.init = waitChild(l.rx, l.r.waiters, pid, l.m.Init, l.proc.Signal, l.proc.Wait, c.afterInitExit(l.pump))
 	c.criuTimeout = l.r.criuTimeout
 	return c, nil
 }
@@ -380,6 +380,7 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 	if err != nil {
 		return nil, fmt.Errorf("load container %q: %w", id, err)
 	}
+	c := newContainer(lc, rx, r.waiters, m)
 	var init *process
 	var pump *logPump
 	if status != libcontainer.Stopped {
@@ -389,14 +390,14 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 		if out, errp, perr := takeLogPipes(st.InitProcessPid); perr == nil {
 			pump, _ = startLogPump(rx, out, errp, m.LogPath, m.LogLimits, false, &r.logDrops)
 		}
-		init, err = watchForeign(rx, st.InitProcessPid, m.Init, pump.drained)
+		init, err = watchForeign(rx, st.InitProcessPid, m.Init, c.afterInitExit(pump))
 	}
 	if init == nil || err != nil {
 		// Already gone: a process that is done, with an unknown status.
 		init = newProcess(st.InitProcessPid, m.Init, func(os.Signal) error { return os.ErrProcessDone })
 		init.finish(runtime.ExitStatus{Code: -1})
 	}
-	c := newContainer(lc, rx, r.waiters, m, init)
+	c.init = init
 	c.criuTimeout = r.criuTimeout
 	// A claimed prepared container: its id is a symlink to its state dir.
 	if fi, err := os.Lstat(filepath.Join(r.stateRoot, id)); err == nil && fi.Mode()&os.ModeSymlink != 0 {

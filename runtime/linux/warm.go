@@ -41,10 +41,9 @@ func (r *Runtime) Prepare(ctx context.Context, bundlePath string) (runtime.Prepa
 	if err != nil {
 		return nil, err
 	}
-	// Best effort: without it, the claimant's NotifyOOM registers its own.
-	if ch, err := c.notifyOOM(); err == nil {
-		c.oom = ch
-	}
+	// Best effort: without it, the claimant's first OnOOM or NotifyOOM
+	// makes the watch.
+	_, _ = c.oomWatch()
 	return &prepared{r: r, c: c, stamp: stamp}, nil
 }
 

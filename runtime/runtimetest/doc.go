@@ -19,8 +19,17 @@
 // exec'd process's exit code; signals end processes with 128+signal; pause
 // and resume; stats; resource updates and their checks; delete; the error
 // classes of a duplicate id, an unknown id, an invalid id and a bad bundle;
-// exec and signal after the init has gone; and that OnExit, Wait and Done
-// tell the same exit.
+// exec and signal after the init has gone; that OnExit, Wait and Done
+// tell the same exit; and that OnOOM reports each OOM kill once, an OOM
+// kill of the init before its exit, and fails after delete.
+//
+// # OOM kills
+//
+// The suite limits a container's memory and execs a memory hog, which the
+// kernel's OOM killer kills; or it fills the container's /dev/shm and has
+// the OOM killer kill the init, made its choice through oom_score_adj. The
+// suite must then run as root on the host. An implementation that only
+// plays the kernel (the fake) sets Harness.OOMKill.
 //
 // # Processes that do not run anything
 //

@@ -3,6 +3,7 @@ package runtimetest
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strconv"
 	"syscall"
@@ -17,7 +18,8 @@ type Env struct {
 	// Runtime is a runtime with no container, for this case alone.
 	Runtime runtime.Runtime
 	// Bundle is an absolute bundle path whose init runs until it is
-	// killed, in a root that has sh and sleep.
+	// killed, in a root that has sh, sleep and cat and a writable tmpfs at
+	// /dev/shm.
 	Bundle string
 	// BadBundle is an absolute bundle path that Start refuses with
 	// runtime.ErrInvalidArgument (no config.json, or listed as bad).
@@ -35,6 +37,13 @@ type Harness struct {
 	// right after it execs `sh -c "exit <code>"`. When nil the process
 	// exits by itself.
 	Exit func(t *testing.T, c runtime.Container, p runtime.Process, code int)
+	// OOMKill, when set, has the OOM killer kill process p of c, for an
+	// implementation whose processes allocate nothing (the fake plays the
+	// kernel). The suite calls it once c's memory is limited and a memory
+	// hog is exec'd, held before it allocates; p is the init or the hog.
+	// When nil the suite gets the kernel to do it: it makes p the OOM
+	// killer's choice (oom_score_adj 1000 in /proc) and lets the hog go.
+	OOMKill func(t *testing.T, c runtime.Container, p runtime.Process)
 	// Skip lists the cases (their names, as in Run's subtests) that the
 	// implementation cannot pass, each with the reason.
 	Skip map[string]string
@@ -290,6 +299,73 @@ var cases = []struct {
 		// The id is free again.
 		s.start("del")
 	}},
+	{"OnOOM reports each OOM kill once", func(s *suite) {
+		c := s.start("oom")
+		events := make(chan string, 16)
+		for _, name := range []string{"oom 1", "oom 2"} {
+			if err := c.OnOOM(func() { events <- name }); err != nil {
+				s.t.Fatalf("OnOOM: %v", err)
+			}
+		}
+		hog := s.oomKill(c, false, func(hog runtime.Process) {
+			hog.OnExit(func(runtime.ExitStatus) { events <- "hog exit" })
+		})
+		if st := s.wait(hog); st.Signal != syscall.SIGKILL {
+			s.t.Errorf("the hog's exit = %+v, want killed by SIGKILL", st)
+		}
+		// Every callback once, in the order registered, before the
+		// victim's exit.
+		s.wantEvents(events, "oom 1", "oom 2", "hog exit")
+		s.wantStatus(c, runtime.Running)
+		ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
+		defer cancel()
+		if err := c.Delete(ctx, true); err != nil {
+			s.t.Fatal(err)
+		}
+		// The kill was reported already: nothing comes after, not even
+		// of the init's end.
+		select {
+		case e := <-events:
+			s.t.Errorf("%q after the kill was reported", e)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}},
+	{"OOM kill of the init is reported before its exit", func(s *suite) {
+		c := s.start("oominit")
+		init := c.Init()
+		events := make(chan string, 16)
+		err := c.OnOOM(func() {
+			select {
+			case <-init.Done():
+				events <- "oom after Done"
+			default:
+				events <- "oom"
+			}
+		})
+		if err != nil {
+			s.t.Fatalf("OnOOM: %v", err)
+		}
+		init.OnExit(func(runtime.ExitStatus) { events <- "exit" })
+		s.oomKill(c, true, nil)
+		if st := s.wait(init); st.Signal != syscall.SIGKILL {
+			s.t.Errorf("the init's exit = %+v, want killed by SIGKILL", st)
+		}
+		s.wantEvents(events, "oom", "exit")
+	}},
+	{"OnOOM after delete", func(s *suite) {
+		c := s.start("oomdel")
+		ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
+		defer cancel()
+		if err := c.Delete(ctx, true); err != nil {
+			s.t.Fatal(err)
+		}
+		if err := c.OnOOM(func() { s.t.Error("an OOM callback of a deleted container called") }); !errors.Is(err, runtime.ErrNotFound) {
+			s.t.Errorf("OnOOM after delete: %v, want not found", err)
+		}
+		if _, err := c.NotifyOOM(); !errors.Is(err, runtime.ErrNotFound) {
+			s.t.Errorf("NotifyOOM after delete: %v, want not found", err)
+		}
+	}},
 	{"start of an existing id", func(s *suite) {
 		c := s.start("dup")
 		_, err := s.Runtime.Start(context.Background(), "dup", runtime.StartOptions{BundlePath: s.Bundle})
@@ -377,6 +453,86 @@ func (s *suite) wait(p runtime.Process) runtime.ExitStatus {
 		s.t.Fatalf("pid %d did not exit: %v", p.Pid(), err)
 	}
 	return st
+}
+
+// oomLimit is the memory limit under which the suite's hog is OOM-killed.
+const oomLimit = 32 << 20
+
+// oomKill limits c's memory, execs a memory hog (returned) held before it
+// allocates, and has the OOM killer kill the init (init) or the hog. before,
+// if not nil, is called with the hog before anything is killed.
+func (s *suite) oomKill(c runtime.Container, init bool, before func(hog runtime.Process)) runtime.Process {
+	s.t.Helper()
+	mem := int64(oomLimit)
+	if err := c.Update(runtime.Resources{Memory: &mem}); err != nil {
+		s.t.Fatalf("limit memory: %v", err)
+	}
+	held, release, err := os.Pipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer release.Close()
+	// The hog that is the victim grows its own memory. The one that is
+	// not fills a tmpfs instead, memory charged to the container but
+	// counted in no process's score: else it would hold about as much as
+	// the limit, as much as oom_score_adj 1000 gives the init.
+	script := "read go; a=0123456789; while true; do a=$a$a; done"
+	if init {
+		script = "read go; exec cat /dev/zero >/dev/shm/oom-hog"
+	}
+	hog, err := c.Exec(context.Background(), runtime.ProcessSpec{
+		Args:  []string{"sh", "-c", script},
+		Stdin: held,
+	})
+	held.Close()
+	if err != nil {
+		s.t.Fatalf("exec the memory hog: %v", err)
+	}
+	if before != nil {
+		before(hog)
+	}
+	victim := hog
+	if init {
+		victim = c.Init()
+	}
+	if s.h.OOMKill != nil {
+		s.h.OOMKill(s.t, c, victim)
+		return hog
+	}
+	// 1000 adds about the whole limit to the victim's score. (Lowering
+	// the hog's instead would need CAP_SYS_RESOURCE, which a test's root
+	// may lack.)
+	s.oomScoreAdj(victim, 1000)
+	if _, err := release.WriteString("go\n"); err != nil {
+		s.t.Fatalf("release the memory hog: %v", err)
+	}
+	return hog
+}
+
+// oomScoreAdj sets p's oom_score_adj: 1000 makes it the OOM killer's first
+// choice.
+func (s *suite) oomScoreAdj(p runtime.Process, adj int) {
+	s.t.Helper()
+	path := "/proc/" + strconv.Itoa(p.Pid()) + "/oom_score_adj"
+	if err := os.WriteFile(path, []byte(strconv.Itoa(adj)), 0o644); err != nil {
+		s.t.Fatalf("oom_score_adj of pid %d: %v", p.Pid(), err)
+	}
+}
+
+// wantEvents checks that events brings want, in order, each within the
+// harness's timeout.
+func (s *suite) wantEvents(events <-chan string, want ...string) {
+	s.t.Helper()
+	for i, w := range want {
+		select {
+		case got := <-events:
+			if got != w {
+				s.t.Fatalf("event %d = %q, want %q (all: %q)", i, got, w, want)
+			}
+		case <-time.After(s.h.Timeout):
+			s.t.Fatalf("event %d (%q of %q) did not come within %v", i, w, want, s.h.Timeout)
+		}
+	}
 }
 
 func (s *suite) wantStatus(c runtime.Container, want runtime.Status) {
