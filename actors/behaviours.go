@@ -20,7 +20,7 @@ import (
 //	└── stopped               (nothing more)
 //
 // Each behaviour handles its own commands and passes the rest to the one it
-// is nested in; the outermost refuses them (ErrFailedPrecondition), naming
+// is nested in; the outermost refuses them (errclass.FailedPrecondition), naming
 // the status. GetContainer and GetStats are answered in every status
 // (containerActor.Receive).
 

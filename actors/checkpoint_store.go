@@ -10,7 +10,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
 
@@ -29,10 +29,10 @@ import (
 //	delete  DeleteCheckpoint             alone
 //
 // A use that conflicts with a lease is refused at once, not queued: a delete
-// of a checkpoint being exported or restored answers ErrFailedPrecondition
+// of a checkpoint being exported or restored answers errclass.FailedPrecondition
 // (409 in the API) and can be sent again once that is done, since waiting
 // would hold the delete for as long as the slowest reader; a dump or import
-// of a name in use answers ErrAlreadyExists, as it would once the name is
+// of a name in use answers errclass.AlreadyExists, as it would once the name is
 // written.
 
 // checkpointUse is what a lease is for.
@@ -57,7 +57,7 @@ type checkpoints struct {
 
 // errNoCheckpoints answers checkpoint commands of a supervisor without a
 // checkpoint store.
-var errNoCheckpoints = fmt.Errorf("checkpoint/restore is not available in this daemon: no checkpoint store: %w", runtime.ErrUnavailable)
+var errNoCheckpoints = fmt.Errorf("checkpoint/restore is not available in this daemon: no checkpoint store: %w", errclass.Unavailable)
 
 // lease asks the owner for a lease on checkpoint id/name; release it when
 // done.
@@ -223,11 +223,11 @@ func (o *checkpointOwner) take(key string, use checkpointUse, token uint64) erro
 		h.tokens[token] = true
 		return nil
 	case use == useDelete:
-		return fmt.Errorf("checkpoint %s is being %s; delete it once that is done: %w", key, h.use.doing(), runtime.ErrFailedPrecondition)
+		return fmt.Errorf("checkpoint %s is being %s; delete it once that is done: %w", key, h.use.doing(), errclass.FailedPrecondition)
 	case use == useWrite && h.use != useDelete:
-		return fmt.Errorf("checkpoint %s is being %s: %w", key, h.use.doing(), runtime.ErrAlreadyExists)
+		return fmt.Errorf("checkpoint %s is being %s: %w", key, h.use.doing(), errclass.AlreadyExists)
 	default:
-		return fmt.Errorf("checkpoint %s is being %s: %w", key, h.use.doing(), runtime.ErrFailedPrecondition)
+		return fmt.Errorf("checkpoint %s is being %s: %w", key, h.use.doing(), errclass.FailedPrecondition)
 	}
 }
 
@@ -266,7 +266,7 @@ func (o *checkpointOwner) list(ctx actor.Context, msg *listCheckpoints) {
 		// Checkpoints outlive their container, so an id without a
 		// container may still have some; one with neither is unknown.
 		if err == nil && len(list) == 0 && !msg.exists {
-			err = fmt.Errorf("container %q: no such container and no checkpoints of it: %w", msg.ID, runtime.ErrNotFound)
+			err = fmt.Errorf("container %q: no such container and no checkpoints of it: %w", msg.ID, errclass.NotFound)
 		}
 		root.Send(replyTo, &ListCheckpointsResult{Checkpoints: list, Err: err})
 	}()

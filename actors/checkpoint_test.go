@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
@@ -43,10 +44,10 @@ func TestCheckpointInUseIsNotDeleted(t *testing.T) {
 	if _, err := io.CopyN(&archive, pr, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.sup.DeleteCheckpoint(ctx, "c", "cp"); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if err := e.sup.DeleteCheckpoint(ctx, "c", "cp"); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("delete during an export: %v, want failed precondition", err)
 	}
-	if _, err := e.sup.ImportCheckpoint(ctx, "c", "cp", bytes.NewReader(nil), 1<<20); !errors.Is(err, runtime.ErrAlreadyExists) {
+	if _, err := e.sup.ImportCheckpoint(ctx, "c", "cp", bytes.NewReader(nil), 1<<20); !errors.Is(err, errclass.AlreadyExists) {
 		t.Errorf("import over a checkpoint being exported: %v, want already exists", err)
 	}
 	// Reads share: a restore from it goes on, and the actors answer.
@@ -75,7 +76,7 @@ func TestCheckpointInUseIsNotDeleted(t *testing.T) {
 	if _, err := pw.Write(data[:512]); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.sup.DeleteCheckpoint(ctx, "c", "back"); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if err := e.sup.DeleteCheckpoint(ctx, "c", "back"); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("delete during an import: %v, want failed precondition", err)
 	}
 	if _, err := pw.Write(data[512:]); err != nil {
@@ -116,7 +117,7 @@ func TestCommandsToUnknownContainer(t *testing.T) {
 				t.Fatalf("reply %T, want %v", res, want)
 			}
 			got, _ := reflect.ValueOf(res).Elem().FieldByName("Err").Interface().(error)
-			if !errors.Is(got, runtime.ErrNotFound) {
+			if !errors.Is(got, errclass.NotFound) {
 				t.Errorf("reply error %v, want not found", got)
 			}
 		})

@@ -7,7 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/api"
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // containerActor owns one container: its lifecycle, its processes, its
@@ -39,7 +39,7 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	}
 	if a.rec.removing {
 		// Between telling the supervisor and stopping: the container is gone.
-		a.answer(ctx, fmt.Errorf("container %q: %w", a.rec.id, runtime.ErrNotFound))
+		a.answer(ctx, fmt.Errorf("container %q: %w", a.rec.id, errclass.NotFound))
 		return
 	}
 	switch msg := ctx.Message().(type) {
@@ -82,7 +82,7 @@ func (a *containerActor) answer(ctx actor.Context, err error) {
 
 // refuse answers a command the current status forbids.
 func (a *containerActor) refuse(ctx actor.Context, why string) {
-	a.answer(ctx, fmt.Errorf("container %q %s: %w", a.rec.id, why, runtime.ErrFailedPrecondition))
+	a.answer(ctx, fmt.Errorf("container %q %s: %w", a.rec.id, why, errclass.FailedPrecondition))
 }
 
 func (a *containerActor) get(ctx actor.Context) {
@@ -107,7 +107,7 @@ func (a *containerActor) changed(ctx actor.Context, replyTo *actor.PID, reply an
 // knew whom to answer. Queued work that can no longer run is answered.
 func (a *containerActor) remove(ctx actor.Context, replyTo *actor.PID, reply any) {
 	a.rec.removing = true
-	a.failAll(ctx, fmt.Errorf("container %q: %w", a.rec.id, runtime.ErrNotFound))
+	a.failAll(ctx, fmt.Errorf("container %q: %w", a.rec.id, errclass.NotFound))
 	ctx.Send(ctx.Parent(), &ContainerRemoved{ID: a.rec.id, ReplyTo: replyTo, Reply: reply})
 }
 

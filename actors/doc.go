@@ -75,7 +75,7 @@
 // long as its client reads). Reads (export, restore) share a checkpoint;
 // a write (dump, import) or a delete has it alone, and a use that conflicts
 // is refused at once: deleting a checkpoint being exported answers
-// ErrFailedPrecondition, and can be tried again when the export is done.
+// errclass.FailedPrecondition, and can be tried again when the export is done.
 //
 // # Events
 //

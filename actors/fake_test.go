@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/fake"
@@ -68,11 +69,11 @@ func TestStartErrors(t *testing.T) {
 		name, id, bundle string
 		want             error
 	}{
-		{"bad id", "../x", "/b", runtime.ErrInvalidArgument},
-		{"slash in id", "a/b", "/b", runtime.ErrInvalidArgument},
-		{"taken id", "taken", "/b", runtime.ErrAlreadyExists},
-		{"relative bundle", "rel", "b", runtime.ErrInvalidArgument},
-		{"bad bundle", "badb", "/bad", runtime.ErrInvalidArgument},
+		{"bad id", "../x", "/b", errclass.InvalidArgument},
+		{"slash in id", "a/b", "/b", errclass.InvalidArgument},
+		{"taken id", "taken", "/b", errclass.AlreadyExists},
+		{"relative bundle", "rel", "b", errclass.InvalidArgument},
+		{"bad bundle", "badb", "/bad", errclass.InvalidArgument},
 		{"runtime failure", "fails", "/b", boom},
 	}
 	for _, tc := range tests {
@@ -107,12 +108,12 @@ func TestCommandErrors(t *testing.T) {
 		call func() error
 		want error
 	}{
-		{"unknown container", func() error { _, err := e.sup.Get(ctx, "nope"); return err }, runtime.ErrNotFound},
-		{"bad id", func() error { _, err := e.sup.Get(ctx, "a/b"); return err }, runtime.ErrInvalidArgument},
-		{"exec without args", func() error { _, err := e.sup.Exec(ctx, "web", runtime.ProcessSpec{}); return err }, runtime.ErrInvalidArgument},
-		{"unknown pid", func() error { return e.sup.Signal(ctx, "web", 1, syscall.SIGTERM) }, runtime.ErrNotFound},
-		{"bad signal", func() error { return e.sup.Signal(ctx, "web", initPid, 99) }, runtime.ErrInvalidArgument},
-		{"delete running", func() error { return e.sup.Delete(ctx, "web", false) }, runtime.ErrFailedPrecondition},
+		{"unknown container", func() error { _, err := e.sup.Get(ctx, "nope"); return err }, errclass.NotFound},
+		{"bad id", func() error { _, err := e.sup.Get(ctx, "a/b"); return err }, errclass.InvalidArgument},
+		{"exec without args", func() error { _, err := e.sup.Exec(ctx, "web", runtime.ProcessSpec{}); return err }, errclass.InvalidArgument},
+		{"unknown pid", func() error { return e.sup.Signal(ctx, "web", 1, syscall.SIGTERM) }, errclass.NotFound},
+		{"bad signal", func() error { return e.sup.Signal(ctx, "web", initPid, 99) }, errclass.InvalidArgument},
+		{"delete running", func() error { return e.sup.Delete(ctx, "web", false) }, errclass.FailedPrecondition},
 		{"resume running is a no-op", func() error { _, err := e.sup.Resume(ctx, "web"); return err }, nil},
 	}
 	for _, tc := range tests {
@@ -156,7 +157,7 @@ func TestMessagesThroughSupervisor(t *testing.T) {
 	if _, ok := state.Get("m"); !ok {
 		t.Fatal("GetState does not list the container")
 	}
-	if r := request(&GetContainer{ID: "none"}).(*GetContainerResult); !errors.Is(r.Err, runtime.ErrNotFound) {
+	if r := request(&GetContainer{ID: "none"}).(*GetContainerResult); !errors.Is(r.Err, errclass.NotFound) {
 		t.Fatalf("unknown container through the supervisor: %v", r.Err)
 	}
 	if r := request(&DeleteContainer{ID: "m", Force: true}).(*DeleteContainerResult); r.Err != nil {
@@ -329,7 +330,7 @@ func TestRepeatedPanicsMarkContainer(t *testing.T) {
 		c, ok := e.sup.State().Get("flaky")
 		return ok && c.State.Error != ""
 	})
-	if _, err := e.sup.Get(ctx, "flaky"); !errors.Is(err, runtime.ErrUnavailable) {
+	if _, err := e.sup.Get(ctx, "flaky"); !errors.Is(err, errclass.Unavailable) {
 		t.Errorf("get of an unmanaged container: %v, want unavailable", err)
 	}
 	// Its processes were left alone, not killed.
@@ -338,7 +339,7 @@ func TestRepeatedPanicsMarkContainer(t *testing.T) {
 	} else if s, _ := c.Status(); s != runtime.Running {
 		t.Errorf("the unmanaged container is %s", s)
 	}
-	if _, err := e.sup.Start(ctx, "flaky", "/b"); !errors.Is(err, runtime.ErrAlreadyExists) {
+	if _, err := e.sup.Start(ctx, "flaky", "/b"); !errors.Is(err, errclass.AlreadyExists) {
 		t.Errorf("start over an unmanaged container: %v, want already exists", err)
 	}
 	if _, err := e.sup.Get(ctx, "steady"); err != nil {

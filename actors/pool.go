@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -260,7 +261,7 @@ func claimWarm(ctx context.Context, p *warmPool, id string) (c runtime.Container
 		switch {
 		case err == nil:
 			return c, true, nil
-		case errors.Is(err, runtime.ErrAlreadyExists), errors.Is(err, runtime.ErrInvalidArgument):
+		case errors.Is(err, errclass.AlreadyExists), errors.Is(err, errclass.InvalidArgument):
 			if !p.giveBack(prep) {
 				_ = prep.Discard(ctx)
 			}
@@ -274,4 +275,4 @@ func claimWarm(ctx context.Context, p *warmPool, id string) (c runtime.Container
 func poolKey(bundlePath string) string { return filepath.Clean(bundlePath) }
 
 // errNoPools answers pool commands when the runtime cannot prepare.
-var errNoPools = fmt.Errorf("warm pools are not available with this runtime: %w", runtime.ErrUnavailable)
+var errNoPools = fmt.Errorf("warm pools are not available with this runtime: %w", errclass.Unavailable)

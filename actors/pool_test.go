@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
@@ -90,7 +91,7 @@ func TestRealWarmPool(t *testing.T) {
 	if n := len(prepared()); n != 4 {
 		t.Errorf("%d prepared state dirs after delete, want the 4 claimed", n)
 	}
-	if _, err := e.sup.Pool(ctx, "web"); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := e.sup.Pool(ctx, "web"); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("deleted pool: %v", err)
 	}
 	if s := status(e.sup.State(), "w3"); s != api.Running {
@@ -114,20 +115,20 @@ func TestRealWarmPoolErrors(t *testing.T) {
 		size               int
 		want               error
 	}{
-		{"bad name", "a/b", b, 1, runtime.ErrInvalidArgument},
-		{"negative size", "q", b, -1, runtime.ErrInvalidArgument},
-		{"too big", "q", b, MaxPoolSize + 1, runtime.ErrInvalidArgument},
-		{"relative bundle", "q", "bundles/b", 1, runtime.ErrInvalidArgument},
-		{"no bundle", "q", bad, 1, runtime.ErrInvalidArgument},
-		{"bundle has a pool", "q", b, 1, runtime.ErrAlreadyExists},
-		{"pool has another bundle", "p", bad, 1, runtime.ErrAlreadyExists},
+		{"bad name", "a/b", b, 1, errclass.InvalidArgument},
+		{"negative size", "q", b, -1, errclass.InvalidArgument},
+		{"too big", "q", b, MaxPoolSize + 1, errclass.InvalidArgument},
+		{"relative bundle", "q", "bundles/b", 1, errclass.InvalidArgument},
+		{"no bundle", "q", bad, 1, errclass.InvalidArgument},
+		{"bundle has a pool", "q", b, 1, errclass.AlreadyExists},
+		{"pool has another bundle", "p", bad, 1, errclass.AlreadyExists},
 	}
 	for _, tc := range tests {
 		if _, _, err := e.sup.SetPool(ctx, tc.pool, tc.bundle, tc.size); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if err := e.sup.DeletePool(ctx, "nope"); !errors.Is(err, runtime.ErrNotFound) {
+	if err := e.sup.DeletePool(ctx, "nope"); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("delete unknown pool: %v", err)
 	}
 	if pools, err := e.sup.Pools(ctx); err != nil || len(pools) != 1 || pools[0].Name != "p" {

@@ -9,6 +9,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 )
@@ -99,7 +100,7 @@ func (s *poolsActor) Receive(ctx actor.Context) {
 }
 
 func poolNotFound(name string) error {
-	return fmt.Errorf("pool %q: %w", name, runtime.ErrNotFound)
+	return fmt.Errorf("pool %q: %w", name, errclass.NotFound)
 }
 
 func (s *poolsActor) setPool(ctx actor.Context, msg *SetPool) {
@@ -108,7 +109,7 @@ func (s *poolsActor) setPool(ctx actor.Context, msg *SetPool) {
 		return
 	}
 	if msg.Size < 0 || msg.Size > MaxPoolSize {
-		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: size %d: must be 0 to %d: %w", msg.Name, msg.Size, MaxPoolSize, runtime.ErrInvalidArgument)})
+		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: size %d: must be 0 to %d: %w", msg.Name, msg.Size, MaxPoolSize, errclass.InvalidArgument)})
 		return
 	}
 	if s.deps.preparer == nil {
@@ -116,13 +117,13 @@ func (s *poolsActor) setPool(ctx actor.Context, msg *SetPool) {
 		return
 	}
 	if s.stopping {
-		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: the daemon is stopping: %w", msg.Name, runtime.ErrUnavailable)})
+		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: the daemon is stopping: %w", msg.Name, errclass.Unavailable)})
 		return
 	}
 	key := poolKey(msg.BundlePath)
 	if p, ok := s.book.named(msg.Name); ok {
 		if msg.BundlePath != "" && key != p.bundlePath {
-			ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q is for bundle %s, not %s; delete it first: %w", msg.Name, p.bundlePath, key, runtime.ErrAlreadyExists)})
+			ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q is for bundle %s, not %s; delete it first: %w", msg.Name, p.bundlePath, key, errclass.AlreadyExists)})
 			return
 		}
 		p.size.Store(int64(msg.Size))
@@ -131,11 +132,11 @@ func (s *poolsActor) setPool(ctx actor.Context, msg *SetPool) {
 		return
 	}
 	if !filepath.IsAbs(msg.BundlePath) {
-		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: bundle path %q must be absolute: %w", msg.Name, msg.BundlePath, runtime.ErrInvalidArgument)})
+		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: bundle path %q must be absolute: %w", msg.Name, msg.BundlePath, errclass.InvalidArgument)})
 		return
 	}
 	if other := s.book.forBundle(key); other != nil {
-		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("bundle %s already has pool %q: %w", key, other.name, runtime.ErrAlreadyExists)})
+		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("bundle %s already has pool %q: %w", key, other.name, errclass.AlreadyExists)})
 		return
 	}
 	// A bundle that cannot start is refused now rather than retried for ever.
@@ -148,7 +149,7 @@ func (s *poolsActor) setPool(ctx actor.Context, msg *SetPool) {
 	p.size.Store(int64(msg.Size))
 	pid, err := ctx.SpawnNamed(newPoolProps(p, s.deps), "pool:"+msg.Name)
 	if err != nil {
-		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: spawn actor: %v: %w", msg.Name, err, runtime.ErrAlreadyExists)})
+		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: spawn actor: %v: %w", msg.Name, err, errclass.AlreadyExists)})
 		return
 	}
 	p.actor = pid

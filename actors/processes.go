@@ -7,6 +7,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -46,7 +47,7 @@ func (a *containerActor) execFinished(ctx actor.Context, msg *execFinished) {
 
 func (a *containerActor) signal(pid int, sig syscall.Signal) error {
 	if sig < 0 || sig > maxSignal {
-		return fmt.Errorf("signal %d: not a signal (0 to %d): %w", sig, maxSignal, runtime.ErrInvalidArgument)
+		return fmt.Errorf("signal %d: not a signal (0 to %d): %w", sig, maxSignal, errclass.InvalidArgument)
 	}
 	return a.rec.ctr.Signal(pid, sig)
 }

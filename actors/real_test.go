@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/linux"
@@ -147,10 +148,10 @@ func TestRealKillInitEvents(t *testing.T) {
 		}
 	}
 	// Stopped containers refuse what only a live one can do.
-	if _, err := e.sup.Exec(ctx, "victim", runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if _, err := e.sup.Exec(ctx, "victim", runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("exec into a stopped container: %v", err)
 	}
-	if _, err := e.sup.Pause(ctx, "victim"); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if _, err := e.sup.Pause(ctx, "victim"); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("pause of a stopped container: %v", err)
 	}
 	if err := e.sup.Delete(ctx, "victim", false); err != nil {
@@ -159,7 +160,7 @@ func TestRealKillInitEvents(t *testing.T) {
 	if ev := testutil.Receive(t, "an event", sub.C()); ev.Type != api.EventDelete {
 		t.Errorf("last event = %v, want delete", ev.Type)
 	}
-	if _, err := e.sup.Get(ctx, "victim"); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := e.sup.Get(ctx, "victim"); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("get after delete: %v, want not found", err)
 	}
 	// The id is free again at once.
@@ -180,7 +181,7 @@ func TestRealPauseResume(t *testing.T) {
 			t.Fatalf("pause: %v, %v", c.State.Status, err)
 		}
 	}
-	if _, err := e.sup.Exec(ctx, "freeze", runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if _, err := e.sup.Exec(ctx, "freeze", runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("exec into a paused container: %v", err)
 	}
 	c, err := e.sup.Resume(ctx, "freeze")
@@ -215,7 +216,7 @@ func TestRealStormSnapshotAgrees(t *testing.T) {
 				p, err := e.sup.Exec(ctx, id, runtime.ProcessSpec{Args: []string{"sleep", fmt.Sprint(100 + j)}})
 				if err != nil {
 					// An init that exits by itself may do so mid-exec.
-					if i%4 != 0 || !errors.Is(err, runtime.ErrFailedPrecondition) {
+					if i%4 != 0 || !errors.Is(err, errclass.FailedPrecondition) {
 						t.Errorf("exec in %s: %v", id, err)
 					}
 					continue
@@ -223,8 +224,8 @@ func TestRealStormSnapshotAgrees(t *testing.T) {
 				if j == 1 {
 					// The process may be gone already, or its whole
 					// container (an init that exits by itself).
-					if err := e.sup.Signal(ctx, id, p.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, runtime.ErrNotFound) &&
-						!(i%4 == 0 && errors.Is(err, runtime.ErrFailedPrecondition)) {
+					if err := e.sup.Signal(ctx, id, p.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, errclass.NotFound) &&
+						!(i%4 == 0 && errors.Is(err, errclass.FailedPrecondition)) {
 						t.Errorf("signal in %s: %v", id, err)
 					}
 				}
@@ -359,7 +360,7 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 	if cp.Name != "cp1" || cp.Container != "orig" || cp.Created.IsZero() {
 		t.Errorf("checkpoint = %+v", cp)
 	}
-	if _, err := e.sup.Checkpoint(ctx, "orig", "cp1", runtime.CheckpointOptions{}); !errors.Is(err, runtime.ErrAlreadyExists) {
+	if _, err := e.sup.Checkpoint(ctx, "orig", "cp1", runtime.CheckpointOptions{}); !errors.Is(err, errclass.AlreadyExists) {
 		t.Errorf("a second checkpoint with the same name: %v", err)
 	}
 	if got := status(e.sup.State(), "orig"); got != api.Running {
@@ -412,10 +413,10 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 	if list, _ := e.sup.Checkpoints(ctx, "orig"); len(list) != 0 {
 		t.Errorf("checkpoints after delete: %v", list)
 	}
-	if _, err := e.sup.Restore(ctx, "again", "", "orig/cp1"); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := e.sup.Restore(ctx, "again", "", "orig/cp1"); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("restore from a deleted checkpoint: %v, want not found", err)
 	}
-	if _, err := e.sup.Restore(ctx, "bad", "", "../x"); !errors.Is(err, runtime.ErrInvalidArgument) {
+	if _, err := e.sup.Restore(ctx, "bad", "", "../x"); !errors.Is(err, errclass.InvalidArgument) {
 		t.Errorf("restore from a bad reference: %v, want invalid argument", err)
 	}
 	// The checkpoint of the stopped clone outlives it.

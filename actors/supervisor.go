@@ -15,6 +15,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
@@ -53,7 +54,7 @@ type Config struct {
 	// earlier daemon started) before Spawn returns.
 	Adopt bool
 	// Checkpoints is where checkpoints are kept; nil makes checkpoint
-	// commands answer ErrUnavailable.
+	// commands answer errclass.Unavailable.
 	Checkpoints *checkpoint.Store
 	// Criu, when set, is asked at each checkpoint and restore request
 	// whether CRIU can be used now: nil, or why not (no CRIU, one that
@@ -81,7 +82,7 @@ type Supervisor struct {
 // Spawn starts a supervisor in root's actor system.
 func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 	if cfg.Runtime == nil {
-		return nil, fmt.Errorf("actors: a runtime is required: %w", runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("actors: a runtime is required: %w", errclass.InvalidArgument)
 	}
 	if cfg.Events == nil {
 		cfg.Events = events.New(events.Options{})
@@ -388,9 +389,9 @@ func askContainer[R any](s *Supervisor, ctx context.Context, id string, msg any)
 	r, err := ask[R](s, ctx, s.ContainerPID(id), msg)
 	if errors.Is(err, actor.ErrDeadLetter) {
 		if c, ok := s.State().Get(id); ok && c.State.Error != "" {
-			return zero, fmt.Errorf("container %q: %s: %w", id, c.State.Error, runtime.ErrUnavailable)
+			return zero, fmt.Errorf("container %q: %s: %w", id, c.State.Error, errclass.Unavailable)
 		}
-		return zero, fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
+		return zero, fmt.Errorf("container %q: %w", id, errclass.NotFound)
 	}
 	return r, err
 }

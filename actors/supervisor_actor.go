@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -81,11 +82,11 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		return
 	}
 	if _, taken := s.children[msg.ID]; taken {
-		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, runtime.ErrAlreadyExists)})
+		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, errclass.AlreadyExists)})
 		return
 	}
 	if _, unmanaged := s.state.Load().Get(msg.ID); unmanaged {
-		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, runtime.ErrAlreadyExists)})
+		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, errclass.AlreadyExists)})
 		return
 	}
 	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log}
@@ -103,7 +104,7 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		}
 		rec.restoreFrom, rec.restoreName = from, name
 	} else if msg.BundlePath == "" {
-		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a bundle path is required: %w", msg.ID, runtime.ErrInvalidArgument)})
+		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a bundle path is required: %w", msg.ID, errclass.InvalidArgument)})
 		return
 	}
 	pid, err := s.spawn(ctx, rec)
@@ -117,7 +118,7 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 func (s *supervisorActor) spawn(ctx actor.Context, rec *record) (*actor.PID, error) {
 	pid, err := ctx.SpawnNamed(newContainerProps(rec, s.deps), rec.id)
 	if err != nil {
-		return nil, fmt.Errorf("container %q: spawn actor: %v: %w", rec.id, err, runtime.ErrAlreadyExists)
+		return nil, fmt.Errorf("container %q: spawn actor: %v: %w", rec.id, err, errclass.AlreadyExists)
 	}
 	s.children[rec.id] = pid
 	return pid, nil
@@ -137,9 +138,9 @@ func (s *supervisorActor) route(ctx actor.Context, msg command) {
 // missing is the error for a container without an actor.
 func (s *supervisorActor) missing(id string) error {
 	if c, ok := s.state.Load().Get(id); ok && c.State.Error != "" {
-		return fmt.Errorf("container %q: %s: %w", id, c.State.Error, runtime.ErrUnavailable)
+		return fmt.Errorf("container %q: %s: %w", id, c.State.Error, errclass.Unavailable)
 	}
-	return fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
+	return fmt.Errorf("container %q: %w", id, errclass.NotFound)
 }
 
 // adopt spawns actors for the containers an earlier daemon left running, and

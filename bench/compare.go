@@ -18,6 +18,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 )
@@ -66,7 +67,7 @@ func NewCompareTarget(name string) (Target, error) {
 		return newContainerd(), nil
 	}
 	return nil, fmt.Errorf("compare target %q: %w: the valid ones are %s",
-		name, runtime.ErrInvalidArgument, strings.Join(CompareTargetNames(), ", "))
+		name, errclass.InvalidArgument, strings.Join(CompareTargetNames(), ", "))
 }
 
 // cliTeardownConcurrency is how many per-container teardown commands the
@@ -123,7 +124,7 @@ func missingCommandError(command, pkg string) error {
 		how = "sudo make bench-deps, or " + how
 	}
 	return fmt.Errorf("%s is not installed: %w: it comes with the Debian package %s; install it with: %s (the benchmark installs nothing itself)",
-		command, runtime.ErrUnavailable, pkg, how)
+		command, errclass.Unavailable, pkg, how)
 }
 
 // comparePackages are the Debian packages of the comparison runtimes, the

@@ -17,8 +17,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
-	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
@@ -41,7 +41,7 @@ func TestNewCompareTarget(t *testing.T) {
 				if err == nil {
 					t.Fatalf("NewCompareTarget(%q) = %v, want an error", tc.name, target)
 				}
-				if !errors.Is(err, runtime.ErrInvalidArgument) {
+				if !errors.Is(err, errclass.InvalidArgument) {
 					t.Errorf("error %v is not ErrInvalidArgument", err)
 				}
 				for _, valid := range CompareTargetNames() {
@@ -82,7 +82,7 @@ func TestCheckCLIID(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("checkCLIID(%q) = %v, want ok %v", tc.id, err, tc.ok)
 		}
-		if err != nil && !errors.Is(err, runtime.ErrInvalidArgument) {
+		if err != nil && !errors.Is(err, errclass.InvalidArgument) {
 			t.Errorf("checkCLIID(%q) = %v, not ErrInvalidArgument", tc.id, err)
 		}
 	}
@@ -188,7 +188,7 @@ func TestCLIConfigConcurrentWrites(t *testing.T) {
 }
 
 func TestLoadCLIConfigRejectsBadBundle(t *testing.T) {
-	if _, err := loadCLIConfig(t.TempDir(), "/p", ""); !errors.Is(err, runtime.ErrInvalidArgument) {
+	if _, err := loadCLIConfig(t.TempDir(), "/p", ""); !errors.Is(err, errclass.InvalidArgument) {
 		t.Errorf("loadCLIConfig(empty dir) = %v, want ErrInvalidArgument", err)
 	}
 }
@@ -462,7 +462,7 @@ func TestMissingRuntimeInstallsNothing(t *testing.T) {
 				c.Teardown(context.Background())
 				t.Fatal("Setup with a missing runtime succeeded")
 			}
-			if !errors.Is(err, runtime.ErrUnavailable) {
+			if !errors.Is(err, errclass.Unavailable) {
 				t.Errorf("error %v is not ErrUnavailable", err)
 			}
 			for _, want := range []string{c.command, "Debian package " + tc.pkg, tc.wantHow} {
@@ -632,7 +632,7 @@ func testCompareTarget(t *testing.T, name, command, pkg string, wantOverhead fun
 	if err := target.Start(ctx, ids[0]); err == nil {
 		t.Errorf("a second start of %s succeeded", ids[0])
 	}
-	if err := target.Start(ctx, "../escape"); !errors.Is(err, runtime.ErrInvalidArgument) {
+	if err := target.Start(ctx, "../escape"); !errors.Is(err, errclass.InvalidArgument) {
 		t.Errorf("start of ../escape = %v, want ErrInvalidArgument", err)
 	}
 

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/http/client"
-	"github.com/troupe-run/troupe/runtime"
 )
 
 // teardownConcurrency is how many deletes the troupe target sends at once.
@@ -184,7 +184,7 @@ func (t *Troupe) Teardown(ctx context.Context) error {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			err := t.client.Delete(ctx, id, true)
-			if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			if err != nil && !errors.Is(err, errclass.NotFound) {
 				failed.Add(1)
 				once.Do(func() { firstErr = fmt.Errorf("delete %s: %w", id, err) })
 			}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // WarmPoolName is the pool the warm target makes on the daemon.
@@ -98,7 +98,7 @@ func (t *TroupeWarm) quiesce(ctx context.Context) {
 // then the containers.
 func (t *TroupeWarm) Teardown(ctx context.Context) error {
 	err := t.client.DeletePool(ctx, WarmPoolName)
-	if errors.Is(err, runtime.ErrNotFound) {
+	if errors.Is(err, errclass.NotFound) {
 		err = nil
 	}
 	return errors.Join(err, t.Troupe.Teardown(ctx))

@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/troupe-run/troupe/api"
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // MaxBodySize bounds request bodies.
@@ -29,7 +29,7 @@ func decode(w nethttp.ResponseWriter, r *nethttp.Request, v any) error {
 		if errors.As(err, &tooLarge) {
 			return fmt.Errorf("request body is larger than %d bytes: %w", MaxBodySize, errBodyTooLarge)
 		}
-		return fmt.Errorf("read request body: %v: %w", err, runtime.ErrInvalidArgument)
+		return fmt.Errorf("read request body: %v: %w", err, errclass.InvalidArgument)
 	}
 	return decodeBytes(body, v)
 }
@@ -42,10 +42,10 @@ func decodeBytes(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s: %w", describeJSONError(err), runtime.ErrInvalidArgument)
+		return fmt.Errorf("%s: %w", describeJSONError(err), errclass.InvalidArgument)
 	}
 	if dec.More() {
-		return fmt.Errorf("malformed JSON: more than one value in the body: %w", runtime.ErrInvalidArgument)
+		return fmt.Errorf("malformed JSON: more than one value in the body: %w", errclass.InvalidArgument)
 	}
 	// encoding/json matches keys to fields ignoring case, so
 	// DisallowUnknownFields lets {"bundlepath": ...} through, and in
@@ -53,10 +53,10 @@ func decodeBytes(body []byte, v any) error {
 	// contract's field names are exact.
 	var raw any
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return fmt.Errorf("%s: %w", describeJSONError(err), runtime.ErrInvalidArgument)
+		return fmt.Errorf("%s: %w", describeJSONError(err), errclass.InvalidArgument)
 	}
 	if err := exactFields(raw, reflect.TypeOf(v)); err != nil {
-		return fmt.Errorf("%w: %w", err, runtime.ErrInvalidArgument)
+		return fmt.Errorf("%w: %w", err, errclass.InvalidArgument)
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/troupe-run/troupe/api"
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // requestTypes are the bodies the API decodes, by the fuzzer's kind byte.
@@ -62,10 +62,10 @@ func FuzzDecode(f *testing.F) {
 		v := newValue()
 		err := decodeBytes(body, v)
 		if err != nil {
-			if !errors.Is(err, runtime.ErrInvalidArgument) {
+			if !errors.Is(err, errclass.InvalidArgument) {
 				t.Fatalf("decode %q into %T: %v is not an invalid argument", body, v, err)
 			}
-			if strings.TrimSuffix(err.Error(), runtime.ErrInvalidArgument.Error()) == "" {
+			if strings.TrimSuffix(err.Error(), errclass.InvalidArgument.Error()) == "" {
 				t.Fatalf("decode %q into %T: an error without a message", body, v)
 			}
 			return
@@ -127,7 +127,7 @@ func TestDecodeBytes(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, runtime.ErrInvalidArgument) || !strings.Contains(fmt.Sprint(err), tc.err) {
+			if !errors.Is(err, errclass.InvalidArgument) || !strings.Contains(fmt.Sprint(err), tc.err) {
 				t.Errorf("decode %q: %v, want an invalid argument mentioning %q", tc.body, err, tc.err)
 			}
 		})

@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"golang.org/x/sys/unix"
-
-	"github.com/troupe-run/troupe/runtime"
 )
 
 // ListenOptions say how the requests a listener receives are checked: the
@@ -36,7 +35,7 @@ type ListenOptions struct {
 func Listen(address string, o ListenOptions) (net.Listener, error) {
 	u, err := url.Parse(address)
 	if err != nil {
-		return nil, fmt.Errorf("listen %q: %v: %w", address, err, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("listen %q: %v: %w", address, err, errclass.InvalidArgument)
 	}
 	switch u.Scheme {
 	case "unix":
@@ -48,12 +47,12 @@ func Listen(address string, o ListenOptions) (net.Listener, error) {
 	case "tcp":
 		return listenTCP(u.Host, o)
 	}
-	return nil, fmt.Errorf("listen %q: want unix:///path or tcp://host:port: %w", address, runtime.ErrInvalidArgument)
+	return nil, fmt.Errorf("listen %q: want unix:///path or tcp://host:port: %w", address, errclass.InvalidArgument)
 }
 
 func listenUnix(path string) (net.Listener, error) {
 	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("listen unix %q: the path must be absolute: %w", path, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("listen unix %q: the path must be absolute: %w", path, errclass.InvalidArgument)
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o711); err != nil {
@@ -64,17 +63,17 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("listen unix %s: %w", path, err)
 	}
 	if fi.Mode().Perm()&0o002 != 0 {
-		return nil, fmt.Errorf("listen unix %s: directory %s is world-writable; anyone could replace the socket: %w", path, dir, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("listen unix %s: directory %s is world-writable; anyone could replace the socket: %w", path, dir, errclass.InvalidArgument)
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		// Only a socket may be replaced: a path given by mistake must not
 		// cost the file that is there.
 		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("listen unix %s: the path exists and is not a socket: %w", path, runtime.ErrInvalidArgument)
+			return nil, fmt.Errorf("listen unix %s: the path exists and is not a socket: %w", path, errclass.InvalidArgument)
 		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
-			return nil, fmt.Errorf("listen unix %s: another daemon is serving it: %w", path, runtime.ErrAlreadyExists)
+			return nil, fmt.Errorf("listen unix %s: another daemon is serving it: %w", path, errclass.AlreadyExists)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("listen unix %s: remove stale socket: %w", path, err)
@@ -124,7 +123,7 @@ func bindPrivately(dir, path string) (net.Listener, error) {
 	if err := unix.Renameat2(fd, "s", unix.AT_FDCWD, path, unix.RENAME_NOREPLACE); err != nil {
 		l.Close()
 		if errors.Is(err, unix.EEXIST) {
-			return nil, fmt.Errorf("another daemon made it meanwhile: %w", runtime.ErrAlreadyExists)
+			return nil, fmt.Errorf("another daemon made it meanwhile: %w", errclass.AlreadyExists)
 		}
 		return nil, err
 	}
@@ -151,16 +150,16 @@ func (l *unixListener) Close() error {
 func listenTCP(hostport string, o ListenOptions) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
-		return nil, fmt.Errorf("listen tcp %q: %v: %w", hostport, err, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("listen tcp %q: %v: %w", hostport, err, errclass.InvalidArgument)
 	}
 	switch {
 	case o.Token:
 	case !isLoopback(host):
-		return nil, fmt.Errorf("listen tcp %s: not a loopback address; give --token-file to serve other hosts: %w", hostport, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("listen tcp %s: not a loopback address; give --token-file to serve other hosts: %w", hostport, errclass.InvalidArgument)
 	case !o.InsecureTCP:
 		// Loopback is no boundary: every local user and every container on
 		// the host's network can connect, and the API runs anything as root.
-		return nil, fmt.Errorf("listen tcp %s: no token: every local user and every container on the host network could run anything as root through it; give --token-file (or --insecure-tcp to serve it without a token anyway): %w", hostport, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("listen tcp %s: no token: every local user and every container on the host network could run anything as root through it; give --token-file (or --insecure-tcp to serve it without a token anyway): %w", hostport, errclass.InvalidArgument)
 	}
 	l, err := net.Listen("tcp", hostport)
 	if err != nil {

@@ -12,9 +12,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/troupe-run/troupe/errclass"
 	"golang.org/x/sys/unix"
-
-	"github.com/troupe-run/troupe/runtime"
 )
 
 // socketDir makes a short private directory for sockets (a socket path
@@ -128,7 +127,7 @@ func TestListenUnix(t *testing.T) {
 		}
 		sock := filepath.Join(dir, "t.sock")
 		_, err := listen(t, "unix://"+sock, ListenOptions{})
-		if !errors.Is(err, runtime.ErrInvalidArgument) {
+		if !errors.Is(err, errclass.InvalidArgument) {
 			t.Fatalf("Listen in a 0777 directory: %v, want invalid argument", err)
 		}
 		if _, err := os.Lstat(sock); !os.IsNotExist(err) {
@@ -162,7 +161,7 @@ func TestListenUnix(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := listen(t, "unix://"+sock, ListenOptions{})
-		if !errors.Is(err, runtime.ErrAlreadyExists) {
+		if !errors.Is(err, errclass.AlreadyExists) {
 			t.Fatalf("second Listen on a live socket: %v, want already exists", err)
 		}
 		if !dials(sock) {
@@ -177,7 +176,7 @@ func TestListenUnix(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := listen(t, "unix://"+path, ListenOptions{})
-		if !errors.Is(err, runtime.ErrInvalidArgument) {
+		if !errors.Is(err, errclass.InvalidArgument) {
 			t.Errorf("Listen on a regular file: %v, want invalid argument", err)
 		}
 		if data, err := os.ReadFile(path); err != nil || string(data) != "keep me" {
@@ -218,13 +217,13 @@ func TestListenTCP(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s %+v", tc.address, tc.o), func(t *testing.T) {
 			l, err := listen(t, tc.address, tc.o)
-			if tc.address == "tcp://[::1]:0" && tc.ok && err != nil && !errors.Is(err, runtime.ErrInvalidArgument) {
+			if tc.address == "tcp://[::1]:0" && tc.ok && err != nil && !errors.Is(err, errclass.InvalidArgument) {
 				t.Skipf("no IPv6 loopback here: %v", err)
 			}
 			switch {
 			case tc.ok && err != nil:
 				t.Fatalf("Listen(%q, %+v): %v", tc.address, tc.o, err)
-			case !tc.ok && !errors.Is(err, runtime.ErrInvalidArgument):
+			case !tc.ok && !errors.Is(err, errclass.InvalidArgument):
 				t.Fatalf("Listen(%q, %+v): %v, want invalid argument", tc.address, tc.o, err)
 			case !tc.ok:
 				if !strings.Contains(err.Error(), "--token-file") {
@@ -255,7 +254,7 @@ func TestListenBadAddress(t *testing.T) {
 	} {
 		t.Run(address, func(t *testing.T) {
 			_, err := listen(t, address, ListenOptions{Token: true})
-			if !errors.Is(err, runtime.ErrInvalidArgument) {
+			if !errors.Is(err, errclass.InvalidArgument) {
 				t.Errorf("Listen(%q): %v, want invalid argument", address, err)
 			}
 		})

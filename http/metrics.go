@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/troupe-run/troupe/actors"
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // metrics are the daemon's Prometheus figures.
@@ -91,7 +91,7 @@ func (m *metrics) started(r *actors.StartContainerResult, err error) {
 	result := "ok"
 	if err != nil {
 		result = "failed"
-		if errors.Is(err, runtime.ErrInvalidArgument) || errors.Is(err, runtime.ErrAlreadyExists) {
+		if errors.Is(err, errclass.InvalidArgument) || errors.Is(err, errclass.AlreadyExists) {
 			result = "refused"
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/criu"
 )
@@ -83,7 +84,7 @@ func New(cfg Config) *Server {
 	e.UseRawPath = true
 	e.Use(s.recovery, s.bodyDeadline, s.logRequests, s.authenticate)
 	e.NoRoute(func(c *gin.Context) {
-		fail(c, fmt.Errorf("no such endpoint: %s %s: %w", c.Request.Method, c.Request.URL.Path, runtime.ErrNotFound))
+		fail(c, fmt.Errorf("no such endpoint: %s %s: %w", c.Request.Method, c.Request.URL.Path, errclass.NotFound))
 	})
 	e.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(nethttp.StatusMethodNotAllowed, api.Error{Error: fmt.Sprintf("method %s not allowed on %s", c.Request.Method, c.Request.URL.Path), Code: api.MethodNotAllowed})

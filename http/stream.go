@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 )
@@ -35,7 +36,7 @@ func (s *Server) events(c *gin.Context) {
 	if v, ok := c.GetQuery("since"); ok {
 		since, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			fail(c, fmt.Errorf("query since=%q: want an event id: %w", v, runtime.ErrInvalidArgument))
+			fail(c, fmt.Errorf("query since=%q: want an event id: %w", v, errclass.InvalidArgument))
 			return
 		}
 		f.Replay, f.Since = true, since
@@ -105,7 +106,7 @@ func (s *Server) logs(c *gin.Context) {
 		return
 	}
 	if len(containerlog.Files(logPath)) == 0 {
-		fail(c, fmt.Errorf("logs of container %q: %w", id, runtime.ErrNotFound))
+		fail(c, fmt.Errorf("logs of container %q: %w", id, errclass.NotFound))
 		return
 	}
 	w := c.Writer
@@ -165,7 +166,7 @@ func parseLogQuery(c *gin.Context, now time.Time) (logQuery, error) {
 		if v := c.Query(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return q, fmt.Errorf("query %s=%q: want true or false: %w", name, v, runtime.ErrInvalidArgument)
+				return q, fmt.Errorf("query %s=%q: want true or false: %w", name, v, errclass.InvalidArgument)
 			}
 			*dst = b
 		}
@@ -173,7 +174,7 @@ func parseLogQuery(c *gin.Context, now time.Time) (logQuery, error) {
 	if v := c.Query("tail"); v != "" && v != "all" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return q, fmt.Errorf("query tail=%q: want a number of lines or all: %w", v, runtime.ErrInvalidArgument)
+			return q, fmt.Errorf("query tail=%q: want a number of lines or all: %w", v, errclass.InvalidArgument)
 		}
 		q.read.Tail = n
 		q.noPast = n == 0
@@ -181,7 +182,7 @@ func parseLogQuery(c *gin.Context, now time.Time) (logQuery, error) {
 	if v := c.Query("since"); v != "" {
 		since, err := parseSince(v, now)
 		if err != nil {
-			return q, fmt.Errorf("query since=%q: want an RFC 3339 time, Unix seconds or a duration such as 10m: %w", v, runtime.ErrInvalidArgument)
+			return q, fmt.Errorf("query since=%q: want an RFC 3339 time, Unix seconds or a duration such as 10m: %w", v, errclass.InvalidArgument)
 		}
 		q.read.Since = since
 	}

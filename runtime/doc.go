@@ -23,11 +23,11 @@
 //
 // # Errors
 //
-// Every error wraps one class ([ErrNotFound], [ErrAlreadyExists],
-// [ErrInvalidArgument], [ErrFailedPrecondition], [ErrUnavailable]) and carries
+// Every error wraps one class ([errclass.NotFound], [errclass.AlreadyExists],
+// [errclass.InvalidArgument], [errclass.FailedPrecondition], [errclass.Unavailable]) and carries
 // context naming the container, process or file involved:
 //
-//	if errors.Is(err, runtime.ErrNotFound) { ... }
+//	if errors.Is(err, errclass.NotFound) { ... }
 //
 // # Ids
 //

@@ -21,7 +21,7 @@ type Prepared interface {
 	// made: claiming it would start the old configuration.
 	Stale() bool
 	// Claim gives it the id and lets its init exec the bundle's process:
-	// it is then an ordinary running Container. ErrAlreadyExists when the
+	// it is then an ordinary running Container. errclass.AlreadyExists when the
 	// id is taken (the prepared container is left intact and can be claimed
 	// again or discarded); after any other error it is gone.
 	Claim(ctx context.Context, id string) (Container, error)

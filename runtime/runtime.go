@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
@@ -45,7 +46,7 @@ type StartOptions struct {
 // log limits. The bundle is the runtime's to check (Check).
 func (o StartOptions) Validate() error {
 	if err := o.Log.Validate(); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrInvalidArgument)
+		return fmt.Errorf("%v: %w", err, errclass.InvalidArgument)
 	}
 	return nil
 }
@@ -119,7 +120,7 @@ type Container interface {
 	// calls fn. It is what lets a caller watch many containers without a
 	// goroutine reading a NotifyOOM channel for each.
 	//
-	// It fails with ErrNotFound once the container's cgroup is gone (after
+	// It fails with errclass.NotFound once the container's cgroup is gone (after
 	// Delete). On a cgroup v2 host a stopped container's cgroup stays until
 	// Delete but no OOM kill can happen in it any more: registration
 	// succeeds and fn is never called.
@@ -267,7 +268,7 @@ const maxIDLength = 128
 func ValidID(what, id string) error {
 	if !validID(id) {
 		return fmt.Errorf("invalid %s %q: must be 1 to %d of [A-Za-z0-9_.-], starting with a letter or digit: %w",
-			what, id, maxIDLength, ErrInvalidArgument)
+			what, id, maxIDLength, errclass.InvalidArgument)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/troupe-run/troupe/errclass"
 )
 
 func TestValidID(t *testing.T) {
@@ -31,7 +33,7 @@ func TestValidID(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("ValidID(%q) = %v, want ok=%v", tc.id, err, tc.ok)
 		}
-		if err != nil && !errors.Is(err, ErrInvalidArgument) {
+		if err != nil && !errors.Is(err, errclass.InvalidArgument) {
 			t.Errorf("ValidID(%q) error is not invalid argument: %v", tc.id, err)
 		}
 	}
@@ -65,17 +67,17 @@ func TestValidIDMatchesPattern(t *testing.T) {
 
 func TestWithClass(t *testing.T) {
 	cause := errors.New("freezer: device busy")
-	err := fmt.Errorf("pause %q: %w", "web", WithClass(ErrFailedPrecondition, cause))
-	if !errors.Is(err, ErrFailedPrecondition) || !errors.Is(err, cause) {
+	err := fmt.Errorf("pause %q: %w", "web", errclass.With(errclass.FailedPrecondition, cause))
+	if !errors.Is(err, errclass.FailedPrecondition) || !errors.Is(err, cause) {
 		t.Errorf("%v: lost the class or the cause", err)
 	}
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, errclass.NotFound) {
 		t.Errorf("%v: is not found", err)
 	}
 	if got, want := err.Error(), `pause "web": freezer: device busy`; got != want {
 		t.Errorf("message = %q, want %q", got, want)
 	}
-	if WithClass(ErrNotFound, nil) != nil {
+	if errclass.With(errclass.NotFound, nil) != nil {
 		t.Error("WithClass of nil is not nil")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // MaxUserID is the highest uid or gid a process may be given. Ids are 32
@@ -28,7 +30,7 @@ const (
 
 // Validate checks spec before anything of it reaches the kernel: a value
 // the kernel or libcontainer would refuse (or worse, silently change) is an
-// ErrInvalidArgument naming the field.
+// errclass.InvalidArgument naming the field.
 func (s ProcessSpec) Validate() error {
 	if len(s.Args) == 0 {
 		return invalidf("args are required")
@@ -115,5 +117,5 @@ func (r Resources) Validate() error {
 }
 
 func invalidf(format string, args ...any) error {
-	return fmt.Errorf(format+": %w", append(args, ErrInvalidArgument)...)
+	return fmt.Errorf(format+": %w", append(args, errclass.InvalidArgument)...)
 }

@@ -5,7 +5,7 @@
 // so the spec can be converted without changing the daemon's working
 // directory (a process-wide setting that thousands of parallel starts would
 // fight over). Errors name the file and the field, and wrap
-// runtime.ErrInvalidArgument.
+// errclass.InvalidArgument.
 package bundle
 
 import (
@@ -19,6 +19,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -234,5 +235,5 @@ func isBind(m *specs.Mount) bool {
 }
 
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("bundle: "+format+": %w", append(args, runtime.ErrInvalidArgument)...)
+	return fmt.Errorf("bundle: "+format+": %w", append(args, errclass.InvalidArgument)...)
 }

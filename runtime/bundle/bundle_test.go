@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // fifo, as a test's config, makes config.json a FIFO.
@@ -86,7 +86,7 @@ func TestLoad(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, runtime.ErrInvalidArgument) {
+			if !errors.Is(err, errclass.InvalidArgument) {
 				t.Fatalf("Load: %v, want invalid argument", err)
 			}
 			if !strings.Contains(err.Error(), tc.inErr) {

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // importedMeta is where an imported checkpoint.json waits to be checked.
@@ -83,7 +83,7 @@ func (s *Store) Import(id, name string, r io.Reader, maxBytes int64) (_ Checkpoi
 	}()
 	dir := filepath.Dir(images)
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("import checkpoint %s/%s: "+format+": %w", append([]any{id, name}, append(args, runtime.ErrInvalidArgument)...)...)
+		return fmt.Errorf("import checkpoint %s/%s: "+format+": %w", append([]any{id, name}, append(args, errclass.InvalidArgument)...)...)
 	}
 	// The archive's own read errors (a truncated archive, a body that
 	// stopped coming or grew too large) are the request's; the disk's are
@@ -93,7 +93,7 @@ func (s *Store) Import(id, name string, r io.Reader, maxBytes int64) (_ Checkpoi
 		if errors.Is(src.err, io.EOF) {
 			return bad("%s: the archive ends early (truncated?)", what)
 		}
-		return runtime.WithClass(runtime.ErrInvalidArgument, fmt.Errorf("import checkpoint %s/%s: %s: %w", id, name, what, src.err))
+		return errclass.With(errclass.InvalidArgument, fmt.Errorf("import checkpoint %s/%s: %s: %w", id, name, what, src.err))
 	}
 	var total int64
 	tr := tar.NewReader(src)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // sampleCheckpoint makes a committed checkpoint web/cp1 with two images.
@@ -53,7 +53,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, data, want)
 		}
 	}
-	if err := src.Export("web", "nope", &buf); !errors.Is(err, runtime.ErrNotFound) {
+	if err := src.Export("web", "nope", &buf); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("export of a missing checkpoint: %v", err)
 	}
 }
@@ -121,7 +121,7 @@ func TestImportRefusesMaliciousArchives(t *testing.T) {
 			root := t.TempDir()
 			s, _ := New(root)
 			_, err := s.Import("web", "cp1", bytes.NewReader(tc.data), tc.max)
-			if !errors.Is(err, runtime.ErrInvalidArgument) {
+			if !errors.Is(err, errclass.InvalidArgument) {
 				t.Fatalf("import: %v, want invalid argument", err)
 			}
 			if _, err := os.Stat(filepath.Join(root, "web")); !os.IsNotExist(err) {

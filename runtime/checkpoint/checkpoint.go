@@ -21,6 +21,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/criu"
 )
@@ -54,7 +55,7 @@ type Store struct {
 // of processes.
 func New(root string) (*Store, error) {
 	if !filepath.IsAbs(root) {
-		return nil, fmt.Errorf("checkpoint store %q must be absolute: %w", root, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("checkpoint store %q must be absolute: %w", root, errclass.InvalidArgument)
 	}
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("checkpoint store: %w", err)
@@ -85,7 +86,7 @@ func (s *Store) Reserve(id, name string) (images string, err error) {
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("checkpoint %s/%s: %w", id, name, runtime.ErrAlreadyExists)
+			return "", fmt.Errorf("checkpoint %s/%s: %w", id, name, errclass.AlreadyExists)
 		}
 		return "", fmt.Errorf("checkpoint %s/%s: %w", id, name, err)
 	}
@@ -174,7 +175,7 @@ func (s *Store) Get(id, name string) (Checkpoint, string, error) {
 	data, err := os.ReadFile(filepath.Join(dir, metaFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return Checkpoint{}, "", fmt.Errorf("checkpoint %s/%s: %w", id, name, runtime.ErrNotFound)
+			return Checkpoint{}, "", fmt.Errorf("checkpoint %s/%s: %w", id, name, errclass.NotFound)
 		}
 		return Checkpoint{}, "", fmt.Errorf("checkpoint %s/%s: %w", id, name, err)
 	}

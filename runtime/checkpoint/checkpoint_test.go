@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 func TestStoreRoundTrip(t *testing.T) {
@@ -27,7 +27,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	if list, _ := s.List("web"); len(list) != 0 {
 		t.Errorf("an unfinished checkpoint is listed: %v", list)
 	}
-	if _, err := s.Reserve("web", "cp1"); !errors.Is(err, runtime.ErrAlreadyExists) {
+	if _, err := s.Reserve("web", "cp1"); !errors.Is(err, errclass.AlreadyExists) {
 		t.Errorf("second reserve: %v, want already exists", err)
 	}
 	c := Checkpoint{Name: "cp1", TCP: true, Created: time.Now(), Container: "web", BundlePath: "/b"}
@@ -44,10 +44,10 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err := s.Delete("web", "cp1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Get("web", "cp1"); !errors.Is(err, runtime.ErrNotFound) {
+	if _, _, err := s.Get("web", "cp1"); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("get after delete: %v", err)
 	}
-	if err := s.Delete("web", "cp1"); !errors.Is(err, runtime.ErrNotFound) {
+	if err := s.Delete("web", "cp1"); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("delete twice: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(s.root, "web")); !os.IsNotExist(err) {
@@ -61,7 +61,7 @@ func TestStoreRefusesBadNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ id, name string }{{"..", "x"}, {"web", ".."}, {"web", "a/b"}, {"", "x"}, {"web", ""}} {
-		if _, err := s.Reserve(tc.id, tc.name); !errors.Is(err, runtime.ErrInvalidArgument) {
+		if _, err := s.Reserve(tc.id, tc.name); !errors.Is(err, errclass.InvalidArgument) {
 			t.Errorf("Reserve(%q, %q): %v, want invalid argument", tc.id, tc.name, err)
 		}
 	}

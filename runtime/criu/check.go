@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // The states of a Checker's verdict.
@@ -49,13 +49,13 @@ type Checker struct {
 func Check(path string, timeout time.Duration) *Checker {
 	c := &Checker{done: make(chan struct{})}
 	c.set(Verdict{Status: Checking, Path: path},
-		fmt.Errorf("checkpoint/restore is not available yet: the self-test of CRIU (%s) is still running: %w", path, runtime.ErrUnavailable))
+		fmt.Errorf("checkpoint/restore is not available yet: the self-test of CRIU (%s) is still running: %w", path, errclass.Unavailable))
 	go func() {
 		defer close(c.done)
 		full, err := Use(path)
 		if err != nil {
 			c.set(Verdict{Status: Failed, Path: path, Error: err.Error()},
-				fmt.Errorf("checkpoint/restore is not available: %w", runtime.WithClass(runtime.ErrUnavailable, err)))
+				fmt.Errorf("checkpoint/restore is not available: %w", errclass.With(errclass.Unavailable, err)))
 			return
 		}
 		t0 := time.Now()
@@ -63,7 +63,7 @@ func Check(path string, timeout time.Duration) *Checker {
 		v := Verdict{Status: Passed, Path: full, Version: version, Took: time.Since(t0).Round(time.Millisecond).String()}
 		if err != nil {
 			v.Status, v.Error = Failed, err.Error()
-			c.set(v, fmt.Errorf("checkpoint/restore is not available: %w", runtime.WithClass(runtime.ErrUnavailable, err)))
+			c.set(v, fmt.Errorf("checkpoint/restore is not available: %w", errclass.With(errclass.Unavailable, err)))
 			return
 		}
 		c.set(v, nil)
@@ -76,7 +76,7 @@ func Check(path string, timeout time.Duration) *Checker {
 func Unavailable(path string, err error) *Checker {
 	c := &Checker{done: make(chan struct{})}
 	c.set(Verdict{Status: Failed, Path: path, Error: err.Error()},
-		fmt.Errorf("checkpoint/restore is not available: %w", runtime.WithClass(runtime.ErrUnavailable, err)))
+		fmt.Errorf("checkpoint/restore is not available: %w", errclass.With(errclass.Unavailable, err)))
 	close(c.done)
 	return c
 }
@@ -87,7 +87,7 @@ func (c *Checker) set(v Verdict, err error) {
 }
 
 // Err is nil once CRIU passed its self-test; until then, or when it failed,
-// it says why checkpoint and restore are unavailable (runtime.ErrUnavailable).
+// it says why checkpoint and restore are unavailable (errclass.Unavailable).
 func (c *Checker) Err() error { return *c.err.Load() }
 
 // Verdict returns the current verdict.

@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
-	"github.com/troupe-run/troupe/runtime"
 )
 
 // installedCriu is make criu's CRIU, or the test is skipped (failed under
@@ -184,7 +184,7 @@ func TestCheckerVerdicts(t *testing.T) {
 			path := os.Getenv("PATH")
 			t.Cleanup(func() { os.Setenv("PATH", path) })
 			c := Check(tc.path, time.Second)
-			if err := c.Err(); !errors.Is(err, runtime.ErrUnavailable) {
+			if err := c.Err(); !errors.Is(err, errclass.Unavailable) {
 				t.Errorf("before the verdict: Err() = %v, want ErrUnavailable", err)
 			}
 			select {
@@ -196,7 +196,7 @@ func TestCheckerVerdicts(t *testing.T) {
 			if v.Status != tc.status || !strings.Contains(v.Error, tc.errSubstring) {
 				t.Errorf("verdict %+v, want %s with %q", v, tc.status, tc.errSubstring)
 			}
-			if err := c.Err(); !errors.Is(err, runtime.ErrUnavailable) || !strings.Contains(err.Error(), tc.errSubstring) {
+			if err := c.Err(); !errors.Is(err, errclass.Unavailable) || !strings.Contains(err.Error(), tc.errSubstring) {
 				t.Errorf("Err() = %v", err)
 			}
 		})

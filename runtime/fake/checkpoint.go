@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -20,7 +21,7 @@ func (c *Container) Checkpoint(ctx context.Context, dir string, o runtime.Checkp
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s := c.statusLocked(); s != runtime.Running && s != runtime.Paused {
-		return fmt.Errorf("checkpoint container %q: container is %s: %w", c.id, s, runtime.ErrFailedPrecondition)
+		return fmt.Errorf("checkpoint container %q: container is %s: %w", c.id, s, errclass.FailedPrecondition)
 	}
 	if err := os.WriteFile(filepath.Join(dir, imageFile), []byte(c.id), 0o600); err != nil {
 		return fmt.Errorf("checkpoint container %q: %w", c.id, err)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -114,7 +115,7 @@ func (c *Container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 	// container been paused, while the hook ran.
 	if s := c.statusLocked(); s != runtime.Running {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("exec in container %q: container is %s: %w", c.id, s, runtime.ErrFailedPrecondition)
+		return nil, fmt.Errorf("exec in container %q: container is %s: %w", c.id, s, errclass.FailedPrecondition)
 	}
 	p := newProcess(c.rt.allocPid(), false, spec)
 	c.execs[p.pid] = p
@@ -132,7 +133,7 @@ func (c *Container) checkRunning() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s := c.statusLocked(); s != runtime.Running {
-		return fmt.Errorf("exec in container %q: container is %s: %w", c.id, s, runtime.ErrFailedPrecondition)
+		return fmt.Errorf("exec in container %q: container is %s: %w", c.id, s, errclass.FailedPrecondition)
 	}
 	return nil
 }
@@ -155,18 +156,18 @@ func (c *Container) Signal(pid int, sig syscall.Signal) error {
 }
 
 // liveLocked returns the live process pid of the container, or an
-// ErrNotFound error worded as the real runtime's.
+// errclass.NotFound error worded as the real runtime's.
 func (c *Container) liveLocked(pid int) (*Process, error) {
 	if pid == c.init.pid {
 		if c.init.exited() {
-			return nil, fmt.Errorf("container %q: process %d has exited: %w", c.id, pid, runtime.ErrNotFound)
+			return nil, fmt.Errorf("container %q: process %d has exited: %w", c.id, pid, errclass.NotFound)
 		}
 		return c.init, nil
 	}
 	if p := c.execs[pid]; p != nil {
 		return p, nil
 	}
-	return nil, fmt.Errorf("process %d in container %q: %w", pid, c.id, runtime.ErrNotFound)
+	return nil, fmt.Errorf("process %d in container %q: %w", pid, c.id, errclass.NotFound)
 }
 
 // deliverLocked gives sig to the live process p.
@@ -253,26 +254,26 @@ func (c *Container) statusLocked() runtime.Status {
 }
 
 // Pause implements runtime.Container. As in libcontainer, pausing a paused
-// or stopped container fails (ErrFailedPrecondition) rather than doing
+// or stopped container fails (errclass.FailedPrecondition) rather than doing
 // nothing.
 func (c *Container) Pause() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.frozen || c.init.exited() {
-		return runtime.WithClass(runtime.ErrFailedPrecondition, fmt.Errorf("pause container %q: %w", c.id, errNotRunning))
+		return errclass.With(errclass.FailedPrecondition, fmt.Errorf("pause container %q: %w", c.id, errNotRunning))
 	}
 	c.frozen = true
 	return nil
 }
 
 // Resume implements runtime.Container. Resuming a container that is not
-// frozen fails (ErrFailedPrecondition), as in libcontainer. Fatal signals
+// frozen fails (errclass.FailedPrecondition), as in libcontainer. Fatal signals
 // sent while it was frozen take effect now, the exec'd processes' first.
 func (c *Container) Resume() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.frozen {
-		return runtime.WithClass(runtime.ErrFailedPrecondition, fmt.Errorf("resume container %q: %w", c.id, errNotPaused))
+		return errclass.With(errclass.FailedPrecondition, fmt.Errorf("resume container %q: %w", c.id, errNotPaused))
 	}
 	c.frozen = false
 	for _, pid := range c.execPidsLocked() {
@@ -288,12 +289,12 @@ func (c *Container) Resume() error {
 
 // Stats implements runtime.Container with deterministic figures: each live
 // process holds 4 MiB and adds 1ms of CPU per call; block I/O is fixed.
-// After Delete it fails with ErrNotFound, the cgroup being gone.
+// After Delete it fails with errclass.NotFound, the cgroup being gone.
 func (c *Container) Stats() (*runtime.Stats, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.deleted {
-		return nil, fmt.Errorf("stats of container %q: cgroup has been removed: %w", c.id, runtime.ErrNotFound)
+		return nil, fmt.Errorf("stats of container %q: cgroup has been removed: %w", c.id, errclass.NotFound)
 	}
 	live := uint64(len(c.execs))
 	if !c.init.exited() {
@@ -322,8 +323,8 @@ func (c *Container) Stats() (*runtime.Stats, error) {
 }
 
 // Update implements runtime.Container with the real runtime's checks: the
-// limits must pass runtime.Resources.Validate (ErrInvalidArgument), and a
-// stopped container refuses (ErrFailedPrecondition).
+// limits must pass runtime.Resources.Validate (errclass.InvalidArgument), and a
+// stopped container refuses (errclass.FailedPrecondition).
 func (c *Container) Update(r runtime.Resources) error {
 	if err := r.Validate(); err != nil {
 		return fmt.Errorf("update container %q: %w", c.id, err)
@@ -333,7 +334,7 @@ func (c *Container) Update(r runtime.Resources) error {
 	// libcontainer's Set refuses only "stopped", and it calls a frozen
 	// cgroup paused even when the init has ended.
 	if c.init.exited() && !c.frozen || c.deleted {
-		return runtime.WithClass(runtime.ErrFailedPrecondition, fmt.Errorf("update container %q: %w", c.id, errNotRunning))
+		return errclass.With(errclass.FailedPrecondition, fmt.Errorf("update container %q: %w", c.id, errNotRunning))
 	}
 	if r.Memory != nil {
 		c.memory = *r.Memory
@@ -359,12 +360,12 @@ func (c *Container) Resources() runtime.Resources {
 // OOMKill; it is buffered so that the fake never blocks on a slow reader,
 // and kills beyond the buffer are coalesced as the kernel coalesces its
 // events. It is closed on Delete, or when the container stops with
-// Options.Unified; after Delete NotifyOOM fails with ErrNotFound.
+// Options.Unified; after Delete NotifyOOM fails with errclass.NotFound.
 func (c *Container) NotifyOOM() (<-chan struct{}, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.deleted {
-		return nil, fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.id, runtime.ErrNotFound)
+		return nil, fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.id, errclass.NotFound)
 	}
 	ch := make(chan struct{}, oomChannelSize)
 	if c.oomDone {
@@ -379,14 +380,14 @@ func (c *Container) NotifyOOM() (<-chan struct{}, error) {
 // the goroutine that calls it, outside the container's lock, in the order
 // they were registered, and before the victim is killed: when the victim is
 // the init, before its Done is closed and its OnExit callbacks run, as the
-// real runtime orders them. After Delete OnOOM fails with ErrNotFound; once
+// real runtime orders them. After Delete OnOOM fails with errclass.NotFound; once
 // the container has stopped with Options.Unified a callback is accepted and
 // never called.
 func (c *Container) OnOOM(fn func()) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.deleted {
-		return fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.id, runtime.ErrNotFound)
+		return fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.id, errclass.NotFound)
 	}
 	if !c.oomDone {
 		c.oomFns = append(c.oomFns, fn)
@@ -405,16 +406,16 @@ func (c *Container) closeOOMLocked() {
 }
 
 // Delete implements runtime.Container. A running or paused container needs
-// force (else ErrFailedPrecondition); force SIGKILLs the init and thaws the
+// force (else errclass.FailedPrecondition); force SIGKILLs the init and thaws the
 // container, which ends every process at once. Afterwards Load reports
-// ErrNotFound and the id may be started again. Deleting again succeeds and
+// errclass.NotFound and the id may be started again. Deleting again succeeds and
 // does nothing. The fake never blocks, so ctx is not consulted.
 func (c *Container) Delete(ctx context.Context, force bool) error {
 	c.mu.Lock()
 	if s := c.statusLocked(); s != runtime.Stopped {
 		if !force {
 			c.mu.Unlock()
-			return fmt.Errorf("delete container %q: container is %s: %w", c.id, s, runtime.ErrFailedPrecondition)
+			return fmt.Errorf("delete container %q: container is %s: %w", c.id, s, errclass.FailedPrecondition)
 		}
 		c.frozen = false // the real runtime thaws after the kill so that it lands
 		c.endLocked(c.init, killedBy(syscall.SIGKILL))
@@ -432,13 +433,13 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 
 // Exit makes the live process pid (the init or an exec'd process) exit
 // with code, 0 to 255. An init's exit ends every exec'd process with
-// SIGKILL. It fails with ErrNotFound for a pid that is not a live process of
-// the container, ErrInvalidArgument for a code out of range, and
-// ErrFailedPrecondition while the container is paused: a frozen process
+// SIGKILL. It fails with errclass.NotFound for a pid that is not a live process of
+// the container, errclass.InvalidArgument for a code out of range, and
+// errclass.FailedPrecondition while the container is paused: a frozen process
 // cannot run to its exit.
 func (c *Container) Exit(pid, code int) error {
 	if code < 0 || code > 255 {
-		return fmt.Errorf("exit of process %d in container %q: code %d: must be 0 to 255: %w", pid, c.id, code, runtime.ErrInvalidArgument)
+		return fmt.Errorf("exit of process %d in container %q: code %d: must be 0 to 255: %w", pid, c.id, code, errclass.InvalidArgument)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -447,7 +448,7 @@ func (c *Container) Exit(pid, code int) error {
 		return err
 	}
 	if c.frozen {
-		return fmt.Errorf("exit of process %d in container %q: container is paused: %w", pid, c.id, runtime.ErrFailedPrecondition)
+		return fmt.Errorf("exit of process %d in container %q: container is paused: %w", pid, c.id, errclass.FailedPrecondition)
 	}
 	c.endLocked(p, exitedWith(code))
 	return nil
@@ -457,14 +458,14 @@ func (c *Container) Exit(pid, code int) error {
 // sends a value on every NotifyOOM channel, calls every OnOOM callback (on
 // this goroutine, with no lock held) and then, when pid is not 0, kills that
 // process with SIGKILL (on Resume if the container is paused, unless
-// Options.Unified) if it still lives. It fails with ErrNotFound for a pid
-// that is not live or a deleted container, and ErrFailedPrecondition for pid
+// Options.Unified) if it still lives. It fails with errclass.NotFound for a pid
+// that is not live or a deleted container, and errclass.FailedPrecondition for pid
 // 0 in a stopped container, which has no memory left to run out of.
 func (c *Container) OOMKill(pid int) error {
 	c.mu.Lock()
 	if c.deleted {
 		c.mu.Unlock()
-		return fmt.Errorf("oom kill in container %q: cgroup has been removed: %w", c.id, runtime.ErrNotFound)
+		return fmt.Errorf("oom kill in container %q: cgroup has been removed: %w", c.id, errclass.NotFound)
 	}
 	var victim *Process
 	if pid != 0 {
@@ -476,7 +477,7 @@ func (c *Container) OOMKill(pid int) error {
 		victim = p
 	} else if c.init.exited() {
 		c.mu.Unlock()
-		return fmt.Errorf("oom kill in container %q: container is stopped: %w", c.id, runtime.ErrFailedPrecondition)
+		return fmt.Errorf("oom kill in container %q: container is stopped: %w", c.id, errclass.FailedPrecondition)
 	}
 	c.oomKills++
 	// Notified before the kill, so a reader that first waits for the

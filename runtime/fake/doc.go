@@ -51,7 +51,7 @@
 //
 // Pause and Resume follow libcontainer: pausing a paused or stopped
 // container and resuming one that is not paused fail with
-// runtime.ErrFailedPrecondition, as does Exec into anything but a running
+// errclass.FailedPrecondition, as does Exec into anything but a running
 // container. By default the fake models a cgroup v1 host, where a frozen
 // process does not die even of SIGKILL until it is thawed: a fatal signal to
 // a paused container takes effect on Resume (or on a forced Delete, which

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 )
@@ -79,13 +80,13 @@ func TestStartValidation(t *testing.T) {
 	}{
 		{"ok", "web-1", bundlePath, nil},
 		{"ok unclean path", "web", "/bundles//x/../busybox/", nil},
-		{"empty id", "", bundlePath, runtime.ErrInvalidArgument},
-		{"slash in id", "a/b", bundlePath, runtime.ErrInvalidArgument},
-		{"leading dot", "..", bundlePath, runtime.ErrInvalidArgument},
-		{"empty bundle", "web", "", runtime.ErrInvalidArgument},
-		{"relative bundle", "web", "bundles/busybox", runtime.ErrInvalidArgument},
-		{"bad bundle", "web", "/bundles/bad", runtime.ErrInvalidArgument},
-		{"bad bundle unclean", "web", "/bundles/./bad/", runtime.ErrInvalidArgument},
+		{"empty id", "", bundlePath, errclass.InvalidArgument},
+		{"slash in id", "a/b", bundlePath, errclass.InvalidArgument},
+		{"leading dot", "..", bundlePath, errclass.InvalidArgument},
+		{"empty bundle", "web", "", errclass.InvalidArgument},
+		{"relative bundle", "web", "bundles/busybox", errclass.InvalidArgument},
+		{"bad bundle", "web", "/bundles/bad", errclass.InvalidArgument},
+		{"bad bundle unclean", "web", "/bundles/./bad/", errclass.InvalidArgument},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,19 +118,19 @@ func TestStartDuplicateDeleteReuse(t *testing.T) {
 	ctx := context.Background()
 	rt := New(Options{})
 	c := start(t, rt, "dup")
-	if _, err := rt.Start(ctx, "dup", runtime.StartOptions{BundlePath: bundlePath}); !errors.Is(err, runtime.ErrAlreadyExists) {
+	if _, err := rt.Start(ctx, "dup", runtime.StartOptions{BundlePath: bundlePath}); !errors.Is(err, errclass.AlreadyExists) {
 		t.Fatalf("second start: %v, want already exists", err)
 	}
 	if s := status(t, c); s != runtime.Running {
 		t.Fatalf("the first container is %s after a refused duplicate", s)
 	}
-	if err := c.Delete(ctx, false); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if err := c.Delete(ctx, false); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Fatalf("delete running without force: %v, want failed precondition", err)
 	}
 	if err := c.Delete(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rt.Load(ctx, "dup"); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := rt.Load(ctx, "dup"); !errors.Is(err, errclass.NotFound) {
 		t.Fatalf("load after delete: %v, want not found", err)
 	}
 	again := start(t, rt, "dup")
@@ -179,8 +180,8 @@ func TestLoadList(t *testing.T) {
 		want error
 	}{
 		{"zeta", nil},
-		{"nope", runtime.ErrNotFound},
-		{"../etc", runtime.ErrInvalidArgument},
+		{"nope", errclass.NotFound},
+		{"../etc", errclass.InvalidArgument},
 	}
 	for _, tc := range tests {
 		t.Run(tc.id, func(t *testing.T) {
@@ -246,7 +247,7 @@ func TestSignal(t *testing.T) {
 			if st.Signal != tc.sig || st.Code != 128+int(tc.sig) || st.At.IsZero() {
 				t.Errorf("exit = %+v, want killed by %v", st, tc.sig)
 			}
-			if err := c.Signal(target.Pid(), tc.sig); !errors.Is(err, runtime.ErrNotFound) {
+			if err := c.Signal(target.Pid(), tc.sig); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("signal to the dead process: %v, want not found", err)
 			}
 			if tc.target == "exec" && (done(other) || status(t, c) != runtime.Running) {
@@ -263,7 +264,7 @@ func TestSignalUnknownPid(t *testing.T) {
 	pb := execp(t, b, "sleep", "1")
 	for _, pid := range []int{1, 0, -1, os.Getpid(), b.Init().Pid(), pb.Pid()} {
 		t.Run(fmt.Sprint(pid), func(t *testing.T) {
-			if err := c.Signal(pid, syscall.SIGKILL); !errors.Is(err, runtime.ErrNotFound) {
+			if err := c.Signal(pid, syscall.SIGKILL); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("signal: %v, want not found", err)
 			}
 		})
@@ -283,8 +284,8 @@ func TestExit(t *testing.T) {
 		{"init zero", "init", 0, nil},
 		{"init code", "init", 3, nil},
 		{"exec code", "exec", 255, nil},
-		{"negative", "exec", -1, runtime.ErrInvalidArgument},
-		{"too big", "init", 256, runtime.ErrInvalidArgument},
+		{"negative", "exec", -1, errclass.InvalidArgument},
+		{"too big", "init", 256, errclass.InvalidArgument},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -306,7 +307,7 @@ func TestExit(t *testing.T) {
 			if st := wait(t, p); st.Code != tc.code || st.Signal != 0 {
 				t.Errorf("status = %+v, want code %d", st, tc.code)
 			}
-			if err := c.Exit(p.Pid(), 0); !errors.Is(err, runtime.ErrNotFound) {
+			if err := c.Exit(p.Pid(), 0); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("second exit: %v, want not found", err)
 			}
 		})
@@ -361,10 +362,10 @@ func TestInitEndKillsExecs(t *testing.T) {
 			if pids, err := c.Processes(); err != nil || len(pids) != 0 {
 				t.Errorf("processes of a stopped container = %v, %v", pids, err)
 			}
-			if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+			if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, errclass.FailedPrecondition) {
 				t.Errorf("exec into a stopped container: %v, want failed precondition", err)
 			}
-			if err := c.Signal(c.Init().Pid(), syscall.SIGKILL); !errors.Is(err, runtime.ErrNotFound) {
+			if err := c.Signal(c.Init().Pid(), syscall.SIGKILL); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("signal to the dead init: %v, want not found", err)
 			}
 			if err := c.Delete(context.Background(), false); err != nil {
@@ -386,10 +387,10 @@ func TestExecSpecAndErrors(t *testing.T) {
 		want  error
 	}{
 		{"ok", ctx, runtime.ProcessSpec{Args: []string{"echo", "hi"}}, nil, nil},
-		{"no args", ctx, runtime.ProcessSpec{}, nil, runtime.ErrInvalidArgument},
-		{"paused", ctx, runtime.ProcessSpec{Args: []string{"true"}}, func(c *Container) { c.Pause() }, runtime.ErrFailedPrecondition},
-		{"stopped", ctx, runtime.ProcessSpec{Args: []string{"true"}}, func(c *Container) { c.Exit(c.Init().Pid(), 0) }, runtime.ErrFailedPrecondition},
-		{"deleted", ctx, runtime.ProcessSpec{Args: []string{"true"}}, func(c *Container) { c.Delete(ctx, true) }, runtime.ErrFailedPrecondition},
+		{"no args", ctx, runtime.ProcessSpec{}, nil, errclass.InvalidArgument},
+		{"paused", ctx, runtime.ProcessSpec{Args: []string{"true"}}, func(c *Container) { c.Pause() }, errclass.FailedPrecondition},
+		{"stopped", ctx, runtime.ProcessSpec{Args: []string{"true"}}, func(c *Container) { c.Exit(c.Init().Pid(), 0) }, errclass.FailedPrecondition},
+		{"deleted", ctx, runtime.ProcessSpec{Args: []string{"true"}}, func(c *Container) { c.Delete(ctx, true) }, errclass.FailedPrecondition},
 		{"canceled", canceled, runtime.ProcessSpec{Args: []string{"true"}}, nil, context.Canceled},
 	}
 	for _, tc := range tests {
@@ -449,11 +450,11 @@ func TestPauseResumeTransitions(t *testing.T) {
 		stop  bool // end the init first
 	}{
 		{"pause resume", []step{{"pause", nil, runtime.Paused}, {"resume", nil, runtime.Running}}, false},
-		{"pause twice", []step{{"pause", nil, runtime.Paused}, {"pause", runtime.ErrFailedPrecondition, runtime.Paused}}, false},
-		{"resume running", []step{{"resume", runtime.ErrFailedPrecondition, runtime.Running}}, false},
-		{"resume twice", []step{{"pause", nil, runtime.Paused}, {"resume", nil, runtime.Running}, {"resume", runtime.ErrFailedPrecondition, runtime.Running}}, false},
-		{"pause stopped", []step{{"pause", runtime.ErrFailedPrecondition, runtime.Stopped}}, true},
-		{"resume stopped", []step{{"resume", runtime.ErrFailedPrecondition, runtime.Stopped}}, true},
+		{"pause twice", []step{{"pause", nil, runtime.Paused}, {"pause", errclass.FailedPrecondition, runtime.Paused}}, false},
+		{"resume running", []step{{"resume", errclass.FailedPrecondition, runtime.Running}}, false},
+		{"resume twice", []step{{"pause", nil, runtime.Paused}, {"resume", nil, runtime.Running}, {"resume", errclass.FailedPrecondition, runtime.Running}}, false},
+		{"pause stopped", []step{{"pause", errclass.FailedPrecondition, runtime.Stopped}}, true},
+		{"resume stopped", []step{{"resume", errclass.FailedPrecondition, runtime.Stopped}}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -504,7 +505,7 @@ func TestSignalWhilePaused(t *testing.T) {
 			if err := c.Pause(); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Exit(p.Pid(), 0); !errors.Is(err, runtime.ErrFailedPrecondition) {
+			if err := c.Exit(p.Pid(), 0); !errors.Is(err, errclass.FailedPrecondition) {
 				t.Errorf("exit of a frozen process: %v, want failed precondition", err)
 			}
 			if err := c.Signal(p.Pid(), tc.sig); err != nil {
@@ -557,10 +558,10 @@ func TestUpdateAndStats(t *testing.T) {
 		{"nothing", runtime.Resources{}, nil, hostMemory, 0},
 		{"memory", runtime.Resources{Memory: ptr[int64](64 << 20)}, nil, 64 << 20, 0},
 		{"memory unlimited", runtime.Resources{Memory: ptr[int64](-1)}, nil, hostMemory, 0},
-		{"memory zero", runtime.Resources{Memory: ptr[int64](0)}, runtime.ErrInvalidArgument, hostMemory, 0},
-		{"memory negative", runtime.Resources{Memory: ptr[int64](-2)}, runtime.ErrInvalidArgument, hostMemory, 0},
+		{"memory zero", runtime.Resources{Memory: ptr[int64](0)}, errclass.InvalidArgument, hostMemory, 0},
+		{"memory negative", runtime.Resources{Memory: ptr[int64](-2)}, errclass.InvalidArgument, hostMemory, 0},
 		{"pids", runtime.Resources{Pids: ptr[int64](8)}, nil, hostMemory, 8},
-		{"pids zero", runtime.Resources{Pids: ptr[int64](0)}, runtime.ErrInvalidArgument, hostMemory, 0},
+		{"pids zero", runtime.Resources{Pids: ptr[int64](0)}, errclass.InvalidArgument, hostMemory, 0},
 		{"shares", runtime.Resources{CPUShares: ptr[uint64](512)}, nil, hostMemory, 0},
 	}
 	for _, tc := range tests {
@@ -599,7 +600,7 @@ func TestStatsAndUpdateAfterStop(t *testing.T) {
 	if err := c.Exit(c.Init().Pid(), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Update(runtime.Resources{Pids: ptr[int64](4)}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if err := c.Update(runtime.Resources{Pids: ptr[int64](4)}); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("update of a stopped container: %v, want failed precondition", err)
 	}
 	if s, err := c.Stats(); err != nil || s.Pids != 0 || s.MemoryMaxUsage == 0 {
@@ -608,7 +609,7 @@ func TestStatsAndUpdateAfterStop(t *testing.T) {
 	if err := c.Delete(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Stats(); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := c.Stats(); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("stats after delete: %v, want not found", err)
 	}
 }
@@ -677,10 +678,10 @@ func TestOOM(t *testing.T) {
 			if _, ok := <-ch; ok {
 				t.Fatal("a value after delete")
 			}
-			if _, err := c.NotifyOOM(); !errors.Is(err, runtime.ErrNotFound) {
+			if _, err := c.NotifyOOM(); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("NotifyOOM after delete: %v, want not found", err)
 			}
-			if err := c.OOMKill(0); !errors.Is(err, runtime.ErrNotFound) {
+			if err := c.OOMKill(0); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("OOMKill after delete: %v, want not found", err)
 			}
 		})
@@ -754,7 +755,7 @@ func TestOnOOM(t *testing.T) {
 				t.Errorf("%q after delete", e)
 			default:
 			}
-			if err := c.OnOOM(func() {}); !errors.Is(err, runtime.ErrNotFound) {
+			if err := c.OnOOM(func() {}); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("OnOOM after delete: %v, want not found", err)
 			}
 		})
@@ -763,13 +764,13 @@ func TestOnOOM(t *testing.T) {
 
 func TestOOMErrors(t *testing.T) {
 	c := start(t, New(Options{}), "oom")
-	if err := c.OOMKill(12345); !errors.Is(err, runtime.ErrNotFound) {
+	if err := c.OOMKill(12345); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("OOMKill of an unknown pid: %v, want not found", err)
 	}
 	if err := c.Exit(c.Init().Pid(), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.OOMKill(0); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if err := c.OOMKill(0); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("OOMKill in a stopped container: %v, want failed precondition", err)
 	}
 	// cgroup v1: a stopped container's channel stays open until delete.
@@ -801,9 +802,9 @@ func TestDelete(t *testing.T) {
 		force bool
 		want  error
 	}{
-		{"running", nil, false, runtime.ErrFailedPrecondition},
+		{"running", nil, false, errclass.FailedPrecondition},
 		{"running force", nil, true, nil},
-		{"paused", func(c *Container) { c.Pause() }, false, runtime.ErrFailedPrecondition},
+		{"paused", func(c *Container) { c.Pause() }, false, errclass.FailedPrecondition},
 		{"paused force", func(c *Container) { c.Pause() }, true, nil},
 		{"stopped", func(c *Container) { c.Exit(c.Init().Pid(), 0) }, false, nil},
 	}
@@ -842,7 +843,7 @@ func TestDelete(t *testing.T) {
 			if s := status(t, c); s != runtime.Stopped {
 				t.Errorf("status after delete = %s", s)
 			}
-			if _, err := rt.Load(ctx, "del"); !errors.Is(err, runtime.ErrNotFound) {
+			if _, err := rt.Load(ctx, "del"); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("load after delete: %v, want not found", err)
 			}
 			if ids, _ := rt.List(ctx); len(ids) != 0 {
@@ -851,7 +852,7 @@ func TestDelete(t *testing.T) {
 			if _, err := os.Stat(c.LogPath()); !os.IsNotExist(err) {
 				t.Errorf("log file after delete: %v", err)
 			}
-			if err := c.Pause(); !errors.Is(err, runtime.ErrFailedPrecondition) {
+			if err := c.Pause(); !errors.Is(err, errclass.FailedPrecondition) {
 				t.Errorf("pause after delete: %v", err)
 			}
 			if err := c.Delete(ctx, false); err != nil {
@@ -904,7 +905,7 @@ func TestGateCountsInFlight(t *testing.T) {
 	testutil.Eventually(t, "every start to reach the gate", func() bool { return rt.InFlight() == n })
 	// A held start has reserved its id: a duplicate fails at once, and the
 	// container is not yet visible.
-	if _, err := rt.Start(context.Background(), "c0", runtime.StartOptions{BundlePath: bundlePath}); !errors.Is(err, runtime.ErrAlreadyExists) {
+	if _, err := rt.Start(context.Background(), "c0", runtime.StartOptions{BundlePath: bundlePath}); !errors.Is(err, errclass.AlreadyExists) {
 		t.Errorf("duplicate of a held start: %v, want already exists", err)
 	}
 	if ids, _ := rt.List(context.Background()); len(ids) != 0 {
@@ -937,7 +938,7 @@ func TestStartFailures(t *testing.T) {
 		want error
 	}{
 		{"hook error", Options{StartErr: func(context.Context, string, runtime.StartOptions) error {
-			return runtime.WithClass(runtime.ErrUnavailable, boom)
+			return errclass.With(errclass.Unavailable, boom)
 		}}, nil, boom},
 		{"canceled at the gate", Options{Gate: make(chan struct{})}, func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 10*time.Millisecond)

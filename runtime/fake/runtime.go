@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -30,7 +31,7 @@ type Options struct {
 	// increase by one per process and are never reused.
 	FirstPid int
 	// BadBundles are absolute bundle paths that Start rejects with
-	// runtime.ErrInvalidArgument, standing in for a missing or invalid
+	// errclass.InvalidArgument, standing in for a missing or invalid
 	// config.json (the fake never reads the disk).
 	BadBundles []string
 	// InitIgnores are signals that every init survives. A real pid
@@ -198,14 +199,14 @@ func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOption
 // with the messages of package bundle, and returns it cleaned.
 func (r *Runtime) checkBundle(path string) (string, error) {
 	if path == "" {
-		return "", fmt.Errorf("bundle: bundlePath is required: %w", runtime.ErrInvalidArgument)
+		return "", fmt.Errorf("bundle: bundlePath is required: %w", errclass.InvalidArgument)
 	}
 	if !filepath.IsAbs(path) {
-		return "", fmt.Errorf("bundle: bundlePath %q must be absolute: %w", path, runtime.ErrInvalidArgument)
+		return "", fmt.Errorf("bundle: bundlePath %q must be absolute: %w", path, errclass.InvalidArgument)
 	}
 	path = filepath.Clean(path)
 	if r.bad[path] {
-		return "", fmt.Errorf("bundle: %s: not a valid bundle (fake.Options.BadBundles): %w", path, runtime.ErrInvalidArgument)
+		return "", fmt.Errorf("bundle: %s: not a valid bundle (fake.Options.BadBundles): %w", path, errclass.InvalidArgument)
 	}
 	return path, nil
 }
@@ -215,7 +216,7 @@ func (r *Runtime) reserve(id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.containers[id] != nil || r.reserved[id] {
-		return fmt.Errorf("container %q: %w", id, runtime.ErrAlreadyExists)
+		return fmt.Errorf("container %q: %w", id, errclass.AlreadyExists)
 	}
 	r.reserved[id] = true
 	return nil
@@ -266,7 +267,7 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 	if c := r.Lookup(id); c != nil {
 		return c, nil
 	}
-	return nil, fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
+	return nil, fmt.Errorf("container %q: %w", id, errclass.NotFound)
 }
 
 // List implements runtime.Runtime: the ids of the containers started and

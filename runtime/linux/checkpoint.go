@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/criu"
 )
@@ -31,7 +32,7 @@ func (c *container) Checkpoint(ctx context.Context, dir string, o runtime.Checkp
 		return err
 	}
 	if status != runtime.Running && status != runtime.Paused {
-		return fmt.Errorf("checkpoint container %q: container is %s: %w", c.ID(), status, runtime.ErrFailedPrecondition)
+		return fmt.Errorf("checkpoint container %q: container is %s: %w", c.ID(), status, errclass.FailedPrecondition)
 	}
 	opts := &libcontainer.CriuOpts{
 		ImagesDirectory:         dir,

@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 )
@@ -89,7 +90,7 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 		return nil, err
 	}
 	if status != runtime.Running {
-		return nil, fmt.Errorf("exec in container %q: container is %s: %w", c.ID(), status, runtime.ErrFailedPrecondition)
+		return nil, fmt.Errorf("exec in container %q: container is %s: %w", c.ID(), status, errclass.FailedPrecondition)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("exec in container %q: %w", c.ID(), err)
@@ -125,14 +126,14 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 		// A half-made exec may leave a zombie that keeps the init from
 		// dying (strays.go).
 		go c.waiters.reapStrays()
-		err = classifyRun(classify(err, "exec %q in container %q", spec.Args[0], c.ID()), spec.Args[0], runtime.ErrFailedPrecondition)
+		err = classifyRun(classify(err, "exec %q in container %q", spec.Args[0], c.ID()), spec.Args[0], errclass.FailedPrecondition)
 		// An init that exits during the exec takes the exec down with it
 		// ("procReady not received", or its namespaces already gone): then
 		// the container's state is the cause. A dying init may take a moment
 		// to be reaped, hence the short wait, paid only on failure.
 		select {
 		case <-c.init.done:
-			err = runtime.WithClass(runtime.ErrFailedPrecondition, err)
+			err = errclass.With(errclass.FailedPrecondition, err)
 		case <-time.After(exitGrace):
 		}
 		return nil, err
@@ -187,11 +188,11 @@ func (c *container) Signal(pid int, sig syscall.Signal) error {
 		return err
 	}
 	if !slices.Contains(pids, pid) {
-		return fmt.Errorf("process %d in container %q: %w", pid, c.ID(), runtime.ErrNotFound)
+		return fmt.Errorf("process %d in container %q: %w", pid, c.ID(), errclass.NotFound)
 	}
 	if err := unix.Kill(pid, sig); err != nil {
 		if err == unix.ESRCH {
-			return fmt.Errorf("process %d in container %q: %w", pid, c.ID(), runtime.ErrNotFound)
+			return fmt.Errorf("process %d in container %q: %w", pid, c.ID(), errclass.NotFound)
 		}
 		return fmt.Errorf("signal %v to process %d in container %q: %w", sig, pid, c.ID(), err)
 	}
@@ -305,7 +306,7 @@ func (c *container) Update(r runtime.Resources) error {
 	config.Cgroups = &cg
 	// A memory limit below what the container uses now is refused by the
 	// kernel (EBUSY): the request is fine, the moment is not.
-	return classifyRun(classify(c.lc.Set(config), "update container %q", c.ID()), "", runtime.ErrFailedPrecondition)
+	return classifyRun(classify(c.lc.Set(config), "update container %q", c.ID()), "", errclass.FailedPrecondition)
 }
 
 // NotifyOOM implements runtime.Container.
@@ -352,7 +353,7 @@ func (c *container) oomWatch() (*oomWatch, error) {
 
 func (c *container) newOOMWatch() (*oomWatch, error) {
 	if c.deleted.Load() {
-		return nil, fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.ID(), runtime.ErrNotFound)
+		return nil, fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.ID(), errclass.NotFound)
 	}
 	st, err := c.lc.State()
 	if err != nil {
@@ -392,7 +393,7 @@ func (c *container) Delete(ctx context.Context, force bool) error {
 	// A created container (a prepared one, warm.go) has an init waiting.
 	if status != runtime.Stopped {
 		if !force {
-			return fmt.Errorf("delete container %q: container is %s: %w", c.ID(), status, runtime.ErrFailedPrecondition)
+			return fmt.Errorf("delete container %q: container is %s: %w", c.ID(), status, errclass.FailedPrecondition)
 		}
 		if err := c.kill(ctx); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
@@ -213,7 +214,7 @@ func TestRestoreDeadlineLeavesNothing(t *testing.T) {
 			if m := mountsUnder(images); len(m) > 0 {
 				t.Errorf("the killed CRIU left mounts: %v", m)
 			}
-			if _, err := e.rt.Load(context.Background(), "clone"); !errors.Is(err, runtime.ErrNotFound) {
+			if _, err := e.rt.Load(context.Background(), "clone"); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("after the failed restore, Load says %v", err)
 			}
 			// The original never noticed.

@@ -6,8 +6,7 @@ import (
 	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
-
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 )
 
 // classify wraps a libcontainer error with context and the troupe error class
@@ -20,16 +19,16 @@ func classify(err error, format string, args ...any) error {
 	wrapped := fmt.Errorf(format+": %w", append(args, err)...)
 	switch {
 	case errors.Is(err, libcontainer.ErrNotExist):
-		return runtime.WithClass(runtime.ErrNotFound, wrapped)
+		return errclass.With(errclass.NotFound, wrapped)
 	case errors.Is(err, libcontainer.ErrExist):
-		return runtime.WithClass(runtime.ErrAlreadyExists, wrapped)
+		return errclass.With(errclass.AlreadyExists, wrapped)
 	case errors.Is(err, libcontainer.ErrInvalidID):
-		return runtime.WithClass(runtime.ErrInvalidArgument, wrapped)
+		return errclass.With(errclass.InvalidArgument, wrapped)
 	case errors.Is(err, libcontainer.ErrPaused),
 		errors.Is(err, libcontainer.ErrRunning),
 		errors.Is(err, libcontainer.ErrNotRunning),
 		errors.Is(err, libcontainer.ErrNotPaused):
-		return runtime.WithClass(runtime.ErrFailedPrecondition, wrapped)
+		return errclass.With(errclass.FailedPrecondition, wrapped)
 	}
 	return wrapped
 }
@@ -52,14 +51,14 @@ func classifyRun(err error, args0 string, memoryClass error) error {
 	case args0 != "" && strings.Contains(msg, fmt.Sprintf("exec: %q: ", args0)):
 		// exec.LookPath in the init: no such program, not executable, a
 		// directory. The message names the program.
-		return runtime.WithClass(runtime.ErrInvalidArgument, err)
+		return errclass.With(errclass.InvalidArgument, err)
 	case strings.Contains(msg, "chdir to cwd ("),
 		strings.Contains(msg, "invalid environment variable"),
 		strings.Contains(msg, "cannot setuid to unmapped uid"),
 		strings.Contains(msg, "cannot setgid to unmapped gid"):
-		return runtime.WithClass(runtime.ErrInvalidArgument, err)
+		return errclass.With(errclass.InvalidArgument, err)
 	case strings.Contains(msg, "unable to set memory limit to"):
-		return runtime.WithClass(memoryClass, err)
+		return errclass.With(memoryClass, err)
 	}
 	return err
 }

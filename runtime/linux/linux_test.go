@@ -17,6 +17,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
@@ -111,7 +112,7 @@ func (e *env) start(id string, o busybox.Options) runtime.Container {
 	e.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
-		if err := c.Delete(ctx, true); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		if err := c.Delete(ctx, true); err != nil && !errors.Is(err, errclass.NotFound) {
 			e.t.Errorf("delete %s: %v", id, err)
 		}
 	})
@@ -259,13 +260,13 @@ func TestStartRunningAndDuplicate(t *testing.T) {
 		return strings.HasPrefix(readProc(t, c.Init().Pid(), "cmdline"), "sleep 3600")
 	})
 	_, err = e.rt.Start(context.Background(), "dup", runtime.StartOptions{BundlePath: e.bundle("dup2", busybox.Options{})})
-	if !errors.Is(err, runtime.ErrAlreadyExists) {
+	if !errors.Is(err, errclass.AlreadyExists) {
 		t.Fatalf("second start with the same id: %v, want already exists", err)
 	}
 	if s, _ := c.Status(); s != runtime.Running {
 		t.Fatalf("the first container is %s after a refused duplicate", s)
 	}
-	if err := c.Delete(context.Background(), false); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if err := c.Delete(context.Background(), false); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Fatalf("delete of a running container without force: %v, want failed precondition", err)
 	}
 }
@@ -310,7 +311,7 @@ func TestExecExitCodes(t *testing.T) {
 	if n, err := strconv.Atoi(strings.TrimSpace(out)); err != nil || n <= 1 || n > 100 {
 		t.Errorf("exec'd pid inside the container = %q, want a small pid > 1", out)
 	}
-	if _, err := c.Exec(context.Background(), runtime.ProcessSpec{}); !errors.Is(err, runtime.ErrInvalidArgument) {
+	if _, err := c.Exec(context.Background(), runtime.ProcessSpec{}); !errors.Is(err, errclass.InvalidArgument) {
 		t.Errorf("exec without args: %v, want invalid argument", err)
 	}
 	if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"/no/such/binary"}}); err == nil {
@@ -384,7 +385,7 @@ func TestSignalOneExecProcess(t *testing.T) {
 		return !slices.Contains(pids, a.Pid()) && slices.Contains(pids, b.Pid())
 	})
 	for _, pid := range []int{a.Pid(), 1, os.Getpid()} {
-		if err := c.Signal(pid, syscall.SIGTERM); !errors.Is(err, runtime.ErrNotFound) {
+		if err := c.Signal(pid, syscall.SIGTERM); !errors.Is(err, errclass.NotFound) {
 			t.Errorf("signal to pid %d (not a live process of the container): %v, want not found", pid, err)
 		}
 	}
@@ -433,10 +434,10 @@ func TestKillInitWithExecProcesses(t *testing.T) {
 			t.Errorf("exec'd pid %d exit = %v, want SIGKILL from the namespace's end", p.Pid(), st)
 		}
 	}
-	if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("exec into a stopped container: %v, want failed precondition", err)
 	}
-	if err := c.Signal(c.Init().Pid(), syscall.SIGKILL); !errors.Is(err, runtime.ErrNotFound) {
+	if err := c.Signal(c.Init().Pid(), syscall.SIGKILL); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("signal to the dead init: %v, want not found", err)
 	}
 }
@@ -465,7 +466,7 @@ func TestPauseResume(t *testing.T) {
 	if got := size(); got != frozen {
 		t.Fatalf("the counter moved while paused: %d -> %d bytes", frozen, got)
 	}
-	if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("exec into a paused container: %v, want failed precondition", err)
 	}
 	if err := c.Resume(); err != nil {
@@ -475,7 +476,7 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("status after resume = %s", s)
 	}
 	testutil.Eventually(t, "the counter to move again", func() bool { return size() > frozen })
-	if err := c.Resume(); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if err := c.Resume(); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("resume of a running container: %v, want failed precondition", err)
 	}
 	// A paused container can be deleted with force.
@@ -628,7 +629,7 @@ func TestStatsAndUpdate(t *testing.T) {
 		t.Errorf("cpu.shares = %q, %v; want 512", data, err)
 	}
 	bad := int64(-5)
-	if err := c.Update(runtime.Resources{Memory: &bad}); !errors.Is(err, runtime.ErrInvalidArgument) {
+	if err := c.Update(runtime.Resources{Memory: &bad}); !errors.Is(err, errclass.InvalidArgument) {
 		t.Errorf("update with memory -5: %v, want invalid argument", err)
 	}
 }
@@ -676,7 +677,7 @@ func TestLoadReadopts(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.assertGone("load", c.LogPath())
-	if _, err := rt2.Load(context.Background(), "load"); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := rt2.Load(context.Background(), "load"); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("load of a deleted container: %v, want not found", err)
 	}
 }
@@ -717,7 +718,7 @@ func TestBadBundles(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.rt.Start(context.Background(), tc.id, runtime.StartOptions{BundlePath: tc.path})
-			if !errors.Is(err, runtime.ErrInvalidArgument) {
+			if !errors.Is(err, errclass.InvalidArgument) {
 				t.Fatalf("start: %v, want invalid argument", err)
 			}
 			if !strings.Contains(err.Error(), tc.inErr) {

@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"golang.org/x/sys/unix"
-
-	"github.com/troupe-run/troupe/runtime"
 )
 
 // An oomWatch reports the OOM kills of one container's cgroup to the
@@ -176,7 +175,7 @@ func (w *oomWatch) isEnded() bool {
 // exists: the container has been deleted.
 func errCgroupGone(err error) error {
 	if errors.Is(err, os.ErrNotExist) {
-		return runtime.WithClass(runtime.ErrNotFound, fmt.Errorf("cgroup has been removed: %w", err))
+		return errclass.With(errclass.NotFound, fmt.Errorf("cgroup has been removed: %w", err))
 	}
 	return err
 }

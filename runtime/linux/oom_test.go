@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 )
@@ -117,7 +118,7 @@ func TestOOMWatchCounts(t *testing.T) {
 	}
 	if _, err := newOOMWatch(func() (uint64, error) { return 0, os.ErrNotExist }); err == nil {
 		t.Error("a watch made on a missing cgroup")
-	} else if !errors.Is(errCgroupGone(err), runtime.ErrNotFound) {
+	} else if !errors.Is(errCgroupGone(err), errclass.NotFound) {
 		t.Errorf("missing cgroup: %v, want not found", errCgroupGone(err))
 	}
 }
@@ -157,7 +158,7 @@ func TestOOMWatchV2Files(t *testing.T) {
 	if w, err := watchOOMv2(rx, dir); err != nil || !w.isEnded() || rx.len() != 0 {
 		t.Errorf("watch of an empty cgroup: ended %v, %d watched, %v", err == nil && w.isEnded(), rx.len(), err)
 	}
-	if _, err := watchOOMv2(rx, filepath.Join(dir, "gone")); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := watchOOMv2(rx, filepath.Join(dir, "gone")); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("watch of a removed cgroup: %v, want not found", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -96,11 +97,11 @@ func (p *process) exited() bool {
 // signal sends sig to the process, or reports that it is gone.
 func (p *process) signal(sig syscall.Signal) error {
 	if p.exited() {
-		return fmt.Errorf("process %d has exited: %w", p.pid, runtime.ErrNotFound)
+		return fmt.Errorf("process %d has exited: %w", p.pid, errclass.NotFound)
 	}
 	err := p.send(sig)
 	if errors.Is(err, os.ErrProcessDone) || errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("process %d has exited: %w", p.pid, runtime.ErrNotFound)
+		return fmt.Errorf("process %d has exited: %w", p.pid, errclass.NotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("signal %v to process %d: %w", sig, p.pid, err)

@@ -20,6 +20,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/containerlog"
@@ -89,7 +90,7 @@ type meta struct {
 // New returns a runtime keeping its state under o.StateDir.
 func New(o Options) (*Runtime, error) {
 	if !filepath.IsAbs(o.StateDir) {
-		return nil, fmt.Errorf("state dir %q must be absolute: %w", o.StateDir, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("state dir %q must be absolute: %w", o.StateDir, errclass.InvalidArgument)
 	}
 	if o.CgroupParent == "" {
 		o.CgroupParent = DefaultCgroupParent
@@ -98,16 +99,16 @@ func New(o Options) (*Runtime, error) {
 		o.LogDir = filepath.Join(o.StateDir, "logs")
 	}
 	if !filepath.IsAbs(o.LogDir) {
-		return nil, fmt.Errorf("log dir %q must be absolute: %w", o.LogDir, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("log dir %q must be absolute: %w", o.LogDir, errclass.InvalidArgument)
 	}
 	if err := o.LogLimits.Validate(); err != nil {
-		return nil, fmt.Errorf("%v: %w", err, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("%v: %w", err, errclass.InvalidArgument)
 	}
 	if o.CriuTimeout <= 0 {
 		o.CriuTimeout = DefaultCriuTimeout
 	}
 	if !path.IsAbs(o.CgroupParent) {
-		return nil, fmt.Errorf("cgroup parent %q must be absolute: %w", o.CgroupParent, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("cgroup parent %q must be absolute: %w", o.CgroupParent, errclass.InvalidArgument)
 	}
 	r := &Runtime{
 		waiters:      newWaiters(),
@@ -170,7 +171,7 @@ func (r *Runtime) run(ctx context.Context, id string, opts runtime.StartOptions)
 	}
 	defer l.finish(&retErr)
 	if err := l.lc.Run(l.proc); err != nil {
-		return nil, classifyRun(classify(err, "start container %q", id), l.b.Spec.Process.Args[0], runtime.ErrInvalidArgument)
+		return nil, classifyRun(classify(err, "start container %q", id), l.b.Spec.Process.Args[0], errclass.InvalidArgument)
 	}
 	return l.container()
 }
@@ -184,7 +185,7 @@ func (r *Runtime) prepare(ctx context.Context, name, bundlePath string) (_ *cont
 	}
 	defer l.finish(&retErr)
 	if err := l.lc.Start(l.proc); err != nil {
-		return nil, classifyRun(classify(err, "prepare container from %s", l.b.Path), l.b.Spec.Process.Args[0], runtime.ErrInvalidArgument)
+		return nil, classifyRun(classify(err, "prepare container from %s", l.b.Path), l.b.Spec.Process.Args[0], errclass.InvalidArgument)
 	}
 	return l.container()
 }
@@ -274,7 +275,7 @@ func (r *Runtime) create(ctx context.Context, id string, opts runtime.StartOptio
 	lc, err := libcontainer.Create(r.stateRoot, id, config)
 	if err != nil {
 		if errors.Is(err, libcontainer.ErrExist) {
-			return nil, fmt.Errorf("container %q: %w", id, runtime.ErrAlreadyExists)
+			return nil, fmt.Errorf("container %q: %w", id, errclass.AlreadyExists)
 		}
 		return nil, classify(err, "create container %q", id)
 	}
@@ -360,7 +361,7 @@ func (r *Runtime) Load(ctx context.Context, id string) (runtime.Container, error
 	lc, err := libcontainer.Load(r.stateRoot, id)
 	if err != nil {
 		if errors.Is(err, libcontainer.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
+			return nil, fmt.Errorf("container %q: %w", id, errclass.NotFound)
 		}
 		return nil, classify(err, "load container %q", id)
 	}
@@ -459,7 +460,7 @@ func (r *Runtime) config(id string, b *bundle.Bundle) (*configs.Config, error) {
 		Spec:       &spec,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %v: %w", b.Path, err, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("bundle %s: %v: %w", b.Path, err, errclass.InvalidArgument)
 	}
 	// specconv takes the bundle from the working directory, which a daemon
 	// does not change per container.
@@ -477,7 +478,7 @@ func (r *Runtime) config(id string, b *bundle.Bundle) (*configs.Config, error) {
 	// told from a failure of the runtime: here they are the bundle's, found
 	// once per bundle and before a start takes a slot.
 	if err := validate.Validate(config); err != nil {
-		return nil, fmt.Errorf("bundle %s: %v: %w", b.Path, err, runtime.ErrInvalidArgument)
+		return nil, fmt.Errorf("bundle %s: %v: %w", b.Path, err, errclass.InvalidArgument)
 	}
 	return config, nil
 }
@@ -509,7 +510,7 @@ func initProcess(p *specs.Process) (*libcontainer.Process, error) {
 	for _, rl := range p.Rlimits {
 		kind, ok := rlimits[rl.Type]
 		if !ok {
-			return nil, fmt.Errorf("bundle: process.rlimits: unknown type %q: %w", rl.Type, runtime.ErrInvalidArgument)
+			return nil, fmt.Errorf("bundle: process.rlimits: unknown type %q: %w", rl.Type, errclass.InvalidArgument)
 		}
 		lp.Rlimits = append(lp.Rlimits, configs.Rlimit{Type: kind, Hard: rl.Hard, Soft: rl.Soft})
 	}

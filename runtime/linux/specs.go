@@ -11,7 +11,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer/configs"
 
-	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime/bundle"
 )
 
@@ -128,7 +128,7 @@ type bundleStamp struct {
 func stampOf(bundlePath string) (bundleStamp, error) {
 	var st syscall.Stat_t
 	if err := syscall.Stat(filepath.Join(bundlePath, bundle.ConfigFile), &st); err != nil {
-		return bundleStamp{}, fmt.Errorf("bundle %s: %w: %w", bundlePath, err, runtime.ErrInvalidArgument)
+		return bundleStamp{}, fmt.Errorf("bundle %s: %w: %w", bundlePath, err, errclass.InvalidArgument)
 	}
 	return bundleStamp{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}, nil
 }

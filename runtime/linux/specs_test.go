@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
@@ -93,7 +94,7 @@ func TestSpecCache(t *testing.T) {
 	if err := os.Rename(rootfs, rootfs+".away"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := load(); !errors.Is(err, runtime.ErrInvalidArgument) {
+	if _, err := load(); !errors.Is(err, errclass.InvalidArgument) {
 		t.Errorf("load without a rootfs: %v, want invalid argument", err)
 	}
 	if err := os.Rename(rootfs+".away", rootfs); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 )
@@ -132,12 +133,12 @@ func (p *prepared) Claim(ctx context.Context, id string) (runtime.Container, err
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
-		return nil, fmt.Errorf("claim prepared container %s: already used: %w", p.c.id, runtime.ErrFailedPrecondition)
+		return nil, fmt.Errorf("claim prepared container %s: already used: %w", p.c.id, errclass.FailedPrecondition)
 	}
 	alias := filepath.Join(p.r.stateRoot, id)
 	if err := os.Symlink(p.c.id, alias); err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("container %q: %w", id, runtime.ErrAlreadyExists)
+			return nil, fmt.Errorf("container %q: %w", id, errclass.AlreadyExists)
 		}
 		return nil, fmt.Errorf("claim prepared container as %q: %w", id, err)
 	}

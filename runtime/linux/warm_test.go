@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
@@ -97,7 +98,7 @@ func TestPrepareClaim(t *testing.T) {
 		t.Errorf("list = %v", ids)
 	}
 	// Used once only; Discard after a claim leaves the container alone.
-	if _, err := p.Claim(context.Background(), "again"); !errors.Is(err, runtime.ErrFailedPrecondition) {
+	if _, err := p.Claim(context.Background(), "again"); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("second claim: %v", err)
 	}
 	if err := p.Discard(context.Background()); err != nil {
@@ -135,10 +136,10 @@ func TestPrepareClaimTakenID(t *testing.T) {
 	e := newEnv(t)
 	e.start("taken", busybox.Options{})
 	p := e.prepare(e.bundle("warm", busybox.Options{}))
-	if _, err := p.Claim(context.Background(), "taken"); !errors.Is(err, runtime.ErrAlreadyExists) {
+	if _, err := p.Claim(context.Background(), "taken"); !errors.Is(err, errclass.AlreadyExists) {
 		t.Fatalf("claim of a taken id: %v", err)
 	}
-	if _, err := p.Claim(context.Background(), "bad/id"); !errors.Is(err, runtime.ErrInvalidArgument) {
+	if _, err := p.Claim(context.Background(), "bad/id"); !errors.Is(err, errclass.InvalidArgument) {
 		t.Fatalf("claim of a bad id: %v", err)
 	}
 	// Still intact: it can be claimed under a free id.

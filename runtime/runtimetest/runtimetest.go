@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 )
 
@@ -22,7 +23,7 @@ type Env struct {
 	// /dev/shm.
 	Bundle string
 	// BadBundle is an absolute bundle path that Start refuses with
-	// runtime.ErrInvalidArgument (no config.json, or listed as bad).
+	// errclass.InvalidArgument (no config.json, or listed as bad).
 	BadBundle string
 }
 
@@ -128,7 +129,7 @@ var cases = []struct {
 		if st := s.wait(p); st.Code != 128+int(syscall.SIGTERM) || st.Signal != syscall.SIGTERM {
 			s.t.Errorf("exit %+v, want code %d by SIGTERM", st, 128+int(syscall.SIGTERM))
 		}
-		if err := c.Signal(p.Pid(), syscall.SIGTERM); !errors.Is(err, runtime.ErrNotFound) {
+		if err := c.Signal(p.Pid(), syscall.SIGTERM); !errors.Is(err, errclass.NotFound) {
 			s.t.Errorf("signal to an exited process: %v, want not found", err)
 		}
 		pids, err := c.Processes()
@@ -149,17 +150,17 @@ var cases = []struct {
 		if pids, err := c.Processes(); err != nil || len(pids) != 0 {
 			s.t.Errorf("Processes of a stopped container = %v, %v", pids, err)
 		}
-		if err := c.Signal(c.Init().Pid(), syscall.SIGKILL); !errors.Is(err, runtime.ErrNotFound) {
+		if err := c.Signal(c.Init().Pid(), syscall.SIGKILL); !errors.Is(err, errclass.NotFound) {
 			s.t.Errorf("signal to the exited init: %v, want not found", err)
 		}
-		if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, errclass.FailedPrecondition) {
 			s.t.Errorf("exec into a stopped container: %v, want failed precondition", err)
 		}
 		mem := int64(64 << 20)
-		if err := c.Update(runtime.Resources{Memory: &mem}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		if err := c.Update(runtime.Resources{Memory: &mem}); !errors.Is(err, errclass.FailedPrecondition) {
 			s.t.Errorf("update of a stopped container: %v, want failed precondition", err)
 		}
-		if err := c.Pause(); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		if err := c.Pause(); !errors.Is(err, errclass.FailedPrecondition) {
 			s.t.Errorf("pause of a stopped container: %v, want failed precondition", err)
 		}
 	}},
@@ -216,17 +217,17 @@ var cases = []struct {
 			s.t.Fatal(err)
 		}
 		s.wantStatus(c, runtime.Paused)
-		if err := c.Pause(); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		if err := c.Pause(); !errors.Is(err, errclass.FailedPrecondition) {
 			s.t.Errorf("pause of a paused container: %v, want failed precondition", err)
 		}
-		if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		if _, err := c.Exec(context.Background(), runtime.ProcessSpec{Args: []string{"true"}}); !errors.Is(err, errclass.FailedPrecondition) {
 			s.t.Errorf("exec into a paused container: %v, want failed precondition", err)
 		}
 		if err := c.Resume(); err != nil {
 			s.t.Fatal(err)
 		}
 		s.wantStatus(c, runtime.Running)
-		if err := c.Resume(); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		if err := c.Resume(); !errors.Is(err, errclass.FailedPrecondition) {
 			s.t.Errorf("resume of a running container: %v, want failed precondition", err)
 		}
 	}},
@@ -254,7 +255,7 @@ var cases = []struct {
 			s.t.Errorf("after update: memory limit %d, pids limit %d; want %d, %d", st.MemoryLimit, st.PidsLimit, mem, pids)
 		}
 		bad := int64(0)
-		if err := c.Update(runtime.Resources{Pids: &bad}); !errors.Is(err, runtime.ErrInvalidArgument) {
+		if err := c.Update(runtime.Resources{Pids: &bad}); !errors.Is(err, errclass.InvalidArgument) {
 			s.t.Errorf("update to pids 0: %v, want invalid argument", err)
 		}
 	}},
@@ -264,7 +265,7 @@ var cases = []struct {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		if err := c.Delete(context.Background(), false); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		if err := c.Delete(context.Background(), false); !errors.Is(err, errclass.FailedPrecondition) {
 			s.t.Errorf("delete of a running container without force: %v, want failed precondition", err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
@@ -275,7 +276,7 @@ var cases = []struct {
 		if ids, err := s.Runtime.List(context.Background()); err != nil || len(ids) != 0 {
 			s.t.Errorf("List after delete = %v, %v", ids, err)
 		}
-		if _, err := s.Runtime.Load(context.Background(), "del"); !errors.Is(err, runtime.ErrNotFound) {
+		if _, err := s.Runtime.Load(context.Background(), "del"); !errors.Is(err, errclass.NotFound) {
 			s.t.Errorf("Load after delete: %v, want not found", err)
 		}
 		select {
@@ -292,7 +293,7 @@ var cases = []struct {
 			s.t.Error("the OOM channel is not closed after delete")
 		}
 		// Not checked: Stats after Delete. The fake fails with
-		// ErrNotFound; package linux (cgroup v1) returns zeros.
+		// errclass.NotFound; package linux (cgroup v1) returns zeros.
 		if err := c.Delete(context.Background(), false); err != nil {
 			s.t.Errorf("delete of a deleted container: %v, want success", err)
 		}
@@ -359,32 +360,32 @@ var cases = []struct {
 		if err := c.Delete(ctx, true); err != nil {
 			s.t.Fatal(err)
 		}
-		if err := c.OnOOM(func() { s.t.Error("an OOM callback of a deleted container called") }); !errors.Is(err, runtime.ErrNotFound) {
+		if err := c.OnOOM(func() { s.t.Error("an OOM callback of a deleted container called") }); !errors.Is(err, errclass.NotFound) {
 			s.t.Errorf("OnOOM after delete: %v, want not found", err)
 		}
-		if _, err := c.NotifyOOM(); !errors.Is(err, runtime.ErrNotFound) {
+		if _, err := c.NotifyOOM(); !errors.Is(err, errclass.NotFound) {
 			s.t.Errorf("NotifyOOM after delete: %v, want not found", err)
 		}
 	}},
 	{"start of an existing id", func(s *suite) {
 		c := s.start("dup")
 		_, err := s.Runtime.Start(context.Background(), "dup", runtime.StartOptions{BundlePath: s.Bundle})
-		if !errors.Is(err, runtime.ErrAlreadyExists) {
+		if !errors.Is(err, errclass.AlreadyExists) {
 			s.t.Errorf("second start: %v, want already exists", err)
 		}
 		s.wantStatus(c, runtime.Running)
 	}},
 	{"load of an unknown id", func(s *suite) {
-		if _, err := s.Runtime.Load(context.Background(), "nosuch"); !errors.Is(err, runtime.ErrNotFound) {
+		if _, err := s.Runtime.Load(context.Background(), "nosuch"); !errors.Is(err, errclass.NotFound) {
 			s.t.Errorf("Load: %v, want not found", err)
 		}
 	}},
 	{"invalid id", func(s *suite) {
 		for _, id := range []string{"", "../x", "-x", "a/b"} {
-			if _, err := s.Runtime.Start(context.Background(), id, runtime.StartOptions{BundlePath: s.Bundle}); !errors.Is(err, runtime.ErrInvalidArgument) {
+			if _, err := s.Runtime.Start(context.Background(), id, runtime.StartOptions{BundlePath: s.Bundle}); !errors.Is(err, errclass.InvalidArgument) {
 				s.t.Errorf("Start %q: %v, want invalid argument", id, err)
 			}
-			if _, err := s.Runtime.Load(context.Background(), id); !errors.Is(err, runtime.ErrInvalidArgument) {
+			if _, err := s.Runtime.Load(context.Background(), id); !errors.Is(err, errclass.InvalidArgument) {
 				s.t.Errorf("Load %q: %v, want invalid argument", id, err)
 			}
 		}
@@ -392,10 +393,10 @@ var cases = []struct {
 	{"bad bundle", func(s *suite) {
 		for _, b := range []string{s.BadBundle, "relative/bundle"} {
 			opts := runtime.StartOptions{BundlePath: b}
-			if err := s.Runtime.Check(context.Background(), "bad", opts); !errors.Is(err, runtime.ErrInvalidArgument) {
+			if err := s.Runtime.Check(context.Background(), "bad", opts); !errors.Is(err, errclass.InvalidArgument) {
 				s.t.Errorf("Check with bundle %q: %v, want invalid argument", b, err)
 			}
-			if _, err := s.Runtime.Start(context.Background(), "bad", opts); !errors.Is(err, runtime.ErrInvalidArgument) {
+			if _, err := s.Runtime.Start(context.Background(), "bad", opts); !errors.Is(err, errclass.InvalidArgument) {
 				s.t.Errorf("Start with bundle %q: %v, want invalid argument", b, err)
 			}
 		}
@@ -416,7 +417,7 @@ func (s *suite) start(id string) runtime.Container {
 	s.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.h.Timeout)
 		defer cancel()
-		if err := c.Delete(ctx, true); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		if err := c.Delete(ctx, true); err != nil && !errors.Is(err, errclass.NotFound) {
 			s.t.Errorf("cleanup: delete %s: %v", id, err)
 		}
 	})
