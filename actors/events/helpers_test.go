@@ -8,6 +8,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 )
 
 // waitTimeout bounds every wait on a subscription; far longer than any
@@ -93,11 +94,5 @@ func expectClosed(t testing.TB, sub *events.Subscription) {
 // released the event the test received last.
 func settle(t testing.TB, sub *events.Subscription) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for events.QueueLen(sub) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("queue still holds %d events", events.QueueLen(sub))
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.EventuallyWithin(t, waitTimeout, "the subscription's queue to empty", func() bool { return events.QueueLen(sub) == 0 })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 )
 
 func TestPublishConcurrentIDsAreDense(t *testing.T) {
@@ -300,13 +301,9 @@ func TestCloseReleasesGoroutines(t *testing.T) {
 	l.Close() // the other 50
 	// Close returns once a pump has closed its channel, a moment before the
 	// goroutine is gone.
-	deadline := time.Now().Add(waitTimeout)
-	for goruntime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines after Close, %d before", goruntime.NumGoroutine(), before)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.EventuallyWithin(t, waitTimeout, fmt.Sprintf("the pumps' goroutines to end (%d before)", before), func() bool {
+		return goruntime.NumGoroutine() <= before
+	})
 }
 
 // BenchmarkPublish measures Publish with subscribers that read everything as

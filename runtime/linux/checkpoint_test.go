@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
@@ -70,5 +69,4 @@ func TestCheckpointRestore(t *testing.T) {
 		out.Close()
 		errp.Close()
 	}
-	time.Sleep(10 * time.Millisecond)
 }
