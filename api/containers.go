@@ -155,13 +155,15 @@ type Stats struct {
 
 // ContainerList is the answer of GET /containers, sorted by id.
 type ContainerList struct {
-	Containers []Container `json:"containers"`
+	Containers []*Container `json:"containers"`
 }
 
 // State is the answer of GET /state: every container, sorted by id, and
 // the machine's figures.
 type State struct {
-	Containers []Container `json:"containers"`
+	// Containers are pointers so that the daemon answers from its snapshot
+	// as it is, without a copy of thousands of containers per request.
+	Containers []*Container `json:"containers"`
 	Machine    Machine     `json:"machine"`
 }
 

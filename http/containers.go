@@ -20,32 +20,19 @@ import (
 func (s *Server) state(c *gin.Context) {
 	// The supervisor's snapshot: no message, no wait, however busy the
 	// actors are.
-	c.JSON(nethttp.StatusOK, stateResponse{Containers: nonNil(s.cfg.Supervisor.State().Containers), Machine: s.machine})
+	c.JSON(nethttp.StatusOK, api.State{Containers: containers(s.cfg.Supervisor.State()), Machine: s.machine})
 }
 
 func (s *Server) listContainers(c *gin.Context) {
-	c.JSON(nethttp.StatusOK, containerList{Containers: nonNil(s.cfg.Supervisor.State().Containers)})
+	c.JSON(nethttp.StatusOK, api.ContainerList{Containers: containers(s.cfg.Supervisor.State())})
 }
 
-// stateResponse and containerList encode as api.State and
-// api.ContainerList: the snapshot's pointers go out as they are, with no
-// copy of thousands of containers per request.
-type (
-	stateResponse struct {
-		Containers []*api.Container `json:"containers"`
-		Machine    api.Machine      `json:"machine"`
-	}
-	containerList struct {
-		Containers []*api.Container `json:"containers"`
-	}
-)
-
-// nonNil makes an empty list encode as [] rather than null.
-func nonNil(cs []*api.Container) []*api.Container {
-	if cs == nil {
+// containers is the snapshot's list, encoding as [] when empty.
+func containers(st *actors.State) []*api.Container {
+	if st.Containers == nil {
 		return []*api.Container{}
 	}
-	return cs
+	return st.Containers
 }
 
 func (s *Server) startContainer(c *gin.Context) {

@@ -79,7 +79,7 @@ func TestStartContainer(t *testing.T) {
 		}
 	})
 	t.Run("list", func(t *testing.T) {
-		var l containerList
+		var l api.ContainerList
 		decodeBody(t, e.do("GET", "/containers", ""), &l)
 		if len(l.Containers) != 1 || l.Containers[0].ID != "web" {
 			t.Errorf("list answered %+v", l.Containers)
@@ -134,7 +134,7 @@ func TestStartContainer(t *testing.T) {
 	})
 	// Nothing of the refused starts is left.
 	want(t, "GET a1", e.do("GET", "/containers/a1", ""), 404)
-	var l containerList
+	var l api.ContainerList
 	decodeBody(t, e.do("GET", "/containers", ""), &l)
 	if len(l.Containers) != 1 {
 		t.Errorf("after the refused starts the daemon lists %d containers, want 1", len(l.Containers))
@@ -370,7 +370,7 @@ func TestDeleteContainer(t *testing.T) {
 		t.Errorf("force delete of a paused container left its init alive")
 	}
 
-	var l containerList
+	var l api.ContainerList
 	decodeBody(t, e.do("GET", "/containers", ""), &l)
 	if len(l.Containers) != 0 {
 		t.Errorf("after deleting all the daemon lists %+v", l.Containers)

@@ -71,7 +71,7 @@ INIT-PID (host pid) and BUNDLE.`,
 				return err
 			}
 			if cs == nil {
-				cs = []api.Container{} // [] in JSON, not null
+				cs = []*api.Container{} // [] in JSON, not null
 			}
 			return o.output(cmd, cs, func(w io.Writer) error {
 				if quiet {
@@ -108,7 +108,7 @@ and every container. With --json, the document as the API sends it.`,
 				return err
 			}
 			if s.Containers == nil {
-				s.Containers = []api.Container{}
+				s.Containers = []*api.Container{}
 			}
 			return o.output(cmd, s, func(w io.Writer) error {
 				if err := printLine(w, machineText(s.Machine)); err != nil {

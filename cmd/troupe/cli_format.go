@@ -28,7 +28,7 @@ func table(w io.Writer, rows [][]string) error {
 }
 
 // writeContainers writes the table of `troupe ps`.
-func writeContainers(w io.Writer, cs []api.Container) error {
+func writeContainers(w io.Writer, cs []*api.Container) error {
 	rows := [][]string{{"ID", "STATUS", "PIDS", "INIT-PID", "BUNDLE"}}
 	for _, c := range cs {
 		initPid := "-"

@@ -16,13 +16,13 @@ func lines(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
 func TestWriteContainers(t *testing.T) {
 	tests := []struct {
 		name string
-		cs   []api.Container
+		cs   []*api.Container
 		want string
 	}{
 		{"none", nil, lines("ID   STATUS   PIDS   INIT-PID   BUNDLE")},
 		{
 			name: "running and stopped",
-			cs: []api.Container{
+			cs: []*api.Container{
 				{ID: "redis", BundlePath: "/containers/redis", State: api.ContainerState{Status: api.Running},
 					Processes: []api.Process{{Pid: 11497}, {Pid: 12}}},
 				{ID: "web-1", BundlePath: "/b", State: api.ContainerState{Status: api.Stopped, ExitStatus: intPtr(137)}},

@@ -194,13 +194,13 @@ func TestCalls(t *testing.T) {
 			name: "list",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.List(ctx) },
 			ex:   exchange{"GET", "/state", "", 200, `{"containers": [` + redis + `], "machine": {"cpus": 2, "memory": 7872909312}}`},
-			want: []api.Container{redisInfo()},
+			want: []*api.Container{ptr(redisInfo())},
 		},
 		{
 			name: "state",
 			call: func(ctx context.Context, c *client.Client) (any, error) { return c.State(ctx) },
 			ex:   exchange{"GET", "/state", "", 200, `{"containers": [], "machine": {"cpus": 2, "memory": 7872909312}}`},
-			want: api.State{Containers: []api.Container{}, Machine: api.Machine{CPUs: 2, Memory: 7872909312}},
+			want: api.State{Containers: []*api.Container{}, Machine: api.Machine{CPUs: 2, Memory: 7872909312}},
 		},
 		{
 			name: "exec",

@@ -35,7 +35,7 @@ func (c *Client) Get(ctx context.Context, id string) (api.Container, error) {
 
 // List returns every container, sorted by id (the containers of GET
 // /state).
-func (c *Client) List(ctx context.Context) ([]api.Container, error) {
+func (c *Client) List(ctx context.Context) ([]*api.Container, error) {
 	s, err := c.State(ctx)
 	return s.Containers, err
 }
