@@ -164,7 +164,7 @@ type State struct {
 	// Containers are pointers so that the daemon answers from its snapshot
 	// as it is, without a copy of thousands of containers per request.
 	Containers []*Container `json:"containers"`
-	Machine    Machine     `json:"machine"`
+	Machine    Machine      `json:"machine"`
 }
 
 // Machine describes the daemon's machine.
