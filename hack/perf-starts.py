@@ -40,7 +40,7 @@ DAEMON = [
      ["newParentProcess", "parseSync", "(*initProcess).start", "exeseal"]),
     ("libcontainer create + state files", ["libcontainer.Create", "saveState", "updateState", "writeMeta"]),
     ("status checks", [".Status", "refreshState", "hasInit"]),
-    ("OOM notification setup", ["NotifyOOM", "notifyOOM"]),
+    ("OOM notification setup", ["(*container).OnOOM", "(*container).oomWatch"]),
     ("log pipe", ["startLogPump", "reopenReadEnd", "logPump"]),
     ("HTTP (net/http, gin)", ["net/http.", "gin-gonic"]),
     ("actors (protoactor, supervisor, books)", ["protoactor", "troupe/actors"]),

@@ -97,12 +97,6 @@ type Container interface {
 	Stats() (*Stats, error)
 	// Update changes the resource limits of the running container.
 	Update(r Resources) error
-	// NotifyOOM returns a channel that receives a value on each OOM kill in
-	// the container and is closed when the container's cgroup goes away.
-	//
-	// Deprecated: a channel needs a goroutine per container to read it; use
-	// OnOOM.
-	NotifyOOM() (<-chan struct{}, error)
 	// OnOOM has fn called once for each OOM kill in the container from now
 	// on, until its cgroup goes away. Any number of callbacks may be
 	// registered; each is called for every kill, in the order they were
@@ -118,7 +112,7 @@ type Container interface {
 	// such as by sending an actor message or on a buffered channel, and
 	// must not block nor call back into the runtime. OnOOM itself never
 	// calls fn. It is what lets a caller watch many containers without a
-	// goroutine reading a NotifyOOM channel for each.
+	// goroutine per container.
 	//
 	// It fails with errclass.NotFound once the container's cgroup is gone (after
 	// Delete). On a cgroup v2 host a stopped container's cgroup stays until

@@ -21,12 +21,11 @@ var (
 
 // The figures Stats reports: fixed, so tests can compare them exactly.
 const (
-	hostMemory     = 8 << 30 // MemoryLimit of a container without a limit
-	memoryPerProc  = 4 << 20 // resident memory of each live process
-	cpuPerStats    = 1e6     // CPU nanoseconds each live process adds per Stats call
-	ioReadBytes    = 1 << 20
-	ioWriteBytes   = 64 << 10
-	oomChannelSize = 64
+	hostMemory    = 8 << 30 // MemoryLimit of a container without a limit
+	memoryPerProc = 4 << 20 // resident memory of each live process
+	cpuPerStats   = 1e6     // CPU nanoseconds each live process adds per Stats call
+	ioReadBytes   = 1 << 20
+	ioWriteBytes  = 64 << 10
 )
 
 // SignalCall is one call of Container.Signal that reached a live process.
@@ -50,9 +49,8 @@ type Container struct {
 	execs    map[int]*Process // live exec'd processes by pid
 	frozen   bool             // paused; kept apart from the init's life as libcontainer's freezer state is
 	deleted  bool
-	ooms     []chan struct{} // open NotifyOOM channels; nil once closed
-	oomFns   []func()        // OnOOM callbacks; nil once oomDone
-	oomDone  bool            // the channels are closed and new ones start closed
+	oomFns   []func() // OnOOM callbacks; nil once oomDone
+	oomDone  bool     // no more OOM reports: new callbacks are dropped
 	oomKills uint64
 	memory   int64 // limit in bytes, -1 for none
 	shares   uint64
@@ -205,9 +203,9 @@ func (c *Container) endLocked(p *Process, st runtime.ExitStatus) {
 	}
 	p.finish(st)
 	if c.rt.opts.Unified {
-		// cgroup v2: libcontainer closes the channel when the cgroup
-		// has no process left.
-		c.closeOOMLocked()
+		// cgroup v2: the real runtime's OOM watch ends when the
+		// cgroup has no process left.
+		c.endOOMLocked()
 	}
 }
 
@@ -356,26 +354,6 @@ func (c *Container) Resources() runtime.Resources {
 	return runtime.Resources{Memory: &memory, CPUShares: &shares, Pids: &pids}
 }
 
-// NotifyOOM implements runtime.Container. Each channel receives a value per
-// OOMKill; it is buffered so that the fake never blocks on a slow reader,
-// and kills beyond the buffer are coalesced as the kernel coalesces its
-// events. It is closed on Delete, or when the container stops with
-// Options.Unified; after Delete NotifyOOM fails with errclass.NotFound.
-func (c *Container) NotifyOOM() (<-chan struct{}, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.deleted {
-		return nil, fmt.Errorf("oom notification of container %q: cgroup has been removed: %w", c.id, errclass.NotFound)
-	}
-	ch := make(chan struct{}, oomChannelSize)
-	if c.oomDone {
-		close(ch)
-		return ch, nil
-	}
-	c.ooms = append(c.ooms, ch)
-	return ch, nil
-}
-
 // OnOOM implements runtime.Container. Callbacks are called by OOMKill, on
 // the goroutine that calls it, outside the container's lock, in the order
 // they were registered, and before the victim is killed: when the victim is
@@ -395,14 +373,10 @@ func (c *Container) OnOOM(fn func()) error {
 	return nil
 }
 
-func (c *Container) closeOOMLocked() {
-	if c.oomDone {
-		return
-	}
-	for _, ch := range c.ooms {
-		close(ch)
-	}
-	c.ooms, c.oomFns, c.oomDone = nil, nil, true
+// endOOMLocked ends the OOM reports, as the end of the real runtime's OOM
+// watch does: the callbacks are dropped, never called again.
+func (c *Container) endOOMLocked() {
+	c.oomFns, c.oomDone = nil, true
 }
 
 // Delete implements runtime.Container. A running or paused container needs
@@ -423,7 +397,7 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 	c.frozen = false
 	already := c.deleted
 	c.deleted = true
-	c.closeOOMLocked()
+	c.endOOMLocked()
 	c.mu.Unlock()
 	if !already {
 		c.rt.remove(c)
@@ -455,8 +429,8 @@ func (c *Container) Exit(pid, code int) error {
 }
 
 // OOMKill plays the kernel's OOM killer: it counts an OOM kill in Stats,
-// sends a value on every NotifyOOM channel, calls every OnOOM callback (on
-// this goroutine, with no lock held) and then, when pid is not 0, kills that
+// calls every OnOOM callback (on this goroutine, with no lock held, in the
+// order they were registered) and then, when pid is not 0, kills that
 // process with SIGKILL (on Resume if the container is paused, unless
 // Options.Unified) if it still lives. It fails with errclass.NotFound for a pid
 // that is not live or a deleted container, and errclass.FailedPrecondition for pid
@@ -480,15 +454,8 @@ func (c *Container) OOMKill(pid int) error {
 		return fmt.Errorf("oom kill in container %q: container is stopped: %w", c.id, errclass.FailedPrecondition)
 	}
 	c.oomKills++
-	// Notified before the kill, so a reader that first waits for the
-	// victim's Done still finds the value buffered even if the kill ends
-	// the container and closes the channel (Unified).
-	for _, ch := range c.ooms {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+	// Taken before the kill, which may end the reports (Unified): the
+	// callbacks registered now hear of this kill whatever it ends.
 	fns := c.oomFns
 	c.mu.Unlock()
 	// Before the kill, outside the lock: a callback may look at the

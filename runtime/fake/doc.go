@@ -56,8 +56,9 @@
 // process does not die even of SIGKILL until it is thawed: a fatal signal to
 // a paused container takes effect on Resume (or on a forced Delete, which
 // thaws). [Options.Unified] models cgroup v2 instead: fatal signals kill
-// frozen processes at once, and NotifyOOM channels close when the container
-// stops rather than when it is deleted. Callers must cope with both.
+// frozen processes at once, and OnOOM callbacks are no longer called once the
+// container stops rather than once it is deleted. Callers must cope with
+// both.
 //
 // # Testing admission and failures
 //

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -614,14 +615,22 @@ func TestStatsAndUpdateAfterStop(t *testing.T) {
 	}
 }
 
+// oomEnded reports whether c's OOM reports have ended, and how many OnOOM
+// callbacks it holds: a callback registered after the end is dropped.
+func oomEnded(c *Container) (bool, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.oomDone, len(c.oomFns)
+}
+
 func TestOOM(t *testing.T) {
 	tests := []struct {
-		name      string
-		unified   bool
-		victim    string // "", "init" or "exec"
-		closeStop bool   // the channel closes when the container stops
+		name    string
+		unified bool
+		victim  string // "", "init" or "exec"
+		endStop bool   // the OOM reports end when the container stops
 	}{
-		{"notify only", false, "", false},
+		{"no victim", false, "", false},
 		{"kill exec", false, "exec", false},
 		{"kill init v1", false, "init", false},
 		{"kill init v2", true, "init", true},
@@ -630,8 +639,8 @@ func TestOOM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := start(t, New(Options{Unified: tc.unified}), "oom")
 			hog := execp(t, c, "hog")
-			ch, err := c.NotifyOOM()
-			if err != nil {
+			ch := make(chan struct{}, 8)
+			if err := c.OnOOM(func() { ch <- struct{}{} }); err != nil {
 				t.Fatal(err)
 			}
 			var victim runtime.Process
@@ -648,9 +657,7 @@ func TestOOM(t *testing.T) {
 			if err := c.OOMKill(pid); err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := <-ch; !ok {
-				t.Fatal("no OOM notification")
-			}
+			testutil.Receive(t, "the OOM notification", ch)
 			if s, _ := c.Stats(); s.OOMKills != 1 {
 				t.Errorf("OOMKills = %d", s.OOMKills)
 			}
@@ -663,23 +670,26 @@ func TestOOM(t *testing.T) {
 				t.Errorf("killing an exec'd process stopped the container")
 			}
 			select {
-			case _, ok := <-ch:
-				if ok || !tc.closeStop {
-					t.Fatalf("channel after the kill: value %v, want closed only with Unified", ok)
-				}
+			case <-ch:
+				t.Fatal("a second OOM notification for one kill")
 			default:
-				if tc.closeStop {
-					t.Fatal("channel still open after the container stopped (Unified)")
-				}
+			}
+			if ended, _ := oomEnded(c); ended != tc.endStop {
+				t.Fatalf("OOM reports ended after the kill: %v, want %v (only once stopped with Unified)", ended, tc.endStop)
 			}
 			if err := c.Delete(context.Background(), true); err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := <-ch; ok {
-				t.Fatal("a value after delete")
+			select {
+			case <-ch:
+				t.Fatal("an OOM notification after delete")
+			default:
 			}
-			if _, err := c.NotifyOOM(); !errors.Is(err, errclass.NotFound) {
-				t.Errorf("NotifyOOM after delete: %v, want not found", err)
+			if ended, n := oomEnded(c); !ended || n != 0 {
+				t.Fatalf("after delete: OOM reports ended %v, %d callbacks kept; want ended, none", ended, n)
+			}
+			if err := c.OnOOM(func() { t.Error("an OOM callback of a deleted container called") }); !errors.Is(err, errclass.NotFound) {
+				t.Errorf("OnOOM after delete: %v, want not found", err)
 			}
 			if err := c.OOMKill(0); !errors.Is(err, errclass.NotFound) {
 				t.Errorf("OOMKill after delete: %v, want not found", err)
@@ -773,25 +783,22 @@ func TestOOMErrors(t *testing.T) {
 	if err := c.OOMKill(0); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("OOMKill in a stopped container: %v, want failed precondition", err)
 	}
-	// cgroup v1: a stopped container's channel stays open until delete.
-	ch, err := c.NotifyOOM()
-	if err != nil {
+	// cgroup v1: a stopped container's OOM reports go on until delete.
+	if err := c.OnOOM(func() {}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-ch:
-		t.Fatal("channel of a stopped v1 container is closed")
-	default:
+	if ended, n := oomEnded(c); ended || n != 1 {
+		t.Fatalf("stopped v1 container: OOM reports ended %v, %d callbacks kept; want not ended, 1", ended, n)
 	}
-	// cgroup v2: a channel asked for after the stop starts closed.
+	// cgroup v2: a callback registered after the stop is accepted and
+	// dropped, never called.
 	u := start(t, New(Options{Unified: true}), "oom")
 	u.Exit(u.Init().Pid(), 0)
-	ch, err = u.NotifyOOM()
-	if err != nil {
+	if err := u.OnOOM(func() { t.Error("an OOM callback of a stopped v2 container called") }); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := <-ch; ok {
-		t.Fatal("a value on the channel of a stopped v2 container")
+	if ended, n := oomEnded(u); !ended || n != 0 {
+		t.Fatalf("stopped v2 container: OOM reports ended %v, %d callbacks kept; want ended, none", ended, n)
 	}
 }
 
@@ -1042,7 +1049,13 @@ func TestConcurrentUse(t *testing.T) {
 				return
 			}
 			fc := c.(*Container)
-			ooms, _ := c.NotifyOOM()
+			// At most one OOM kill per exec below: the callback never
+			// blocks.
+			ooms := make(chan struct{}, 5)
+			if err := c.OnOOM(func() { ooms <- struct{}{} }); err != nil {
+				t.Error(err)
+			}
+			var kills atomic.Int32
 			var inner sync.WaitGroup
 			for range 5 {
 				inner.Go(func() {
@@ -1054,7 +1067,9 @@ func TestConcurrentUse(t *testing.T) {
 					c.Stats()
 					c.Pause()
 					c.Resume()
-					fc.OOMKill(0)
+					if fc.OOMKill(0) == nil {
+						kills.Add(1)
+					}
 					c.Signal(p.Pid(), syscall.SIGTERM)
 					rt.List(ctx)
 				})
@@ -1064,7 +1079,10 @@ func TestConcurrentUse(t *testing.T) {
 			if err := c.Delete(ctx, true); err != nil {
 				t.Error(err)
 			}
-			for range ooms {
+			// OOMKill calls the callbacks before it returns: one each
+			// for the kills that succeeded, none since.
+			if got, want := len(ooms), int(kills.Load()); got != want {
+				t.Errorf("%s: %d OOM notifications for %d OOM kills", id, got, want)
 			}
 		})
 	}

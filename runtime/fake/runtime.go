@@ -41,10 +41,11 @@ type Options struct {
 	// delivers it.
 	InitIgnores []syscall.Signal
 	// Unified models a cgroup v2 host: a fatal signal kills a frozen process
-	// at once, and NotifyOOM channels close when the container stops. The
-	// default models cgroup v1 (and hybrid) hosts: a signal to a frozen
-	// process takes effect when the container is resumed, and NotifyOOM
-	// channels close when the container is deleted.
+	// at once, and OOM reports end when the container stops (OnOOM still
+	// accepts a callback, which is never called). The default models cgroup
+	// v1 (and hybrid) hosts: a signal to a frozen process takes effect when
+	// the container is resumed, and OOM reports end when the container is
+	// deleted (OnOOM then fails with errclass.NotFound).
 	Unified bool
 	// LogDir, when set, is where Start creates an empty <id>.log that
 	// Delete removes, as the real runtime does; a test may write to it.

@@ -309,15 +309,6 @@ func (c *container) Update(r runtime.Resources) error {
 	return classifyRun(classify(c.lc.Set(config), "update container %q", c.ID()), "", errclass.FailedPrecondition)
 }
 
-// NotifyOOM implements runtime.Container.
-func (c *container) NotifyOOM() (<-chan struct{}, error) {
-	w, err := c.oomWatch()
-	if err != nil {
-		return nil, err
-	}
-	return w.notify(), nil
-}
-
 // OnOOM implements runtime.Container. fn is called on the reactor's
 // goroutine when the kernel wakes the watch, on a timer's shortly after
 // (oom.go: cgroup v1 wakes the watch before it counts the kill), or on the

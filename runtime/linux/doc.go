@@ -47,7 +47,7 @@
 // Each container has at most one OOM watch (oom.go), on the reactor too: a
 // cgroup v1 eventfd registered through cgroup.event_control, or on cgroup
 // v2 an inotify descriptor on memory.events. It reports the kernel's count
-// of OOM kills to every OnOOM callback and NotifyOOM channel, and the reap
+// of OOM kills to every OnOOM callback, and the reap
 // of a process of the container reads that count before it reports the
 // exit, which is what puts an OOM kill before the exit it caused.
 package linux

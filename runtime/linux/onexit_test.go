@@ -180,7 +180,7 @@ func (e *env) load(id string) runtime.Container {
 
 // TestOnExitCostsNoGoroutines checks that a caller watching running
 // containers through OnExit and OnOOM holds no goroutine per container,
-// where one blocked in Wait and one reading NotifyOOM's channel each would,
+// where one blocked in Wait and one blocked reading OOM events each would,
 // and that every exit callback comes once the containers are killed (and
 // no OOM callback, there being no OOM kill).
 func TestOnExitCostsNoGoroutines(t *testing.T) {

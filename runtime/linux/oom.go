@@ -15,7 +15,7 @@ import (
 )
 
 // An oomWatch reports the OOM kills of one container's cgroup to the
-// callbacks (OnOOM) and channels (NotifyOOM) registered with it. A container
+// callbacks (OnOOM) registered with it. A container
 // has at most one at a time, made on first use (or ahead, for a prepared
 // container), so that however many callers listen the kernel is asked once.
 //
@@ -48,8 +48,7 @@ type oomWatch struct {
 
 	mu    sync.Mutex
 	fns   []func()
-	chans []chan struct{}
-	ended bool // no more reports: fns and chans dropped, chans closed
+	ended bool // no more reports: fns dropped
 	// rechecks counts recheck's chains: only the latest one goes on.
 	rechecks uint64
 }
@@ -76,21 +75,6 @@ func (w *oomWatch) onOOM(fn func()) {
 	if !w.ended {
 		w.fns = append(w.fns, fn)
 	}
-}
-
-// notify returns a new channel that receives a value per report (buffered:
-// reports that come faster than they are read are merged); on an ended
-// watch it is closed already.
-func (w *oomWatch) notify() <-chan struct{} {
-	ch := make(chan struct{}, 1)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.ended {
-		close(ch)
-	} else {
-		w.chans = append(w.chans, ch)
-	}
-	return ch
 }
 
 // recheck reads the count again at each of oomRechecks, on timers (no
@@ -120,7 +104,7 @@ func (w *oomWatch) recheckAfter(chain uint64, i int) {
 }
 
 // report reads the count and reports the kills not yet reported: each
-// callback once per kill, each channel a value.
+// callback once per kill.
 func (w *oomWatch) report() {
 	w.deliver.Lock()
 	defer w.deliver.Unlock()
@@ -137,12 +121,6 @@ func (w *oomWatch) report() {
 	}
 	// append only ever writes beyond this length: fns needs no copy.
 	fns := w.fns
-	for _, ch := range w.chans {
-		select {
-		case ch <- struct{}{}:
-		default: // one is pending already
-		}
-	}
 	w.mu.Unlock()
 	for range kills {
 		for _, fn := range fns {
@@ -151,18 +129,12 @@ func (w *oomWatch) report() {
 	}
 }
 
-// end stops the reports and closes the channels.
+// end stops the reports and drops the callbacks.
 func (w *oomWatch) end() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.ended {
-		return
-	}
 	w.ended = true
-	for _, ch := range w.chans {
-		close(ch)
-	}
-	w.fns, w.chans = nil, nil
+	w.fns = nil
 }
 
 func (w *oomWatch) isEnded() bool {

@@ -3,6 +3,7 @@ package linux
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
@@ -338,7 +340,7 @@ func TestDensity(t *testing.T) {
 	// The first start makes the reactor and the runtime's threads for
 	// libcontainer's blocking work; those stay, whatever the count.
 	warm := e.start("warm", busybox.Options{})
-	if _, err := warm.NotifyOOM(); err != nil {
+	if err := warm.OnOOM(func() {}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
@@ -349,7 +351,7 @@ func TestDensity(t *testing.T) {
 	threads0, goroutines0 := threads(t), goruntime.NumGoroutine()
 	for i := range n {
 		c := e.start(fmt.Sprintf("d%02d", i), busybox.Options{})
-		if _, err := c.NotifyOOM(); err != nil {
+		if err := c.OnOOM(func() {}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -377,18 +379,25 @@ func TestDensity(t *testing.T) {
 	}
 }
 
-// TestOOMChannelClosedOnDelete checks the end of an OOM notification: the
-// kernel signals the eventfd when the cgroup goes, which must close the
-// channel, not report an OOM kill, and give the descriptor back.
-func TestOOMChannelClosedOnDelete(t *testing.T) {
+// TestOOMWatchEndsOnDelete checks the end of an OOM watch: the kernel
+// signals the eventfd when the cgroup goes, which must end the watch, not
+// report an OOM kill, and give the descriptor back; OnOOM then fails.
+func TestOOMWatchEndsOnDelete(t *testing.T) {
 	e := newEnv(t)
 	c, err := e.rt.Start(context.Background(), "oomgone", runtime.StartOptions{BundlePath: e.bundle("oomgone", busybox.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ooms, err := c.NotifyOOM()
-	if err != nil {
+	ooms := make(chan struct{}, 4)
+	if err := c.OnOOM(func() { ooms <- struct{}{} }); err != nil {
 		t.Fatal(err)
+	}
+	cc := c.(*container)
+	cc.oomMu.Lock()
+	w := cc.oom
+	cc.oomMu.Unlock()
+	if w == nil {
+		t.Fatal("OnOOM made no OOM watch")
 	}
 	if err := c.Signal(c.Init().Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -396,13 +405,17 @@ func TestOOMChannelClosedOnDelete(t *testing.T) {
 	if err := c.Delete(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case _, ok := <-ooms:
-		if ok {
-			t.Error("an OOM kill reported for a deleted container")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the OOM channel was not closed when the cgroup went")
-	}
+	// The watch's descriptor is released when it ends.
 	testutil.Eventually(t, "every descriptor to be released", func() bool { return e.rt.rx.len() == 0 })
+	if !w.isEnded() {
+		t.Error("the OOM watch did not end when the cgroup went")
+	}
+	select {
+	case <-ooms:
+		t.Error("an OOM kill reported for a deleted container")
+	default:
+	}
+	if err := c.OnOOM(func() { t.Error("an OOM callback of a deleted container called") }); !errors.Is(err, errclass.NotFound) {
+		t.Errorf("OnOOM after delete: %v, want not found", err)
+	}
 }

@@ -42,8 +42,8 @@ func (r *Runtime) Prepare(ctx context.Context, bundlePath string) (runtime.Prepa
 	if err != nil {
 		return nil, err
 	}
-	// Best effort: without it, the claimant's first OnOOM or NotifyOOM
-	// makes the watch.
+	// Best effort: without it, the claimant's first OnOOM makes the
+	// watch.
 	_, _ = c.oomWatch()
 	return &prepared{r: r, c: c, stamp: stamp}, nil
 }
