@@ -24,6 +24,13 @@ PKGS         ?= ./...## packages to vet and test
 
 BIN_DIR := bin
 BINARY  := $(BIN_DIR)/troupe
+# The engine: the slim program that runs libcontainer and is every
+# container's init, embedded in troupe (cmd/troupe/internal/engine) with the
+# build tag engine and a go build -overlay that maps the package's
+# troupe-engine, which is never in the tree, to the binary built here.
+ENGINE         := $(BIN_DIR)/troupe-engine
+ENGINE_EMBED   := cmd/troupe/internal/engine/troupe-engine
+ENGINE_OVERLAY := $(BIN_DIR)/engine-overlay.json
 
 # Defaults of `make run`; the same as the daemon's own defaults.
 TROUPE_ROOT   ?= /var/lib/troupe## daemon --root for make run
@@ -79,8 +86,10 @@ deps: ## install missing Debian packages (needs root; a no-op when all are there
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
 
 .PHONY: build
-build: deps ## build bin/troupe (cgo, seccomp)
-	$(GO) build -tags '$(TAGS)' $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/troupe
+build: deps ## build bin/troupe (cgo, seccomp), with bin/troupe-engine embedded
+	$(GO) build -tags '$(TAGS)' $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(ENGINE) ./cmd/troupe-engine
+	printf '{"Replace":{"%s":"%s"}}\n' '$(abspath $(ENGINE_EMBED))' '$(abspath $(ENGINE))' >$(ENGINE_OVERLAY)
+	$(GO) build -tags '$(TAGS) engine' -overlay $(ENGINE_OVERLAY) $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/troupe
 
 .PHONY: test
 test: deps criu ## vet and the tree checks, run all tests with the race detector (root; starts real containers), then fuzz

@@ -42,7 +42,7 @@ other command is a request to a running daemon's REST API, at --address.`,
 	daemon.GroupID = groupDaemon
 	checkCriu := newCheckCriuCommand()
 	checkCriu.GroupID = groupDaemon
-	root.AddCommand(daemon, checkCriu, newBundleCommand())
+	root.AddCommand(daemon, checkCriu, newBundleCommand(), newEngineCheckCommand())
 	root.AddCommand(newBenchCommand(opts))
 	root.AddCommand(
 		newStartCommand(opts),
