@@ -9,6 +9,9 @@
 #   - actors/... imports nothing from http/;
 #   - nothing imports cmd/... (binaries are leaves; a package under cmd/ may
 #     import its own helpers under cmd/);
+#   - the engine (cmd/troupe-engine) depends, directly or not,
+#     on none of cobra, gin, protoactor-go and Prometheus: it is every
+#     container's init, and each package linked in runs its init per start;
 #   - api/ and errclass/ (the wire contract and the error classes) import only
 #     the standard library, and http/client only those two and the standard
 #     library, so that a light program can speak the API (tests excepted).
@@ -105,6 +108,13 @@ while read -r pkg kind imp; do
 		elif [[ $pkg == "$module/http/client" ]] && ! under "$imp" "$module/api" && ! under "$imp" "$module/errclass"; then
 			violation "$pkg" "$verb" "$(rel "$imp")" "the client imports only api, errclass and the standard library"
 		fi
+	fi
+	if under "$pkg" "$module/cmd/troupe-engine"; then
+		for heavy in github.com/spf13/cobra github.com/gin-gonic/gin github.com/asynkron/protoactor-go github.com/prometheus; do
+			if under "$imp" "$heavy" && [[ $kind == import || $kind == dep ]]; then
+				violation "$pkg" "$verb" "$imp" "the engine is every container's init: keep it slim"
+			fi
+		done
 	fi
 	if under "$pkg" "$module/actors" && under "$imp" "$module/http"; then
 		violation "$pkg" "$verb" "$(rel "$imp")" "actors/ must not import http/"
