@@ -25,6 +25,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/cmd/internal/selftest"
 	"github.com/troupe-run/troupe/runtime/linux"
@@ -42,6 +45,12 @@ func main() {
 	// First: when this process is a container's init, it must become that
 	// init before anything else runs (it never returns then).
 	linux.Init()
+	// Executed from /proc/PID/fd/N, this process is named "N" by the
+	// kernel; ps should say what it is. Init has locked this goroutine to
+	// the main thread, whose name is the process's.
+	if name, err := unix.BytePtrFromString("troupe-engine"); err == nil {
+		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
