@@ -255,3 +255,28 @@ func TestEngineGone(t *testing.T) {
 		t.Errorf("Err = %v, want unavailable", err)
 	}
 }
+
+// BenchmarkCall is the cost of one round trip: a container's Status on the
+// fake, directly and through a client and server over a socketpair.
+func BenchmarkCall(b *testing.B) {
+	for _, via := range []string{"direct", "remote"} {
+		b.Run(via, func(b *testing.B) {
+			f := fake.New(fake.Options{})
+			var rt runtime.Runtime = f
+			if via == "remote" {
+				rt = serve(b, fakeEngine{Runtime: f})
+			}
+			c, err := rt.Start(context.Background(), "bench", runtime.StartOptions{BundlePath: bundlePath})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { c.Delete(context.Background(), true) })
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Status(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
