@@ -282,3 +282,17 @@ func validID(id string) bool {
 	}
 	return true
 }
+
+// Reconciled says what a runtime's Reconcile (package linux's, for a daemon
+// starting after one that died) found and removed.
+type Reconciled struct {
+	// Destroyed are the containers that were half-made or never started
+	// (a start the previous daemon did not finish): each is gone with all it
+	// left, and its id is free again.
+	Destroyed []string
+	// Cgroups are the cgroup directories (below the cgroup parent) that no
+	// container owned, removed after killing what ran in them.
+	Cgroups []string
+	// Logs are the log files that no container owned.
+	Logs []string
+}

@@ -20,18 +20,10 @@ import (
 	"github.com/troupe-run/troupe/runtime/criu"
 )
 
-// Reconciled says what Reconcile found and removed.
-type Reconciled struct {
-	// Destroyed are the containers that were half-made or never started
-	// (a start the previous daemon did not finish): each is gone with all it
-	// left, and its id is free again.
-	Destroyed []string
-	// Cgroups are the cgroup directories (below the cgroup parent) that no
-	// container owned, removed after killing what ran in them.
-	Cgroups []string
-	// Logs are the log files that no container owned.
-	Logs []string
-}
+// Reconciled says what Reconcile found and removed. It is package
+// runtime's type, so that a runtime in another process (package
+// runtime/remote) reports the same thing without linking this package.
+type Reconciled = runtime.Reconciled
 
 // cgroupRoot is where the cgroup hierarchies are mounted.
 const cgroupRoot = "/sys/fs/cgroup"

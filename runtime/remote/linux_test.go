@@ -1,0 +1,154 @@
+package remote_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	goruntime "runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/internal/testutil"
+	"github.com/troupe-run/troupe/internal/troupetest"
+	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
+)
+
+// TestExecStdio checks that an exec's stdio files reach the engine as
+// descriptors: the process writes into the test's pipe.
+func TestExecStdio(t *testing.T) {
+	e := shared.New(t, troupetest.Options{Name: "stdio"})
+	cl := serve(t, e.Runtime)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := cl.Start(ctx, "stdio", runtime.StartOptions{BundlePath: e.Bundle(t, "stdio")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Delete(context.Background(), true) })
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	p, err := c.Exec(ctx, runtime.ProcessSpec{Args: []string{"sh", "-c", "read x; echo got $x; echo oops >&2"}, Stdin: inR, Stdout: outW, Stderr: outW})
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Spec(); s.Stdin != nil || s.Stdout != nil || len(s.Args) != 3 {
+		t.Errorf("Spec = %+v, want the args without stdio", s)
+	}
+	if _, err := inW.WriteString("hello\n"); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	if err := linuxtest.Within(10*time.Second, func() (err error) { out, err = io.ReadAll(outR); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "got hello\noops\n" {
+		t.Errorf("the process wrote %q", out)
+	}
+	if st, err := p.Wait(ctx); err != nil || st.Code != 0 {
+		t.Errorf("exit %+v, %v", st, err)
+	}
+}
+
+// TestNoGoroutinePerContainer checks that watching containers and
+// processes through the client costs no goroutine on either side, as on
+// the real runtime.
+func TestNoGoroutinePerContainer(t *testing.T) {
+	e := shared.New(t, troupetest.Options{Name: "goroutines"})
+	cl := serve(t, e.Runtime)
+	bundle := e.Bundle(t, "goroutines")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The reactor and the connection's goroutines start with the first
+	// container.
+	first, err := cl.Start(ctx, "first", runtime.StartOptions{BundlePath: bundle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Delete(context.Background(), true) })
+	settled := func() int {
+		n := goruntime.NumGoroutine()
+		testutil.Within(time.Second, func() bool { n = goruntime.NumGoroutine(); return false })
+		return n
+	}
+	before := settled()
+	const n = 50
+	exits := make(chan runtime.ExitStatus, 2*n)
+	var cs []runtime.Container
+	for i := range n {
+		c, err := cl.Start(ctx, fmt.Sprintf("c%d", i), runtime.StartOptions{BundlePath: bundle})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+		t.Cleanup(func() { c.Delete(context.Background(), true) })
+		c.Init().OnExit(func(st runtime.ExitStatus) { exits <- st })
+		if err := c.OnOOM(func() {}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Exec(ctx, runtime.ProcessSpec{Args: []string{"sleep", "300"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.OnExit(func(st runtime.ExitStatus) { exits <- st })
+	}
+	if after := settled(); after > before+5 {
+		t.Errorf("%d goroutines with %d more containers and processes watched, %d before", after, n, before)
+	}
+	for _, c := range cs {
+		if err := c.Signal(c.Init().Pid(), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 * n {
+		if st := testutil.ReceiveWithin(t, time.Minute, "an exit", exits); st.Signal != syscall.SIGKILL {
+			t.Errorf("exit %+v, want killed", st)
+		}
+	}
+}
+
+// BenchmarkStart is one start of a real container, directly on the
+// runtime and through a client and server over a socketpair; the delete is
+// not counted.
+//
+//	go test -tags 'seccomp nomsgpack' -run '^$' -bench Start -benchtime 50x ./runtime/remote/
+func BenchmarkStart(b *testing.B) {
+	for _, via := range []string{"direct", "remote"} {
+		b.Run(via, func(b *testing.B) {
+			e := shared.New(b, troupetest.Options{Name: "bench"})
+			var rt runtime.Runtime = e.Runtime
+			if via == "remote" {
+				rt = serve(b, e.Runtime)
+			}
+			bundle := e.Bundle(b, "bench")
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				c, err := rt.Start(ctx, fmt.Sprintf("b%d", i), runtime.StartOptions{BundlePath: bundle})
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+				b.StopTimer()
+				dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				if err := c.Delete(dctx, true); err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+				b.StartTimer()
+			}
+		})
+	}
+}
