@@ -9,8 +9,13 @@
 // sees that /proc/self/exe is sealed (exeseal.IsSelfExeCloned) and then
 // execs it as it is, without copying or sealing a binary per start.
 //
-// Until the runtime's remote seam exists it has one mode that does work,
-// a self-test (package cmd/internal/selftest):
+// The daemon runs it as its runtime (troupe daemon --engine): it serves
+// package linux's runtime over the unix socket it gets as fd 3, with
+// package remote's protocol, until the daemon closes it or dies:
+//
+//	troupe-engine serve -state DIR -cgroup-parent PATH -log-dir DIR [...]
+//
+// and it has a self-test (package cmd/internal/selftest):
 //
 //	troupe-engine selftest [-n STARTS] [-state DIR] [-cgroup-parent PATH] BUNDLE
 //
@@ -37,6 +42,7 @@ import (
 var version = "dev"
 
 const usage = `usage:
+  troupe-engine serve -state DIR -cgroup-parent PATH -log-dir DIR [-log-max-size N] [-log-max-files N] [-criu PATH] [-criu-timeout D]
   troupe-engine selftest [-n STARTS] [-state DIR] [-cgroup-parent PATH] BUNDLE
   troupe-engine version
 `
@@ -56,6 +62,11 @@ func main() {
 		os.Exit(2)
 	}
 	switch os.Args[1] {
+	case "serve":
+		if err := serve(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "troupe-engine: serve: %v\n", err)
+			os.Exit(1)
+		}
 	case "selftest":
 		if err := runSelftest(os.Args[2:]); err != nil {
 			fmt.Fprintf(os.Stderr, "troupe-engine: selftest: %v\n", err)

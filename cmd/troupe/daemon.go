@@ -48,6 +48,7 @@ type daemonOptions struct {
 	criuTest     time.Duration
 	logMaxSize   string
 	logMaxFiles  int
+	engine       bool
 }
 
 // newDaemonCommand is `troupe daemon`.
@@ -82,6 +83,7 @@ same --state re-adopts them.`,
 	f.StringVar(&o.logMaxSize, "log-max-size", "10MiB", "size at which a container's log file rotates (a start can ask otherwise); at least 64KiB")
 	f.IntVar(&o.logMaxFiles, "log-max-files", containerlog.DefaultMaxFiles, "log files kept per container, the current one included (a start can ask otherwise)")
 	f.DurationVar(&o.criuTest, "criu-selftest-timeout", criu.DefaultSelfTestTimeout, "deadline of the CRIU self-test at start (a dump and restore of a small process tree)")
+	f.BoolVar(&o.engine, "engine", false, "run the containers from the slim engine embedded in this binary (make build embeds it) rather than in-process: each container's init is then the engine, not the whole daemon")
 	return cmd
 }
 
@@ -150,8 +152,7 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	}
 	// Logs live under --root: bounded as they are, on a tmpfs they would
 	// still be memory.
-	rt, err := linux.New(linux.Options{StateDir: o.state, CgroupParent: o.cgroupParent, CriuTimeout: o.criuTimeout,
-		LogDir: filepath.Join(o.root, "logs"), LogLimits: logLimits, OnLogDrop: logDropWarner(logger)})
+	rt, engineGone, err := openRuntime(o, logLimits, logger)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -246,6 +247,11 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		logger.Info("shutting down; containers keep running", "signal", s.String())
 	case serveErr = <-errs:
 		logger.Error("a listener failed; shutting down", "err", serveErr)
+	case <-engineGone:
+		// Its containers run on; the next daemon (its supervisor restarts
+		// it) loads them in a new engine.
+		serveErr = fmt.Errorf("daemon: the runtime engine is gone: %w", rt.(interface{ Err() error }).Err())
+		logger.Error("the runtime engine is gone; shutting down", "err", serveErr)
 	case <-ctx.Done():
 	}
 	// Event streams never go idle by themselves: end them first, so that

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,7 +117,11 @@ func startDaemonWith(t *testing.T, tokenFile string, args ...string) *daemon {
 	dir := box.Dir
 	d := &daemon{dir: dir, bin: filepath.Join(dir, "troupe"), sock: filepath.Join(dir, "run", "troupe.sock"),
 		cgroup: box.CgroupParent, tokenFile: tokenFile, args: args}
-	buildTroupe(t, d.bin)
+	if slices.Contains(args, "--engine") {
+		d.bin = buildWithEngine(t, mkdir(t, filepath.Join(dir, "bin")))
+	} else {
+		buildTroupe(t, d.bin)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -657,8 +662,24 @@ func readStatusUID(pid int) string {
 }
 
 // TestCLIAgainstDaemon drives a real daemon with the CLI, over its socket.
+// daemonModes are the two ways a daemon runs its containers: in its own
+// process, and in the slim engine embedded in it (--engine).
+var daemonModes = []struct {
+	name string
+	args []string
+}{
+	{"in-process", nil},
+	{"engine", []string{"--engine"}},
+}
+
 func TestCLIAgainstDaemon(t *testing.T) {
-	d := startDaemon(t)
+	for _, mode := range daemonModes {
+		t.Run(mode.name, func(t *testing.T) { testCLIAgainstDaemon(t, mode.args...) })
+	}
+}
+
+func testCLIAgainstDaemon(t *testing.T, args ...string) {
+	d := startDaemon(t, args...)
 	troupe := func(args ...string) (string, error) {
 		t.Helper()
 		cmd := command(t, d.bin, append([]string{"--address", "unix://" + d.sock}, args...)...)
@@ -731,7 +752,13 @@ func TestCLIAgainstDaemon(t *testing.T) {
 // container runs: the container keeps running, and the next daemon on the
 // same state dir re-adopts it and can manage it.
 func TestDaemonRestartKeepsContainers(t *testing.T) {
-	d := startDaemon(t)
+	for _, mode := range daemonModes {
+		t.Run(mode.name, func(t *testing.T) { testDaemonRestartKeepsContainers(t, mode.args...) })
+	}
+}
+
+func testDaemonRestartKeepsContainers(t *testing.T, args ...string) {
+	d := startDaemon(t, args...)
 	api := "http://" + d.tcp
 	bundle := filepath.Join(d.dir, "b")
 	if out, err := exec.Command(d.bin, "bundle", bundle, "--", "sh", "-c", "while true; do echo tick; sleep 0.2; done").CombinedOutput(); err != nil {
@@ -938,4 +965,13 @@ func requiredRunc(t *testing.T) string {
 	}
 	t.Fatal("go.mod requires no github.com/opencontainers/runc")
 	return ""
+}
+
+// mkdir makes dir and returns it.
+func mkdir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
