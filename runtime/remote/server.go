@@ -38,6 +38,10 @@ type server struct {
 	rt  Engine
 	w   *wire
 	out outbox
+	// ending is closed when Serve's context ends: the calls it cancels
+	// then answer nothing, and their clients see the engine go, not a
+	// cancellation they never asked for.
+	ending <-chan struct{}
 
 	handles atomic.Uint64 // the last handle given out
 
@@ -70,6 +74,7 @@ func Serve(ctx context.Context, conn *net.UnixConn, rt Engine) error {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.ending = parent.Done()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	var writer sync.WaitGroup
@@ -142,6 +147,11 @@ func (s *server) serve(ctx context.Context, f *frame, files []*os.File) {
 		delete(s.calls, f.ID)
 	}
 	s.mu.Unlock()
+	select {
+	case <-s.ending:
+		return
+	default:
+	}
 	reply := &frame{Kind: kindReply, ID: f.ID}
 	if err == nil && res != nil {
 		reply.Result, err = json.Marshal(res)
