@@ -32,7 +32,7 @@
 //	queue.go             its blocking runtime work, one piece at a time
 //	lifecycle.go, processes.go, pause.go, resources.go, checkpoint.go,
 //	delete.go            the operations
-//	watch.go             the goroutines that wait for process exits
+//	watch.go             the runtime's exit and OOM callbacks, as messages
 //	checkpoint_store.go  the checkpoint store's owner and its leases
 //	pools.go, pool.go    the pools actor, and one actor per warm pool
 //	deps.go, state.go, admission.go, supervision.go
@@ -61,9 +61,10 @@
 // No actor blocks its mailbox. The runtime's blocking work (start, exec,
 // pause, resume, update, checkpoint, delete) runs in a goroutine, one piece
 // at a time per container, and reports back with a message; a container
-// answers queries while it starts. One goroutine per process waits for its
-// exit and reports it (watch.go); when the init exits, the container is
-// stopped with its exit status. Starts are admitted a few at a time
+// answers queries while it starts. The runtime calls back on each process's
+// exit and each OOM kill, and the callback only sends the container's actor
+// a message (watch.go): no goroutine waits per container or per process.
+// When the init exits, the container is stopped with its exit status. Starts are admitted a few at a time
 // (Config.MaxStarts), in arrival order; the time a start waited is reported
 // with it.
 //

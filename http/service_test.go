@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/internal/testutil"
 )
 
 func TestService(t *testing.T) {
@@ -31,7 +32,7 @@ func TestService(t *testing.T) {
 		// A test binary's build information lists no modules: there the
 		// version is "unknown", and cmd/troupe's tests check the real
 		// binary's against go.mod.
-		wantRunc := requiredRunc(t)
+		wantRunc := testutil.Required(t, "github.com/opencontainers/runc")
 		if info, _ := debug.ReadBuildInfo(); info == nil || len(info.Deps) == 0 {
 			wantRunc = "unknown"
 		}
@@ -159,20 +160,4 @@ func TestUnixSocket(t *testing.T) {
 	want(t, "unknown", e.do("GET", "/containers/nosuch", ""), 404)
 	e.mustStatus(nethttp.StatusOK, "GET", "/state", "")
 	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/u1?force=true", "")
-}
-
-// requiredRunc is the version of runc that go.mod requires.
-func requiredRunc(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile("../go.mod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/opencontainers/runc" {
-			return f[1]
-		}
-	}
-	t.Fatal("go.mod requires no github.com/opencontainers/runc")
-	return ""
 }

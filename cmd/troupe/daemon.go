@@ -152,9 +152,13 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	}
 	// Logs live under --root: bounded as they are, on a tmpfs they would
 	// still be memory.
-	rt, engineGone, err := openRuntime(o, logLimits, logger)
+	rt, engine, err := openRuntime(o, logLimits, logger)
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
+	}
+	var engineGone <-chan struct{} // never closed in-process
+	if engine != nil {
+		engineGone = engine.Done()
 	}
 	// Last, once no actor can use it any more; the containers keep running.
 	defer rt.Close()
@@ -250,7 +254,7 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	case <-engineGone:
 		// Its containers run on; the next daemon (its supervisor restarts
 		// it) loads them in a new engine.
-		serveErr = fmt.Errorf("daemon: the runtime engine is gone: %w", rt.(interface{ Err() error }).Err())
+		serveErr = fmt.Errorf("daemon: the runtime engine is gone: %w", engine.Err())
 		logger.Error("the runtime engine is gone; shutting down", "err", serveErr)
 	case <-ctx.Done():
 	}

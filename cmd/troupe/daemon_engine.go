@@ -31,8 +31,9 @@ var (
 // openRuntime makes the daemon's runtime: in-process, or, with --engine,
 // in the engine embedded in this binary, run from a sealed memfd so that
 // every container's init is the engine's slim binary rather than this
-// one. gone is closed when an engine has gone (never in-process).
-func openRuntime(o *daemonOptions, limits containerlog.Limits, logger *slog.Logger) (rt daemonRuntime, gone <-chan struct{}, err error) {
+// one. The engine's client is returned too, nil in-process: its Done is
+// closed when the engine has gone.
+func openRuntime(o *daemonOptions, limits containerlog.Limits, logger *slog.Logger) (rt daemonRuntime, engine *remote.Client, err error) {
 	lo := linux.Options{StateDir: o.state, CgroupParent: o.cgroupParent, CriuTimeout: o.criuTimeout,
 		LogDir: filepath.Join(o.root, "logs"), LogLimits: limits, OnLogDrop: logDropWarner(logger)}
 	if !o.engine {
@@ -43,7 +44,7 @@ func openRuntime(o *daemonOptions, limits containerlog.Limits, logger *slog.Logg
 	if err != nil {
 		return nil, nil, err
 	}
-	return c, c.Done(), nil
+	return c, c, nil
 }
 
 // startEngine runs the embedded engine with the runtime options lo and

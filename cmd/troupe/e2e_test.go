@@ -631,8 +631,8 @@ func TestReadmeExamples(t *testing.T) {
 			// The daemon is a real build: its runc is the one go.mod
 			// requires (a test binary could not tell).
 			var v struct{ Runc string }
-			if err := json.Unmarshal([]byte(out), &v); err != nil || v.Runc != requiredRunc(t) {
-				t.Errorf("%s: %s; want runc %s as go.mod requires", readmeLine, out, requiredRunc(t))
+			if err := json.Unmarshal([]byte(out), &v); err != nil || v.Runc != testutil.Required(t, "github.com/opencontainers/runc") {
+				t.Errorf("%s: %s; want runc %s as go.mod requires", readmeLine, out, testutil.Required(t, "github.com/opencontainers/runc"))
 			}
 		case strings.HasSuffix(line, "/metrics"):
 			if !strings.Contains(out, "troupe_http_requests_total") || !strings.Contains(out, "troupe_container_starts_total") {
@@ -949,22 +949,6 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	if code, _ := call("DELETE", "http://"+src.tcp+"/containers/mover", ""); code != 409 {
 		t.Errorf("the container is not running back on the first daemon: delete without force answered %d", code)
 	}
-}
-
-// requiredRunc is the version of runc that go.mod requires.
-func requiredRunc(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile("../../go.mod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/opencontainers/runc" {
-			return f[1]
-		}
-	}
-	t.Fatal("go.mod requires no github.com/opencontainers/runc")
-	return ""
 }
 
 // mkdir makes dir and returns it.

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,4 +47,10 @@ func TestDone(t *testing.T) {
 	sent := make(chan int, 1)
 	sent <- 1
 	DoneWithin(t, time.Second, "a value", sent)
+}
+
+func TestRequired(t *testing.T) {
+	if v := Required(t, "github.com/opencontainers/runc"); !strings.HasPrefix(v, "v1.") {
+		t.Errorf("Required(runc) = %q, want the v1 go.mod requires", v)
+	}
 }

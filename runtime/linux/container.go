@@ -132,7 +132,7 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 		// the container's state is the cause. A dying init may take a moment
 		// to be reaped, hence the short wait, paid only on failure.
 		select {
-		case <-c.init.done:
+		case <-c.init.Done():
 			err = errclass.With(errclass.FailedPrecondition, err)
 		case <-time.After(exitGrace):
 		}
@@ -209,7 +209,7 @@ func (c *container) wrap(err error) error {
 
 // Processes implements runtime.Container.
 func (c *container) Processes() ([]int, error) {
-	if c.init.exited() {
+	if c.init.Exited() {
 		return nil, nil
 	}
 	pids, err := c.lc.Processes()
@@ -228,7 +228,7 @@ func (c *container) Processes() ([]int, error) {
 
 // Status implements runtime.Container.
 func (c *container) Status() (runtime.Status, error) {
-	if c.init.exited() {
+	if c.init.Exited() {
 		return runtime.Stopped, nil
 	}
 	s, err := c.lc.Status()
@@ -412,7 +412,7 @@ func (c *container) Delete(ctx context.Context, force bool) error {
 // kill SIGKILLs the init, thawing the container first if it is frozen (a
 // frozen process does not die until thawed), and waits for the init's exit.
 func (c *container) kill(ctx context.Context) error {
-	if err := c.init.signal(unix.SIGKILL); err != nil && !c.init.exited() {
+	if err := c.init.signal(unix.SIGKILL); err != nil && !c.init.Exited() {
 		return fmt.Errorf("kill container %q: %w", c.ID(), err)
 	}
 	if s, _ := c.lc.Status(); s == libcontainer.Paused {
@@ -433,7 +433,7 @@ func (c *container) waitInit(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		select {
-		case <-c.init.done:
+		case <-c.init.Done():
 			return nil
 		case <-ctx.Done():
 			return fmt.Errorf("wait for pid %d: %w", c.init.pid, ctx.Err())

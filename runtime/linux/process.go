@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
@@ -15,22 +14,16 @@ import (
 	"github.com/troupe-run/troupe/runtime"
 )
 
-// process is one process of a container. status is written once, before
-// done is closed (finish).
+// process is one process of a container.
 type process struct {
-	pid    int
-	spec   runtime.ProcessSpec
-	send   func(os.Signal) error // through a pidfd, so a recycled pid is never hit
-	done   chan struct{}
-	status runtime.ExitStatus
-
-	mu       sync.Mutex
-	finished bool                       // done is closed
-	onExit   []func(runtime.ExitStatus) // called by finish
+	*runtime.Exit // Done, Wait's status, OnExit; finish records it
+	pid           int
+	spec          runtime.ProcessSpec
+	send          func(os.Signal) error // through a pidfd, so a recycled pid is never hit
 }
 
 func newProcess(pid int, spec runtime.ProcessSpec, send func(os.Signal) error) *process {
-	return &process{pid: pid, spec: spec, send: send, done: make(chan struct{})}
+	return &process{Exit: runtime.NewExit(), pid: pid, spec: spec, send: send}
 }
 
 var _ runtime.Process = (*process)(nil)
@@ -41,62 +34,31 @@ func (p *process) Pid() int { return p.pid }
 // Spec implements runtime.Process.
 func (p *process) Spec() runtime.ProcessSpec { return p.spec }
 
-// Done implements runtime.Process.
-func (p *process) Done() <-chan struct{} { return p.done }
-
 // Wait implements runtime.Process.
 func (p *process) Wait(ctx context.Context) (runtime.ExitStatus, error) {
-	select {
-	case <-p.done:
-		return p.status, nil
-	case <-ctx.Done():
-		return runtime.ExitStatus{}, fmt.Errorf("wait for pid %d: %w", p.pid, ctx.Err())
+	st, err := p.Exit.Wait(ctx)
+	if err != nil {
+		return st, fmt.Errorf("wait for pid %d: %w", p.pid, err)
 	}
+	return st, nil
 }
 
-// OnExit implements runtime.Process. A callback registered in time is called
-// by finish, on the goroutine that saw the exit (the reactor's, or the one
-// that reaped the process); one registered after it, on a goroutine of its
-// own, which ends with it.
-func (p *process) OnExit(fn func(runtime.ExitStatus)) {
-	p.mu.Lock()
-	if !p.finished {
-		p.onExit = append(p.onExit, fn)
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	go fn(p.status)
-}
-
-// finish records the process's exit status, closes done and calls the
-// OnExit callbacks; it is called once per process.
+// finish records the process's exit status, closes Done and calls the
+// OnExit callbacks registered in time, on the goroutine that saw the exit
+// (the reactor's, or the one that reaped the process); it is called once
+// per process.
 func (p *process) finish(st runtime.ExitStatus) {
-	p.mu.Lock()
-	p.status = st
-	p.finished = true
-	close(p.done)
-	fns := p.onExit
-	p.onExit = nil
-	p.mu.Unlock()
-	for _, fn := range fns {
+	for _, fn := range p.Exit.Finish(st) {
 		fn(st)
 	}
 }
 
 // exited reports whether the process has been reaped.
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *process) exited() bool { return p.Exited() }
 
 // signal sends sig to the process, or reports that it is gone.
 func (p *process) signal(sig syscall.Signal) error {
-	if p.exited() {
+	if p.Exited() {
 		return fmt.Errorf("process %d has exited: %w", p.pid, errclass.NotFound)
 	}
 	err := p.send(sig)

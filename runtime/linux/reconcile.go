@@ -20,11 +20,6 @@ import (
 	"github.com/troupe-run/troupe/runtime/criu"
 )
 
-// Reconciled says what Reconcile found and removed. It is package
-// runtime's type, so that a runtime in another process (package
-// runtime/remote) reports the same thing without linking this package.
-type Reconciled = runtime.Reconciled
-
 // cgroupRoot is where the cgroup hierarchies are mounted.
 const cgroupRoot = "/sys/fs/cgroup"
 
@@ -38,8 +33,8 @@ const cgroupRoot = "/sys/fs/cgroup"
 // loading containers, after RemovePrepared, while nothing else uses the
 // runtime: it takes everything under its state directory and cgroup parent
 // as its own.
-func (r *Runtime) Reconcile(ctx context.Context) (Reconciled, error) {
-	var rep Reconciled
+func (r *Runtime) Reconcile(ctx context.Context) (runtime.Reconciled, error) {
+	var rep runtime.Reconciled
 	var errs []error
 	entries, err := os.ReadDir(r.stateRoot)
 	if err != nil {

@@ -230,7 +230,7 @@ func (c *Client) callContainer(ctx context.Context, f *frame) (runtime.Container
 // newProcess makes the client's side of a process the server handed out,
 // and routes its exit frame to it.
 func (c *Client) newProcess(m processMsg) *process {
-	p := &process{cl: c, pid: m.Pid, spec: m.Spec, done: make(chan struct{})}
+	p := &process{Exit: runtime.NewExit(), cl: c, pid: m.Pid, spec: m.Spec}
 	c.mu.Lock()
 	c.procs[m.H] = p
 	c.mu.Unlock()
@@ -450,42 +450,32 @@ func (ct *container) Delete(ctx context.Context, force bool) error {
 
 // process is a process in the engine; its exit comes as an exit frame.
 type process struct {
-	cl   *Client
-	pid  int
-	spec runtime.ProcessSpec
-	done chan struct{}
-
-	mu       sync.Mutex
-	finished bool
-	status   runtime.ExitStatus
-	onExit   []func(runtime.ExitStatus)
+	*runtime.Exit // Done, OnExit; the exit frame records it (finish)
+	cl            *Client
+	pid           int
+	spec          runtime.ProcessSpec
 }
 
 var _ runtime.Process = (*process)(nil)
 
 func (p *process) Pid() int                  { return p.pid }
 func (p *process) Spec() runtime.ProcessSpec { return p.spec }
-func (p *process) Done() <-chan struct{}     { return p.done }
 
 // Wait implements runtime.Process. It also returns, with an
 // errclass.Unavailable error, when the connection to the engine is gone:
 // the exit can no longer be learnt.
 func (p *process) Wait(ctx context.Context) (runtime.ExitStatus, error) {
-	select {
-	case <-p.done:
-		return p.status, nil
-	default:
+	if p.Exited() {
+		return p.Status(), nil
 	}
 	select {
-	case <-p.done:
-		return p.status, nil
+	case <-p.Done():
+		return p.Status(), nil
 	case <-ctx.Done():
 		return runtime.ExitStatus{}, fmt.Errorf("wait for pid %d: %w", p.pid, ctx.Err())
 	case <-p.cl.done:
-		select {
-		case <-p.done:
-			return p.status, nil
-		default:
+		if p.Exited() {
+			return p.Status(), nil
 		}
 		return runtime.ExitStatus{}, fmt.Errorf("wait for pid %d: %w", p.pid, p.cl.Err())
 	}
@@ -494,30 +484,12 @@ func (p *process) Wait(ctx context.Context) (runtime.ExitStatus, error) {
 // OnExit implements runtime.Process: fn is called on the client's reader
 // when the exit frame comes, or on a goroutine of its own when the process
 // had exited already. It is never called if the connection is lost first.
-func (p *process) OnExit(fn func(runtime.ExitStatus)) {
-	p.mu.Lock()
-	if !p.finished {
-		p.onExit = append(p.onExit, fn)
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	go fn(p.status)
-}
+func (p *process) OnExit(fn func(runtime.ExitStatus)) { p.Exit.OnExit(fn) }
 
+// finish records the exit of the exit frame and calls the callbacks, on
+// the client's reader; a second frame for the same process changes nothing.
 func (p *process) finish(st runtime.ExitStatus) {
-	p.mu.Lock()
-	if p.finished {
-		p.mu.Unlock()
-		return
-	}
-	p.status = st
-	p.finished = true
-	close(p.done)
-	fns := p.onExit
-	p.onExit = nil
-	p.mu.Unlock()
-	for _, fn := range fns {
+	for _, fn := range p.Exit.Finish(st) {
 		fn(st)
 	}
 }
