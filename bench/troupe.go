@@ -1,10 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,17 +110,70 @@ func (t *Troupe) start(ctx context.Context, id string) (api.Container, error) {
 // quiesce closes the client's idle connections to the daemon.
 func (t *Troupe) quiesce(context.Context) { _ = t.client.Close() }
 
-// OverheadPids returns the daemon's pid: troupe has no shims, the daemon is
+// OverheadPids returns the daemon's pid and its engine's, when it runs its
+// containers in one: troupe has no shims, so the daemon and its engine are
 // the whole cost.
 func (t *Troupe) OverheadPids(context.Context) ([]int, error) {
-	if t.opts.DaemonPid > 0 {
-		return []int{t.opts.DaemonPid}, nil
+	pid := t.opts.DaemonPid
+	if pid <= 0 {
+		var err error
+		if pid, err = socketPeerPid(t.opts.Address); err != nil {
+			return nil, err
+		}
 	}
-	pid, err := socketPeerPid(t.opts.Address)
+	engines, err := childrenNamed("/proc", pid, engineComm)
 	if err != nil {
 		return nil, err
 	}
-	return []int{pid}, nil
+	return append([]int{pid}, engines...), nil
+}
+
+// engineComm is the name troupe's engine gives its threads.
+const engineComm = "troupe-engine"
+
+// childrenNamed returns the pids, in procDir, of parent's children whose
+// name (comm) is name. The daemon's children are its engine and, when it
+// runs them in-process, its containers: the name tells them apart.
+func childrenNamed(procDir string, parent int, name string) ([]int, error) {
+	entries, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// A process may exit while we look: skip what cannot be read.
+		stat, err := os.ReadFile(filepath.Join(procDir, e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if comm, ppid, ok := parseStat(stat); ok && ppid == parent && comm == name {
+			pids = append(pids, pid)
+		}
+	}
+	slices.Sort(pids)
+	return pids, nil
+}
+
+// parseStat returns the name and parent pid from a /proc/PID/stat line,
+// "PID (COMM) STATE PPID ...", where COMM may hold spaces and parentheses.
+func parseStat(stat []byte) (comm string, ppid int, ok bool) {
+	open, close := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || close < open {
+		return "", 0, false
+	}
+	fields := strings.Fields(string(stat[close+1:]))
+	if len(fields) < 2 {
+		return "", 0, false
+	}
+	ppid, err := strconv.Atoi(fields[1])
+	if err != nil {
+		return "", 0, false
+	}
+	return string(stat[open+1 : close]), ppid, true
 }
 
 // socketPeerPid finds the daemon behind a unix socket address: the kernel

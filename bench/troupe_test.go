@@ -98,6 +98,41 @@ func TestTroupeSetupUnreachable(t *testing.T) {
 	}
 }
 
+func TestChildrenNamed(t *testing.T) {
+	proc := t.TempDir()
+	write := func(pid, stat string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, pid, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("10", "10 (troupe) S 1 10 10 0 -1")
+	write("12", "12 (troupe-engine) S 10 10 10 0 -1")
+	write("13", "13 (sleep) S 10 13 13 0 -1")
+	write("14", "14 (troupe-engine) S 99 14 14 0 -1")
+	write("15", "15 (a) b (c) S 10 15 15 0 -1")
+	write("16", "garbage")
+	if err := os.Mkdir(filepath.Join(proc, "self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		want []int
+	}{
+		{"troupe-engine", []int{12}},
+		{"a) b (c", []int{15}},
+		{"init", nil},
+	} {
+		got, err := childrenNamed(proc, 10, tc.name)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("childrenNamed(10, %q) = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
 func TestTroupeOverheadPids(t *testing.T) {
 	tests := []struct {
 		name    string

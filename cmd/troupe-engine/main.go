@@ -30,9 +30,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/cmd/internal/selftest"
 	"github.com/troupe-run/troupe/runtime/linux"
@@ -51,12 +48,7 @@ func main() {
 	// First: when this process is a container's init, it must become that
 	// init before anything else runs (it never returns then).
 	linux.Init()
-	// Executed from /proc/PID/fd/N, this process is named "N" by the
-	// kernel; ps should say what it is. Init has locked this goroutine to
-	// the main thread, whose name is the process's.
-	if name, err := unix.BytePtrFromString("troupe-engine"); err == nil {
-		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
-	}
+	nameThreads("troupe-engine")
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -77,6 +69,21 @@ func main() {
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
+	}
+}
+
+// nameThreads names every thread of this process. Executed from
+// /proc/PID/fd/N, the engine is named "N" by the kernel, and so is each
+// thread the Go runtime has started by now; ps and perf should say what
+// it is. Threads started later inherit the name of the one that starts
+// them, which is one of these.
+func nameThreads(name string) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return
+	}
+	for _, task := range tasks {
+		_ = os.WriteFile("/proc/self/task/"+task.Name()+"/comm", []byte(name), 0)
 	}
 }
 

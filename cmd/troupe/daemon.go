@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/cmd/troupe/internal/engine"
 	troupehttp "github.com/troupe-run/troupe/http"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/containerlog"
@@ -58,7 +59,9 @@ func newDaemonCommand() *cobra.Command {
 		Use:   "daemon",
 		Short: "run the troupe daemon",
 		Long: `Run the troupe daemon: it serves the REST API on its listeners and runs
-containers in-process with libcontainer. On SIGTERM or SIGINT it stops
+containers with libcontainer, in the slim engine embedded in this binary
+(a child process that is every container's init), or in-process with
+--engine=false or in a build without the engine (a plain go build). On SIGTERM or SIGINT it stops
 serving and exits, leaving its containers running; the next daemon on the
 same --state re-adopts them.`,
 		Args: cobra.NoArgs,
@@ -83,7 +86,7 @@ same --state re-adopts them.`,
 	f.StringVar(&o.logMaxSize, "log-max-size", "10MiB", "size at which a container's log file rotates (a start can ask otherwise); at least 64KiB")
 	f.IntVar(&o.logMaxFiles, "log-max-files", containerlog.DefaultMaxFiles, "log files kept per container, the current one included (a start can ask otherwise)")
 	f.DurationVar(&o.criuTest, "criu-selftest-timeout", criu.DefaultSelfTestTimeout, "deadline of the CRIU self-test at start (a dump and restore of a small process tree)")
-	f.BoolVar(&o.engine, "engine", false, "run the containers from the slim engine embedded in this binary (make build embeds it) rather than in-process: each container's init is then the engine, not the whole daemon")
+	f.BoolVar(&o.engine, "engine", engine.Embedded(), "run the containers from the slim engine embedded in this binary (make build embeds it; the default then) rather than in-process: each container's init is then the engine, not the whole daemon")
 	return cmd
 }
 

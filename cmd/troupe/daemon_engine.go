@@ -33,10 +33,11 @@ var (
 // every container's init is the engine's slim binary rather than this
 // one. The engine's client is returned too, nil in-process: its Done is
 // closed when the engine has gone.
-func openRuntime(o *daemonOptions, limits containerlog.Limits, logger *slog.Logger) (rt daemonRuntime, engine *remote.Client, err error) {
+func openRuntime(o *daemonOptions, limits containerlog.Limits, logger *slog.Logger) (rt daemonRuntime, eng *remote.Client, err error) {
 	lo := linux.Options{StateDir: o.state, CgroupParent: o.cgroupParent, CriuTimeout: o.criuTimeout,
 		LogDir: filepath.Join(o.root, "logs"), LogLimits: limits, OnLogDrop: logDropWarner(logger)}
 	if !o.engine {
+		logger.Info("containers run in-process", "embedded-engine", engine.Embedded())
 		r, err := linux.New(lo)
 		return r, nil, err
 	}
@@ -44,6 +45,7 @@ func openRuntime(o *daemonOptions, limits containerlog.Limits, logger *slog.Logg
 	if err != nil {
 		return nil, nil, err
 	}
+	logger.Info("containers run in the engine")
 	return c, c, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,13 +114,8 @@ func startDaemonWith(t *testing.T, tokenFile string, args ...string) *daemon {
 	// the daemon has stopped (d.stop, registered later, runs first).
 	box := troupetest.NewSandbox(t, "e2e")
 	dir := box.Dir
-	d := &daemon{dir: dir, bin: filepath.Join(dir, "troupe"), sock: filepath.Join(dir, "run", "troupe.sock"),
+	d := &daemon{dir: dir, bin: troupeBinary(t), sock: filepath.Join(dir, "run", "troupe.sock"),
 		cgroup: box.CgroupParent, tokenFile: tokenFile, args: args}
-	if slices.Contains(args, "--engine") {
-		d.bin = buildWithEngine(t, mkdir(t, filepath.Join(dir, "bin")))
-	} else {
-		buildTroupe(t, d.bin)
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -131,16 +125,6 @@ func startDaemonWith(t *testing.T, tokenFile string, args ...string) *daemon {
 	d.launch(t)
 	t.Cleanup(func() { d.stop(t) })
 	return d
-}
-
-// buildTroupe builds this tree's troupe binary at bin.
-func buildTroupe(t *testing.T, bin string) {
-	t.Helper()
-	build := exec.Command("go", "build", "-tags", "seccomp nomsgpack", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
 }
 
 // launch starts the daemon process and waits until it answers.
@@ -662,14 +646,14 @@ func readStatusUID(pid int) string {
 }
 
 // TestCLIAgainstDaemon drives a real daemon with the CLI, over its socket.
-// daemonModes are the two ways a daemon runs its containers: in its own
-// process, and in the slim engine embedded in it (--engine).
+// daemonModes are the two ways a daemon runs its containers: in the slim
+// engine embedded in it (the default), and in its own process.
 var daemonModes = []struct {
 	name string
 	args []string
 }{
-	{"in-process", nil},
-	{"engine", []string{"--engine"}},
+	{"engine", nil},
+	{"in-process", []string{"--engine=false"}},
 }
 
 func TestCLIAgainstDaemon(t *testing.T) {
@@ -949,13 +933,4 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	if code, _ := call("DELETE", "http://"+src.tcp+"/containers/mover", ""); code != 409 {
 		t.Errorf("the container is not running back on the first daemon: delete without force answered %d", code)
 	}
-}
-
-// mkdir makes dir and returns it.
-func mkdir(t *testing.T, dir string) string {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }

@@ -2,35 +2,63 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 )
 
+// The troupe binary the tests run, built once per test process as make
+// build builds it: with the engine embedded, so that its daemons run their
+// containers in the engine unless told --engine=false.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// troupeBinary returns the path of the tests' troupe binary, building it
+// at the first call. TestMain removes its directory.
+func troupeBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "troupe-e2e-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath, binErr = buildWithEngine(dir)
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
 // buildWithEngine builds this tree's engine and troupe with it embedded
 // into dir, as make build does (the tag engine and a go build -overlay),
 // and returns troupe's path.
-func buildWithEngine(t *testing.T, dir string) string {
-	t.Helper()
+func buildWithEngine(dir string) (string, error) {
 	embed, err := filepath.Abs(filepath.Join("internal", "engine", "troupe-engine"))
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	engineBin, troupeBin := filepath.Join(dir, "troupe-engine"), filepath.Join(dir, "troupe")
 	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {embed: engineBin}})
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	overlayFile := filepath.Join(dir, "overlay.json")
 	if err := os.WriteFile(overlayFile, overlay, 0o644); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	for _, args := range [][]string{
 		{"build", "-tags", "seccomp nomsgpack", "-o", engineBin, "../troupe-engine"},
@@ -39,10 +67,10 @@ func buildWithEngine(t *testing.T, dir string) string {
 		build := exec.Command("go", args...)
 		build.Env = append(os.Environ(), "CGO_ENABLED=1")
 		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+			return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	return troupeBin
+	return troupeBin, nil
 }
 
 // TestEngineCheck runs the engine embedded in troupe from its sealed memfd
@@ -55,14 +83,11 @@ func TestEngineCheck(t *testing.T) {
 		t.Skip("needs root: the engine starts real containers")
 	}
 	box := troupetest.NewSandbox(t, "engine")
-	// Not beside the state dirs: libcontainer seals troupe's binary for
-	// the in-process side with an overlayfs of its directory, which fails
-	// there, and then copies the binary for every start.
-	binDir := filepath.Join(box.Dir, "bin")
-	if err := os.Mkdir(binDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := buildWithEngine(t, binDir)
+	// Not beside the state dirs (troupeBinary's is not): libcontainer
+	// seals troupe's binary for the in-process side with an overlayfs of
+	// its directory, which fails there, and then copies the binary for
+	// every start.
+	bin := troupeBinary(t)
 	bundle, err := busybox.Bundle(filepath.Join(box.Dir, "bundle"), busybox.Options{Args: []string{"sleep", "60"}})
 	if err != nil {
 		t.Fatal(err)

@@ -2,14 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net"
 	nethttp "net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -98,13 +96,6 @@ func refused(t *testing.T, tokenFile string, flags ...string) {
 	}
 }
 
-// The binary tryDaemon runs, built once.
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
 // tryDaemon runs this tree's daemon on a directory of the test's own, with
 // a unix socket, a TCP listener on a free loopback port and a cgroup parent
 // of its own, and args added (a later --root or --state wins), until it
@@ -115,21 +106,7 @@ func tryDaemon(t *testing.T, args ...string) (served bool, out string) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the daemon starts real containers")
 	}
-	binOnce.Do(func() {
-		var dir string
-		if dir, binErr = os.MkdirTemp("", "troupe-e2e-bin-"); binErr != nil {
-			return
-		}
-		binPath = filepath.Join(dir, "troupe")
-		build := exec.Command("go", "build", "-tags", "seccomp nomsgpack", "-o", binPath, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := build.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
+	bin := troupeBinary(t)
 	box := troupetest.NewSandbox(t, "e2e-try")
 	dir, cgroup := box.Dir, box.CgroupParent
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -140,7 +117,7 @@ func tryDaemon(t *testing.T, args ...string) (served bool, out string) {
 	l.Close()
 	args = append([]string{"daemon", "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "state"),
 		"--listen", "unix://" + filepath.Join(dir, "troupe.sock"), "--listen", "tcp://" + addr, "--cgroup-parent", cgroup}, args...)
-	cmd := exec.Command(binPath, args...)
+	cmd := exec.Command(bin, args...)
 	var output strings.Builder
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {
