@@ -28,6 +28,10 @@ type Density struct {
 	// depends less on what ran earlier than the plain division does.
 	IdleRSS, IdlePSS uint64
 	IdleKnown        bool
+	// Threads and IdleThreads are the threads of Pids, summed, at the
+	// peak and (when IdleKnown) before the first start: a runtime that
+	// holds a thread per container shows it here.
+	Threads, IdleThreads int
 	// Note says why nothing was measured; empty when RSS and PSS are set.
 	Note string
 }
@@ -78,9 +82,11 @@ func perContainer(d *Density, v uint64) float64 {
 	return float64(v) / float64(d.Containers)
 }
 
-// rollup is a process's memory from /proc/PID/smaps_rollup, in bytes.
+// rollup is a process's memory from /proc/PID/smaps_rollup, in bytes,
+// and its threads.
 type rollup struct {
 	RSS, PSS uint64
+	Threads  int
 }
 
 // readRollup reads the Rss and Pss lines of /proc/pid/smaps_rollup: the
@@ -95,6 +101,11 @@ func readRollup(pid int) (rollup, error) {
 	if err != nil {
 		return rollup{}, fmt.Errorf("memory of pid %d: %w", pid, err)
 	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return rollup{}, fmt.Errorf("threads of pid %d: %w", pid, err)
+	}
+	m.Threads = len(tasks)
 	return m, nil
 }
 

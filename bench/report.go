@@ -89,6 +89,11 @@ func WriteReport(w io.Writer, r *Result) error {
 				reportLine(&b, "pss growth", fmt.Sprintf("%s per running container over the idle %s",
 					fmtMiB(d.PSSGrowthPerContainer()), fmtMiB(float64(d.IdlePSS))))
 			}
+			threads := strconv.Itoa(d.Threads)
+			if d.IdleKnown {
+				threads += fmt.Sprintf(" (idle: %d)", d.IdleThreads)
+			}
+			reportLine(&b, "threads", threads)
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -359,6 +364,10 @@ type JSONDensity struct {
 	IdlePSSBytes               *uint64  `json:"idlePssBytes,omitempty"`
 	RSSGrowthPerContainerBytes *float64 `json:"rssGrowthPerContainerBytes,omitempty"`
 	PSSGrowthPerContainerBytes *float64 `json:"pssGrowthPerContainerBytes,omitempty"`
+	// Threads are the threads of Pids at the peak; IdleThreads before the
+	// first start, present only when known.
+	Threads     int  `json:"threads"`
+	IdleThreads *int `json:"idleThreads,omitempty"`
 	// Note says why nothing was measured.
 	Note string `json:"note,omitempty"`
 }
@@ -387,12 +396,13 @@ func NewJSONReport(rs []*Result) JSONReport {
 			j.Density = &JSONDensity{
 				Containers: d.Containers, Pids: d.Pids, RSSBytes: d.RSS, PSSBytes: d.PSS,
 				RSSPerContainerBytes: d.RSSPerContainer(), PSSPerContainerBytes: d.PSSPerContainer(),
-				Note: d.Note,
+				Threads: d.Threads, Note: d.Note,
 			}
 			if d.Measured() && d.IdleKnown {
 				rg, pg := d.RSSGrowthPerContainer(), d.PSSGrowthPerContainer()
 				j.Density.IdleRSSBytes, j.Density.IdlePSSBytes = &d.IdleRSS, &d.IdlePSS
 				j.Density.RSSGrowthPerContainerBytes, j.Density.PSSGrowthPerContainerBytes = &rg, &pg
+				j.Density.IdleThreads = &d.IdleThreads
 			}
 		}
 		doc.Results = append(doc.Results, j)

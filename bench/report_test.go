@@ -63,7 +63,7 @@ teardown:     1.23s
 					{ID: "bench-018", Err: errors.New("timeout")},
 				}
 				r.TeardownErr = errors.New("1 of 1000 deletes failed")
-				r.Density = &Density{Containers: 993, Pids: []int{4242}, RSS: 993 << 20, PSS: 993 << 19, IdleKnown: true, IdlePSS: 993 << 18}
+				r.Density = &Density{Containers: 993, Pids: []int{4242}, RSS: 993 << 20, PSS: 993 << 19, IdleKnown: true, IdlePSS: 993 << 18, Threads: 9, IdleThreads: 8}
 				return r
 			},
 			want: `troupe: 1000 starts, 10 at a time
@@ -88,6 +88,7 @@ teardown:     1.23s (1 of 1000 deletes failed)
 rss/running:  1.00 MiB (993 running; pids 4242)
 pss/running:  512 KiB
 pss growth:   256 KiB per running container over the idle 248.25 MiB
+threads:      9 (idle: 8)
 `,
 		},
 		{

@@ -310,6 +310,7 @@ func overheadMemory(ctx context.Context, target Target) ([]int, rollup, error) {
 		}
 		sum.RSS += m.RSS
 		sum.PSS += m.PSS
+		sum.Threads += m.Threads
 	}
 	return pids, sum, nil
 }
@@ -323,9 +324,9 @@ func measureDensity(ctx context.Context, target Target, running int, idle *rollu
 		d.Note = err.Error()
 		return d
 	}
-	d.Pids, d.RSS, d.PSS = pids, m.RSS, m.PSS
+	d.Pids, d.RSS, d.PSS, d.Threads = pids, m.RSS, m.PSS, m.Threads
 	if idle != nil {
-		d.IdleKnown, d.IdleRSS, d.IdlePSS = true, idle.RSS, idle.PSS
+		d.IdleKnown, d.IdleRSS, d.IdlePSS, d.IdleThreads = true, idle.RSS, idle.PSS, idle.Threads
 	}
 	return d
 }
