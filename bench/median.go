@@ -39,6 +39,12 @@ func MedianOf(runs []*Result) *Result {
 		}
 		return r.CPU / time.Duration(r.Summary.Count) * time.Duration(max(s.Count, 1))
 	})
+	m.ProcCPU = med(func(r *Result) time.Duration {
+		if r.Summary.Count == 0 {
+			return 0
+		}
+		return r.ProcCPU / time.Duration(r.Summary.Count) * time.Duration(max(s.Count, 1))
+	})
 	m.Teardown = med(func(r *Result) time.Duration { return r.Teardown })
 	ps := make([]float64, len(runs))
 	for i, r := range runs {

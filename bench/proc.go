@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -171,4 +174,87 @@ func parseCPUTime(data []byte) (time.Duration, error) {
 		ticks += v
 	}
 	return time.Duration(ticks) * (time.Second / userHZ), nil
+}
+
+// treeCPU is the CPU time, user and system, that the processes roots and
+// all their descendants have used, in procDir: each living process's own
+// time plus what its reaped children used (cutime, cstime), so that every
+// CPU second of the tree counts once. Unlike the machine's CPU it leaves
+// out the bench client, kernel workers and whatever else the machine runs.
+func treeCPU(procDir string, roots []int) (time.Duration, error) {
+	entries, err := os.ReadDir(procDir)
+	if err != nil {
+		return 0, err
+	}
+	type proc struct {
+		ppid  int
+		ticks uint64
+	}
+	procs := map[int]proc{}
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// A process may exit while we look: skip what cannot be read.
+		stat, err := os.ReadFile(filepath.Join(procDir, e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		ppid, ticks, ok := statTimes(stat)
+		if !ok {
+			continue
+		}
+		procs[pid] = proc{ppid, ticks}
+		children[ppid] = append(children[ppid], pid)
+	}
+	var ticks uint64
+	seen := map[int]bool{}
+	queue := slices.Clone(roots)
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		p, ok := procs[pid]
+		if !ok {
+			if slices.Contains(roots, pid) {
+				return 0, fmt.Errorf("CPU time of pid %d: not in %s", pid, procDir)
+			}
+			continue
+		}
+		ticks += p.ticks
+		queue = append(queue, children[pid]...)
+	}
+	return time.Duration(ticks) * (time.Second / userHZ), nil
+}
+
+// statTimes returns the parent pid and utime+stime+cutime+cstime, in
+// clock ticks, from a /proc/PID/stat line: "PID (COMM) STATE PPID ..." with
+// the times as fields 14 to 17 (counting from 1, COMM as one field).
+func statTimes(stat []byte) (ppid int, ticks uint64, ok bool) {
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, 0, false
+	}
+	// After COMM: STATE is field 3, so field k is rest[k-3].
+	rest := strings.Fields(string(stat[end+1:]))
+	if len(rest) < 15 {
+		return 0, 0, false
+	}
+	ppid, err := strconv.Atoi(rest[1])
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, k := range []int{14, 15, 16, 17} {
+		v, err := strconv.ParseUint(rest[k-3], 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		ticks += v
+	}
+	return ppid, ticks, true
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +72,9 @@ func WriteReport(w io.Writer, r *Result) error {
 	reportLine(&b, "containers/s", perSecond(r))
 	reportLine(&b, "wall", fmtSeconds(r.Wall))
 	reportLine(&b, "cpu/start", cpuPerStart(r))
+	if r.ProcCPU > 0 {
+		reportLine(&b, "proc cpu", procCPUPerStart(r))
+	}
 	failures := strconv.Itoa(r.Failures)
 	if r.Failures > 0 {
 		failures += fmt.Sprintf(" of %d", r.Attempted)
@@ -119,6 +123,7 @@ func WriteComparison(w io.Writer, rs []*Result) error {
 		{"containers/s", perSecond},
 		{"wall", func(r *Result) string { return fmtSeconds(r.Wall) }},
 		{"cpu/start", cpuPerStart},
+		{"proc cpu", procCPUPerStart},
 		{"failures", func(r *Result) string { return strconv.Itoa(r.Failures) }},
 		{"teardown", func(r *Result) string { return fmtSeconds(r.Teardown) }},
 		{"rss/running", func(r *Result) string { return densityCell(r, (*Density).RSSPerContainer) }},
@@ -130,7 +135,11 @@ func WriteComparison(w io.Writer, rs []*Result) error {
 			return fmtMiB(r.Density.PSSGrowthPerContainer())
 		}},
 	}
+	anyProcCPU := slices.ContainsFunc(rs, func(r *Result) bool { return r.ProcCPU > 0 })
 	for _, e := range extra {
+		if e.label == "proc cpu" && !anyProcCPU {
+			continue
+		}
 		rw := tableRow{label: e.label}
 		for _, r := range rs {
 			rw.values = append(rw.values, e.get(r))
@@ -258,6 +267,15 @@ func cpuPerStart(r *Result) string {
 	return fmt.Sprintf("%.1fms", float64(r.CPUPerStart())/float64(time.Millisecond))
 }
 
+// procCPUPerStart is the CPU per start of the target's own processes
+// (ProcCPU), or "-".
+func procCPUPerStart(r *Result) string {
+	if r.ProcCPU == 0 || r.Summary.Count == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", float64(r.ProcCPUPerStart())/float64(time.Millisecond))
+}
+
 func teardownCell(r *Result) string {
 	s := fmtSeconds(r.Teardown)
 	if r.TeardownErr != nil {
@@ -336,6 +354,10 @@ type JSONResult struct {
 	// that divided by Count. Both 0 when unknown.
 	CPUMs         float64 `json:"cpuMs"`
 	CPUPerStartMs float64 `json:"cpuPerStartMs"`
+	// ProcCPUPerStartMs is the CPU per start of the target's own processes
+	// and their descendants (no bench client, no kernel workers); 0 when
+	// the target names no processes.
+	ProcCPUPerStartMs float64 `json:"procCpuPerStartMs"`
 
 	TeardownMs    float64 `json:"teardownMs"`
 	TeardownError string  `json:"teardownError,omitempty"`
@@ -383,7 +405,7 @@ func NewJSONReport(rs []*Result) JSONReport {
 			MinMs: millis(s.Min), MaxMs: millis(s.Max), MeanMs: millis(s.Mean), StddevMs: millis(s.Stddev),
 			MedianMs: millis(s.Median), P75Ms: millis(s.P75), P95Ms: millis(s.P95), P99Ms: millis(s.P99), P999Ms: millis(s.P999),
 			WallMs: millis(r.Wall), ContainersPerSecond: r.PerSecond,
-			CPUMs: millis(r.CPU), CPUPerStartMs: millis(r.CPUPerStart()),
+			CPUMs: millis(r.CPU), CPUPerStartMs: millis(r.CPUPerStart()), ProcCPUPerStartMs: millis(r.ProcCPUPerStart()),
 			TeardownMs: millis(r.Teardown), Runs: r.Runs,
 		}
 		for _, e := range r.Errors {

@@ -63,6 +63,7 @@ teardown:     1.23s
 					{ID: "bench-018", Err: errors.New("timeout")},
 				}
 				r.TeardownErr = errors.New("1 of 1000 deletes failed")
+				r.ProcCPU = 993 * 19 * time.Millisecond
 				r.Density = &Density{Containers: 993, Pids: []int{4242}, RSS: 993 << 20, PSS: 993 << 19, IdleKnown: true, IdlePSS: 993 << 18, Threads: 9, IdleThreads: 8}
 				return r
 			},
@@ -80,6 +81,7 @@ median:       73ms
 containers/s: 134.2
 wall:         7.45s
 cpu/start:    24.5ms
+proc cpu:     19.0ms
 failures:     7 of 1000
   bench-017: start container "bench-017": no space left
   bench-018: timeout

@@ -108,6 +108,11 @@ type Result struct {
 	// system) during Wall; CPU / successes is the cost of a start, the
 	// bench client's share included. Zero when /proc/stat is unreadable.
 	CPU time.Duration
+	// ProcCPU is the CPU time the target's own processes (OverheadPids) and
+	// their descendants, its containers included, spent during Wall: the
+	// cost of a start without the bench client, kernel workers or anything
+	// else on the machine. Zero for targets that name no processes.
+	ProcCPU time.Duration
 	// Density is the target's memory at peak; nil unless asked for.
 	Density *Density
 	// Teardown is how long the target's Teardown took, and TeardownErr what
@@ -117,6 +122,14 @@ type Result struct {
 	// Runs, when the Result is the median of several runs (MedianOf), are
 	// each run's headline figures, in order.
 	Runs []RunFigures
+}
+
+// ProcCPUPerStart is ProcCPU per successful start, or zero.
+func (r *Result) ProcCPUPerStart() time.Duration {
+	if r.Summary.Count == 0 {
+		return 0
+	}
+	return r.ProcCPU / time.Duration(r.Summary.Count)
 }
 
 // Successes is how many starts succeeded.
@@ -261,6 +274,7 @@ func runStarts(ctx context.Context, target Target, opts Options, res *Result) {
 	bar := newProgressBar(opts.Progress, target.Name(), n)
 	stopBar := make(chan struct{})
 	barDone := make(chan struct{})
+	proc0, procErr := targetCPU(ctx, target)
 	cpu0, cpuErr := readCPUTime()
 	t0 := time.Now()
 	close(barrier)
@@ -271,8 +285,12 @@ func runStarts(ctx context.Context, target Target, opts Options, res *Result) {
 	finished.Wait()
 	res.Wall = time.Since(t0)
 	cpu1, cpuErr1 := readCPUTime()
+	proc1, procErr1 := targetCPU(ctx, target)
 	close(stopBar)
 	<-barDone
+	if procErr == nil && procErr1 == nil {
+		res.ProcCPU = proc1 - proc0
+	}
 
 	if cpuErr == nil && cpuErr1 == nil {
 		res.CPU = cpu1 - cpu0
@@ -288,6 +306,19 @@ func runStarts(ctx context.Context, target Target, opts Options, res *Result) {
 	if res.Wall > 0 {
 		res.PerSecond = float64(res.Summary.Count) / res.Wall.Seconds()
 	}
+}
+
+// targetCPU is the CPU time of the target's processes and their
+// descendants so far (treeCPU); an error when it names none.
+func targetCPU(ctx context.Context, target Target) (time.Duration, error) {
+	pids, err := target.OverheadPids(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if len(pids) == 0 {
+		return 0, errNoOverhead
+	}
+	return treeCPU("/proc", pids)
 }
 
 // errNoOverhead is the density note of a target that names no processes.

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	nethttp "net/http"
@@ -165,6 +166,42 @@ func TestTroupeOverheadPids(t *testing.T) {
 	for _, addr := range []string{"unix:///run/x.sock", "/run/x.sock"} {
 		if p, ok := troupeSocketPath(addr); !ok || p != "/run/x.sock" {
 			t.Errorf("troupeSocketPath(%q) = %q, %v", addr, p, ok)
+		}
+	}
+}
+
+func TestTreeCPU(t *testing.T) {
+	proc := t.TempDir()
+	// utime stime cutime cstime are fields 14-17.
+	stat := func(pid, comm string, ppid int, times ...int) {
+		t.Helper()
+		line := fmt.Sprintf("%s (%s) S %d 1 1 0 -1 0 0 0 0 0 %d %d %d %d 20 0 1 0", pid, comm, ppid, times[0], times[1], times[2], times[3])
+		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, pid, "stat"), []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stat("10", "troupe", 1, 100, 50, 7, 3)        // 160 ticks, reaped children included
+	stat("11", "troupe-engine", 10, 20, 30, 1, 1) // 52
+	stat("12", "sleep) (x", 11, 2, 3, 0, 0)       // 5: a container, grandchild
+	stat("13", "other", 1, 1000, 1000, 0, 0)      // not in the tree
+	stat("14", "sleep", 13, 9, 9, 0, 0)           // nor is its child
+	tests := []struct {
+		roots   []int
+		want    time.Duration
+		wantErr bool
+	}{
+		{[]int{10}, 2170 * time.Millisecond, false},
+		{[]int{10, 11}, 2170 * time.Millisecond, false}, // a descendant named as a root counts once
+		{[]int{11}, 570 * time.Millisecond, false},
+		{[]int{99}, 0, true},
+	}
+	for _, tc := range tests {
+		got, err := treeCPU(proc, tc.roots)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("treeCPU(%v) = %v, %v; want %v (error: %v)", tc.roots, got, err, tc.want, tc.wantErr)
 		}
 	}
 }

@@ -48,8 +48,8 @@ for r in $(seq "$RUNS"); do
 			import json, sys
 			out, mode, run = sys.argv[1], sys.argv[2], int(sys.argv[3])
 			for r in json.load(open(out))['results']:
-			    line = '%-10s %-12s run %d: %.1f containers/s, median %.1f ms, p99 %.1f ms, CPU/start %.2f ms, failures %d' % (
-			        mode, r['target'], run, r['containersPerSecond'], r['medianMs'], r['p99Ms'], r['cpuPerStartMs'], r['failures'])
+			    line = '%-10s %-12s run %d: %.1f containers/s, median %.1f ms, p99 %.1f ms, CPU/start %.2f ms (troupe\'s processes %.2f), failures %d' % (
+			        mode, r['target'], run, r['containersPerSecond'], r['medianMs'], r['p99Ms'], r['cpuPerStartMs'], r['procCpuPerStartMs'], r['failures'])
 			    d = r.get('density')
 			    if d and not d.get('note'):
 			        line += ', PSS growth %.1f KiB/container, threads %d (idle %s)' % (
