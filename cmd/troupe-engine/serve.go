@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/troupe-run/troupe/cmd/internal/memory"
 	"github.com/troupe-run/troupe/runtime/criu"
 	"github.com/troupe-run/troupe/runtime/linux"
 	"github.com/troupe-run/troupe/runtime/remote"
@@ -75,5 +76,8 @@ func serve(args []string) error {
 	// signal stays ignored in what the engine executes (CRIU, whose restore
 	// then never finished).
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	return remote.Serve(context.Background(), conn, rt)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go memory.ReturnWhenQuiet(ctx, logger)
+	return remote.Serve(ctx, conn, rt)
 }

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/actors"
+	"github.com/troupe-run/troupe/cmd/internal/memory"
 	"github.com/troupe-run/troupe/cmd/troupe/internal/engine"
 	troupehttp "github.com/troupe-run/troupe/http"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
@@ -243,7 +244,7 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 
 	memCtx, stopMem := context.WithCancel(context.Background())
 	defer stopMem()
-	go returnMemoryWhenQuiet(memCtx, logger)
+	go memory.ReturnWhenQuiet(memCtx, logger)
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)

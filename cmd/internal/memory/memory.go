@@ -1,4 +1,6 @@
-package main
+// Package memory gives a process's free memory back to the kernel once it
+// has gone quiet after a burst: the daemon's and the engine's policy.
+package memory
 
 import (
 	"context"
@@ -9,7 +11,7 @@ import (
 	"time"
 )
 
-// A burst of starts leaves the daemon with tens of MiB of garbage and free
+// A burst of starts leaves the daemon (and its engine) with tens of MiB of garbage and free
 // heap it no longer needs: the containers need far less once running (a few
 // tens of KiB each), but Go collects only when the heap grows again and
 // returns free memory to the kernel only below its last goal, so an idle
@@ -30,9 +32,9 @@ func shouldReturnMemory(allocatedLastPeriod, allocatedSinceReturn uint64) bool {
 	return allocatedLastPeriod < quietBelow && allocatedSinceReturn >= worthAbove
 }
 
-// returnMemoryWhenQuiet applies the policy every memoryCheckEvery until ctx
+// ReturnWhenQuiet applies the policy every memoryCheckEvery until ctx
 // ends.
-func returnMemoryWhenQuiet(ctx context.Context, logger *slog.Logger) {
+func ReturnWhenQuiet(ctx context.Context, logger *slog.Logger) {
 	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	allocated := func() uint64 {
 		metrics.Read(sample)
