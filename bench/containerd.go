@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -260,27 +259,14 @@ func (c *containerdTarget) OverheadPids(context.Context) ([]int, error) {
 // daemon at address: their command line is
 // `containerd-shim-runc-v2 -namespace NS -id ID -address ADDRESS`.
 func shimPids(procDir, address string) ([]int, error) {
-	entries, err := os.ReadDir(procDir)
-	if err != nil {
-		return nil, err
-	}
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		// A process may exit while we look: skip what cannot be read.
-		cmdline, err := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
+	err := eachProcess(procDir, "cmdline", func(pid int, cmdline []byte) {
 		if isShimOf(cmdline, address) {
 			pids = append(pids, pid)
 		}
-	}
+	})
 	slices.Sort(pids)
-	return pids, nil
+	return pids, err
 }
 
 // isShimOf reports whether a /proc/PID/cmdline is a runc v2 shim's serving

@@ -182,32 +182,20 @@ func parseCPUTime(data []byte) (time.Duration, error) {
 // CPU second of the tree counts once. Unlike the machine's CPU it leaves
 // out the bench client, kernel workers and whatever else the machine runs.
 func treeCPU(procDir string, roots []int) (time.Duration, error) {
-	entries, err := os.ReadDir(procDir)
-	if err != nil {
-		return 0, err
-	}
 	type proc struct {
 		ppid  int
 		ticks uint64
 	}
 	procs := map[int]proc{}
 	children := map[int][]int{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
+	err := eachProcess(procDir, "stat", func(pid int, stat []byte) {
+		if ppid, ticks, ok := statTimes(stat); ok {
+			procs[pid] = proc{ppid, ticks}
+			children[ppid] = append(children[ppid], pid)
 		}
-		// A process may exit while we look: skip what cannot be read.
-		stat, err := os.ReadFile(filepath.Join(procDir, e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		ppid, ticks, ok := statTimes(stat)
-		if !ok {
-			continue
-		}
-		procs[pid] = proc{ppid, ticks}
-		children[ppid] = append(children[ppid], pid)
+	})
+	if err != nil {
+		return 0, err
 	}
 	var ticks uint64
 	seen := map[int]bool{}
@@ -257,4 +245,26 @@ func statTimes(stat []byte) (ppid int, ticks uint64, ok bool) {
 		ticks += v
 	}
 	return ppid, ticks, true
+}
+
+// eachProcess calls fn with the pid and the content of file (such as
+// "stat" or "cmdline") of every process in procDir. A process may exit
+// while we look: what cannot be read is skipped.
+func eachProcess(procDir, file string, fn func(pid int, data []byte)) error {
+	entries, err := os.ReadDir(procDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(procDir, e.Name(), file))
+		if err != nil {
+			continue
+		}
+		fn(pid, data)
+	}
+	return nil
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,27 +133,14 @@ const engineComm = "troupe-engine"
 // name (comm) is name. The daemon's children are its engine and, when it
 // runs them in-process, its containers: the name tells them apart.
 func childrenNamed(procDir string, parent int, name string) ([]int, error) {
-	entries, err := os.ReadDir(procDir)
-	if err != nil {
-		return nil, err
-	}
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		// A process may exit while we look: skip what cannot be read.
-		stat, err := os.ReadFile(filepath.Join(procDir, e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
+	err := eachProcess(procDir, "stat", func(pid int, stat []byte) {
 		if comm, ppid, ok := parseStat(stat); ok && ppid == parent && comm == name {
 			pids = append(pids, pid)
 		}
-	}
+	})
 	slices.Sort(pids)
-	return pids, nil
+	return pids, err
 }
 
 // parseStat returns the name and parent pid from a /proc/PID/stat line,
