@@ -188,7 +188,7 @@ func (s *Store) unpack(ctx context.Context, diffID, final string, open func() (i
 	defer zr.Close()
 	hash := sha256.New()
 	r := io.TeeReader(zr, hash)
-	if _, err := unpackInto(ctx, r, tmp, s.limits); err != nil {
+	if _, err := unpackInto(ctx, r, tmp, s.limits, false); err != nil {
 		return "", fmt.Errorf("unpack layer %s: %w", diffID, err)
 	}
 	n, err := io.Copy(io.Discard, io.LimitReader(r, maxTrailing+1))

@@ -46,15 +46,17 @@ const maxID = 1<<32 - 2
 // during large files. On error dir holds part of the layer: the caller
 // removes it (Store does).
 func Unpack(ctx context.Context, r io.Reader, dir string, limits Limits) (Stats, error) {
-	stats, err := unpackInto(ctx, r, dir, limits)
+	stats, err := unpackInto(ctx, r, dir, limits, false)
 	if err != nil {
 		return stats, fmt.Errorf("unpack layer into %s: %w", dir, err)
 	}
 	return stats, nil
 }
 
-// unpackInto is Unpack without the context of its errors.
-func unpackInto(ctx context.Context, r io.Reader, dir string, limits Limits) (Stats, error) {
+// unpackInto is Unpack without the context of its errors. noOpenat2 makes
+// it resolve paths as it does on a kernel without openat2, for the tests of
+// that fallback.
+func unpackInto(ctx context.Context, r io.Reader, dir string, limits Limits, noOpenat2 bool) (Stats, error) {
 	if err := emptyDir(dir); err != nil {
 		return Stats{}, err
 	}
@@ -65,7 +67,7 @@ func unpackInto(ctx context.Context, r io.Reader, dir string, limits Limits) (St
 	defer unix.Close(root)
 	u := &unpacker{
 		limits:   limits.withDefaults(),
-		dirs:     dirs{root: root},
+		dirs:     dirs{root: root, noOpenat2: noOpenat2},
 		dirTimes: map[string][]unix.Timespec{},
 		buf:      make([]byte, 128<<10),
 	}

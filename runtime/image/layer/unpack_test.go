@@ -27,7 +27,20 @@ func capability() string {
 	return string(b)
 }
 
+// resolvers are the two ways Unpack opens directories: openat2, and the
+// walk of kernels without it. Both run every test of what Unpack makes.
+var resolvers = []struct {
+	name      string
+	noOpenat2 bool
+}{{"openat2", false}, {"walk", true}}
+
 func TestUnpack(t *testing.T) {
+	for _, res := range resolvers {
+		t.Run(res.name, func(t *testing.T) { testUnpack(t, res.noOpenat2) })
+	}
+}
+
+func testUnpack(t *testing.T, noOpenat2 bool) {
 	s := newSandbox(t)
 	data := tarOf(t,
 		dir("./").with(func(h *tar.Header) { h.Mode = 0o751 }),
@@ -74,7 +87,7 @@ func TestUnpack(t *testing.T) {
 		dir(".wh..wh.plnk/"),
 		reg(".wh..wh.plnk/1234.5678", "aufs"),
 	)
-	stats, err := Unpack(context.Background(), bytes.NewReader(data), s.layer, Limits{})
+	stats, err := unpackInto(context.Background(), bytes.NewReader(data), s.layer, Limits{}, noOpenat2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,13 +266,17 @@ func TestUnpackRefuses(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := newSandbox(t)
-			data := c.data(t, s)
-			_, err := Unpack(context.Background(), bytes.NewReader(data), s.layer, c.limits)
-			checkRefused(t, err, c.want)
-			s.checkOutside(t)
+			for _, res := range resolvers {
+				s := newSandbox(t)
+				data := c.data(t, s)
+				_, err := unpackInto(context.Background(), bytes.NewReader(data), s.layer, c.limits, res.noOpenat2)
+				checkRefused(t, err, c.want)
+				s.checkOutside(t)
+			}
 
 			// The same through a store, whose digest it has.
+			s := newSandbox(t)
+			data := c.data(t, s)
 			st, err := OpenStore(filepath.Join(s.base, "store"), c.limits)
 			if err != nil {
 				t.Fatal(err)
