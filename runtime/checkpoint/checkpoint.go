@@ -132,7 +132,8 @@ func (s *Store) Abandon(id, name string) {
 // last, so one without its metadata file is unfinished), and the container
 // directories they leave empty. It returns what it removed, as "id/name".
 // It is for a daemon starting up: a checkpoint being taken right now is
-// unfinished too.
+// unfinished too, and it also unmounts whatever a killed CRIU left mounted
+// in the store.
 func (s *Store) RemoveUnfinished() ([]string, error) {
 	ids, err := os.ReadDir(s.root)
 	if err != nil {
@@ -140,6 +141,12 @@ func (s *Store) RemoveUnfinished() ([]string, error) {
 	}
 	var removed []string
 	var errs []error
+	// A restore cut short by its daemon's death leaves CRIU's cgroup yard
+	// mounted in a finished checkpoint's directory, which nothing would
+	// then unmount: nothing else mounts below the store.
+	if err := criu.Unmount(s.root); err != nil {
+		errs = append(errs, fmt.Errorf("checkpoint store: %w", err))
+	}
 	for _, id := range ids {
 		if !id.IsDir() {
 			continue

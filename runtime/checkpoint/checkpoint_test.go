@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/troupe-run/troupe/errclass"
 )
 
@@ -94,9 +96,21 @@ func TestRemoveUnfinished(t *testing.T) {
 		}
 		return images
 	}
-	reserve("web", "done")
+	done := reserve("web", "done")
 	if err := s.Commit("web", Checkpoint{Name: "done"}); err != nil {
 		t.Fatal(err)
+	}
+	// What a restore killed midway leaves: CRIU's cgroup yard, mounted in
+	// the finished checkpoint's images.
+	yard := filepath.Join(done, ".criu.cgyard.test")
+	if os.Geteuid() == 0 {
+		if err := os.Mkdir(yard, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("yard", yard, "tmpfs", 0, "size=64k"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(yard, unix.MNT_DETACH) })
 	}
 	reserve("web", "half")
 	reserve("db", "half")
@@ -109,6 +123,10 @@ func TestRemoveUnfinished(t *testing.T) {
 	}
 	if list, _ := s.List("web"); len(list) != 1 || list[0].Name != "done" {
 		t.Errorf("web's checkpoints after: %+v", list)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(yard, &st); os.Geteuid() == 0 && (err != nil || st.Type == unix.TMPFS_MAGIC) {
+		t.Errorf("the cgroup yard in a finished checkpoint is still mounted (statfs: %v)", err)
 	}
 	// The names are free again, and a container left without any is gone.
 	if _, err := s.Reserve("web", "half"); err != nil {
