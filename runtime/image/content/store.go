@@ -164,20 +164,31 @@ func (s *Store) write(ctx context.Context, dgst string, size int64, target strin
 	}()
 
 	h := sha256.New()
-	// One byte past size tells a blob that is too long from one that is
-	// exact without reading the rest of a hostile, endless stream.
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(ctxReader{ctx, r}, size+1))
+	cr := ctxReader{ctx, r}
+	// Exactly size bytes are judged before anything past them is asked
+	// for, and before an error that came with the last of them: a reader
+	// that verifies on its own at EOF (as go-containerregistry's does)
+	// would otherwise report a mismatch first, in its own words and class.
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(cr, size))
+	if n == size {
+		if got := digestOf(h); got != dgst {
+			return errclass.With(errclass.InvalidArgument, fmt.Errorf("ingest: digest mismatch: expected %s, got %s", dgst, got))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("ingest %s: read after %d bytes: %w", dgst, n, err)
 	}
-	switch {
-	case n < size:
+	if n < size {
 		return errclass.With(errclass.InvalidArgument, fmt.Errorf("ingest %s: truncated: expected %d bytes, got %d", dgst, size, n))
-	case n > size:
-		return errclass.With(errclass.InvalidArgument, fmt.Errorf("ingest %s: size mismatch: expected %d bytes, got more", dgst, size))
 	}
-	if got := digestOf(h); got != dgst {
-		return errclass.With(errclass.InvalidArgument, fmt.Errorf("ingest: digest mismatch: expected %s, got %s", dgst, got))
+	// One byte past size tells a blob that is too long from one that is
+	// exact, without reading the rest of a hostile, endless stream.
+	var extra [1]byte
+	switch m, perr := io.ReadFull(cr, extra[:]); {
+	case m > 0:
+		return errclass.With(errclass.InvalidArgument, fmt.Errorf("ingest %s: size mismatch: expected %d bytes, got more", dgst, size))
+	case perr != io.EOF:
+		return fmt.Errorf("ingest %s: read after %d bytes: %w", dgst, n, perr)
 	}
 	// The blob must be on disk before its name says it is complete: after
 	// a crash a name always means whole, verified content.

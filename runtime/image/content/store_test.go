@@ -358,3 +358,24 @@ func TestWalk(t *testing.T) {
 		t.Fatalf("Walk did not stop at the first error: %v after %d calls", err, calls)
 	}
 }
+
+// complaining returns its data and, with the last of it, an error of its
+// own, as a reader that verifies at EOF does.
+type complaining struct{ r io.Reader }
+
+func (c complaining) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err == io.EOF || (err == nil && n > 0 && c.r.(*bytes.Reader).Len() == 0) {
+		return n, errors.New("reader's own complaint")
+	}
+	return n, err
+}
+
+func TestIngestJudgesBeforeReaderComplains(t *testing.T) {
+	s, _ := openStore(t)
+	want, got := []byte("expected"), []byte("imposter")
+	err := s.Ingest(context.Background(), digest(want), int64(len(got)), complaining{bytes.NewReader(got)})
+	if !errors.Is(err, errclass.InvalidArgument) || !strings.Contains(err.Error(), "digest mismatch") {
+		t.Fatalf("Ingest = %v, want our digest mismatch", err)
+	}
+}
