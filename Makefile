@@ -52,8 +52,9 @@ FUZZTIME   ?= 20s## how long make fuzz (and so make test) fuzzes request decodin
 
 # Debian packages troupe needs: libseccomp-dev (cgo seccomp; pulls in
 # pkg-config), busybox-static (test rootfs), iptables (CRIU's network lock),
-# jq and curl (scripts and manual API calls), and a C toolchain for cgo.
-DEB_PACKAGES ?= libseccomp-dev busybox-static iptables jq curl gcc libc6-dev## Debian packages make deps ensures
+# jq and curl (scripts and manual API calls), a C toolchain for cgo, and
+# docker-registry (the real registry the image pull tests push to).
+DEB_PACKAGES ?= libseccomp-dev busybox-static iptables jq curl gcc libc6-dev docker-registry## Debian packages make deps ensures
 
 .PHONY: help
 help: ## show this help
@@ -96,7 +97,7 @@ test: deps criu ## vet and the tree checks, run all tests with the race detector
 	$(GO) vet -tags '$(TAGS)' $(PKGS)
 	GO='$(GO)' TAGS='$(TAGS)' ./hack/check-imports.sh
 	./hack/check-tree.sh
-	CRIU_PREFIX=$(CRIU_PREFIX) TROUPE_REQUIRE_CRIU=1 $(GO) test -race -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
+	CRIU_PREFIX=$(CRIU_PREFIX) TROUPE_REQUIRE_CRIU=1 TROUPE_REQUIRE_REGISTRY=1 $(GO) test -race -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 	$(MAKE) --no-print-directory fuzz
 
 .PHONY: fuzz

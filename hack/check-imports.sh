@@ -10,7 +10,8 @@
 #   - nothing imports cmd/... (binaries are leaves; a package under cmd/ may
 #     import its own helpers under cmd/);
 #   - the engine (cmd/troupe-engine) depends, directly or not,
-#     on none of cobra, gin, protoactor-go and Prometheus: it is every
+#     on none of cobra, gin, protoactor-go, Prometheus and
+#     go-containerregistry (image pulls are the daemon's): it is every
 #     container's init, and each package linked in runs its init per start;
 #   - api/ and errclass/ (the wire contract and the error classes) import only
 #     the standard library, and http/client only those two and the standard
@@ -110,7 +111,7 @@ while read -r pkg kind imp; do
 		fi
 	fi
 	if under "$pkg" "$module/cmd/troupe-engine"; then
-		for heavy in github.com/spf13/cobra github.com/gin-gonic/gin github.com/asynkron/protoactor-go github.com/prometheus; do
+		for heavy in github.com/spf13/cobra github.com/gin-gonic/gin github.com/asynkron/protoactor-go github.com/prometheus github.com/google/go-containerregistry; do
 			if under "$imp" "$heavy" && [[ $kind == import || $kind == dep ]]; then
 				violation "$pkg" "$verb" "$imp" "the engine is every container's init: keep it slim"
 			fi
