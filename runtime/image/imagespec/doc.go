@@ -52,7 +52,8 @@
 // that close every descriptor up to the limit before an exec (Docker's
 // 1048576 makes that a million system calls per fork), and 1024 hard would
 // stop the servers that need more (they raise their soft limit themselves,
-// as they do on a host).
+// as they do on a host). The hard limit is no more than the daemon's own:
+// raising it takes CAP_SYS_RESOURCE, which a daemon may lack.
 //
 // Privileged containers are refused: one has every capability, every
 // device, no seccomp filter and a writable /sys, so it is the host, and

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -29,6 +30,20 @@ const (
 	nofileSoft = 1024
 	nofileHard = 524288
 )
+
+// nofile returns the RLIMIT_NOFILE of a container: nofileSoft and
+// nofileHard, but no more than the daemon's own hard limit. The runtime
+// sets the limit from the daemon's process (prlimit), and raising a hard
+// limit takes CAP_SYS_RESOURCE, which a daemon may run without: a higher
+// limit would fail every start.
+func nofile() specs.POSIXRlimit {
+	hard := uint64(nofileHard)
+	var own unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &own); err == nil && own.Max < hard {
+		hard = own.Max
+	}
+	return specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Soft: min(nofileSoft, hard), Hard: hard}
+}
 
 // Generate is Policy{}.Generate: the conservative default, with bind
 // mounts of host paths refused.
@@ -123,7 +138,7 @@ func (p Policy) generate(id, rootfs string, img Image, o Overrides, r resolver) 
 			// No inheritable nor ambient set: a program run by a non-root
 			// user gets no capability, as it would not on a host.
 			Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
-			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: nofileSoft, Hard: nofileHard}},
+			Rlimits:         []specs.POSIXRlimit{nofile()},
 			NoNewPrivileges: true,
 		},
 		Root:     &specs.Root{Path: rootfs, Readonly: o.ReadOnlyRoot},
