@@ -69,6 +69,24 @@ func Load(path string) (*Bundle, error) {
 // checked before it is opened, and what was opened is checked again (it may
 // have been swapped since); O_NONBLOCK makes that open return at once even
 // for a FIFO put there in between.
+// Write makes a bundle at dir holding spec, for a container whose spec
+// troupe made (from an image), and validates it as Load would. The spec's
+// root is expected to be an absolute path outside dir.
+func Write(dir string, spec *specs.Spec) error {
+	data, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	configPath := filepath.Join(dir, ConfigFile)
+	if err := os.WriteFile(configPath, data, 0o600); err != nil {
+		return fmt.Errorf("bundle %s: %w", dir, err)
+	}
+	return validate(configPath, dir, spec)
+}
+
 func readConfig(configPath string) ([]byte, error) {
 	fi, err := os.Stat(configPath)
 	if err != nil {

@@ -1,0 +1,442 @@
+// Package image is troupe's image store: images pulled from registries,
+// their layers unpacked once, and the root filesystems of the containers
+// started from them. It puts together the packages below it:
+//
+//	<dir>/content/   blobs by digest, verified on the way in (package content)
+//	<dir>/layers/    each layer unpacked once, by diffID (package layer)
+//	<dir>/rootfs/    per container: an overlay of its image's layers (package rootfs)
+//	<dir>/images.json  the images and their names
+//
+// An image is known by its manifest's digest and may have several names
+// (references it was pulled as). Pull fetches what is missing, unpacks every
+// layer, and only then records the image under its name: a recorded image
+// can be mounted without the network. Remove drops a name, and an image
+// without names goes with every blob and layer no other image uses.
+//
+// The store is safe for concurrent use. It never runs in a container's init:
+// it links go-containerregistry, which the engine must not (its package
+// inits would run in every start).
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/troupe-run/troupe/errclass"
+	"github.com/troupe-run/troupe/runtime/image/content"
+	"github.com/troupe-run/troupe/runtime/image/imagespec"
+	"github.com/troupe-run/troupe/runtime/image/layer"
+	"github.com/troupe-run/troupe/runtime/image/pull"
+	"github.com/troupe-run/troupe/runtime/image/rootfs"
+)
+
+// Image is an image in the store.
+type Image struct {
+	// Digest is the manifest's digest: the image's identity.
+	Digest string `json:"digest"`
+	// Names are the references it was pulled as, fully qualified
+	// ("127.0.0.1:5000/app:1"), sorted.
+	Names []string `json:"names"`
+	// Index is the digest of the index the manifest was chosen from, if
+	// it was pulled through one.
+	Index string `json:"index,omitempty"`
+	// MediaType is the manifest's.
+	MediaType string `json:"mediaType"`
+	// Config is the digest of the image's configuration.
+	Config string `json:"config"`
+	// Layers are the image's layers, bottom first.
+	Layers []pull.Layer `json:"layers"`
+	// Pulled is when it was last pulled.
+	Pulled time.Time `json:"pulled"`
+}
+
+// Size is the compressed size of the image's layers.
+func (img Image) Size() int64 {
+	var n int64
+	for _, l := range img.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+// Options configure a Store.
+type Options struct {
+	// Pull configures pulls; its Progress is ignored (Pull takes one).
+	Pull pull.Options
+	// Limits bound what unpacking a layer may write.
+	Limits layer.Limits
+}
+
+// Store is the image store under one directory.
+type Store struct {
+	dir     string
+	opts    Options
+	content *content.Store
+	layers  *layer.Store
+	roots   *rootfs.Dir
+
+	mu     sync.Mutex
+	images map[string]*Image // by digest
+	names  map[string]string // name -> digest
+	// pulls counts the pulls under way: their blobs and layers are in the
+	// store before their image is recorded, and no removal may take them.
+	pulls int
+}
+
+// Open opens (or makes) the store at dir.
+func Open(dir string, o Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	s := &Store{dir: dir, opts: o, images: map[string]*Image{}, names: map[string]string{}}
+	var err error
+	if s.content, err = content.Open(filepath.Join(dir, "content")); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	if s.layers, err = layer.OpenStore(filepath.Join(dir, "layers"), o.Limits); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	if s.roots, err = rootfs.Open(filepath.Join(dir, "rootfs")); err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) recordsPath() string { return filepath.Join(s.dir, "images.json") }
+
+type records struct {
+	Images []*Image `json:"images"`
+}
+
+func (s *Store) load() error {
+	data, err := os.ReadFile(s.recordsPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("image store: %w", err)
+	}
+	var r records
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("image store: %s: %w", s.recordsPath(), err)
+	}
+	for _, img := range r.Images {
+		s.images[img.Digest] = img
+		for _, n := range img.Names {
+			s.names[n] = img.Digest
+		}
+	}
+	return nil
+}
+
+// save writes the records, s.mu held: a new file renamed over the old one,
+// so that a crash leaves one or the other.
+func (s *Store) save() error {
+	r := records{Images: slices.SortedFunc(maps.Values(s.images), func(a, b *Image) int {
+		return strings.Compare(a.Digest, b.Digest)
+	})}
+	data, err := json.MarshalIndent(r, "", "\t")
+	if err != nil {
+		return err
+	}
+	tmp := s.recordsPath() + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("image store: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.recordsPath())
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("image store: %w", err)
+	}
+	return nil
+}
+
+// Normalize returns the fully qualified name of a reference
+// ("busybox" is "index.docker.io/library/busybox:latest"), or an
+// InvalidArgument error.
+func Normalize(ref string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("image reference %q: %v: %w", ref, err, errclass.InvalidArgument)
+	}
+	return r.Name(), nil
+}
+
+// Pull pulls ref, unpacks its layers and records the image under ref's
+// name. progress, if not nil, hears of each layer's bytes.
+func (s *Store) Pull(ctx context.Context, ref string, progress func(pull.Progress)) (Image, error) {
+	qualified, err := Normalize(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	o := s.opts.Pull
+	o.Progress = progress
+	s.mu.Lock()
+	s.pulls++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.pulls--
+		s.mu.Unlock()
+	}()
+	res, err := pull.New(s.content, o).Pull(ctx, ref)
+	if err != nil {
+		return Image{}, err
+	}
+	img := Image{Digest: res.ManifestDigest, Index: res.IndexDigest, MediaType: res.MediaType,
+		Config: res.ConfigDigest, Layers: res.Layers, Pulled: time.Now().UTC()}
+	if err := s.unpack(ctx, img); err != nil {
+		return Image{}, err
+	}
+	// A name pulled by digest (repo@sha256:...) names that digest for
+	// good; a tag moves to the image it names now.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.names[qualified]; ok && old != img.Digest {
+		s.dropName(qualified)
+	}
+	if have, ok := s.images[img.Digest]; ok {
+		img.Names = have.Names
+	}
+	if !slices.Contains(img.Names, qualified) {
+		img.Names = append(slices.Clone(img.Names), qualified)
+		slices.Sort(img.Names)
+	}
+	s.images[img.Digest] = &img
+	s.names[qualified] = img.Digest
+	if err := s.save(); err != nil {
+		return Image{}, err
+	}
+	return img, nil
+}
+
+// unpack makes sure every layer of img is unpacked.
+func (s *Store) unpack(ctx context.Context, img Image) error {
+	for _, l := range img.Layers {
+		open := func() (io.ReadCloser, error) {
+			blob, err := s.content.Open(l.Digest)
+			if err != nil {
+				return nil, err
+			}
+			r, err := layer.Decompress(blob)
+			if err != nil {
+				blob.Close()
+				return nil, err
+			}
+			return readCloser{r, func() error { return errors.Join(r.Close(), blob.Close()) }}, nil
+		}
+		if _, err := s.layers.Ensure(ctx, l.DiffID, open); err != nil {
+			return fmt.Errorf("image %s: layer %s: %w", img.Digest, l.Digest, err)
+		}
+	}
+	return nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// Get returns the image a name or a digest ("sha256:...") refers to.
+func (s *Store) Get(ref string) (Image, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	img, err := s.lookup(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	return *img, nil
+}
+
+// lookup finds ref, s.mu held.
+func (s *Store) lookup(ref string) (*Image, error) {
+	if img, ok := s.images[ref]; ok {
+		return img, nil
+	}
+	qualified, err := Normalize(ref)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := s.names[qualified]; ok {
+		return s.images[d], nil
+	}
+	return nil, fmt.Errorf("image %q: %w", ref, errclass.NotFound)
+}
+
+// List returns every image, by digest.
+func (s *Store) List() []Image {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Image, 0, len(s.images))
+	for _, img := range s.images {
+		out = append(out, *img)
+	}
+	slices.SortFunc(out, func(a, b Image) int { return strings.Compare(a.Digest, b.Digest) })
+	return out
+}
+
+// Config returns the image's configuration, as a container's spec is made
+// from it.
+func (s *Store) Config(img Image) (imagespec.Image, error) {
+	blob, err := s.content.Open(img.Config)
+	if err != nil {
+		return imagespec.Image{}, fmt.Errorf("image %s: config: %w", img.Digest, err)
+	}
+	defer blob.Close()
+	// ParseImage refuses configurations over its own limit; read one byte
+	// more than that so that it can say so.
+	data, err := io.ReadAll(io.LimitReader(blob, imagespec.MaxConfigSize+1))
+	if err != nil {
+		return imagespec.Image{}, fmt.Errorf("image %s: config: %w", img.Digest, err)
+	}
+	return imagespec.ParseImage(data)
+}
+
+// Remove removes a name, or with a digest the image and all its names.
+// An image left without names is deleted, with the blobs and layers no
+// other image uses. inUse reports whether containers use an image (by
+// digest): removing one that is in use is FailedPrecondition unless force.
+func (s *Store) Remove(ref string, force bool, inUse func(digest string) bool) (Image, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	img, err := s.lookup(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	removed := *img
+	byDigest := ref == img.Digest
+	if byDigest || len(img.Names) <= 1 {
+		if !force && inUse != nil && inUse(img.Digest) {
+			return Image{}, fmt.Errorf("image %s is used by containers (remove them first, or force): %w",
+				ref, errclass.FailedPrecondition)
+		}
+		for _, n := range img.Names {
+			delete(s.names, n)
+		}
+		delete(s.images, img.Digest)
+	} else {
+		qualified, _ := Normalize(ref)
+		s.dropName(qualified)
+	}
+	if err := s.save(); err != nil {
+		return Image{}, err
+	}
+	if _, still := s.images[removed.Digest]; !still {
+		if err := s.collect(removed); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+// dropName removes a name from its image, s.mu held; the image stays,
+// even without names, until Remove.
+func (s *Store) dropName(qualified string) {
+	d, ok := s.names[qualified]
+	if !ok {
+		return
+	}
+	delete(s.names, qualified)
+	if img := s.images[d]; img != nil {
+		img.Names = slices.DeleteFunc(slices.Clone(img.Names), func(n string) bool { return n == qualified })
+	}
+}
+
+// collect deletes gone's blobs and layers that no image still recorded
+// uses, s.mu held. A layer still mounted by a container (forced removal)
+// stays until that container's root is removed: overlayfs keeps its own
+// reference to a lower directory, and its files stay readable.
+func (s *Store) collect(gone Image) error {
+	if s.pulls > 0 {
+		// What a pull under way fetched is not recorded yet: it cannot
+		// be told from garbage, so the gone image's blobs and layers
+		// stay, unused, until a full collection (not written yet).
+		return nil
+	}
+	usedBlobs, usedLayers := map[string]bool{}, map[string]bool{}
+	for _, img := range s.images {
+		for _, d := range []string{img.Digest, img.Index, img.Config} {
+			usedBlobs[d] = true
+		}
+		for _, l := range img.Layers {
+			usedBlobs[l.Digest], usedLayers[l.DiffID] = true, true
+		}
+	}
+	var errs []error
+	for _, l := range gone.Layers {
+		if !usedLayers[l.DiffID] {
+			if err := s.layers.Remove(l.DiffID); err != nil && !errors.Is(err, errclass.NotFound) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	blobs := []string{gone.Digest, gone.Index, gone.Config}
+	for _, l := range gone.Layers {
+		blobs = append(blobs, l.Digest)
+	}
+	for _, d := range blobs {
+		if d == "" || usedBlobs[d] {
+			continue
+		}
+		if err := s.content.Delete(d); err != nil && !errors.Is(err, errclass.NotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Mount makes the root filesystem of container id from img: an overlay of
+// its layers (unpacked again if a forced removal took them) under a
+// writable directory of the container's own. It returns its path.
+func (s *Store) Mount(ctx context.Context, id string, img Image) (string, error) {
+	if err := s.unpack(ctx, img); err != nil {
+		return "", err
+	}
+	lowers := make([]string, len(img.Layers))
+	for i, l := range img.Layers {
+		p, err := s.layers.Path(l.DiffID)
+		if err != nil {
+			return "", fmt.Errorf("image %s: %w", img.Digest, err)
+		}
+		lowers[i] = p
+	}
+	return s.roots.Create(id, lowers)
+}
+
+// RootPath is where Mount puts the root filesystem of container id.
+func (s *Store) RootPath(id string) string { return s.roots.Path(id) }
+
+// Unmount removes the root filesystem of container id; one that is not
+// there is no error.
+func (s *Store) Unmount(id string) error { return s.roots.Remove(id) }
+
+// Mounted returns the ids of the containers that have a root filesystem
+// here, for a daemon starting up to remove those whose container is gone.
+func (s *Store) Mounted() ([]string, error) { return s.roots.List() }
