@@ -19,9 +19,12 @@ const (
 // Container is one container, as GET /containers/{id} answers and every
 // list of containers holds.
 type Container struct {
-	ID         string         `json:"id"`
-	BundlePath string         `json:"bundlePath"`
-	State      ContainerState `json:"state"`
+	ID         string `json:"id"`
+	BundlePath string `json:"bundlePath"`
+	// Image is the digest of the image the container was started from;
+	// empty for one started from a bundle of the caller's.
+	Image string         `json:"image,omitempty"`
+	State ContainerState `json:"state"`
 	// Processes are the live processes the daemon started, the init first.
 	Processes []Process `json:"processes"`
 	Created   time.Time `json:"created"`
@@ -74,6 +77,11 @@ type StartRequest struct {
 	// Log bounds the container's log; what is left out is the daemon's
 	// default (--log-max-size, --log-max-files).
 	Log LogLimits `json:"log,omitzero"`
+	// ImageStart, with its Image set, starts the container from an image
+	// in the daemon's store instead of a bundle (BundlePath and Checkpoint
+	// must then be left out): its fields sit beside the others in the
+	// request's JSON.
+	ImageStart
 }
 
 // LogLimits bound a container's log of its init's stdout and stderr.

@@ -93,14 +93,21 @@ type Store struct {
 	// pulls counts the pulls under way: their blobs and layers are in the
 	// store before their image is recorded, and no removal may take them.
 	pulls int
+	// mounts are the images (digests) of the containers with a root here,
+	// by container id: an image in use is not removed unless forced.
+	mounts map[string]string
 }
+
+// imageFile, in a container's rootfs directory, names its image's digest,
+// so that a daemon starting up knows which images are in use.
+const imageFile = "image"
 
 // Open opens (or makes) the store at dir.
 func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
-	s := &Store{dir: dir, opts: o, images: map[string]*Image{}, names: map[string]string{}}
+	s := &Store{dir: dir, opts: o, images: map[string]*Image{}, names: map[string]string{}, mounts: map[string]string{}}
 	var err error
 	if s.content, err = content.Open(filepath.Join(dir, "content")); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
@@ -113,6 +120,17 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	if err := s.load(); err != nil {
 		return nil, err
+	}
+	ids, err := s.roots.List()
+	if err != nil {
+		return nil, fmt.Errorf("image store: %w", err)
+	}
+	for _, id := range ids {
+		// A root without its image file was being made when a daemon
+		// died: it counts for no image, and its container's removal
+		// takes it.
+		d, _ := os.ReadFile(filepath.Join(filepath.Dir(s.roots.Path(id)), imageFile))
+		s.mounts[id] = string(d)
 	}
 	return s, nil
 }
@@ -321,9 +339,10 @@ func (s *Store) Config(img Image) (imagespec.Image, error) {
 
 // Remove removes a name, or with a digest the image and all its names.
 // An image left without names is deleted, with the blobs and layers no
-// other image uses. inUse reports whether containers use an image (by
-// digest): removing one that is in use is FailedPrecondition unless force.
-func (s *Store) Remove(ref string, force bool, inUse func(digest string) bool) (Image, error) {
+// other image uses. Removing an image that containers use is
+// FailedPrecondition unless force; forced, their roots stay mounted (and
+// readable) until they go.
+func (s *Store) Remove(ref string, force bool) (Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	img, err := s.lookup(ref)
@@ -333,9 +352,9 @@ func (s *Store) Remove(ref string, force bool, inUse func(digest string) bool) (
 	removed := *img
 	byDigest := ref == img.Digest
 	if byDigest || len(img.Names) <= 1 {
-		if !force && inUse != nil && inUse(img.Digest) {
-			return Image{}, fmt.Errorf("image %s is used by containers (remove them first, or force): %w",
-				ref, errclass.FailedPrecondition)
+		if n := s.users(img.Digest); n > 0 && !force {
+			return Image{}, fmt.Errorf("image %s is used by %d containers (remove them first, or force): %w",
+				ref, n, errclass.FailedPrecondition)
 		}
 		for _, n := range img.Names {
 			delete(s.names, n)
@@ -354,6 +373,23 @@ func (s *Store) Remove(ref string, force bool, inUse func(digest string) bool) (
 		}
 	}
 	return removed, nil
+}
+
+// Users is how many containers have a root made from the image digest.
+func (s *Store) Users(digest string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users(digest)
+}
+
+func (s *Store) users(digest string) int {
+	n := 0
+	for _, d := range s.mounts {
+		if d == digest {
+			n++
+		}
+	}
+	return n
 }
 
 // dropName removes a name from its image, s.mu held; the image stays,
@@ -414,7 +450,9 @@ func (s *Store) collect(gone Image) error {
 
 // Mount makes the root filesystem of container id from img: an overlay of
 // its layers (unpacked again if a forced removal took them) under a
-// writable directory of the container's own. It returns its path.
+// writable directory of the container's own. It returns its path. The
+// store's lock is held only for its books, not for the mount: starts from
+// one image mount in parallel.
 func (s *Store) Mount(ctx context.Context, id string, img Image) (string, error) {
 	if err := s.unpack(ctx, img); err != nil {
 		return "", err
@@ -427,15 +465,54 @@ func (s *Store) Mount(ctx context.Context, id string, img Image) (string, error)
 		}
 		lowers[i] = p
 	}
-	return s.roots.Create(id, lowers)
+	s.mu.Lock()
+	if _, ok := s.mounts[id]; ok {
+		s.mu.Unlock()
+		return "", fmt.Errorf("rootfs of %s: %w", id, errclass.AlreadyExists)
+	}
+	if _, ok := s.images[img.Digest]; !ok {
+		s.mu.Unlock()
+		return "", fmt.Errorf("image %s was removed: %w", img.Digest, errclass.NotFound)
+	}
+	s.mounts[id] = img.Digest
+	s.mu.Unlock()
+	root, err := s.roots.Create(id, lowers)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(filepath.Dir(root), imageFile), []byte(img.Digest), 0o600)
+		if err != nil {
+			_ = s.roots.Remove(id)
+		}
+	}
+	if err != nil {
+		s.mu.Lock()
+		delete(s.mounts, id)
+		s.mu.Unlock()
+		return "", err
+	}
+	return root, nil
 }
 
 // RootPath is where Mount puts the root filesystem of container id.
 func (s *Store) RootPath(id string) string { return s.roots.Path(id) }
 
-// Unmount removes the root filesystem of container id; one that is not
-// there is no error.
-func (s *Store) Unmount(id string) error { return s.roots.Remove(id) }
+// BundleDir is where the bundle of container id, whose root Mount made,
+// may be written: inside the container's directory, so that Unmount
+// removes it with the root.
+func (s *Store) BundleDir(id string) string {
+	return filepath.Join(filepath.Dir(s.roots.Path(id)), "bundle")
+}
+
+// Unmount removes the root filesystem of container id (and its bundle
+// directory); one that is not there is no error.
+func (s *Store) Unmount(id string) error {
+	if err := s.roots.Remove(id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.mounts, id)
+	s.mu.Unlock()
+	return nil
+}
 
 // Mounted returns the ids of the containers that have a root filesystem
 // here, for a daemon starting up to remove those whose container is gone.

@@ -229,8 +229,17 @@ func TestStore(t *testing.T) {
 		t.Errorf("the container printed %q, want %q", out, want)
 	}
 
-	inUse := func(string) bool { return true }
-	if _, err := s.Remove(app.Digest, false, inUse); !errors.Is(err, errclass.FailedPrecondition) {
+	if got := s.Users(app.Digest); got != n {
+		t.Errorf("Users = %d, want %d", got, n)
+	}
+	// The books of what is mounted outlive the process too.
+	if s, err = image.Open(filepath.Join(dir, "images"), image.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Users(app.Digest); got != n {
+		t.Errorf("Users after reopening = %d, want %d", got, n)
+	}
+	if _, err := s.Remove(app.Digest, false); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("Remove of an image in use: %v", err)
 	}
 	for i := range n {
@@ -241,13 +250,13 @@ func TestStore(t *testing.T) {
 	if ids, err := s.Mounted(); err != nil || len(ids) != 0 {
 		t.Errorf("Mounted after unmounting all: %v, %v", ids, err)
 	}
-	if _, err := s.Remove(reg.Host()+"/app:1", false, func(string) bool { return false }); err != nil {
+	if _, err := s.Remove(reg.Host()+"/app:1", false); err != nil {
 		t.Fatal(err)
 	}
 	if n := entries(t, layers); n != 1 {
 		t.Errorf("%d layers after removing app, want base's 1", n)
 	}
-	if _, err := s.Remove(reg.Host()+"/base:1", false, nil); err != nil {
+	if _, err := s.Remove(reg.Host()+"/base:1", false); err != nil {
 		t.Fatal(err)
 	}
 	if n := entries(t, layers); n != 0 {
