@@ -18,10 +18,20 @@ func (a *containerActor) delete(ctx actor.Context, msg *DeleteContainer) {
 		return
 	}
 	self, root, c, replyTo, force, d := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender(), msg.Force, a.deps
+	fromImage := a.rec.image != ""
 	a.enqueue(ctx, func() {
 		ctx, cancel := d.opContext()
 		defer cancel()
-		root.Send(self, &deleteFinished{replyTo: replyTo, err: c.Delete(ctx, force)})
+		err := c.Delete(ctx, force)
+		if err == nil && fromImage {
+			// The root goes with its container: its writes are the
+			// container's alone. The container is gone either way; a
+			// root left behind is the next daemon's to remove.
+			if uerr := d.images.Store.Unmount(c.ID()); uerr != nil {
+				d.logger.Warn("a deleted container's root stays", "id", c.ID(), "err", uerr)
+			}
+		}
+		root.Send(self, &deleteFinished{replyTo: replyTo, err: err})
 	})
 }
 

@@ -21,6 +21,7 @@ type deps struct {
 	pools       *poolBook        // the warm pools, for starts to claim from
 	poolsPID    *actor.PID       // the pools actor (pools.go)
 	checkpoints *checkpoints     // nil: checkpoints unavailable
+	images      *Images          // nil: no image store
 	criuErr     func() error     // why CRIU cannot be used now, if so; nil: usable
 	events      *events.Log
 	admission   *admission

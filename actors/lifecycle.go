@@ -2,14 +2,18 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/containerlog"
+	"github.com/troupe-run/troupe/runtime/image"
 )
 
 // A container's life: started (fresh, restored from a checkpoint, claimed
@@ -25,17 +29,32 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 	self, root, rt, adm, d := ctx.Self(), ctx.ActorSystem().Root, a.deps.runtime, a.deps.admission, a.deps
 	id, bundle := a.rec.id, a.rec.bundlePath
 	from, name, logLimits := a.rec.restoreFrom, a.rec.restoreName, a.rec.log
+	fromImage := a.rec.fromImage
 	a.enqueue(ctx, func() {
 		ctx, cancel := d.opContext()
 		defer cancel()
 		// lease, once taken, is released before the report: whoever gets
 		// the reply may delete the checkpoint at once.
 		var lease *checkpointLease
+		var image string // the digest, once its root is mounted
 		finish := func(m *containerStartFinished) {
 			if lease != nil {
 				lease.release()
 			}
+			if image != "" && m.err != nil {
+				if err := d.images.Store.Unmount(id); err != nil {
+					m.err = fmt.Errorf("%w; and its root stays: %v", m.err, err)
+				}
+			}
+			m.image = image
 			root.Send(self, m)
+		}
+		if fromImage != nil {
+			var err error
+			if bundle, image, err = d.mountImage(ctx, id, fromImage); err != nil {
+				finish(&containerStartFinished{err: err})
+				return
+			}
 		}
 		// A start of a bundle with a warm pool, with the default log
 		// limits (those the pool's containers were made with), claims one
@@ -97,6 +116,9 @@ func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFin
 		a.rec.bundlePath = msg.container.BundlePath()
 	}
 	a.rec.warm = msg.warm
+	if msg.image != "" {
+		a.rec.image = msg.image
+	}
 	a.adopt(ctx, msg.container, msg.adopted)
 	kind := api.EventStart
 	if msg.restored {
@@ -162,4 +184,48 @@ func exitCode(p runtime.Process) *int {
 	default:
 		return nil
 	}
+}
+
+// mountImage makes what a start from an image needs: the image (pulled if
+// asked), its root mounted for container id, and a bundle of the spec made
+// from the image's configuration and the start's overrides. It returns the
+// bundle's path and the image's digest.
+func (d *deps) mountImage(ctx context.Context, id string, m *ImageStart) (bundlePath, digest string, err error) {
+	st := d.images.Store
+	var img image.Image
+	switch m.Pull {
+	case api.PullAlways:
+		img, err = st.Pull(ctx, m.Ref, nil)
+	case api.PullMissing:
+		if img, err = st.Get(m.Ref); errors.Is(err, errclass.NotFound) {
+			img, err = st.Pull(ctx, m.Ref, nil)
+		}
+	case api.PullNever, "":
+		img, err = st.Get(m.Ref)
+	default:
+		err = fmt.Errorf("pull policy %q: want never, missing or always: %w", m.Pull, errclass.InvalidArgument)
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("start container %q: %w", id, err)
+	}
+	cfg, err := st.Config(img)
+	if err != nil {
+		return "", "", fmt.Errorf("start container %q: %w", id, err)
+	}
+	root, err := st.Mount(ctx, id, img)
+	if err != nil {
+		return "", "", fmt.Errorf("start container %q: %w", id, err)
+	}
+	dir := st.BundleDir(id)
+	spec, err := d.images.Policy.Generate(id, root, cfg, m.Overrides)
+	if err == nil {
+		err = bundle.Write(dir, spec)
+	}
+	if err != nil {
+		if uerr := st.Unmount(id); uerr != nil {
+			err = fmt.Errorf("%w; and its root stays: %v", err, uerr)
+		}
+		return "", "", fmt.Errorf("start container %q from image %s: %w", id, img.Digest, err)
+	}
+	return dir, img.Digest, nil
 }

@@ -66,7 +66,17 @@ func newRealEnv(t testing.TB, cfg Config) *realEnv {
 // as a crashingRuntime.
 func newRealEnvOn(t testing.TB, cfg Config, wrap func(*linux.Runtime) runtime.Runtime) *realEnv {
 	t.Helper()
-	env := shared.New(t, troupetest.Options{Name: "actors"})
+	return newRealEnvFrom(t, shared.New(t, troupetest.Options{Name: "actors"}), cfg, wrap)
+}
+
+// newRealEnvWith is newRealEnv on an Env the test made already.
+func newRealEnvWith(t testing.TB, env *troupetest.Env, cfg Config) *realEnv {
+	t.Helper()
+	return newRealEnvFrom(t, env, cfg, func(rt *linux.Runtime) runtime.Runtime { return rt })
+}
+
+func newRealEnvFrom(t testing.TB, env *troupetest.Env, cfg Config, wrap func(*linux.Runtime) runtime.Runtime) *realEnv {
+	t.Helper()
 	e := &realEnv{t: t, dir: env.Dir, rt: env.Runtime, env: env, system: env.ActorSystem()}
 	cfg.Runtime = wrap(env.Runtime)
 	var err error

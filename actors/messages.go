@@ -10,6 +10,7 @@ import (
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/containerlog"
+	"github.com/troupe-run/troupe/runtime/image/imagespec"
 )
 
 // command is a request to one container. Each command says which
@@ -39,6 +40,19 @@ type StartContainer struct {
 	// defaults. A start with limits of its own does not claim a warm pool's
 	// container (those were made with the defaults).
 	Log containerlog.Limits
+	// Image, when set, starts the container from an image in the store
+	// (Config.Images) instead of BundlePath, which must then be empty.
+	Image *ImageStart
+}
+
+// ImageStart is a start from an image: which, whether to pull it, and
+// what the start changes of what the image says.
+type ImageStart struct {
+	// Ref is the image's name or digest.
+	Ref string
+	// Pull is api.PullNever (or empty), api.PullMissing or api.PullAlways.
+	Pull      api.PullPolicy
+	Overrides imagespec.Overrides
 }
 
 // StartContainerResult answers StartContainer.
@@ -292,7 +306,8 @@ type containerStartFinished struct {
 	queued, started time.Duration
 	restored        bool
 	adopted         bool
-	warm            bool // claimed from a warm pool
+	warm            bool   // claimed from a warm pool
+	image           string // the digest of the image it was started from
 	err             error
 }
 

@@ -35,6 +35,10 @@ type record struct {
 	warm bool
 	// log bounds the container's log, as its start asked.
 	log containerlog.Limits
+	// fromImage is the start from an image that makes the container, if
+	// so; image is the digest of the image it runs from.
+	fromImage *ImageStart
+	image     string
 }
 
 // info builds a fresh view of the container, as the API shows it.
@@ -43,7 +47,7 @@ func (r *record) info() api.Container {
 	if status == "" {
 		status = runtime.Created
 	}
-	c := api.Container{ID: r.id, BundlePath: r.bundlePath, Created: r.created, Warm: r.warm,
+	c := api.Container{ID: r.id, BundlePath: r.bundlePath, Image: r.image, Created: r.created, Warm: r.warm,
 		State: api.ContainerState{Status: api.Status(status)}, Processes: make([]api.Process, 0, len(r.procs))}
 	if r.exit != nil {
 		code := r.exit.Code

@@ -62,6 +62,9 @@ type Config struct {
 	// answers. Listing and deleting checkpoints always work. Unset means
 	// CRIU is usable.
 	Criu func() error
+	// Images, when set, lets containers start from images, and the image
+	// requests work; nil makes them answer errclass.Unavailable.
+	Images *Images
 }
 
 // Supervisor is a handle on a running supervisor actor (supervisor_actor.go)
@@ -100,7 +103,7 @@ func Spawn(root *actor.RootContext, cfg Config) (*Supervisor, error) {
 		cfg.OpTimeout = 10 * time.Minute
 	}
 	prep, _ := cfg.Runtime.(runtime.Preparer)
-	d := &deps{runtime: cfg.Runtime, preparer: prep, pools: newPoolBook(), criuErr: cfg.Criu, events: cfg.Events,
+	d := &deps{runtime: cfg.Runtime, preparer: prep, pools: newPoolBook(), criuErr: cfg.Criu, events: cfg.Events, images: cfg.Images,
 		admission: newAdmission(cfg.MaxStarts), logger: cfg.Logger, timeout: cfg.OpTimeout}
 	// The pools actor and the checkpoint store's owner are the
 	// supervisor's siblings, spawned first: the supervisor and the
@@ -142,8 +145,36 @@ func (s *Supervisor) adopt(rt runtime.Runtime) error {
 		}
 		found.containers = append(found.containers, c)
 	}
-	_, err = ask[*GetStateResult](s, ctx, s.pid, found)
-	return err
+	st, err := ask[*GetStateResult](s, ctx, s.pid, found)
+	if err != nil {
+		return err
+	}
+	s.removeOrphanRoots(st.State)
+	return nil
+}
+
+// removeOrphanRoots removes the image roots whose container the runtime no
+// longer has: a daemon died between a container's deletion (or a failed
+// start) and the removal of its root.
+func (s *Supervisor) removeOrphanRoots(st *State) {
+	if s.deps.images == nil {
+		return
+	}
+	ids, err := s.deps.images.Store.Mounted()
+	if err != nil {
+		s.deps.logger.Warn("cannot list the containers' roots", "err", err)
+		return
+	}
+	for _, id := range ids {
+		if _, ok := st.Get(id); ok {
+			continue
+		}
+		if err := s.deps.images.Store.Unmount(id); err != nil {
+			s.deps.logger.Warn("cannot remove the root of a container that is gone", "id", id, "err", err)
+			continue
+		}
+		s.deps.logger.Info("removed the root of a container that is gone", "id", id)
+	}
 }
 
 // PID is the supervisor's address: send it StartContainer, GetState, and

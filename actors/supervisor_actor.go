@@ -90,7 +90,22 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		return
 	}
 	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log}
-	if msg.Checkpoint != "" {
+	if msg.Image != nil {
+		var err error
+		switch {
+		case msg.BundlePath != "" || msg.Checkpoint != "":
+			err = fmt.Errorf("start container %q: an image, or a bundle or checkpoint, not both: %w", msg.ID, errclass.InvalidArgument)
+		case s.deps.images == nil:
+			err = errNoImages
+		case msg.Image.Ref == "":
+			err = fmt.Errorf("start container %q: no image named: %w", msg.ID, errclass.InvalidArgument)
+		}
+		if err != nil {
+			ctx.Respond(&StartContainerResult{Err: err})
+			return
+		}
+		rec.fromImage = msg.Image
+	} else if msg.Checkpoint != "" {
 		from, name, err := parseCheckpointRef(msg.ID, msg.Checkpoint)
 		if err == nil && s.deps.checkpoints == nil {
 			err = errNoCheckpoints
@@ -152,6 +167,9 @@ func (s *supervisorActor) adopt(ctx actor.Context, msg *containersFound) {
 	s.adopting, s.adopted = make(map[string]bool), ctx.Sender()
 	for _, c := range msg.containers {
 		rec := &record{id: c.ID(), bundlePath: c.BundlePath(), created: time.Now(), status: runtime.Running}
+		if s.deps.images != nil {
+			rec.image = s.deps.images.Store.MountedImage(c.ID())
+		}
 		if _, err := s.spawn(ctx, rec); err != nil {
 			s.deps.logger.Warn("cannot re-adopt a container", "id", c.ID(), "err", err)
 			continue

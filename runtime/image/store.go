@@ -375,6 +375,14 @@ func (s *Store) Remove(ref string, force bool) (Image, error) {
 	return removed, nil
 }
 
+// MountedImage is the digest of the image whose root container id has
+// here, or "".
+func (s *Store) MountedImage(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mounts[id]
+}
+
 // Users is how many containers have a root made from the image digest.
 func (s *Store) Users(digest string) int {
 	s.mu.Lock()

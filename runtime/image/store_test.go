@@ -1,25 +1,16 @@
 package image_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -37,85 +28,6 @@ func TestMain(m *testing.M) {
 	// This test binary is also the init of the containers it starts.
 	linux.Init()
 	os.Exit(linuxtest.Guarded(m.Run))
-}
-
-// tarDir is a layer of the tree at dir: its directories, files and
-// symlinks, owned by root.
-func tarDir(t *testing.T, dir string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || path == dir {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if d.Type()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(path); err != nil {
-				return err
-			}
-		}
-		h, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		h.Name, h.Uid, h.Gid, h.Uname, h.Gname = rel, 0, 0, "", ""
-		if d.IsDir() {
-			h.Name += "/"
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
-	if err == nil {
-		err = tw.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// push builds an image of layers (tars, bottom first) running cmd and
-// pushes it as ref.
-func push(t *testing.T, ref string, cmd []string, layers ...[]byte) {
-	t.Helper()
-	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: "amd64",
-		RootFS: v1.RootFS{Type: "layers"}, Config: v1.Config{Cmd: cmd, Env: []string{"FROM_IMAGE=yes"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tb := range layers {
-		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(tb)), nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if img, err = mutate.AppendLayers(img, l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r, err := name.ParseReference(ref, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
 }
 
 // entries counts what is in dir (0 if it is not there).
@@ -156,8 +68,8 @@ func TestStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := tarDir(t, rootfs)
-	top := tarDir(t, func() string {
+	base := registrytest.TarDir(t, rootfs)
+	top := registrytest.TarDir(t, func() string {
 		d := filepath.Join(dir, "top", "etc")
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -167,8 +79,9 @@ func TestStore(t *testing.T) {
 		}
 		return filepath.Dir(d)
 	}())
-	push(t, reg.Host()+"/base:1", []string{"sh"}, base)
-	push(t, reg.Host()+"/app:1", []string{"sh", "-c", "cat /etc/motd; echo FROM_IMAGE=$FROM_IMAGE"}, base, top)
+	registrytest.Push(t, reg.Host()+"/base:1", v1.Config{Cmd: []string{"sh"}}, base)
+	registrytest.Push(t, reg.Host()+"/app:1", v1.Config{Cmd: []string{"sh", "-c", "cat /etc/motd; echo FROM_IMAGE=$FROM_IMAGE"},
+		Env: []string{"FROM_IMAGE=yes"}}, base, top)
 
 	s, err := image.Open(filepath.Join(dir, "images"), image.Options{})
 	if err != nil {

@@ -1,0 +1,162 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
+	"github.com/troupe-run/troupe/internal/testutil"
+	"github.com/troupe-run/troupe/internal/troupetest"
+	"github.com/troupe-run/troupe/runtime/containerlog"
+	"github.com/troupe-run/troupe/runtime/image"
+	"github.com/troupe-run/troupe/runtime/image/imagespec"
+	"github.com/troupe-run/troupe/runtime/image/registrytest"
+)
+
+// imageEnv is a real supervisor with an image store, and a registry on
+// loopback holding a busybox image whose default command prints a line and
+// sleeps.
+type imageEnv struct {
+	*realEnv
+	store *image.Store
+	ref   string
+	reg   *registrytest.Registry
+}
+
+func newImageEnv(t *testing.T) *imageEnv {
+	t.Helper()
+	reg := registrytest.Start(t, registrytest.Config{})
+	e := &imageEnv{reg: reg, ref: reg.Host() + "/busybox:1"}
+	env := shared.New(t, troupetest.Options{Name: "images"})
+	registrytest.Push(t, e.ref, v1.Config{Cmd: []string{"sh", "-c", "echo hello from the image; exec sleep 300"}},
+		registrytest.TarDir(t, env.Rootfs))
+	var err error
+	if e.store, err = image.Open(filepath.Join(env.Dir, "images"), image.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e.realEnv = newRealEnvWith(t, env, Config{Images: &Images{Store: e.store}})
+	return e
+}
+
+// output is what container id's init printed so far.
+func (e *imageEnv) output(ctx context.Context, id string) string {
+	e.t.Helper()
+	path, err := e.sup.LogPath(ctx, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out strings.Builder
+	_ = containerlog.Read(path, containerlog.ReadOptions{}, func(l containerlog.Line) error {
+		out.Write(l.Content)
+		out.WriteByte('\n')
+		return nil
+	})
+	return out.String()
+}
+
+func TestImageStartAndDelete(t *testing.T) {
+	e := newImageEnv(t)
+	ctx := testContext(t)
+	start := func(id string, m *ImageStart) (*StartContainerResult, error) {
+		return e.sup.StartContainer(ctx, StartContainer{ID: id, Image: m})
+	}
+
+	// Never pulled: the default policy does not reach the registry.
+	if _, err := start("c0", &ImageStart{Ref: e.ref}); !errors.Is(err, errclass.NotFound) {
+		t.Fatalf("a start from an image never pulled: %v", err)
+	}
+	if ids, _ := e.store.Mounted(); len(ids) != 0 {
+		t.Errorf("a failed start left roots: %v", ids)
+	}
+	r, err := start("c1", &ImageStart{Ref: e.ref, Pull: api.PullMissing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := e.sup.Image(e.ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Container.Image != img.Digest || r.Container.State.Status != api.Running {
+		t.Errorf("started %+v, want running from %s", r.Container, img.Digest)
+	}
+	// Overrides: the command and the environment.
+	if _, err := start("c2", &ImageStart{Ref: img.Digest, Overrides: imagespec.Overrides{
+		Args: []string{"sh", "-c", "echo greeting=$GREETING host=$(hostname); exec sleep 300"},
+		Env:  []string{"GREETING=hi"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"c1": "hello from the image\n", "c2": "greeting=hi host=c2\n"} {
+		if !testutil.Within(10*time.Second, func() bool { return e.output(ctx, id) == want }) {
+			t.Errorf("%s printed %q, want %q", id, e.output(ctx, id), want)
+		}
+	}
+	if got, _ := e.sup.Image(e.ref); got.Containers != 2 {
+		t.Errorf("the image counts %d containers, want 2", got.Containers)
+	}
+	if _, err := e.sup.RemoveImage(e.ref, false); !errors.Is(err, errclass.FailedPrecondition) {
+		t.Errorf("removing an image in use: %v", err)
+	}
+	// Bad overrides fail the start and leave no root.
+	if _, err := start("c3", &ImageStart{Ref: e.ref, Overrides: imagespec.Overrides{User: "nobody-here"}}); !errors.Is(err, errclass.InvalidArgument) {
+		t.Errorf("a start as a user the image lacks: %v", err)
+	}
+	if _, err := e.sup.StartContainer(ctx, StartContainer{ID: "c4", BundlePath: "/x", Image: &ImageStart{Ref: e.ref}}); !errors.Is(err, errclass.InvalidArgument) {
+		t.Errorf("a start from an image and a bundle: %v", err)
+	}
+
+	for _, id := range []string{"c1", "c2"} {
+		if err := e.sup.Delete(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, _ := e.store.Mounted(); len(ids) != 0 {
+		t.Errorf("roots left after deleting the containers: %v", ids)
+	}
+	if _, err := e.sup.RemoveImage(e.ref, false); err != nil {
+		t.Errorf("removing the image once unused: %v", err)
+	}
+}
+
+// TestImageOrphanRootsRemoved: a root whose container is gone (its daemon
+// died in between) goes when the next supervisor adopts what runs.
+func TestImageOrphanRootsRemoved(t *testing.T) {
+	e := newImageEnv(t)
+	ctx := testContext(t)
+	if _, err := e.sup.StartContainer(ctx, StartContainer{ID: "kept", Image: &ImageStart{Ref: e.ref, Pull: api.PullMissing}}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := e.store.Get(e.ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Mount(ctx, "ghost", img); err != nil {
+		t.Fatal(err)
+	}
+	next, err := Spawn(e.system.Root, Config{Runtime: e.rt, Name: "next", Adopt: true, Logger: quietLogger(),
+		Images: &Images{Store: e.store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Stop()
+	ids, err := e.store.Mounted()
+	if err != nil || len(ids) != 1 || ids[0] != "kept" {
+		t.Errorf("roots after adoption: %v, %v; want only kept's", ids, err)
+	}
+	if c, ok := next.State().Get("kept"); !ok || c.Image != img.Digest {
+		t.Errorf("the adopted container: %+v, want it from %s", c, img.Digest)
+	}
+	// Its root goes with it.
+	if err := next.Delete(ctx, "kept", true); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := e.store.Mounted(); len(ids) != 0 {
+		t.Errorf("roots after deleting the adopted container: %v", ids)
+	}
+}
