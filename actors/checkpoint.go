@@ -1,11 +1,20 @@
 package actors
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
+	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 )
 
@@ -22,7 +31,7 @@ func (a *containerActor) checkpoint(ctx actor.Context, msg *CheckpointContainer)
 		return
 	}
 	self, root, c, replyTo, d := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender(), a.deps
-	id, name, o, bundle := a.rec.id, msg.Name, msg.Options, a.rec.bundlePath
+	id, name, o, bundle, fromImage := a.rec.id, msg.Name, msg.Options, a.rec.bundlePath, a.rec.image
 	a.enqueue(ctx, func() {
 		ctx, cancel := d.opContext()
 		defer cancel()
@@ -35,7 +44,12 @@ func (a *containerActor) checkpoint(ctx actor.Context, msg *CheckpointContainer)
 		}
 		images, err := lease.reserve()
 		if err == nil {
-			if err = c.Checkpoint(ctx, images, o); err != nil {
+			err = c.Checkpoint(ctx, images, o)
+			if err == nil && fromImage != "" {
+				cp.Image = fromImage
+				err = d.saveImageRoot(ctx, id, bundle, images, &cp)
+			}
+			if err != nil {
 				lease.abandon()
 			}
 		}
@@ -61,4 +75,78 @@ func (a *containerActor) checkpointFinished(ctx actor.Context, msg *checkpointFi
 	a.publish(api.Event{Type: api.EventCheckpoint})
 	// With Exit the init is gone or going; its waiter reports the exit.
 	ctx.Send(msg.replyTo, &CheckpointContainerResult{Checkpoint: msg.checkpoint})
+}
+
+// saveImageRoot puts beside a checkpoint's images what a restore of a
+// container from an image needs that CRIU does not save: its spec, and what
+// it changed of its image (its root's upper directory, as a layer). Taken
+// after the dump: with Exit nothing runs any more; a container left running
+// may have written since, which the restore then does not see.
+func (d *deps) saveImageRoot(ctx context.Context, id, bundlePath, images string, cp *checkpoint.Checkpoint) error {
+	if d.images == nil {
+		return errNoImages
+	}
+	if img, err := d.images.Store.Get(cp.Image); err == nil {
+		cp.ImageNames = img.Names
+	}
+	spec, err := os.ReadFile(filepath.Join(bundlePath, bundle.ConfigFile))
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: its spec: %w", id, err)
+	}
+	if err := os.WriteFile(filepath.Join(images, checkpoint.SpecFile), spec, 0o600); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", id, err)
+	}
+	f, err := os.OpenFile(filepath.Join(images, checkpoint.RootfsFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", id, err)
+	}
+	err = d.images.Store.Diff(ctx, id, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: its root: %w", id, err)
+	}
+	return nil
+}
+
+// mountCheckpointRoot makes the root of container id, restored from a
+// checkpoint of a container that ran from an image: the same image, with
+// what that container had changed of it, and a bundle of its spec on the
+// new root. It returns the bundle's path.
+func (d *deps) mountCheckpointRoot(ctx context.Context, id string, cp checkpoint.Checkpoint, images string) (string, error) {
+	if d.images == nil {
+		return "", errNoImages
+	}
+	st := d.images.Store
+	img, err := st.Get(cp.Image)
+	if err != nil {
+		return "", fmt.Errorf("restore needs image %s (pulled as %s) in the store: %w", cp.Image, strings.Join(cp.ImageNames, ", "), err)
+	}
+	var spec specs.Spec
+	data, err := os.ReadFile(filepath.Join(images, checkpoint.SpecFile))
+	if err == nil {
+		err = json.Unmarshal(data, &spec)
+	}
+	if err != nil || spec.Root == nil {
+		return "", fmt.Errorf("checkpoint %s: its spec: %v: %w", cp.Name, err, errclass.InvalidArgument)
+	}
+	diff, err := os.Open(filepath.Join(images, checkpoint.RootfsFile))
+	if err != nil {
+		return "", fmt.Errorf("checkpoint %s: its root: %w", cp.Name, err)
+	}
+	defer diff.Close()
+	root, err := st.MountWith(ctx, id, img, diff)
+	if err != nil {
+		return "", err
+	}
+	spec.Root.Path = root
+	dir := st.BundleDir(id)
+	if err := bundle.Write(dir, &spec); err != nil {
+		if uerr := st.Unmount(id); uerr != nil {
+			err = fmt.Errorf("%w; and its root stays: %v", err, uerr)
+		}
+		return "", err
+	}
+	return dir, nil
 }

@@ -3,7 +3,9 @@ package actors
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +16,12 @@ import (
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/internal/troupetest"
+	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/image"
 	"github.com/troupe-run/troupe/runtime/image/imagespec"
 	"github.com/troupe-run/troupe/runtime/image/registrytest"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 // imageEnv is a real supervisor with an image store, and a registry on
@@ -158,5 +162,66 @@ func TestImageOrphanRootsRemoved(t *testing.T) {
 	}
 	if ids, _ := e.store.Mounted(); len(ids) != 0 {
 		t.Errorf("roots after deleting the adopted container: %v", ids)
+	}
+}
+
+// TestImageCheckpointRestore: a container from an image is checkpointed,
+// deleted (its root goes) and restored: its processes go on where they
+// were, on a new root from the same image holding what it had written. A
+// clone from the same checkpoint gets a root of its own.
+func TestImageCheckpointRestore(t *testing.T) {
+	linuxtest.RequireCriu(t)
+	e := newImageEnv(t)
+	ctx := testContext(t)
+	counter := []string{"sh", "-c", "mkdir -p /data && echo kept > /data/file; rm /etc/group; " +
+		"i=0; while true; i=$((i+1)); do echo $i > /count; sleep 0.05; done"}
+	if _, err := e.sup.StartContainer(ctx, StartContainer{ID: "c", Image: &ImageStart{Ref: e.ref, Pull: api.PullMissing,
+		Overrides: imagespec.Overrides{Args: counter}}}); err != nil {
+		t.Fatal(err)
+	}
+	count := func(id string) int {
+		b, _ := os.ReadFile(filepath.Join(e.store.RootPath(id), "count"))
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
+	testutil.Eventually(t, "the counter to pass 5", func() bool { return count("c") > 5 })
+	if _, err := e.sup.Checkpoint(ctx, "c", "cp", runtime.CheckpointOptions{Exit: true}); err != nil {
+		t.Fatal(err)
+	}
+	dumped := count("c")
+	if err := e.sup.Delete(ctx, "c", true); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := e.store.Mounted(); len(ids) != 0 {
+		t.Fatalf("roots after the delete: %v", ids)
+	}
+
+	for _, id := range []string{"c", "clone"} {
+		r, err := e.sup.Restore(ctx, id, "", "c/cp")
+		if err != nil {
+			t.Fatalf("restore %s: %v", id, err)
+		}
+		if r.Container.Image == "" || r.Container.State.Status != api.Running {
+			t.Errorf("restored %s: %+v", id, r.Container)
+		}
+		testutil.Eventually(t, id+"'s counter to go on", func() bool { return count(id) > dumped+3 })
+		root := e.store.RootPath(id)
+		if b, err := os.ReadFile(filepath.Join(root, "data", "file")); err != nil || string(b) != "kept\n" {
+			t.Errorf("%s: /data/file: %q, %v", id, b, err)
+		}
+		if _, err := os.Stat(filepath.Join(root, "etc", "group")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: the file the container deleted is back: %v", id, err)
+		}
+		if _, err := os.Stat(filepath.Join(root, "etc", "passwd")); err != nil {
+			t.Errorf("%s: the image's files: %v", id, err)
+		}
+	}
+	for _, id := range []string{"c", "clone"} {
+		if err := e.sup.Delete(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, _ := e.store.Mounted(); len(ids) != 0 {
+		t.Errorf("roots after deleting the restored containers: %v", ids)
 	}
 }

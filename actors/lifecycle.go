@@ -81,7 +81,14 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 				finish(&containerStartFinished{err: fmt.Errorf("restore container %q: %w", id, err)})
 				return
 			}
-			if opts.BundlePath == "" {
+			switch {
+			case cp.Image != "" && opts.BundlePath == "":
+				if opts.BundlePath, err = d.mountCheckpointRoot(ctx, id, cp, images); err != nil {
+					finish(&containerStartFinished{err: fmt.Errorf("restore container %q: %w", id, err)})
+					return
+				}
+				image = cp.Image
+			case opts.BundlePath == "":
 				opts.BundlePath = cp.BundlePath
 			}
 			opts.Restore = &runtime.RestoreOptions{ImagesDir: images, TCP: cp.TCP, UnixSockets: cp.UnixSockets, Shell: cp.Shell}

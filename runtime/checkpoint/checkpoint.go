@@ -42,7 +42,20 @@ type Checkpoint struct {
 	Container string `json:"container"`
 	// BundlePath is that container's bundle, used when a restore names none.
 	BundlePath string `json:"bundlePath"`
+	// Image is the digest of the image the container ran from, if it did,
+	// and ImageNames what it was pulled as. Such a checkpoint also holds
+	// the container's spec (SpecFile) and what it changed of its image
+	// (RootfsFile): a restore mounts a new root from the same image.
+	Image      string   `json:"image,omitempty"`
+	ImageNames []string `json:"imageNames,omitempty"`
 }
+
+// The files a checkpoint of a container from an image holds beside CRIU's
+// images: names CRIU never writes.
+const (
+	SpecFile   = "troupe-spec.json"
+	RootfsFile = "troupe-rootfs.tar"
+)
 
 // Store is a directory of checkpoints. Methods are safe for concurrent use
 // as far as the file system makes them: Reserve of the same name twice fails

@@ -462,6 +462,14 @@ func (s *Store) collect(gone Image) error {
 // store's lock is held only for its books, not for the mount: starts from
 // one image mount in parallel.
 func (s *Store) Mount(ctx context.Context, id string, img Image) (string, error) {
+	return s.MountWith(ctx, id, img, nil)
+}
+
+// MountWith is Mount with the upper directory filled from diff (a tar
+// stream Diff wrote), if not nil: a container restored from a checkpoint
+// gets back what it had changed of its image. diff may come from another
+// machine: it is unpacked with the same care as an image's layer.
+func (s *Store) MountWith(ctx context.Context, id string, img Image, diff io.Reader) (string, error) {
 	if err := s.unpack(ctx, img); err != nil {
 		return "", err
 	}
@@ -484,7 +492,18 @@ func (s *Store) Mount(ctx context.Context, id string, img Image) (string, error)
 	}
 	s.mounts[id] = img.Digest
 	s.mu.Unlock()
-	root, err := s.roots.Create(id, lowers)
+	var fill func(string) error
+	if diff != nil {
+		fill = func(upper string) error {
+			// Unpack wants a directory that is not there yet.
+			if err := os.Remove(upper); err != nil {
+				return err
+			}
+			_, err := layer.Unpack(ctx, diff, upper, s.opts.Limits)
+			return err
+		}
+	}
+	root, err := s.roots.CreateWith(id, lowers, fill)
 	if err == nil {
 		err = os.WriteFile(filepath.Join(filepath.Dir(root), imageFile), []byte(img.Digest), 0o600)
 		if err != nil {
@@ -502,6 +521,19 @@ func (s *Store) Mount(ctx context.Context, id string, img Image) (string, error)
 
 // RootPath is where Mount puts the root filesystem of container id.
 func (s *Store) RootPath(id string) string { return s.roots.Path(id) }
+
+// Diff writes what container id changed of its image (its upper
+// directory) to w as a layer tar stream, for MountWith to give back. The
+// container must be stopped or frozen.
+func (s *Store) Diff(ctx context.Context, id string, w io.Writer) error {
+	s.mu.Lock()
+	_, ok := s.mounts[id]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("rootfs of %s: %w", id, errclass.NotFound)
+	}
+	return layer.Diff(ctx, s.roots.UpperDir(id), w)
+}
 
 // BundleDir is where the bundle of container id, whose root Mount made,
 // may be written: inside the container's directory, so that Unmount

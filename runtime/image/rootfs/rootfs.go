@@ -54,6 +54,17 @@ func (d *Dir) Path(id string) string { return filepath.Join(d.path, id, "merged"
 // upper directory. It returns the mount's path. An image without layers gets
 // an empty lower directory: overlayfs needs one.
 func (d *Dir) Create(id string, lowers []string) (string, error) {
+	return d.CreateWith(id, lowers, nil)
+}
+
+// UpperDir is the upper directory of container id: what it changed of its
+// image. Read it only while the container is stopped or frozen.
+func (d *Dir) UpperDir(id string) string { return filepath.Join(d.path, id, "upper") }
+
+// CreateWith is Create with fill, if not nil, called on the (empty) upper
+// directory before the mount: a container restored from a checkpoint gets
+// back what it had changed of its image.
+func (d *Dir) CreateWith(id string, lowers []string, fill func(upper string) error) (string, error) {
 	if err := runtime.ValidID("container id", id); err != nil {
 		return "", err
 	}
@@ -72,7 +83,7 @@ func (d *Dir) Create(id string, lowers []string) (string, error) {
 		}
 		return "", fmt.Errorf("rootfs of %s: %w", id, err)
 	}
-	merged, err := d.create(dir, lowers)
+	merged, err := d.create(dir, lowers, fill)
 	if err != nil {
 		// Nothing is mounted yet when create fails: remove the lot.
 		_ = os.RemoveAll(dir)
@@ -81,12 +92,17 @@ func (d *Dir) Create(id string, lowers []string) (string, error) {
 	return merged, nil
 }
 
-func (d *Dir) create(dir string, lowers []string) (string, error) {
+func (d *Dir) create(dir string, lowers []string, fill func(string) error) (string, error) {
 	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "merged")
 	// The upper directory becomes the container's "/": the mode of an
 	// image's root is 0755, as a fresh one's should be.
 	for _, p := range []string{upper, work, merged} {
 		if err := os.Mkdir(p, 0o755); err != nil {
+			return "", err
+		}
+	}
+	if fill != nil {
+		if err := fill(upper); err != nil {
 			return "", err
 		}
 	}
