@@ -37,6 +37,10 @@ type TroupeOptions struct {
 	// DaemonPid is the daemon's pid, for density. Zero finds it from the
 	// unix socket's peer credentials; over TCP density is then skipped.
 	DaemonPid int
+	// Image, when set, starts every container from this image in the
+	// daemon's store (pulled at Setup if missing) instead of the bundle:
+	// the target is then named "troupe-image".
+	Image string
 }
 
 // Troupe is the troupe target: a running daemon driven through its REST
@@ -69,16 +73,33 @@ func NewTroupe(o TroupeOptions) (*Troupe, error) {
 	return &Troupe{opts: o, client: c}, nil
 }
 
-// Name returns "troupe".
-func (t *Troupe) Name() string { return "troupe" }
+// Name returns "troupe", or "troupe-image" for starts from an image.
+func (t *Troupe) Name() string {
+	if t.opts.Image != "" {
+		return "troupe-image"
+	}
+	return "troupe"
+}
 
 // Setup checks that the daemon answers. The bundle must be on the daemon's
-// machine, at an absolute path.
+// machine, at an absolute path. Starting from an image, Setup makes sure
+// the daemon has it with one start (and delete) that pulls it if missing,
+// so that no start of the run pulls.
 func (t *Troupe) Setup(ctx context.Context, bundle string) error {
 	if err := t.client.Health(ctx); err != nil {
 		return fmt.Errorf("daemon at %s: %w", t.opts.Address, err)
 	}
 	t.bundle = bundle
+	if t.opts.Image != "" {
+		id := "troupe-bench-image-check"
+		_, err := t.client.Start(ctx, id, api.StartRequest{ImageStart: api.ImageStart{Image: t.opts.Image, Pull: api.PullMissing}})
+		if err != nil {
+			return fmt.Errorf("start from image %s: %w", t.opts.Image, err)
+		}
+		if err := t.client.Delete(ctx, id, true); err != nil {
+			return fmt.Errorf("start from image %s: %w", t.opts.Image, err)
+		}
+	}
 	return nil
 }
 
@@ -95,7 +116,11 @@ func (t *Troupe) start(ctx context.Context, id string) (api.Container, error) {
 	t.mu.Lock()
 	t.started = append(t.started, id)
 	t.mu.Unlock()
-	info, err := t.client.Start(ctx, id, api.StartRequest{BundlePath: t.bundle})
+	req := api.StartRequest{BundlePath: t.bundle}
+	if t.opts.Image != "" {
+		req = api.StartRequest{ImageStart: api.ImageStart{Image: t.opts.Image}}
+	}
+	info, err := t.client.Start(ctx, id, req)
 	if err != nil {
 		return info, err
 	}

@@ -25,6 +25,7 @@ type benchOptions struct {
 	daemonPid      int
 	idPrefix       string
 	warm           bool
+	image          string
 	runs           int
 	settle         time.Duration
 }
@@ -53,6 +54,11 @@ machine.
 daemon prepares --n containers of the bundle; each start then claims one. The
 pool refills during the run, as in use. Warm and cold starts are never mixed:
 a start of the warm run that the daemon served cold counts as a failure.
+
+--image REF adds a run of troupe starting every container from that image
+in the daemon's store (column troupe-image), pulled first if missing; the
+bundle's run beside it is the comparison (hack/bench-images.sh runs both on
+an image made of the bundle's own busybox tree).
 
 --compare runs the same workload, after troupe's, through other runtimes'
 command lines (crun, runc, containerd) and prints one table with a column per
@@ -84,6 +90,7 @@ progress bar goes to stderr when it is a terminal.`,
 	f.DurationVar(&b.settle, "density-settle", bench.DefaultSettle, "with --density, leave the target alone this long before each measurement (0s: measure at once)")
 	f.IntVar(&b.runs, "runs", 1, "run the workload this many times per target, interleaved, and report the medians")
 	f.BoolVar(&b.warm, "warm", false, "also run troupe with a warm pool of --n prepared containers (column troupe-warm)")
+	f.StringVar(&b.image, "image", "", "also run troupe starting every container from this image in the daemon's store, pulled first if missing (column troupe-image)")
 	return cmd
 }
 
@@ -112,6 +119,13 @@ func runBench(ctx context.Context, cmd *cobra.Command, o *globalOptions, b *benc
 		return err
 	}
 	targets := []bench.Target{troupe}
+	if b.image != "" {
+		fromImage, err := bench.NewTroupe(bench.TroupeOptions{Address: o.address, Client: c, DaemonPid: b.daemonPid, Image: b.image})
+		if err != nil {
+			return err
+		}
+		targets = append(targets, fromImage)
+	}
 	var warm *bench.TroupeWarm
 	if b.warm {
 		if warm, err = bench.NewTroupeWarm(bench.TroupeOptions{Address: o.address, Client: c, DaemonPid: b.daemonPid}, b.n); err != nil {
