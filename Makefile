@@ -53,8 +53,9 @@ FUZZTIME   ?= 20s## how long make fuzz (and so make test) fuzzes request decodin
 # Debian packages troupe needs: libseccomp-dev (cgo seccomp; pulls in
 # pkg-config), busybox-static (test rootfs), iptables (CRIU's network lock),
 # jq and curl (scripts and manual API calls), a C toolchain for cgo, and
-# docker-registry (the real registry the image pull tests push to).
-DEB_PACKAGES ?= libseccomp-dev busybox-static iptables jq curl gcc libc6-dev docker-registry## Debian packages make deps ensures
+# docker-registry (the real registry the image pull tests push to) and
+# skopeo (the image tests read and write its OCI archives).
+DEB_PACKAGES ?= libseccomp-dev busybox-static iptables jq curl gcc libc6-dev docker-registry skopeo## Debian packages make deps ensures
 
 .PHONY: help
 help: ## show this help

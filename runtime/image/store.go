@@ -231,22 +231,31 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(pull.Progres
 	if err := s.unpack(ctx, img); err != nil {
 		return Image{}, err
 	}
-	// A name pulled by digest (repo@sha256:...) names that digest for
-	// good; a tag moves to the image it names now.
+	return s.record(img, []string{qualified})
+}
+
+// record adds img, unpacked, to the books under names. A name given by
+// digest (repo@sha256:...) names that digest for good; a tag moves to the
+// image it names now.
+func (s *Store) record(img Image, names []string) (Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.names[qualified]; ok && old != img.Digest {
-		s.dropName(qualified)
+	for _, n := range names {
+		if old, ok := s.names[n]; ok && old != img.Digest {
+			s.dropName(n)
+		}
 	}
 	if have, ok := s.images[img.Digest]; ok {
 		img.Names = have.Names
 	}
-	if !slices.Contains(img.Names, qualified) {
-		img.Names = append(slices.Clone(img.Names), qualified)
-		slices.Sort(img.Names)
+	for _, n := range names {
+		if !slices.Contains(img.Names, n) {
+			img.Names = append(slices.Clone(img.Names), n)
+		}
+		s.names[n] = img.Digest
 	}
+	slices.Sort(img.Names)
 	s.images[img.Digest] = &img
-	s.names[qualified] = img.Digest
 	if err := s.save(); err != nil {
 		return Image{}, err
 	}
