@@ -25,14 +25,17 @@
 //
 //	400 invalid_argument      malformed JSON, unknown field, bad id or value
 //	401 unauthorized          missing or wrong bearer token
-//	404 not_found             unknown container, process, checkpoint or pool
+//	404 not_found             unknown container, process, checkpoint, pool
+//	                          or image
 //	405 method_not_allowed    the path exists, not with this method
 //	409 already_exists        the id or name is taken
-//	409 failed_precondition   the container's state forbids the request
+//	409 failed_precondition   the container's state forbids the request, or
+//	                          containers use the image to remove
 //	413 too_large             a body over its limit
 //	500 internal              the runtime failed; the message says why
 //	503 unavailable           a facility the daemon lacks (CRIU, until its
-//	                          self-test has passed)
+//	                          self-test has passed), or a registry that
+//	                          cannot be reached
 //	504 deadline_exceeded     CRIU overstayed its deadline and was killed
 //
 // # Containers
@@ -83,6 +86,35 @@
 //	GET    /pools                            → []Pool
 //	GET    /pools/{name}                     → Pool
 //	DELETE /pools/{name}                     → 204
+//
+// # Images
+//
+//	POST   /images                           PullRequest → 200, a stream of
+//	                                           PullProgress (NDJSON)
+//	GET    /images                           → ImageList
+//	GET    /images/{ref}                     → Image
+//	DELETE /images/{ref}[?force=true]        → 200 Image (the one removed)
+//
+// {ref} is a name as pulled, slashes and all
+// (/images/127.0.0.1:5000/busybox:1; short names are completed as docker
+// does: busybox is index.docker.io/library/busybox:latest), or an image's
+// digest (/images/sha256:...). Removing a name removes only that name; the
+// image goes with its last name, or at once when removed by digest. An
+// image that containers run from is refused, 409 failed_precondition,
+// unless force=true (their roots stay until they are deleted).
+//
+// A pull answers with one PullProgress per line as the layers arrive, the
+// last line holding the Image or, for a pull that failed once the stream
+// had begun, the Error. A pull that fails before its first line (an unknown
+// name, a registry that cannot be reached, no image store: 503) is answered
+// with its status like any other request.
+//
+// A StartRequest with Image set starts the container from an image of the
+// store instead of a bundle (BundlePath and Checkpoint must then be left
+// out, 400 otherwise); Pull ("never", the default, "missing" or "always")
+// says whether the start pulls it first. The other fields of ImageStart
+// override what the image says, and are refused (400) in a start from a
+// bundle, whose config.json says it all.
 //
 // # Events
 //

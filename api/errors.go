@@ -16,9 +16,9 @@ type ErrorCode string
 const (
 	InvalidArgument    ErrorCode = "invalid_argument"    // 400: malformed JSON, unknown field, bad id or value
 	Unauthorized       ErrorCode = "unauthorized"        // 401: missing or wrong bearer token
-	NotFound           ErrorCode = "not_found"           // 404: unknown container, process, checkpoint or pool
+	NotFound           ErrorCode = "not_found"           // 404: unknown container, process, checkpoint, pool or image
 	AlreadyExists      ErrorCode = "already_exists"      // 409: the id or name is taken
-	FailedPrecondition ErrorCode = "failed_precondition" // 409: a transition the current state forbids
+	FailedPrecondition ErrorCode = "failed_precondition" // 409: a transition the current state forbids; an image in use
 	MethodNotAllowed   ErrorCode = "method_not_allowed"  // 405: the path has no such method
 	TooLarge           ErrorCode = "too_large"           // 413: a body over its limit
 	Unavailable        ErrorCode = "unavailable"         // 503: a facility this daemon lacks (CRIU)

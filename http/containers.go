@@ -41,18 +41,35 @@ func (s *Server) startContainer(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if req.BundlePath == "" && req.Checkpoint == "" {
-		fail(c, fmt.Errorf("field \"bundlePath\" is required: %w", errclass.InvalidArgument))
+	start := actors.StartContainer{ID: c.Param("id"), BundlePath: req.BundlePath, Checkpoint: req.Checkpoint}
+	switch {
+	case req.Image != "" && (req.BundlePath != "" || req.Checkpoint != ""):
+		fail(c, fmt.Errorf("field \"image\" starts from an image: leave \"bundlePath\" and \"checkpoint\" out: %w", errclass.InvalidArgument))
 		return
+	case req.Image != "":
+		var err error
+		if start.Image, err = imageStart(req.ImageStart); err != nil {
+			fail(c, err)
+			return
+		}
+	case req.BundlePath == "" && req.Checkpoint == "":
+		fail(c, fmt.Errorf("field \"bundlePath\" (or \"image\") is required: %w", errclass.InvalidArgument))
+		return
+	default:
+		// A bundle has its own process, limits and mounts: what only a
+		// start from an image takes would be silently ignored.
+		if f := imageFieldsWithoutImage(req.ImageStart); f != "" {
+			fail(c, fmt.Errorf("field %q is for a start from an image (field \"image\"); a bundle's config.json says it: %w", f, errclass.InvalidArgument))
+			return
+		}
 	}
-	limits := containerlog.Limits{MaxSize: req.Log.MaxSize, MaxFiles: req.Log.MaxFiles}
-	if err := limits.Validate(); err != nil {
+	start.Log = containerlog.Limits{MaxSize: req.Log.MaxSize, MaxFiles: req.Log.MaxFiles}
+	if err := start.Log.Validate(); err != nil {
 		fail(c, fmt.Errorf("field \"log\": %v: %w", err, errclass.InvalidArgument))
 		return
 	}
-	id := c.Param("id")
-	res, err := s.cfg.Supervisor.StartContainer(c.Request.Context(),
-		actors.StartContainer{ID: id, BundlePath: req.BundlePath, Checkpoint: req.Checkpoint, Log: limits})
+	id := start.ID
+	res, err := s.cfg.Supervisor.StartContainer(c.Request.Context(), start)
 	if res != nil {
 		s.metrics.started(res, err)
 	}

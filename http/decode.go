@@ -99,19 +99,36 @@ func exactFields(v any, t reflect.Type) error {
 
 // fieldNamed returns the field of struct t whose json name is exactly name.
 func fieldNamed(t reflect.Type, name string) (reflect.StructField, bool) {
-	for f := range t.Fields() {
-		if f.IsExported() && jsonName(f) == name {
+	for _, f := range jsonFields(t) {
+		if jsonName(f) == name {
 			return f, true
 		}
 	}
 	return reflect.StructField{}, false
 }
 
+// jsonFields are the fields of struct t as encoding/json sees them: an
+// embedded struct without a json name (StartRequest's ImageStart) gives
+// its own fields, which sit beside the others in the JSON object.
+func jsonFields(t reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for f := range t.Fields() {
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		}
+		if f.IsExported() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // unknownField is the error for key, which names no field of struct t
 // exactly; it suggests the field it names in another case.
 func unknownField(t reflect.Type, key string) error {
-	for f := range t.Fields() {
-		if f.IsExported() && strings.EqualFold(jsonName(f), key) {
+	for _, f := range jsonFields(t) {
+		if strings.EqualFold(jsonName(f), key) {
 			return fmt.Errorf("unknown field %q (did you mean %q?)", key, jsonName(f))
 		}
 	}

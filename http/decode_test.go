@@ -20,6 +20,7 @@ var requestTypes = []func() any{
 	func() any { return new(api.ExecRequest) },
 	func() any { return new(api.PatchRequest) },
 	func() any { return new(api.SignalRequest) },
+	func() any { return new(api.PullRequest) },
 }
 
 // FuzzDecode checks decodeBytes on any body for every request type: it never
@@ -31,6 +32,8 @@ func FuzzDecode(f *testing.F) {
 			`{"bundlePath": "/containers/redis"}`,
 			`{"bundlePath": "/containers/redis", "checkpoint": "other/name"}`,
 			`{"bundlepath": "/x"}`, `{"bundlePath": 5}`, `{"bundlePath": "/x"} {}`,
+			`{"image": "127.0.0.1:5000/busybox:1", "pull": "missing", "entrypoint": [], "args": ["sh"], "env": ["A=b"], "cwd": "/", "user": "1000:1000", "hostname": "h", "readOnlyRoot": true, "memory": 67108864, "cpuShares": 512, "cpuQuota": 50000, "cpuPeriod": 100000, "pids": 10, "mounts": [{"type": "tmpfs", "destination": "/tmp", "size": 1024, "mode": 1023, "exec": true, "readOnly": true}], "capAdd": ["NET_ADMIN"], "capDrop": ["ALL"]}`,
+			`{"image": "x", "entrypoint": null}`, `{"image": "x", "mounts": [{"Type": "bind"}]}`, `{"image": 1}`,
 		},
 		1: {
 			`{"args": ["redis-server", "--bind", "0.0.0.0"], "env": ["PATH=/usr/bin:/bin"], "cwd": "/", "user": {"uid": 1000, "gid": 1000, "additionalGids": [4, 27]}, "terminal": false}`,
@@ -48,6 +51,10 @@ func FuzzDecode(f *testing.F) {
 			`{"signal": 0}`, `{"signal": 65}`, `{"signal": -1}`, `{"signal": 1.5}`, `{"signal": true}`,
 			`{"signal": "NOPE"}`, `{"signal": ""}`, `{"signal": []}`, `{"signal": 99999999999999999999}`,
 			`{"singal": 9}`,
+		},
+		4: {
+			`{"reference": "127.0.0.1:5000/busybox:1"}`, `{"reference": "busybox@sha256:` + strings.Repeat("a", 64) + `"}`,
+			`{"reference": 5}`, `{"Reference": "x"}`, `{"ref": "x"}`,
 		},
 	}
 	common := []string{"", " \n\t", "{}", "null", "[]", `"x"`, "1", "{", `{"a":`, "}", "{}{}", "{} x",
@@ -101,6 +108,12 @@ func TestDecodeBytes(t *testing.T) {
 		{"signal name", `{"signal": "SIGHUP"}`, new(api.SignalRequest), &api.SignalRequest{Signal: ptr(api.Signal(1))}, ""},
 		{"resources", `{"resources": {"memory": 1024, "pids": 5}}`, new(api.PatchRequest),
 			&api.PatchRequest{Resources: &api.Resources{Memory: ptr(int64(1024)), Pids: ptr(int64(5))}}, ""},
+		{"start from an image", `{"image": "busybox", "env": ["A=b"], "mounts": [{"type": "tmpfs", "destination": "/t"}], "log": {"maxFiles": 2}}`, new(api.StartRequest),
+			&api.StartRequest{Log: api.LogLimits{MaxFiles: 2}, ImageStart: api.ImageStart{Image: "busybox", Env: []string{"A=b"},
+				Mounts: []api.Mount{{Type: "tmpfs", Destination: "/t"}}}}, ""},
+		{"an image's field in other case", `{"image": "busybox", "readonlyRoot": true}`, new(api.StartRequest), nil, `unknown field "readonlyRoot" (did you mean "readOnlyRoot"?)`},
+		{"the embedded struct's name", `{"ImageStart": {"image": "busybox"}}`, new(api.StartRequest), nil, `unknown field "ImageStart"`},
+		{"nested unknown field of an image's mount", `{"image": "b", "mounts": [{"type": "tmpfs", "dest": "/t"}]}`, new(api.StartRequest), nil, `unknown field "dest"`},
 		{"unknown field", `{"bundlePath": "/b", "bundel": "/c"}`, new(api.StartRequest), nil, `unknown field "bundel"`},
 		{"unknown field differing in case", `{"bundlepath": "/b"}`, new(api.StartRequest), nil, `unknown field "bundlepath"`},
 		{"field in upper case", `{"Signal": 9}`, new(api.SignalRequest), nil, `unknown field "Signal"`},

@@ -1,6 +1,7 @@
 // Package http serves troupe's REST API with gin: the contract that package
 // api defines, and that is its reference (containers, processes, signals,
 // pause and resume, state, events, stats, logs, checkpoints, warm pools,
+// images (pulls streamed as lines of JSON, starts from images),
 // health, version, metrics).
 //
 // Handlers only decode, validate and send messages to the actors through an

@@ -21,6 +21,7 @@ import (
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/internal/troupetest"
+	"github.com/troupe-run/troupe/runtime/image"
 	"github.com/troupe-run/troupe/runtime/linux"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
@@ -48,6 +49,8 @@ type envOptions struct {
 	token string
 	// unix serves on a unix socket instead of TCP loopback.
 	unix bool
+	// images gives the supervisor an image store (env.images).
+	images bool
 }
 
 // env is a daemon under test: a Linux runtime with its own state dir and
@@ -62,6 +65,7 @@ type env struct {
 	base   string // URL of the server, without a trailing slash
 	client *nethttp.Client
 	token  string // sent as a bearer token when set
+	images *image.Store
 }
 
 // newEnv starts a test server; it skips the test when it cannot start
@@ -70,14 +74,23 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	rig := shared.New(t, troupetest.Options{Name: "http"})
 	system := rig.ActorSystem()
-	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: rig.Runtime, Logger: quietLogger()})
+	cfg := actors.Config{Runtime: rig.Runtime, Logger: quietLogger()}
+	var store *image.Store
+	if o.images {
+		var err error
+		if store, err = image.Open(filepath.Join(rig.Dir, "images"), image.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Images = &actors.Images{Store: store}
+	}
+	sup, err := actors.Spawn(system.Root, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rig.OnStop(func() { _ = sup.Stop() })
 	srv := New(Config{Supervisor: sup, Version: "v0.0.0-test", Token: o.token, Logger: quietLogger()})
 
-	e := &env{t: t, rig: rig, dir: rig.Dir, rt: rig.Runtime, sup: sup, token: o.token}
+	e := &env{t: t, rig: rig, dir: rig.Dir, rt: rig.Runtime, sup: sup, token: o.token, images: store}
 	var l net.Listener
 	if o.unix {
 		sock := filepath.Join(e.dir, "t.sock")

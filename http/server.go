@@ -114,6 +114,13 @@ func New(cfg Config) *Server {
 	c.GET("/checkpoint/:name/archive", s.validateName, s.exportCheckpoint)
 	c.PUT("/checkpoint/:name/archive", s.validateName, s.importCheckpoint)
 
+	e.POST("/images", s.pullImage)
+	e.GET("/images", s.listImages)
+	// A name holds slashes ("127.0.0.1:5000/team/app:1"): the rest of the
+	// path is the reference.
+	e.GET("/images/*ref", s.getImage)
+	e.DELETE("/images/*ref", s.removeImage)
+
 	e.GET("/pools", s.listPools)
 	p := e.Group("/pools/:name", s.validatePool)
 	p.PUT("", s.setPool)

@@ -34,6 +34,13 @@ const (
 	stateJSON = `{"containers": [` + redisJSON + `, ` + webJSON + `], "machine": {"cpus": 2, "memory": 7872909312}}`
 )
 
+// An image as the daemon sends it, and its digest.
+const (
+	imageDigest = "sha256:3f57d9401f8d42f986df300f0c69192fc41da28ccc8d797829467780db3dd741"
+	// On one line: a pull's stream carries it as one.
+	imageJSON = `{"digest": "` + imageDigest + `", "names": ["127.0.0.1:5000/busybox:1"], "config": "sha256:cc", "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1024, "layers": [], "pulled": "2026-11-29T10:00:00Z", "containers": 2}`
+)
+
 // call is one request a command must make, and the fake daemon's answer.
 type call struct {
 	method string
@@ -165,6 +172,108 @@ func TestCommands(t *testing.T) {
 		stderr  string
 		wantErr bool
 	}{
+		{
+			name: "pull: a line per layer once complete, then the digest",
+			args: []string{"pull", "127.0.0.1:5000/busybox:1"},
+			calls: []call{{"POST", "/images", `{"reference": "127.0.0.1:5000/busybox:1"}`, 200,
+				`{"layer": "sha256:1111111111111111aaaa", "total": 2097152, "done": 1048576}` + "\n" +
+					`{"layer": "sha256:2222222222222222bbbb", "total": 512, "done": 512}` + "\n" +
+					`{"layer": "sha256:1111111111111111aaaa", "total": 2097152, "done": 2097152}` + "\n" +
+					`{"image": ` + imageJSON + `}` + "\n"}},
+			stdout: "sha256:222222222222  pulled 512 B\nsha256:111111111111  pulled 2 MiB\n" + imageDigest + "\n",
+		},
+		{
+			name:   "pull -q",
+			args:   []string{"pull", "-q", "busybox"},
+			calls:  []call{{"POST", "/images", `{"reference": "busybox"}`, 200, `{"layer": "sha256:11", "total": 1, "done": 1}` + "\n" + `{"image": ` + imageJSON + `}` + "\n"}},
+			stdout: imageDigest + "\n",
+		},
+		{
+			name:    "pull fails in the stream",
+			args:    []string{"pull", "busybox"},
+			calls:   []call{{"POST", "/images", `{"reference": "busybox"}`, 200, `{"error": {"error": "registry gone", "code": "unavailable"}}` + "\n"}},
+			stderr:  "troupe: registry gone\n",
+			wantErr: true,
+		},
+		{
+			name:   "images",
+			args:   []string{"images"},
+			calls:  []call{{"GET", "/images", "", 200, `{"images": [` + imageJSON + `]}`}},
+			stdout: "NAME                       DIGEST                SIZE    CONTAINERS   PULLED\n",
+			// The PULLED column moves with the clock: checked by prefix below.
+		},
+		{
+			name:   "images -q",
+			args:   []string{"images", "-q"},
+			calls:  []call{{"GET", "/images", "", 200, `{"images": [` + imageJSON + `]}`}},
+			stdout: imageDigest + "\n",
+		},
+		{
+			name: "rmi: one removed, one refused",
+			args: []string{"rmi", "127.0.0.1:5000/busybox:1", "sha256:aa"},
+			calls: []call{
+				{"DELETE", "/images/127.0.0.1:5000/busybox:1", "", 200, imageJSON},
+				{"DELETE", "/images/sha256:aa", "", 409, `{"error": "image sha256:aa is used by 1 containers (remove them first, or force)", "code": "failed_precondition"}`},
+			},
+			stdout:  "127.0.0.1:5000/busybox:1\n",
+			stderr:  "troupe: image sha256:aa is used by 1 containers (remove them first, or force)\n",
+			wantErr: true,
+		},
+		{
+			name:   "rmi --force",
+			args:   []string{"rmi", "--force", "sha256:aa"},
+			calls:  []call{{"DELETE", "/images/sha256:aa?force=true", "", 200, imageJSON}},
+			stdout: "sha256:aa\n",
+		},
+		{
+			name: "run: the image is there, every flag, the command after the image",
+			args: []string{"run", "--name", "web", "-e", "A=b", "--user", "app", "--workdir", "/srv", "--entrypoint", "/bin/sh",
+				"--hostname", "h", "--read-only", "--memory", "64m", "--pids-limit", "100", "--cpus", "1.5", "--cpu-shares", "512",
+				"--tmpfs", "/tmp:size=16m,mode=1777,exec", "-v", "/data:/data:ro", "--cap-add", "NET_ADMIN", "--cap-drop", "ALL",
+				"127.0.0.1:5000/busybox:1", "sh", "-c", "echo hi"},
+			calls: []call{
+				{"GET", "/images/127.0.0.1:5000/busybox:1", "", 200, imageJSON},
+				{"POST", "/containers/web", `{"image": "127.0.0.1:5000/busybox:1", "pull": "missing", "env": ["A=b"], "user": "app",
+					"cwd": "/srv", "entrypoint": ["/bin/sh"], "hostname": "h", "readOnlyRoot": true, "memory": 67108864, "pids": 100,
+					"cpuQuota": 150000, "cpuPeriod": 100000, "cpuShares": 512, "args": ["sh", "-c", "echo hi"],
+					"mounts": [{"type": "tmpfs", "destination": "/tmp", "size": 16777216, "mode": 1023, "exec": true},
+					           {"type": "bind", "source": "/data", "destination": "/data", "readOnly": true}],
+					"capAdd": ["NET_ADMIN"], "capDrop": ["ALL"]}`, 201, webJSON},
+			},
+			stdout: "web\n",
+		},
+		{
+			name: "run: a missing image is pulled first, its progress on stderr",
+			args: []string{"run", "--name", "web", "busybox"},
+			calls: []call{
+				{"GET", "/images/busybox", "", 404, `{"error": "image \"busybox\": not found", "code": "not_found"}`},
+				{"POST", "/images", `{"reference": "busybox"}`, 200, `{"layer": "sha256:2222222222222222bbbb", "total": 512, "done": 512}` + "\n" + `{"image": ` + imageJSON + `}` + "\n"},
+				{"POST", "/containers/web", `{"image": "busybox", "pull": "missing"}`, 201, webJSON},
+			},
+			stdout: "web\n",
+			stderr: "sha256:222222222222  pulled 512 B\n",
+		},
+		{
+			name: "run --pull never: straight to the start",
+			args: []string{"run", "--name", "web", "--pull", "never", "--entrypoint", "", "busybox"},
+			calls: []call{
+				{"POST", "/containers/web", `{"image": "busybox", "pull": "never", "entrypoint": []}`, 404, `{"error": "start container \"web\": image \"busybox\": not found", "code": "not_found"}`},
+			},
+			stderr:  "troupe: start container \"web\": image \"busybox\": not found\n",
+			wantErr: true,
+		},
+		{
+			name:    "run --pull sometimes",
+			args:    []string{"run", "--pull", "sometimes", "busybox"},
+			stderr:  "troupe: --pull \"sometimes\": want never, missing or always\n",
+			wantErr: true,
+		},
+		{
+			name:    "run --tmpfs with an unknown option",
+			args:    []string{"run", "--tmpfs", "/tmp:huge", "busybox"},
+			stderr:  "troupe: --tmpfs \"/tmp:huge\": unknown option \"huge\" (want size=, mode=, exec, noexec, ro or rw)\n",
+			wantErr: true,
+		},
 		{
 			name:   "start",
 			args:   []string{"start", "redis", "/containers/redis"},
@@ -511,6 +620,10 @@ func TestCommands(t *testing.T) {
 			if tt.jsonOut {
 				if !jsonEqual(t, stdout, tt.stdout) {
 					t.Errorf("stdout\n%s\nwant the JSON\n%s", stdout, tt.stdout)
+				}
+			} else if tt.name == "images" {
+				if !strings.HasPrefix(stdout, tt.stdout) || !strings.Contains(stdout, "127.0.0.1:5000/busybox:1   sha256:3f57d9401f8d   1 KiB   2            ") {
+					t.Errorf("stdout\n%s\nwant the header\n%s\nand a row of the image", stdout, tt.stdout)
 				}
 			} else if stdout != tt.stdout {
 				t.Errorf("stdout\n%q\nwant\n%q", stdout, tt.stdout)

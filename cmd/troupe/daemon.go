@@ -30,6 +30,9 @@ import (
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/criu"
+	"github.com/troupe-run/troupe/runtime/image"
+	"github.com/troupe-run/troupe/runtime/image/imagespec"
+	"github.com/troupe-run/troupe/runtime/image/pull"
 	"github.com/troupe-run/troupe/runtime/linux"
 )
 
@@ -51,6 +54,10 @@ type daemonOptions struct {
 	logMaxSize   string
 	logMaxFiles  int
 	engine       bool
+	// Images: pulls and starts from images.
+	registryConfig     string
+	insecureRegistries []string
+	allowBinds         bool
 }
 
 // newDaemonCommand is `troupe daemon`.
@@ -87,6 +94,9 @@ same --state re-adopts them.`,
 	f.StringVar(&o.logMaxSize, "log-max-size", "10MiB", "size at which a container's log file rotates (a start can ask otherwise); at least 64KiB")
 	f.IntVar(&o.logMaxFiles, "log-max-files", containerlog.DefaultMaxFiles, "log files kept per container, the current one included (a start can ask otherwise)")
 	f.DurationVar(&o.criuTest, "criu-selftest-timeout", criu.DefaultSelfTestTimeout, "deadline of the CRIU self-test at start (a dump and restore of a small process tree)")
+	f.StringVar(&o.registryConfig, "registry-config", "", "docker-style config.json whose \"auths\" give credentials for pulls (default: anonymous pulls)")
+	f.StringArrayVar(&o.insecureRegistries, "insecure-registry", nil, "a registry `HOST[:PORT]` pulled from over plain HTTP (repeatable; loopback registries always may)")
+	f.BoolVar(&o.allowBinds, "allow-binds", false, "let starts from images bind host paths into their containers (never the daemon's --root or --state)")
 	f.BoolVar(&o.engine, "engine", engine.Embedded(), "run the containers from the slim engine embedded in this binary (make build embeds it; the default then) rather than in-process: each container's init is then the engine, not the whole daemon")
 	return cmd
 }
@@ -207,8 +217,12 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	// that CRIU is still being checked.
 	criuCheck := criu.Check(o.criu, o.criuTest)
 	go logCriuVerdict(logger, criuCheck)
+	images, err := openImages(o)
+	if err != nil {
+		return err
+	}
 	sup, err := actors.Spawn(system.Root, actors.Config{Runtime: rt, MaxStarts: o.maxStarts, Logger: logger, Adopt: true,
-		Checkpoints: store, Criu: criuCheck.Err})
+		Checkpoints: store, Criu: criuCheck.Err, Images: images})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -280,6 +294,28 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		}
 	}
 	return serveErr
+}
+
+// openImages opens the image store under --root, with the pull options and
+// the policy of the image flags.
+func openImages(o *daemonOptions) (*actors.Images, error) {
+	if o.registryConfig != "" && !filepath.IsAbs(o.registryConfig) {
+		return nil, fmt.Errorf("daemon: --registry-config %q must be an absolute path", o.registryConfig)
+	}
+	for _, r := range o.insecureRegistries {
+		if r == "" || strings.ContainsAny(r, "/@ ") {
+			return nil, fmt.Errorf("daemon: --insecure-registry %q: want HOST or HOST:PORT", r)
+		}
+	}
+	st, err := image.Open(filepath.Join(o.root, "images"), image.Options{
+		Pull: pull.Options{AuthConfig: o.registryConfig, InsecureRegistries: o.insecureRegistries}})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	// A bind of the daemon's own directories would hand a container the
+	// other containers' roots, logs and checkpoints, and the state the
+	// daemon trusts.
+	return &actors.Images{Store: st, Policy: imagespec.Policy{AllowBinds: o.allowBinds, Denied: []string{o.root, o.state}}}, nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

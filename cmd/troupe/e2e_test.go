@@ -361,7 +361,8 @@ func decodeJSON[T any](t *testing.T, line, out string) T {
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
 // TestReadmeExamples runs the README's curl examples as written (only the
-// socket path, port, demo directory and binary path are this test's own)
+// socket path, port, demo directory, binary path and registry are this
+// test's own)
 // against a real daemon, and checks each answer.
 func TestReadmeExamples(t *testing.T) {
 	d := startDaemon(t)
@@ -373,7 +374,11 @@ func TestReadmeExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The image examples pull from a registry on 127.0.0.1:5000: this
+	// test's own, holding busybox as busybox:1.
+	registry := strings.TrimSuffix(pushBusybox(t, "busybox:1"), "/busybox:1")
 	replacer := strings.NewReplacer(
+		"127.0.0.1:5000", registry,
 		"/run/troupe/troupe.sock", d.sock,
 		"127.0.0.1:8888", d.tcp,
 		"/etc/troupe/token", tokenFile,
@@ -392,6 +397,7 @@ func TestReadmeExamples(t *testing.T) {
 		return len(out)
 	}
 	checked := 0
+	imageRemovals := 0
 	for _, readmeLine := range lines {
 		line := replacer.Replace(readmeLine)
 		out, code := sh.run(t, line)
@@ -404,6 +410,78 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		checked++
 		switch {
+		case strings.Contains(line, "-X POST") && strings.Contains(line, "/images -d"):
+			// The stream: progress lines of the one layer, the image last.
+			outLines := strings.Split(out, "\n")
+			var last struct {
+				Image *struct {
+					Digest string   `json:"digest"`
+					Names  []string `json:"names"`
+				} `json:"image"`
+			}
+			if err := json.Unmarshal([]byte(outLines[len(outLines)-1]), &last); err != nil || last.Image == nil ||
+				len(last.Image.Names) != 1 || last.Image.Names[0] != registry+"/busybox:1" || len(outLines) < 2 {
+				t.Errorf("%s: %q; want progress lines, then the image", readmeLine, out)
+			}
+			for _, l := range outLines[:len(outLines)-1] {
+				var p struct {
+					Layer       string
+					Total, Done int64
+				}
+				if err := json.Unmarshal([]byte(l), &p); err != nil || !strings.HasPrefix(p.Layer, "sha256:") || p.Done > p.Total {
+					t.Errorf("%s: progress line %q", readmeLine, l)
+				}
+			}
+		case strings.HasSuffix(line, "/images"):
+			var list struct {
+				Images []struct{ Names []string } `json:"images"`
+			}
+			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Images) != 1 || len(list.Images[0].Names) != 1 {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.Contains(line, "-X DELETE") && strings.Contains(line, "/images/"):
+			imageRemovals++
+			if imageRemovals == 1 {
+				var e struct{ Code string }
+				if err := json.Unmarshal([]byte(out), &e); err != nil || e.Code != "failed_precondition" {
+					t.Errorf("%s: %s; want a refusal while web runs from it", readmeLine, out)
+				}
+				break
+			}
+			var img struct{ Digest string }
+			if err := json.Unmarshal([]byte(out), &img); err != nil || !strings.HasPrefix(img.Digest, "sha256:") {
+				t.Errorf("%s: %s; want the image removed", readmeLine, out)
+			}
+			if roots, _ := os.ReadDir(filepath.Join(d.dir, "root", "images", "rootfs")); len(roots) != 0 {
+				t.Errorf("roots left in the image store: %v", roots)
+			}
+		case strings.Contains(line, "/images/"):
+			var img struct {
+				Digest string
+				Names  []string
+			}
+			if err := json.Unmarshal([]byte(out), &img); err != nil || !strings.HasPrefix(img.Digest, "sha256:") || len(img.Names) != 1 {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.Contains(line, "-X POST") && strings.Contains(line, `"image"`):
+			var c struct {
+				container
+				Image string `json:"image"`
+			}
+			if err := json.Unmarshal([]byte(out), &c); err != nil || c.ID != "web" || c.State.Status != "running" || !strings.HasPrefix(c.Image, "sha256:") {
+				t.Errorf("%s: %s", readmeLine, out)
+			}
+			testutil.Eventually(t, "the container from the image to greet", func() bool {
+				out, _ := sh.run(t, curl+"http://"+d.tcp+"/containers/web/logs")
+				return out == "hello from an image"
+			})
+		case strings.Contains(line, "-X DELETE") && strings.Contains(line, "/containers/web"):
+			if out != "" {
+				t.Errorf("%s: %q", readmeLine, out)
+			}
+			if out, _ := sh.run(t, curl+"-o /dev/null -w '%{http_code}' http://"+d.tcp+"/containers/web"); out != "404" {
+				t.Errorf("after delete of web: %s, want 404", out)
+			}
 		case strings.Contains(line, "/archive") && strings.Contains(line, "-o "):
 			fi, err := os.Stat(filepath.Join(d.dir, "demo", "cp1.tar"))
 			if err != nil || fi.Size() < 1024 {

@@ -10,6 +10,7 @@ var version = "dev"
 // The groups of `troupe --help`.
 const (
 	groupContainers  = "containers"
+	groupImages      = "images"
 	groupProcesses   = "processes"
 	groupCheckpoints = "checkpoints"
 	groupDaemon      = "daemon"
@@ -18,8 +19,8 @@ const (
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "troupe",
-		Short: "troupe runs Linux containers from OCI bundles, one actor per container",
-		Long: `troupe runs Linux containers from OCI bundles, one actor per container.
+		Short: "troupe runs Linux containers from OCI bundles and images, one actor per container",
+		Long: `troupe runs Linux containers from OCI bundles and images, one actor per container.
 
 The same binary is the daemon (troupe daemon) and its command-line client: every
 other command is a request to a running daemon's REST API, at --address.`,
@@ -31,6 +32,7 @@ other command is a request to a running daemon's REST API, at --address.`,
 	root.SetErrPrefix("troupe:")
 	root.AddGroup(
 		&cobra.Group{ID: groupContainers, Title: "Containers:"},
+		&cobra.Group{ID: groupImages, Title: "Images:"},
 		&cobra.Group{ID: groupProcesses, Title: "Processes:"},
 		&cobra.Group{ID: groupCheckpoints, Title: "Checkpoints:"},
 		&cobra.Group{ID: groupDaemon, Title: "Daemon:"},
@@ -59,6 +61,10 @@ other command is a request to a running daemon's REST API, at --address.`,
 		newKillCommand(opts),
 		newTopCommand(opts),
 		newPoolCommand(opts),
+		newPullCommand(opts),
+		newImagesCommand(opts),
+		newRmiCommand(opts),
+		newRunCommand(opts),
 		newCheckpointCommand(opts),
 		newMigrateCommand(opts),
 		newEventsCommand(opts),

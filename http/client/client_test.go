@@ -30,6 +30,19 @@ const redis = `{"id": "redis", "bundlePath": "/containers/redis",
                 "user": {"uid": 1000, "gid": 1000}, "terminal": false,
                 "env": ["PATH=/usr/bin:/bin", "TERM=xterm"]}]}`
 
+// busyboxImage is an image as the daemon sends it.
+const busyboxImage = `{"digest": "sha256:aa", "names": ["127.0.0.1:5000/busybox:1"], "config": "sha256:cc",
+ "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1024,
+ "layers": [{"digest": "sha256:11", "diffID": "sha256:22", "size": 1024, "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip"}],
+ "pulled": "2026-11-29T10:00:00Z", "containers": 2}`
+
+func busyboxInfo() api.Image {
+	return api.Image{Digest: "sha256:aa", Names: []string{"127.0.0.1:5000/busybox:1"}, Config: "sha256:cc",
+		MediaType: "application/vnd.oci.image.manifest.v1+json", Size: 1024,
+		Layers: []api.ImageLayer{{Digest: "sha256:11", DiffID: "sha256:22", Size: 1024, MediaType: "application/vnd.oci.image.layer.v1.tar+gzip"}},
+		Pulled: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC), Containers: 2}
+}
+
 func redisInfo() api.Container {
 	return api.Container{
 		ID:         "redis",
@@ -295,6 +308,53 @@ func TestCalls(t *testing.T) {
 				return nil, c.DeleteCheckpoint(ctx, "redis", "cp1")
 			},
 			ex: exchange{"DELETE", "/containers/redis/checkpoint/cp1", "", 204, ""},
+		},
+		{
+			name: "start from an image",
+			call: func(ctx context.Context, c *client.Client) (any, error) {
+				return c.Start(ctx, "web", api.StartRequest{ImageStart: api.ImageStart{
+					Image: "127.0.0.1:5000/busybox:1", Pull: api.PullMissing, Args: []string{"httpd", "-f"},
+					Entrypoint: &[]string{}, Memory: 64 << 20, Mounts: []api.Mount{{Type: "tmpfs", Destination: "/tmp"}},
+				}})
+			},
+			ex: exchange{"POST", "/containers/web",
+				`{"image": "127.0.0.1:5000/busybox:1", "pull": "missing", "args": ["httpd", "-f"], "entrypoint": [], "memory": 67108864, "mounts": [{"type": "tmpfs", "destination": "/tmp"}]}`,
+				201, redis},
+			want: redisInfo(),
+		},
+		{
+			name: "images",
+			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Images(ctx) },
+			ex:   exchange{"GET", "/images", "", 200, `{"images": [` + busyboxImage + `]}`},
+			want: []api.Image{busyboxInfo()},
+		},
+		{
+			name: "image by name: its slashes stay, each part escaped",
+			call: func(ctx context.Context, c *client.Client) (any, error) {
+				return c.Image(ctx, "127.0.0.1:5000/team a/busybox:1")
+			},
+			ex:   exchange{"GET", "/images/127.0.0.1:5000/team%20a/busybox:1", "", 200, busyboxImage},
+			want: busyboxInfo(),
+		},
+		{
+			name: "image by digest",
+			call: func(ctx context.Context, c *client.Client) (any, error) { return c.Image(ctx, "sha256:aa") },
+			ex:   exchange{"GET", "/images/sha256:aa", "", 200, busyboxImage},
+			want: busyboxInfo(),
+		},
+		{
+			name: "remove image",
+			call: func(ctx context.Context, c *client.Client) (any, error) {
+				return c.RemoveImage(ctx, "127.0.0.1:5000/busybox:1", false)
+			},
+			ex:   exchange{"DELETE", "/images/127.0.0.1:5000/busybox:1", "", 200, busyboxImage},
+			want: busyboxInfo(),
+		},
+		{
+			name: "remove image with force",
+			call: func(ctx context.Context, c *client.Client) (any, error) { return c.RemoveImage(ctx, "sha256:aa", true) },
+			ex:   exchange{"DELETE", "/images/sha256:aa?force=true", "", 200, busyboxImage},
+			want: busyboxInfo(),
 		},
 		{
 			name: "version",
@@ -784,4 +844,106 @@ func streamBlockedInSend() bool {
 		}
 	}
 	return false
+}
+
+func TestPullImage(t *testing.T) {
+	progress := `{"layer": "sha256:11", "total": 1024, "done": 512}` + "\n" + `{"layer": "sha256:11", "total": 1024, "done": 1024}` + "\n"
+	tests := []struct {
+		name   string
+		status int
+		answer string
+		// want is the image, or nil when the pull fails.
+		want         *api.Image
+		wantProgress []api.PullProgress
+		wantErr      error  // the class of the failure
+		wantText     string // in its message
+	}{
+		{
+			name:   "progress, then the image",
+			status: 200,
+			answer: progress + "\n" + `{"image": ` + strings.ReplaceAll(busyboxImage, "\n", "") + `}` + "\n",
+			want:   ptr(busyboxInfo()),
+			wantProgress: []api.PullProgress{
+				{Layer: "sha256:11", Total: 1024, Done: 512}, {Layer: "sha256:11", Total: 1024, Done: 1024},
+			},
+		},
+		{
+			name:         "the stream's last line is an error",
+			status:       200,
+			answer:       progress + `{"error": {"error": "layer sha256:11: digest mismatch", "code": "invalid_argument"}}` + "\n",
+			wantProgress: []api.PullProgress{{Layer: "sha256:11", Total: 1024, Done: 512}, {Layer: "sha256:11", Total: 1024, Done: 1024}},
+			wantErr:      errclass.InvalidArgument,
+			wantText:     "digest mismatch",
+		},
+		{
+			name:     "refused before the stream",
+			status:   404,
+			answer:   `{"error": "127.0.0.1:5000/nosuch:1: not found", "code": "not_found"}`,
+			wantErr:  errclass.NotFound,
+			wantText: "nosuch",
+		},
+		{
+			name:         "the stream ends without its last line",
+			status:       200,
+			answer:       progress,
+			wantProgress: []api.PullProgress{{Layer: "sha256:11", Total: 1024, Done: 512}, {Layer: "sha256:11", Total: 1024, Done: 1024}},
+			wantErr:      errclass.Unavailable,
+			wantText:     "without its last line",
+		},
+		{
+			name:     "not JSON",
+			status:   200,
+			answer:   "<html>\n",
+			wantText: "decode pull progress",
+		},
+	}
+	for _, tr := range transports {
+		for _, tt := range tests {
+			t.Run(tr.name+"/"+tt.name, func(t *testing.T) {
+				c := tr.start(t, nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+					body, _ := io.ReadAll(r.Body)
+					if r.Method != "POST" || r.URL.Path != "/images" || !jsonEqual(t, body, []byte(`{"reference": "127.0.0.1:5000/busybox:1"}`)) {
+						t.Errorf("request %s %s %s", r.Method, r.URL.Path, body)
+					}
+					if tt.status == 200 {
+						w.Header().Set("Content-Type", "application/x-ndjson")
+					}
+					w.WriteHeader(tt.status)
+					_, _ = io.WriteString(w, tt.answer)
+				}))
+				var got []api.PullProgress
+				img, err := c.PullImage(t.Context(), "127.0.0.1:5000/busybox:1", func(p api.PullProgress) { got = append(got, p) })
+				if !reflect.DeepEqual(got, tt.wantProgress) {
+					t.Errorf("progress %+v, want %+v", got, tt.wantProgress)
+				}
+				if tt.want != nil {
+					if err != nil || !reflect.DeepEqual(img, *tt.want) {
+						t.Errorf("pull: %+v, %v; want %+v", img, err, *tt.want)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), tt.wantText) {
+					t.Errorf("error %v, want one mentioning %q", err, tt.wantText)
+				}
+				if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+					t.Errorf("error %v is not %v", err, tt.wantErr)
+				}
+			})
+		}
+	}
+	t.Run("no reference", func(t *testing.T) {
+		c, err := client.New("tcp://127.0.0.1:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, call := range map[string]func() error{
+			"pull":   func() error { _, err := c.PullImage(t.Context(), "", nil); return err },
+			"image":  func() error { _, err := c.Image(t.Context(), ""); return err },
+			"remove": func() error { _, err := c.RemoveImage(t.Context(), "", false); return err },
+		} {
+			if err := call(); !errors.Is(err, errclass.InvalidArgument) {
+				t.Errorf("%s without a reference: %v, want an invalid argument", name, err)
+			}
+		}
+	})
 }

@@ -24,6 +24,19 @@
 //	err = c.Signal(ctx, "redis", proc.Pid, 15)
 //	err = c.Delete(ctx, "redis", true)
 //
+// # Images
+//
+// PullImage pulls into the daemon's store, reporting each layer's progress;
+// Start with ImageStart set runs a container from an image of the store:
+//
+//	img, err := c.PullImage(ctx, "127.0.0.1:5000/busybox:1", func(p api.PullProgress) {
+//		fmt.Println(p.Layer, p.Done, p.Total)
+//	})
+//	info, err := c.Start(ctx, "web", api.StartRequest{ImageStart: api.ImageStart{
+//		Image: "127.0.0.1:5000/busybox:1", Pull: api.PullMissing,
+//		Args:  []string{"httpd", "-f"},
+//	}})
+//
 // # Errors
 //
 // A request the daemon refuses returns an *APIError holding the status, the

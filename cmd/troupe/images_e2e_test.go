@@ -1,0 +1,106 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/troupe-run/troupe/internal/testutil"
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+	"github.com/troupe-run/troupe/runtime/image/registrytest"
+)
+
+// pushBusybox starts a registry for t and pushes a busybox image to it as
+// repo:tag, returning the reference.
+func pushBusybox(t *testing.T, repoTag string) string {
+	t.Helper()
+	reg := registrytest.Start(t, registrytest.Config{})
+	rootfs, err := busybox.Rootfs(filepath.Join(t.TempDir(), "rootfs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Host() + "/" + repoTag
+	registrytest.Push(t, ref, v1.Config{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}, registrytest.TarDir(t, rootfs))
+	return ref
+}
+
+// TestImagesWithCLI pulls an image from a registry, runs a container from
+// it, and removes both, with the CLI as a docker user would.
+func TestImagesWithCLI(t *testing.T) {
+	for _, mode := range daemonModes {
+		t.Run(mode.name, func(t *testing.T) { testImagesWithCLI(t, mode.args...) })
+	}
+}
+
+func testImagesWithCLI(t *testing.T, args ...string) {
+	d := startDaemon(t, args...)
+	ref := pushBusybox(t, "busybox:1")
+	troupe := func(args ...string) (string, error) {
+		t.Helper()
+		out, err := command(t, d.bin, append([]string{"--address", "unix://" + d.sock}, args...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := troupe(args...)
+		if err != nil {
+			t.Fatalf("troupe %s: %v\n%s\ndaemon log:\n%s", strings.Join(args, " "), err, out, d.log())
+		}
+		return out
+	}
+
+	out := must("pull", ref)
+	lines := strings.Split(out, "\n")
+	digest := lines[len(lines)-1]
+	if !strings.HasPrefix(digest, "sha256:") || len(digest) != len("sha256:")+64 || !strings.Contains(out, "pulled") {
+		t.Fatalf("pull printed %q; want a line per layer, then the digest", out)
+	}
+	if out := must("images"); !strings.Contains(out, ref) || !strings.Contains(out, digest[:len("sha256:")+12]) {
+		t.Errorf("images:\n%s\nwant %s and its short digest", out, ref)
+	}
+
+	if out := must("run", "--name", "web", "--memory", "64m", "--tmpfs", "/scratch:size=1m", ref, "sh", "-c", "echo hi; sleep 300"); out != "web" {
+		t.Errorf("run printed %q, want the id", out)
+	}
+	testutil.Eventually(t, "web to say hi", func() bool { return must("logs", "web") == "hi" })
+	if out := must("exec", "web", "--", "sh", "-c", "mount | grep -q ' /scratch type tmpfs'"); out == "" {
+		t.Errorf("exec printed nothing, want a pid")
+	}
+	if out := must("inspect", "web"); !strings.Contains(out, `"image": "`+digest+`"`) {
+		t.Errorf("inspect:\n%s\nwant the image's digest", out)
+	}
+	if out := must("--json", "images"); !strings.Contains(out, `"containers": 1`) {
+		t.Errorf("images while web runs:\n%s\nwant 1 container", out)
+	}
+	// The default pull policy of run is missing: a second run needs no pull.
+	if out := must("run", "--name", "web2", "--pull", "never", ref, "true"); out != "web2" {
+		t.Errorf("run --pull never printed %q", out)
+	}
+	must("rm", "--force", "web2")
+
+	if out, err := troupe("rmi", ref); err == nil || !strings.Contains(out, "used by 1") {
+		t.Errorf("rmi of an image in use: %v %q; want a refusal", err, out)
+	}
+	must("delete", "--force", "web")
+	if out := must("rmi", ref); out != ref {
+		t.Errorf("rmi printed %q", out)
+	}
+	if out := must("images", "-q"); out != "" {
+		t.Errorf("images after rmi: %q", out)
+	}
+	roots, err := os.ReadDir(filepath.Join(d.dir, "root", "images", "rootfs"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if len(roots) != 0 {
+		t.Errorf("roots left under the image store: %v", roots)
+	}
+	// A run pulls what is missing, its progress before the id.
+	if out := must("run", "--name", "again", ref, "sleep", "300"); !strings.Contains(out, "pulled") || !strings.HasSuffix(out, "\nagain") {
+		t.Errorf("run of a missing image printed %q; want the pull's progress, then the id", out)
+	}
+	must("rm", "-f", "again")
+}
