@@ -190,7 +190,7 @@ func TestImages(t *testing.T) {
 		{"image overrides on a bundle", "POST", "/containers/x1", fmt.Sprintf(`{"bundlePath": %q, "env": ["A=b"]}`, sleep), 400, []string{"env", "image"}},
 		{"bad mount type", "POST", "/containers/x1", fmt.Sprintf(`{"image": %q, "mounts": [{"type": "nfs", "destination": "/x"}]}`, ref), 400, []string{"nfs"}},
 		// imagespec classes a refused bind as a facility this daemon lacks.
-		{"bind refused", "POST", "/containers/x1", fmt.Sprintf(`{"image": %q, "mounts": [{"type": "bind", "source": "/tmp", "destination": "/x"}]}`, ref), 503, []string{"bind", "not allowed"}},
+		{"bind refused", "POST", "/containers/x1", fmt.Sprintf(`{"image": %q, "mounts": [{"type": "bind", "source": "/tmp", "destination": "/x"}]}`, ref), 409, []string{"bind", "not allowed"}},
 		{"unknown user", "POST", "/containers/x1", fmt.Sprintf(`{"image": %q, "user": "nobody-here"}`, ref), 400, []string{"nobody-here"}},
 		{"unknown field", "POST", "/containers/x1", fmt.Sprintf(`{"image": %q, "entryPoint": ["x"]}`, ref), 400, []string{"entryPoint", "entrypoint"}},
 	})

@@ -1,6 +1,8 @@
 package linux
 
 import (
+	"sync"
+
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/fs"
 )
@@ -13,6 +15,10 @@ import (
 // detector reports it; the value they write is the same). Doing it once
 // here, before any start, leaves nothing to race on. Best effort: a failure
 // only leaves the race as it was.
+//
+// Two runtimes made at once in one process (tests do) would race on it in
+// the same way: the Set runs once per process, under blkioDetection. That
+// guards the library's package-level value, so it is package-level too.
 func prepareCgroupParent(parent string) {
 	if cgroups.IsCgroup2UnifiedMode() {
 		return
@@ -25,5 +31,7 @@ func prepareCgroupParent(parent string) {
 	if err := m.Apply(-1); err != nil {
 		return
 	}
-	_ = m.Set(none)
+	blkioDetection.Do(func() { _ = m.Set(none) })
 }
+
+var blkioDetection sync.Once

@@ -116,7 +116,7 @@
 // # Validation
 //
 // Generate checks what it takes (ids, paths, limits, capability names) and
-// errors carry errclass.InvalidArgument, or errclass.Unavailable for a bind
+// errors carry errclass.InvalidArgument, or errclass.FailedPrecondition for a bind
 // mount the daemon does not allow. The spec is checked once more when the
 // runtime loads it as a bundle (package bundle): its checks are not exported
 // on their own, and a spec is only a spec once written into a bundle.

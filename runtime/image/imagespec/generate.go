@@ -54,7 +54,7 @@ func Generate(id, rootfs string, img Image, o Overrides) (*specs.Spec, error) {
 // Generate returns the runtime spec of container id run from img, whose
 // root file system is rootfs (an absolute path), changed by o. The image's
 // /etc/passwd and /etc/group are read inside rootfs to resolve the user.
-// Errors carry errclass.InvalidArgument, or errclass.Unavailable for a
+// Errors carry errclass.InvalidArgument, or errclass.FailedPrecondition for a
 // bind mount that p does not allow.
 func (p Policy) Generate(id, rootfs string, img Image, o Overrides) (*specs.Spec, error) {
 	return p.generate(id, rootfs, img, o, useOpenat2)

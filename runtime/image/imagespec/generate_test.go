@@ -254,7 +254,7 @@ func TestGenerate(t *testing.T) {
 			name:    "binds refused by default",
 			img:     img,
 			o:       Overrides{Mounts: []Mount{{Type: Bind, Destination: "/data", Source: hostDir}}},
-			wantErr: "bind mounts of host paths are not allowed on this daemon", class: errclass.Unavailable,
+			wantErr: "bind mounts of host paths are not allowed on this daemon", class: errclass.FailedPrecondition,
 		},
 		{
 			name: "binds allowed",

@@ -171,7 +171,7 @@ func checkDestination(i int, m Mount) (string, error) {
 // it; the caller is root-equivalent anyway (see Policy.AllowBinds).
 func (p Policy) checkBindSource(i int, src string) (string, error) {
 	if !p.AllowBinds {
-		return "", errclass.With(errclass.Unavailable, fmt.Errorf("imagespec: mounts[%d]: bind mounts of host paths are not allowed on this daemon", i))
+		return "", errclass.With(errclass.FailedPrecondition, fmt.Errorf("imagespec: mounts[%d]: bind mounts of host paths are not allowed on this daemon (it runs without --allow-binds)", i))
 	}
 	if !filepath.IsAbs(src) || strings.IndexByte(src, 0) >= 0 {
 		return "", invalid("mounts[%d].source %q: must be an absolute host path", i, src)

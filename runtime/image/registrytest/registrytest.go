@@ -40,6 +40,9 @@ type Registry struct {
 	addr    string
 	storage string
 	cmd     *exec.Cmd
+	// token is sent back in every answer's X-Registrytest header: it tells
+	// this registry from another one on the same port.
+	token string
 }
 
 // Host returns the registry's host:port, the first part of a reference.
@@ -98,7 +101,7 @@ func start(t testing.TB, dir string, cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{addr: addr, storage: filepath.Join(run, "storage")}
+	r := &Registry{addr: addr, storage: filepath.Join(run, "storage"), token: fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())}
 	config := filepath.Join(run, "config.yml")
 	if err := os.WriteFile(config, []byte(r.config(run, cfg)), 0o600); err != nil {
 		return nil, err
@@ -132,7 +135,7 @@ func start(t testing.TB, dir string, cfg Config) (*Registry, error) {
 		<-exited
 	}
 
-	if err := waitReady(addr, exited); err != nil {
+	if err := waitReady(addr, r.token, exited); err != nil {
 		stop()
 		out, _ := os.ReadFile(logPath)
 		return nil, fmt.Errorf("registry on %s: %w; its log:\n%s", addr, err, tail(out))
@@ -161,7 +164,9 @@ storage:
 http:
   addr: %s
   secret: registrytest-%d
-`, r.storage, r.addr, time.Now().UnixNano())
+  headers:
+    X-Registrytest: [%q]
+`, r.storage, r.addr, time.Now().UnixNano(), r.token)
 	if cfg.Htpasswd != "" {
 		fmt.Fprintf(&b, `auth:
   htpasswd:
@@ -190,8 +195,10 @@ func freePort() (string, error) {
 }
 
 // waitReady polls GET /v2/ until the registry answers (200, or 401 when it
-// wants auth), it exits, or startTimeout passes.
-func waitReady(addr string, exited <-chan struct{}) error {
+// wants auth), it exits, or startTimeout passes. The answer must carry the
+// registry's token: the port was free when chosen, but another test's
+// registry may have taken it since, and answer while ours fails to bind.
+func waitReady(addr, token string, exited <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
@@ -200,10 +207,15 @@ func waitReady(addr string, exited <-chan struct{}) error {
 		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+			ok := resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized
+			switch {
+			case ok && resp.Header.Get("X-Registrytest") == token:
 				return nil
+			case ok:
+				err = errors.New("another registry answers on its port")
+			default:
+				err = fmt.Errorf("GET /v2/: %s", resp.Status)
 			}
-			err = fmt.Errorf("GET /v2/: %s", resp.Status)
 		}
 		select {
 		case <-exited:
