@@ -9,7 +9,6 @@
 // The registry binary comes from `make deps` (package docker-registry).
 // Without it, Start skips the test under a plain go test and fails it when
 // TROUPE_REQUIRE_REGISTRY is set, as make test does. The registry is killed
-// by its pid in t.Cleanup, dies with the test binary (parent-death signal),
-// and is registered with linuxtest's guard for a run under
-// linuxtest.Guarded.
+// by its pid in t.Cleanup, and is registered with linuxtest's guard, which
+// kills it if the test binary dies, in a run under linuxtest.Guarded.
 package registrytest

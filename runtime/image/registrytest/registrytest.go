@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -120,7 +119,11 @@ func start(t testing.TB, dir string, cfg Config) (*Registry, error) {
 
 	r.cmd = exec.Command(Binary, "serve", config)
 	r.cmd.Stdout, r.cmd.Stderr = log, log
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// No parent-death signal: the kernel sends it when the thread that
+	// forked the child ends, and Go ends threads (those libcontainer locks
+	// goroutines to, in tests that start containers) whenever it likes,
+	// which killed registries in the middle of tests. The test guard kills
+	// it if the test binary dies.
 	if err := r.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", Binary, err)
 	}
