@@ -2,9 +2,10 @@
 # bench-images.sh measures troupe's images against what users have today,
 # on one tmpfs and a registry on loopback (Debian's docker-registry):
 #
-#  1. starts from an image against starts from a bundle: `troupe bench
-#     --image` with N containers at once, RUNS times (busybox `sleep`, the
-#     image made from the same busybox as the bench's bundle);
+#  1. starts from an image against starts from the equivalent bundle:
+#     `troupe bench --image` with N containers at once, RUNS times (busybox
+#     `sleep`; the bundle has the spec troupe makes for an image, `troupe
+#     bundle --image-spec`, and the image is made of the same busybox tree);
 #  2. pulling and unpacking a 100 MB image (four layers of random bytes):
 #     `troupe pull` against `skopeo copy` + `umoci unpack`, RUNS times each,
 #     alternated, the store emptied before each.
@@ -78,8 +79,10 @@ image() {
 	rm -rf "$d/b-$name"
 }
 
-# The bench's own bundle, and an image of the same busybox tree.
-"$B" bundle "$d/busybox" -- sleep 3600 >/dev/null
+# A bundle with the spec troupe makes for an image, and an image of the
+# same busybox tree: the difference is the image's overlay root and the
+# work of a start from an image.
+"$B" bundle --image-spec "$d/busybox" -- sleep 3600 >/dev/null
 image busybox:1 "$d/busybox/rootfs" sleep 3600
 mkdir -p "$d/big"
 for i in 1 2 3 4; do head -c 25M /dev/urandom >"$d/big/blob$i"; done
