@@ -108,6 +108,13 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		t0 := time.Now()
 		c, err := rt.Start(ctx, id, opts)
 		adm.release()
+		if err == nil && image != "" {
+			// Its init runs in the root now: the daemon's namespace
+			// lets go of it (rootfs.Dir.Detach says why).
+			if derr := d.images.Store.Detach(id); derr != nil {
+				d.logger.Warn("the root of a container from an image stays mounted in the daemon's namespace", "id", id, "err", derr)
+			}
+		}
 		finish(&containerStartFinished{container: c, queued: queued, started: time.Since(t0), restored: opts.Restore != nil, err: err})
 	})
 }

@@ -65,7 +65,7 @@ T=("$B" --address "unix://$d/troupe.sock")
 
 # image NAME DIR CMD...: an OCI image of the tree DIR, pushed as NAME.
 image() {
-	local name=$1 dir=$2
+	local ref=$1 dir=$2 name=${1%%:*}
 	shift 2
 	local cfg=() a
 	for a in "$@"; do cfg+=(--config.cmd "$a"); done
@@ -75,7 +75,7 @@ image() {
 	cp -a "$dir/." "$d/b-$name/rootfs/"
 	umoci repack --image "$d/oci-$name:x" "$d/b-$name"
 	umoci config --image "$d/oci-$name:x" --os linux --architecture amd64 "${cfg[@]}"
-	skopeo copy -q --dest-tls-verify=false "oci:$d/oci-$name:x" "docker://$reg/$name"
+	skopeo copy -q --dest-tls-verify=false "oci:$d/oci-$name:x" "docker://$reg/$ref"
 	rm -rf "$d/b-$name"
 }
 

@@ -528,6 +528,10 @@ func (s *Store) MountWith(ctx context.Context, id string, img Image, diff io.Rea
 	return root, nil
 }
 
+// Detach takes the root of container id, once the container runs in it,
+// out of this mount namespace (rootfs.Dir.Detach): the container keeps it.
+func (s *Store) Detach(id string) error { return s.roots.Detach(id) }
+
 // RootPath is where Mount puts the root filesystem of container id.
 func (s *Store) RootPath(id string) string { return s.roots.Path(id) }
 

@@ -119,6 +119,23 @@ func (d *Dir) create(dir string, lowers []string, fill func(string) error) (stri
 	return merged, nil
 }
 
+// Detach unmounts the root of container id from this mount namespace
+// while the container keeps it: once its init has pivoted into the
+// overlay, its own mount namespace holds the mount, which lives as long as
+// the container's processes. Every container's mount namespace starts as a
+// copy of this one, which would otherwise hold one overlay per running
+// container: each start would copy, and then detach, all of them.
+func (d *Dir) Detach(id string) error {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return err
+	}
+	merged := d.Path(id)
+	if err := unix.Unmount(merged, unix.UMOUNT_NOFOLLOW|unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("rootfs of %s: detach %s: %w", id, merged, err)
+	}
+	return nil
+}
+
 // Remove unmounts and removes the root filesystem of container id; one
 // that is not there is no error. It refuses to delete anything while the
 // overlay is still mounted, so that a failed unmount never turns into a
