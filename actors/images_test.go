@@ -18,7 +18,6 @@ import (
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime"
-	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/image"
 	"github.com/troupe-run/troupe/runtime/image/imagespec"
 	"github.com/troupe-run/troupe/runtime/image/registrytest"
@@ -57,13 +56,7 @@ func (e *imageEnv) output(ctx context.Context, id string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out strings.Builder
-	_ = containerlog.Read(path, containerlog.ReadOptions{}, func(l containerlog.Line) error {
-		out.Write(l.Content)
-		out.WriteByte('\n')
-		return nil
-	})
-	return out.String()
+	return linuxtest.Output(e.t, path)
 }
 
 func TestImageStartAndDelete(t *testing.T) {

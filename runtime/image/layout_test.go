@@ -28,7 +28,7 @@ func TestExportImport(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Config{})
 	ref := reg.Host() + "/app:2"
 	registrytest.Push(t, ref, v1.Config{Cmd: []string{"sh"}},
-		tarOf(t, map[string]string{"etc/motd": "exported\n"}), tarOf(t, map[string]string{"bin/tool": "x"}))
+		registrytest.Tar(t, map[string]string{"etc/motd": "exported\n"}), registrytest.Tar(t, map[string]string{"bin/tool": "x"}))
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -165,23 +165,4 @@ func TestImportRefuses(t *testing.T) {
 			}
 		})
 	}
-}
-
-// tarOf is a layer of files (name -> content).
-func tarOf(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for name, body := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

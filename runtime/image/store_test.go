@@ -19,7 +19,6 @@ import (
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
-	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/image"
 	"github.com/troupe-run/troupe/runtime/image/imagespec"
 	"github.com/troupe-run/troupe/runtime/image/registrytest"
@@ -267,16 +266,5 @@ func runFromImage(t *testing.T, dir string, s *image.Store, img image.Image, id 
 	if _, err := c.Init().Wait(ctx); err != nil {
 		t.Fatalf("%s: the init did not exit: %v", id, err)
 	}
-	var out strings.Builder
-	err = containerlog.Read(c.LogPath(), containerlog.ReadOptions{}, func(l containerlog.Line) error {
-		out.Write(l.Content)
-		if !l.Partial {
-			out.WriteByte('\n')
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out.String()
+	return linuxtest.Output(t, c.LogPath())
 }

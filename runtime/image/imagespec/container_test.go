@@ -18,7 +18,6 @@ import (
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
-	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/linux"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
@@ -110,18 +109,7 @@ func (e *containerEnv) run(id string, s *specs.Spec) (int, string) {
 	if err != nil {
 		t.Fatalf("%s: the init did not exit: %v", id, err)
 	}
-	var out strings.Builder
-	err = containerlog.Read(c.LogPath(), containerlog.ReadOptions{}, func(l containerlog.Line) error {
-		out.Write(l.Content)
-		if !l.Partial {
-			out.WriteByte('\n')
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Code, out.String()
+	return st.Code, linuxtest.Output(t, c.LogPath())
 }
 
 // shell is an image that runs its Cmd as a shell script.

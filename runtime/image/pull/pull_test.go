@@ -1,7 +1,6 @@
 package pull_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -93,7 +92,7 @@ func testImage(t *testing.T, k kind, arch, tag string) v1.Image {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		tb := tarOf(t, map[string]string{
+		tb := registrytest.Tar(t, map[string]string{
 			fmt.Sprintf("layer%d.txt", i): fmt.Sprintf("%s %s %s layer %d\n", t.Name(), tag, arch, i),
 			// Some bulk, so that progress has something to report.
 			"bulk": strings.Repeat(fmt.Sprintf("%s-%d-", arch, i), 20000),
@@ -108,24 +107,6 @@ func testImage(t *testing.T, k kind, arch, tag string) v1.Image {
 		}
 	}
 	return img
-}
-
-func tarOf(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for name, body := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 func push(t *testing.T, ref string, img v1.Image, opts ...remote.Option) {

@@ -95,3 +95,23 @@ func Push(t testing.TB, ref string, cfg v1.Config, layers ...[]byte) {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 }
+
+// Tar is a layer holding files (name -> content), each 0755 so that any
+// of them may be run.
+func Tar(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, body := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
