@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +52,13 @@ func Version(ctx context.Context, path string) (string, error) {
 // work here, why, in words for a user: "CRIU 4.1.1 did not finish a test
 // dump within 10s". It needs root. Nothing of the test is left behind.
 func SelfTest(ctx context.Context, path string, timeout time.Duration) (version string, err error) {
+	// The test's processes carry a parent-death signal, which the kernel
+	// sends when the thread that forked them ends, not the process; Go
+	// ends threads that other goroutines locked (libcontainer's, while the
+	// daemon adopts containers) whenever it likes. Forked from a thread
+	// locked here, they die only with the test or the daemon.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	version, err = Version(ctx, path)
