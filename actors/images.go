@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
@@ -79,6 +80,31 @@ func (s *Supervisor) RemoveImage(ref string, force bool) (api.Image, error) {
 		return api.Image{}, err
 	}
 	return imageInfo(st.Store, img), nil
+}
+
+// ExportImage writes the image ref names to w as an OCI image layout in a
+// tar archive.
+func (s *Supervisor) ExportImage(ctx context.Context, ref string, w io.Writer) error {
+	st := s.deps.images
+	if st == nil {
+		return errNoImages
+	}
+	return st.Store.Export(ctx, ref, w)
+}
+
+// ImportImages adds the images of an OCI image layout in a tar archive to
+// the store and returns them.
+func (s *Supervisor) ImportImages(ctx context.Context, r io.Reader) ([]api.Image, error) {
+	st := s.deps.images
+	if st == nil {
+		return nil, errNoImages
+	}
+	imgs, err := st.Store.Import(ctx, r)
+	out := make([]api.Image, len(imgs))
+	for i, img := range imgs {
+		out[i] = imageInfo(st.Store, img)
+	}
+	return out, err
 }
 
 // imageInfo is img on the wire.

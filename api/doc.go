@@ -93,6 +93,10 @@
 //	                                           PullProgress (NDJSON)
 //	GET    /images                           → ImageList
 //	GET    /images/{ref}                     → Image
+//	GET    /images/{ref}?archive=oci         → 200 application/x-tar: the image
+//	                                           as an OCI image layout
+//	POST   /images/import                    tar of an OCI image layout →
+//	                                           201 ImageList (the images added)
 //	DELETE /images/{ref}[?force=true]        → 200 Image (the one removed)
 //
 // {ref} is a name as pulled, slashes and all

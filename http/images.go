@@ -2,6 +2,7 @@ package http
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	nethttp "net/http"
 	"strconv"
@@ -131,12 +132,59 @@ func (s *Server) getImage(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if c.Query("archive") != "" {
+		s.exportImage(c, ref)
+		return
+	}
 	img, err := s.cfg.Supervisor.Image(ref)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	c.JSON(nethttp.StatusOK, img)
+}
+
+// exportImage answers GET /images/{ref}?archive=oci with the image as an
+// OCI image layout in a tar archive.
+func (s *Server) exportImage(c *gin.Context, ref string) {
+	if a := c.Query("archive"); a != "oci" {
+		fail(c, fmt.Errorf("archive=%q: the one format is oci: %w", a, errclass.InvalidArgument))
+		return
+	}
+	// The image is looked up first: a name that is not there is a 404,
+	// not a cut archive.
+	if _, err := s.cfg.Supervisor.Image(ref); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("Content-Type", "application/x-tar")
+	if err := s.cfg.Supervisor.ExportImage(c.Request.Context(), ref, c.Writer); err != nil {
+		if c.Writer.Written() {
+			_ = c.Error(err)
+			panic(nethttp.ErrAbortHandler) // a half archive must not look whole
+		}
+		c.Writer.Header().Del("Content-Type")
+		fail(c, err)
+	}
+}
+
+// MaxImageArchiveSize bounds an imported image archive.
+const MaxImageArchiveSize = 64 << 30
+
+// importImages reads an OCI image layout in a tar archive (POST
+// /images/import): 201 with the images it held.
+func (s *Server) importImages(c *gin.Context) {
+	body := nethttp.MaxBytesReader(c.Writer, c.Request.Body, MaxImageArchiveSize)
+	imgs, err := s.cfg.Supervisor.ImportImages(c.Request.Context(), body)
+	if err != nil {
+		var tooLarge *nethttp.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			err = fmt.Errorf("image archive larger than %d bytes: %w", int64(MaxImageArchiveSize), errBodyTooLarge)
+		}
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusCreated, api.ImageList{Images: imgs})
 }
 
 // removeImage removes a name, or with a digest the image and all its

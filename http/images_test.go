@@ -309,3 +309,38 @@ func TestAnswerOf(t *testing.T) {
 		})
 	}
 }
+
+// TestImageArchives: an image exported as an OCI archive comes back by
+// import, with its name, after its removal; bad archives and formats are
+// the caller's fault.
+func TestImageArchives(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{images: true})
+	reg := registrytest.Start(t, registrytest.Config{})
+	ref := reg.Host() + "/archived:1"
+	registrytest.Push(t, ref, v1.Config{Cmd: []string{"true"}}, registrytest.Tar(t, map[string]string{"etc/motd": "saved\n"}))
+	if a := e.pull(fmt.Sprintf(`{"reference": %q}`, ref)); a.status != nethttp.StatusOK || a.last().Image == nil {
+		t.Fatalf("pull: %d %+v", a.status, a.last())
+	}
+	path := "/images/" + ref
+	archive := e.mustStatus(200, "GET", path+"?archive=oci", "")
+	if ct := archive.header.Get("Content-Type"); ct != "application/x-tar" {
+		t.Errorf("the archive's content type is %q", ct)
+	}
+	e.mustStatus(200, "DELETE", path, "")
+	e.mustStatus(404, "GET", path, "")
+
+	var l api.ImageList
+	decodeBody(t, e.mustStatus(201, "POST", "/images/import", string(archive.body)), &l)
+	if len(l.Images) != 1 || !slices.Equal(l.Images[0].Names, []string{ref}) {
+		t.Fatalf("import answered %+v, want the image named %s", l.Images, ref)
+	}
+	e.mustStatus(200, "GET", path, "")
+
+	e.run(t, []request{
+		{"another format", "GET", path + "?archive=zip", "", 400, []string{"oci"}},
+		{"an image not there", "GET", "/images/" + reg.Host() + "/none:1?archive=oci", "", 404, nil},
+		{"not an archive", "POST", "/images/import", "garbage", 400, nil},
+		{"an empty archive", "POST", "/images/import", "", 400, nil},
+	})
+}

@@ -115,6 +115,7 @@ func New(cfg Config) *Server {
 	c.PUT("/checkpoint/:name/archive", s.validateName, s.importCheckpoint)
 
 	e.POST("/images", s.pullImage)
+	e.POST("/images/import", s.importImages)
 	e.GET("/images", s.listImages)
 	// A name holds slashes ("127.0.0.1:5000/team/app:1"): the rest of the
 	// path is the reference.

@@ -493,3 +493,64 @@ func randomID() (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
+
+// newSaveCommand is `troupe save REF > FILE`: an image as an OCI archive.
+func newSaveCommand(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "save REF > FILE",
+		Short: "write an image as an OCI archive (tar) to stdout",
+		Long: `Write the image REF (a name or a digest) from the daemon's store to stdout as
+an OCI image layout in a tar archive: troupe load reads it on another daemon,
+as skopeo (oci-archive:FILE) and podman load do.`,
+		GroupID: groupImages,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			archive, err := c.ExportImage(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			defer archive.Close()
+			_, err = io.Copy(cmd.OutOrStdout(), archive)
+			return err
+		},
+	}
+}
+
+// newLoadCommand is `troupe load < FILE`: the images of an OCI archive.
+func newLoadCommand(o *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "load < FILE",
+		Short: "add the images of an OCI archive (tar) on stdin to the store",
+		Long: `Read an OCI image layout in a tar archive from stdin (troupe save's, skopeo's
+oci-archive, podman save --format oci-archive) into the daemon's store, and
+print each image's name (or digest, for one the archive does not name).`,
+		GroupID: groupImages,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			imgs, err := c.ImportImages(cmd.Context(), cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			return o.output(cmd, imgs, func(w io.Writer) error {
+				for _, img := range imgs {
+					line := img.Digest
+					if len(img.Names) > 0 {
+						line = strings.Join(img.Names, " ")
+					}
+					if err := printLine(w, line); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
+}

@@ -116,3 +116,27 @@ func (c *Client) RemoveImage(ctx context.Context, ref string, force bool) (api.I
 	err = c.do(ctx, nethttp.MethodDelete, p, q, nil, &img)
 	return img, err
 }
+
+// ExportImage returns the image ref as an OCI image layout in a tar archive
+// (GET /images/{ref}?archive=oci), which ImportImages (on this daemon or
+// another), skopeo and podman read. The caller closes it.
+func (c *Client) ExportImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	p, err := imagePath(ref)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.send(ctx, nethttp.MethodGet, p, url.Values{"archive": {"oci"}}, nil, "application/x-tar")
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// ImportImages sends an OCI image layout in a tar archive (ExportImage's,
+// skopeo's oci-archive, podman save --format oci-archive) to the daemon's
+// store (POST /images/import) and returns the images it held.
+func (c *Client) ImportImages(ctx context.Context, archive io.Reader) ([]api.Image, error) {
+	var l api.ImageList
+	err := c.do(ctx, nethttp.MethodPost, "/images/import", nil, archive, &l)
+	return l.Images, err
+}
