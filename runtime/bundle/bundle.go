@@ -63,15 +63,10 @@ func Load(path string) (*Bundle, error) {
 	return &Bundle{Path: path, Spec: &spec}, nil
 }
 
-// readConfig reads config.json, which must be a regular file. Opening
-// anything else can block for ever (a FIFO without a writer: the start, and
-// the slot it holds, would never end) or act (a device), so the file is
-// checked before it is opened, and what was opened is checked again (it may
-// have been swapped since); O_NONBLOCK makes that open return at once even
-// for a FIFO put there in between.
 // Write makes a bundle at dir holding spec, for a container whose spec
-// troupe made (from an image), and validates it as Load would. The spec's
-// root is expected to be an absolute path outside dir.
+// troupe made (from an image). It does not validate the spec: the start
+// that follows loads the bundle (Load), which does, once. The spec's root
+// is expected to be an absolute path outside dir.
 func Write(dir string, spec *specs.Spec) error {
 	data, err := json.MarshalIndent(spec, "", "\t")
 	if err != nil {
@@ -80,13 +75,18 @@ func Write(dir string, spec *specs.Spec) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("bundle %s: %w", dir, err)
 	}
-	configPath := filepath.Join(dir, ConfigFile)
-	if err := os.WriteFile(configPath, data, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), data, 0o600); err != nil {
 		return fmt.Errorf("bundle %s: %w", dir, err)
 	}
-	return validate(configPath, dir, spec)
+	return nil
 }
 
+// readConfig reads config.json, which must be a regular file. Opening
+// anything else can block for ever (a FIFO without a writer: the start, and
+// the slot it holds, would never end) or act (a device), so the file is
+// checked before it is opened, and what was opened is checked again (it may
+// have been swapped since); O_NONBLOCK makes that open return at once even
+// for a FIFO put there in between.
 func readConfig(configPath string) ([]byte, error) {
 	fi, err := os.Stat(configPath)
 	if err != nil {

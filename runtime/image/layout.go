@@ -160,7 +160,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader) ([]Image, error) {
 		}
 		img := Image{Digest: res.ManifestDigest, Index: res.IndexDigest, MediaType: res.MediaType,
 			Config: res.ConfigDigest, Layers: res.Layers, Pulled: time.Now().UTC()}
-		if err := s.unpack(ctx, img); err != nil {
+		if _, err := s.unpack(ctx, img); err != nil {
 			return added, fmt.Errorf("import: %w", err)
 		}
 		var names []string

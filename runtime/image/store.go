@@ -228,7 +228,7 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(pull.Progres
 	}
 	img := Image{Digest: res.ManifestDigest, Index: res.IndexDigest, MediaType: res.MediaType,
 		Config: res.ConfigDigest, Layers: res.Layers, Pulled: time.Now().UTC()}
-	if err := s.unpack(ctx, img); err != nil {
+	if _, err := s.unpack(ctx, img); err != nil {
 		return Image{}, err
 	}
 	return s.record(img, []string{qualified})
@@ -262,9 +262,11 @@ func (s *Store) record(img Image, names []string) (Image, error) {
 	return img, nil
 }
 
-// unpack makes sure every layer of img is unpacked.
-func (s *Store) unpack(ctx context.Context, img Image) error {
-	for _, l := range img.Layers {
+// unpack makes sure every layer of img is unpacked and returns their
+// directories, bottom first.
+func (s *Store) unpack(ctx context.Context, img Image) ([]string, error) {
+	dirs := make([]string, len(img.Layers))
+	for i, l := range img.Layers {
 		open := func() (io.ReadCloser, error) {
 			blob, err := s.content.Open(l.Digest)
 			if err != nil {
@@ -277,11 +279,13 @@ func (s *Store) unpack(ctx context.Context, img Image) error {
 			}
 			return readCloser{r, func() error { return errors.Join(r.Close(), blob.Close()) }}, nil
 		}
-		if _, err := s.layers.Ensure(ctx, l.DiffID, open); err != nil {
-			return fmt.Errorf("image %s: layer %s: %w", img.Digest, l.Digest, err)
+		dir, err := s.layers.Ensure(ctx, l.DiffID, open)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: layer %s: %w", img.Digest, l.Digest, err)
 		}
+		dirs[i] = dir
 	}
-	return nil
+	return dirs, nil
 }
 
 type readCloser struct {
@@ -479,16 +483,9 @@ func (s *Store) Mount(ctx context.Context, id string, img Image) (string, error)
 // gets back what it had changed of its image. diff may come from another
 // machine: it is unpacked with the same care as an image's layer.
 func (s *Store) MountWith(ctx context.Context, id string, img Image, diff io.Reader) (string, error) {
-	if err := s.unpack(ctx, img); err != nil {
+	lowers, err := s.unpack(ctx, img)
+	if err != nil {
 		return "", err
-	}
-	lowers := make([]string, len(img.Layers))
-	for i, l := range img.Layers {
-		p, err := s.layers.Path(l.DiffID)
-		if err != nil {
-			return "", fmt.Errorf("image %s: %w", img.Digest, err)
-		}
-		lowers[i] = p
 	}
 	s.mu.Lock()
 	if _, ok := s.mounts[id]; ok {

@@ -168,35 +168,16 @@ func (p *Puller) pull(ctx context.Context, reference string) (*Result, error) {
 			return nil, err
 		}
 	}
-	switch desc.MediaType {
-	case types.OCIManifestSchema1, types.DockerManifestSchema2:
-	case types.DockerManifestSchema1, types.DockerManifestSchema1Signed:
-		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s is Docker schema 1, which is not supported: push the image again with a current client", desc.Digest))
-	default:
-		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s has media type %q, not an image", desc.Digest, desc.MediaType))
-	}
-	m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
-	if err != nil {
-		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s: %w", desc.Digest, err))
-	}
-	res.ManifestDigest, res.MediaType = desc.Digest.String(), string(desc.MediaType)
-	if err := checkMediaTypes(m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
-	}
-
-	res.ConfigDigest = m.Config.Digest.String()
-	if err := p.fetch(ctx, gp, ref, m.Config, nil); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	diffIDs, err := p.diffIDs(res.ConfigDigest)
+	m, err := imageManifest(desc.Digest.String(), desc.MediaType, desc.Manifest)
 	if err != nil {
 		return nil, err
 	}
-	if len(diffIDs) != len(m.Layers) {
-		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s has %d layers, its config %s %d diff_ids", desc.Digest, len(m.Layers), res.ConfigDigest, len(diffIDs)))
+	res.ManifestDigest, res.MediaType, res.ConfigDigest = desc.Digest.String(), string(desc.MediaType), m.Config.Digest.String()
+	if err := p.fetch(ctx, gp, ref, m.Config, nil); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	for i, l := range m.Layers {
-		res.Layers = append(res.Layers, Layer{Digest: l.Digest.String(), DiffID: diffIDs[i], Size: l.Size, MediaType: string(l.MediaType)})
+	if res.Layers, err = p.layers(res.ManifestDigest, m); err != nil {
+		return nil, err
 	}
 	if err := p.fetchLayers(ctx, gp, ref, m.Layers); err != nil {
 		return nil, err
@@ -252,6 +233,44 @@ func checkMediaTypes(m *v1.Manifest) error {
 		}
 	}
 	return content.ValidateDigest(m.Config.Digest.String())
+}
+
+// imageManifest parses the manifest data (of media type mt) at digest, if
+// it is an image troupe can run.
+func imageManifest(digest string, mt types.MediaType, data []byte) (*v1.Manifest, error) {
+	switch mt {
+	case types.OCIManifestSchema1, types.DockerManifestSchema2:
+	case types.DockerManifestSchema1, types.DockerManifestSchema1Signed:
+		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s is Docker schema 1, which is not supported: push the image again with a current client", digest))
+	default:
+		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s has media type %q, not an image", digest, mt))
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(data))
+	if err != nil {
+		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s: %w", digest, err))
+	}
+	if err := checkMediaTypes(m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", digest, err)
+	}
+	return m, nil
+}
+
+// layers pairs the layers of manifest m (at digest) with the diff_ids of
+// its config, which must be in the store.
+func (p *Puller) layers(digest string, m *v1.Manifest) ([]Layer, error) {
+	config := m.Config.Digest.String()
+	diffIDs, err := p.diffIDs(config)
+	if err != nil {
+		return nil, err
+	}
+	if len(diffIDs) != len(m.Layers) {
+		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s has %d layers, its config %s %d diff_ids", digest, len(m.Layers), config, len(diffIDs)))
+	}
+	layers := make([]Layer, len(m.Layers))
+	for i, l := range m.Layers {
+		layers[i] = Layer{Digest: l.Digest.String(), DiffID: diffIDs[i], Size: l.Size, MediaType: string(l.MediaType)}
+	}
+	return layers, nil
 }
 
 // diffIDs reads rootfs.diff_ids from a stored config.

@@ -42,31 +42,18 @@ func Resolve(store *content.Store, digest string, platform Platform) (*Result, e
 			return nil, err
 		}
 	}
-	switch mt {
-	case types.OCIManifestSchema1, types.DockerManifestSchema2:
-	default:
-		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s has media type %q, not an image", digest, mt))
-	}
-	m, err := v1.ParseManifest(bytes.NewReader(data))
-	if err != nil {
-		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s: %w", digest, err))
-	}
-	if err := checkMediaTypes(m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", digest, err)
-	}
-	res.ManifestDigest, res.MediaType, res.ConfigDigest = digest, string(mt), m.Config.Digest.String()
-	diffIDs, err := (&Puller{store: store}).diffIDs(res.ConfigDigest)
+	m, err := imageManifest(digest, mt, data)
 	if err != nil {
 		return nil, err
 	}
-	if len(diffIDs) != len(m.Layers) {
-		return nil, errclass.With(errclass.InvalidArgument, fmt.Errorf("manifest %s has %d layers, its config %s %d diff_ids", digest, len(m.Layers), res.ConfigDigest, len(diffIDs)))
+	res.ManifestDigest, res.MediaType, res.ConfigDigest = digest, string(mt), m.Config.Digest.String()
+	if res.Layers, err = (&Puller{store: store}).layers(digest, m); err != nil {
+		return nil, err
 	}
-	for i, l := range m.Layers {
-		if _, err := store.Info(l.Digest.String()); err != nil {
+	for _, l := range res.Layers {
+		if _, err := store.Info(l.Digest); err != nil {
 			return nil, fmt.Errorf("manifest %s: layer %s: %w", digest, l.Digest, err)
 		}
-		res.Layers = append(res.Layers, Layer{Digest: l.Digest.String(), DiffID: diffIDs[i], Size: l.Size, MediaType: string(l.MediaType)})
 	}
 	return res, nil
 }
