@@ -24,7 +24,15 @@ type Prepared interface {
 	// it is then an ordinary running Container. errclass.AlreadyExists when the
 	// id is taken (the prepared container is left intact and can be claimed
 	// again or discarded); after any other error it is gone.
-	Claim(ctx context.Context, id string) (Container, error)
+	Claim(ctx context.Context, id string, o ClaimOptions) (Container, error)
 	// Discard destroys it and everything it holds.
 	Discard(ctx context.Context) error
+}
+
+// ClaimOptions are what a claim still decides of a prepared container.
+type ClaimOptions struct {
+	// Hostname, when set, names the host in the container's UTS namespace
+	// before its process starts. A container from an image is named after
+	// its id, which a prepared one cannot know.
+	Hostname string
 }

@@ -525,6 +525,43 @@ func (s *Store) MountWith(ctx context.Context, id string, img Image, diff io.Rea
 	return root, nil
 }
 
+// PreparedRootName returns a name for the root of a container made
+// before its id is known (a warm pool's): Mount it under that name, and
+// ClaimRoot gives it the id.
+func PreparedRootName() (string, error) { return rootfs.PreparedName() }
+
+// ClaimRoot gives the root mounted as prepared (a PreparedRootName) to
+// container id. errclass.AlreadyExists when id has a root already.
+func (s *Store) ClaimRoot(prepared, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	digest, ok := s.mounts[prepared]
+	if !ok {
+		return fmt.Errorf("rootfs of %s: %w", prepared, errclass.NotFound)
+	}
+	if _, ok := s.mounts[id]; ok {
+		return fmt.Errorf("rootfs of %s: %w", id, errclass.AlreadyExists)
+	}
+	if err := s.roots.Claim(prepared, id); err != nil {
+		return err
+	}
+	delete(s.mounts, prepared)
+	s.mounts[id] = digest
+	return nil
+}
+
+// UnclaimRoot undoes ClaimRoot, for a claim of the container that failed.
+func (s *Store) UnclaimRoot(id, prepared string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.roots.Unclaim(id); err != nil {
+		return err
+	}
+	s.mounts[prepared] = s.mounts[id]
+	delete(s.mounts, id)
+	return nil
+}
+
 // Detach takes the root of container id, once the container runs in it,
 // out of this mount namespace (rootfs.Dir.Detach): the container keeps it.
 func (s *Store) Detach(id string) error { return s.roots.Detach(id) }

@@ -537,7 +537,7 @@ func TestMemoryLimitOOM(t *testing.T) {
 			if warm {
 				// A prepared container's notification is registered ahead.
 				var err error
-				if c, err = e.prepare(e.bundle("oom", o)).Claim(context.Background(), "oom"); err != nil {
+				if c, err = e.prepare(e.bundle("oom", o)).Claim(context.Background(), "oom", runtime.ClaimOptions{}); err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { _ = c.Delete(context.Background(), true) })

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	goruntime "runtime"
 	"sync"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -126,9 +128,12 @@ func (p *prepared) Stale() bool {
 }
 
 // Claim implements runtime.Prepared.
-func (p *prepared) Claim(ctx context.Context, id string) (runtime.Container, error) {
+func (p *prepared) Claim(ctx context.Context, id string, o runtime.ClaimOptions) (runtime.Container, error) {
 	if err := runtime.ValidID("container id", id); err != nil {
 		return nil, err
+	}
+	if len(o.Hostname) > maxHostname {
+		return nil, fmt.Errorf("claim prepared container as %q: hostname %q: longer than %d bytes: %w", id, o.Hostname, maxHostname, errclass.InvalidArgument)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -143,6 +148,13 @@ func (p *prepared) Claim(ctx context.Context, id string) (runtime.Container, err
 		return nil, fmt.Errorf("claim prepared container as %q: %w", id, err)
 	}
 	p.done = true
+	if o.Hostname != "" {
+		if err := setHostname(p.c.init.Pid(), o.Hostname); err != nil {
+			_ = os.Remove(alias)
+			_ = p.c.Delete(context.WithoutCancel(ctx), true)
+			return nil, fmt.Errorf("claim prepared container as %q: %w", id, err)
+		}
+	}
 	if err := p.c.lc.Exec(); err != nil {
 		_ = os.Remove(alias)
 		_ = p.c.Delete(context.WithoutCancel(ctx), true)
@@ -161,4 +173,56 @@ func (p *prepared) Discard(ctx context.Context) error {
 	}
 	p.done = true
 	return p.c.Delete(ctx, true)
+}
+
+// maxHostname is the kernel's limit on a host name (HOST_NAME_MAX).
+const maxHostname = 64
+
+// setHostname names the host in the UTS namespace of the process pid (a
+// prepared container's init, which waits and cannot be reaped but by us).
+// A thread joins that namespace for the call and goes back to its own; if
+// it cannot go back it stays locked, and Go ends it with its goroutine.
+func setHostname(pid int, name string) error {
+	target, err := os.Open(fmt.Sprintf("/proc/%d/ns/uts", pid))
+	if err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	defer target.Close()
+	// A container without a UTS namespace of its own shares the daemon's:
+	// naming it would rename the machine.
+	var there, here unix.Stat_t
+	if err := unix.Fstat(int(target.Fd()), &there); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	if err := unix.Stat("/proc/self/ns/uts", &here); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	if there.Ino == here.Ino && there.Dev == here.Dev {
+		return fmt.Errorf("set hostname: the container has no UTS namespace of its own: %w", errclass.InvalidArgument)
+	}
+	done := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		own, err := os.Open("/proc/thread-self/ns/uts")
+		if err != nil {
+			goruntime.UnlockOSThread()
+			done <- fmt.Errorf("set hostname: %w", err)
+			return
+		}
+		defer own.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWUTS); err != nil {
+			goruntime.UnlockOSThread()
+			done <- fmt.Errorf("set hostname: join the container's UTS namespace: %w", err)
+			return
+		}
+		err = unix.Sethostname([]byte(name))
+		if err != nil {
+			err = fmt.Errorf("set hostname %q: %w", name, err)
+		}
+		if unix.Setns(int(own.Fd()), unix.CLONE_NEWUTS) == nil {
+			goruntime.UnlockOSThread()
+		}
+		done <- err
+	}()
+	return <-done
 }

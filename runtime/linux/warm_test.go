@@ -80,7 +80,7 @@ func TestPrepareClaim(t *testing.T) {
 		t.Errorf("prepared init already ran: %q", log)
 	}
 
-	c, err := p.Claim(context.Background(), "claimed")
+	c, err := p.Claim(context.Background(), "claimed", runtime.ClaimOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestPrepareClaim(t *testing.T) {
 		t.Errorf("list = %v", ids)
 	}
 	// Used once only; Discard after a claim leaves the container alone.
-	if _, err := p.Claim(context.Background(), "again"); !errors.Is(err, errclass.FailedPrecondition) {
+	if _, err := p.Claim(context.Background(), "again", runtime.ClaimOptions{}); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("second claim: %v", err)
 	}
 	if err := p.Discard(context.Background()); err != nil {
@@ -136,14 +136,14 @@ func TestPrepareClaimTakenID(t *testing.T) {
 	e := newEnv(t)
 	e.start("taken", busybox.Options{})
 	p := e.prepare(e.bundle("warm", busybox.Options{}))
-	if _, err := p.Claim(context.Background(), "taken"); !errors.Is(err, errclass.AlreadyExists) {
+	if _, err := p.Claim(context.Background(), "taken", runtime.ClaimOptions{}); !errors.Is(err, errclass.AlreadyExists) {
 		t.Fatalf("claim of a taken id: %v", err)
 	}
-	if _, err := p.Claim(context.Background(), "bad/id"); !errors.Is(err, errclass.InvalidArgument) {
+	if _, err := p.Claim(context.Background(), "bad/id", runtime.ClaimOptions{}); !errors.Is(err, errclass.InvalidArgument) {
 		t.Fatalf("claim of a bad id: %v", err)
 	}
 	// Still intact: it can be claimed under a free id.
-	c, err := p.Claim(context.Background(), "free")
+	c, err := p.Claim(context.Background(), "free", runtime.ClaimOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,3 +191,33 @@ func TestPreparedDiscardStaleAndSweep(t *testing.T) {
 }
 
 func syscallKill0(pid int) error { return syscall.Kill(pid, 0) }
+
+// A claim may name the host: in the container's UTS namespace only, before
+// its process starts.
+func TestPrepareClaimHostname(t *testing.T) {
+	e := newEnv(t)
+	own, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.prepare(e.bundle("warm", busybox.Options{Args: []string{"sh", "-c", "hostname; exec sleep 3600"}}))
+	if _, err := p.Claim(context.Background(), "named", runtime.ClaimOptions{Hostname: strings.Repeat("h", 65)}); !errors.Is(err, errclass.InvalidArgument) {
+		t.Fatalf("claim with a 65-byte hostname: %v", err)
+	}
+	c, err := p.Claim(context.Background(), "named", runtime.ClaimOptions{Hostname: "named-by-claim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Delete(context.Background(), true) })
+	// The init's first words are the name: it was set before it ran.
+	testutil.Eventually(t, "the init's output", func() bool { return readLog(t, c) != "" })
+	if log := readLog(t, c); log != "named-by-claim\n" {
+		t.Errorf("the container's process saw hostname %q", log)
+	}
+	if st, out := e.exec(c, "hostname"); st.Code != 0 || out != "named-by-claim\n" {
+		t.Errorf("exec hostname: %v %q", st, out)
+	}
+	if now, _ := os.Hostname(); now != own {
+		t.Errorf("the daemon's hostname changed: %q, was %q", now, own)
+	}
+}

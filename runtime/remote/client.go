@@ -513,8 +513,8 @@ func (p *prepared) Stale() bool {
 }
 
 // Claim implements runtime.Prepared.
-func (p *prepared) Claim(ctx context.Context, id string) (runtime.Container, error) {
-	return p.cl.callContainer(ctx, &frame{Op: "claim", P: p.h, Name: id})
+func (p *prepared) Claim(ctx context.Context, id string, o runtime.ClaimOptions) (runtime.Container, error) {
+	return p.cl.callContainer(ctx, &frame{Op: "claim", P: p.h, Name: id, Claim: &o})
 }
 
 // Discard implements runtime.Prepared.

@@ -210,7 +210,11 @@ func (s *server) dispatch(ctx context.Context, f *frame, files []*os.File) (res 
 			s.dropPrepared(f.P)
 			return nil, nil, p.Discard(ctx)
 		}
-		c, err := p.Claim(ctx, f.Name)
+		var o runtime.ClaimOptions
+		if f.Claim != nil {
+			o = *f.Claim
+		}
+		c, err := p.Claim(ctx, f.Name, o)
 		if !errors.Is(err, errclass.AlreadyExists) {
 			s.dropPrepared(f.P)
 		}

@@ -65,6 +65,7 @@ type frame struct {
 	Dir        string                     `json:"dir,omitempty"`
 	Checkpoint *runtime.CheckpointOptions `json:"ckpt,omitempty"`
 	Force      bool                       `json:"force,omitempty"`
+	Claim      *runtime.ClaimOptions      `json:"claim,omitempty"`
 
 	// The answer of a reply: Err, or Result (absent when the call returns
 	// nothing).

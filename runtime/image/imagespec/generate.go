@@ -57,12 +57,29 @@ func Generate(id, rootfs string, img Image, o Overrides) (*specs.Spec, error) {
 // Errors carry errclass.InvalidArgument, or errclass.FailedPrecondition for a
 // bind mount that p does not allow.
 func (p Policy) Generate(id, rootfs string, img Image, o Overrides) (*specs.Spec, error) {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return nil, err
+	}
 	return p.generate(id, rootfs, img, o, useOpenat2)
 }
 
+// GeneratePrepared is Generate for a container made before its id is
+// known (a warm pool's). Unless o names a host name, the spec names none
+// and the environment has no HOSTNAME: the runtime names the host
+// (HostnameOf the id) when the container is claimed, and a process's
+// environment is fixed when it is prepared.
+func (p Policy) GeneratePrepared(rootfs string, img Image, o Overrides) (*specs.Spec, error) {
+	return p.generate("", rootfs, img, o, useOpenat2)
+}
+
+// HostnameOf is the host name of container id when its start names none.
+func HostnameOf(id string) string { return id[:min(len(id), maxHostname)] }
+
 func (p Policy) generate(id, rootfs string, img Image, o Overrides, r resolver) (*specs.Spec, error) {
-	if err := runtime.ValidID("container id", id); err != nil {
-		return nil, err
+	if id != "" {
+		if err := runtime.ValidID("container id", id); err != nil {
+			return nil, err
+		}
 	}
 	if !filepath.IsAbs(rootfs) {
 		return nil, invalid("rootfs %q: must be an absolute path", rootfs)
@@ -190,10 +207,11 @@ func command(img Image, o Overrides) ([]string, error) {
 	return args, nil
 }
 
-// hostnameOf checks a requested host name, or makes one of the id.
+// hostnameOf checks a requested host name, or makes one of the id ("" for
+// a container without one yet).
 func hostnameOf(id, requested string) (string, error) {
 	if requested == "" {
-		return id[:min(len(id), maxHostname)], nil
+		return HostnameOf(id), nil
 	}
 	if len(requested) > maxHostname {
 		return "", invalid("hostname %q: longer than %d bytes", requested, maxHostname)
@@ -216,7 +234,10 @@ func environment(img Image, o Overrides, hostname, home string) ([]string, error
 	if err := runtime.ValidEnv(o.Env); err != nil {
 		return nil, invalid("%v", err)
 	}
-	env := []string{"PATH=" + DefaultPath, "HOSTNAME=" + hostname}
+	env := []string{"PATH=" + DefaultPath}
+	if hostname != "" {
+		env = append(env, "HOSTNAME="+hostname)
+	}
 	if o.Terminal {
 		env = append(env, "TERM=xterm")
 	}

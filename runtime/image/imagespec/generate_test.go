@@ -316,11 +316,34 @@ func TestGenerateRootfs(t *testing.T) {
 		{"c1", filepath.Join(t.TempDir(), "missing"), "no such file"},
 		{"c1", file, "not a directory"},
 		{"../c1", t.TempDir(), "invalid container id"},
+		{"", t.TempDir(), "invalid container id"},
 	} {
 		if _, err := Generate(tt.id, tt.rootfs, img, Overrides{}); err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, errclass.InvalidArgument) {
 			t.Errorf("Generate(%q, %q) = %v, want an invalid argument with %q", tt.id, tt.rootfs, err, tt.wantErr)
 		}
 	}
+}
+
+// A prepared container's spec names no host unless asked: the claim does.
+func TestGeneratePrepared(t *testing.T) {
+	root := fakeRootfs(t, map[string]string{"etc/passwd": testPasswd, "etc/group": testGroup})
+	img := Image{Cmd: []string{"true"}, Env: []string{"A=1"}}
+	for _, tt := range []struct {
+		hostname, wantHost string
+		wantEnv            []string
+	}{
+		{"", "", []string{"PATH=" + DefaultPath, "A=1", "HOME=/root"}},
+		{"given", "given", []string{"PATH=" + DefaultPath, "HOSTNAME=given", "A=1", "HOME=/root"}},
+	} {
+		s, err := Policy{}.GeneratePrepared(root, img, Overrides{Hostname: tt.hostname})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eq(t, "hostname", s.Hostname, tt.wantHost)
+		eq(t, "env", s.Process.Env, tt.wantEnv)
+		loadAsBundle(t, s)
+	}
+	eq(t, "HostnameOf a long id", HostnameOf(strings.Repeat("i", 70)), strings.Repeat("i", 64))
 }
 
 // wantNofile is the NOFILE limit of a container started by this process:

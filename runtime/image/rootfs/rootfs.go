@@ -13,9 +13,17 @@
 // one whose container is gone (a crash between the two) removes it with
 // Remove, which unmounts first and never deletes through a mount that is
 // still there.
+//
+// A root made for a prepared container (a warm pool's), before its id is
+// known, has a name that no id can take (PreparedName). Claim gives it an
+// id as a symlink <id> → <name>, the way the runtime names a claimed
+// prepared container: one atomic step, and the paths the container was
+// made with stay valid.
 package rootfs
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -45,6 +53,61 @@ func Open(path string) (*Dir, error) {
 	return &Dir{path: path, mount: mountOverlay}, nil
 }
 
+// preparedPrefix starts the names of prepared containers' roots: '+' is
+// not allowed in a container id.
+const preparedPrefix = "+warm-"
+
+// PreparedName returns the name of a prepared container's root: a fresh
+// random one that no container id can take.
+func PreparedName() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("rootfs: %w", err)
+	}
+	return preparedPrefix + hex.EncodeToString(b[:]), nil
+}
+
+// validName checks a root's name: a container id or a prepared name.
+func validName(name string) error {
+	if rest, ok := strings.CutPrefix(name, preparedPrefix); ok && runtime.ValidID("", rest) == nil {
+		return nil
+	}
+	return runtime.ValidID("container id", name)
+}
+
+// Claim gives the root of a prepared container, named prepared, the
+// container id. errclass.AlreadyExists when id has a root already.
+func (d *Dir) Claim(prepared, id string) error {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(prepared, preparedPrefix) || validName(prepared) != nil {
+		return fmt.Errorf("rootfs: %q is not a prepared root: %w", prepared, errclass.InvalidArgument)
+	}
+	if err := os.Symlink(prepared, filepath.Join(d.path, id)); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("rootfs of %s: %w", id, errclass.AlreadyExists)
+		}
+		return fmt.Errorf("rootfs of %s: %w", id, err)
+	}
+	return nil
+}
+
+// Unclaim undoes Claim: the root is the prepared one again.
+func (d *Dir) Unclaim(id string) error {
+	if err := runtime.ValidID("container id", id); err != nil {
+		return err
+	}
+	link := filepath.Join(d.path, id)
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return fmt.Errorf("rootfs of %s: not a claimed root: %w", id, errclass.NotFound)
+	}
+	if err := os.Remove(link); err != nil {
+		return fmt.Errorf("rootfs of %s: %w", id, err)
+	}
+	return nil
+}
+
 // Path is where the root filesystem of container id is (or would be)
 // mounted.
 func (d *Dir) Path(id string) string { return filepath.Join(d.path, id, "merged") }
@@ -65,7 +128,7 @@ func (d *Dir) UpperDir(id string) string { return filepath.Join(d.path, id, "upp
 // directory before the mount: a container restored from a checkpoint gets
 // back what it had changed of its image.
 func (d *Dir) CreateWith(id string, lowers []string, fill func(upper string) error) (string, error) {
-	if err := runtime.ValidID("container id", id); err != nil {
+	if err := validName(id); err != nil {
 		return "", err
 	}
 	for _, l := range lowers {
@@ -126,7 +189,7 @@ func (d *Dir) create(dir string, lowers []string, fill func(string) error) (stri
 // copy of this one, which would otherwise hold one overlay per running
 // container: each start would copy, and then detach, all of them.
 func (d *Dir) Detach(id string) error {
-	if err := runtime.ValidID("container id", id); err != nil {
+	if err := validName(id); err != nil {
 		return err
 	}
 	merged := d.Path(id)
@@ -141,10 +204,28 @@ func (d *Dir) Detach(id string) error {
 // overlay is still mounted, so that a failed unmount never turns into a
 // deletion through the mount.
 func (d *Dir) Remove(id string) error {
-	if err := runtime.ValidID("container id", id); err != nil {
+	if err := validName(id); err != nil {
 		return err
 	}
 	dir := filepath.Join(d.path, id)
+	if target, err := os.Readlink(dir); err == nil {
+		// A claimed root: what the name points to goes first, so that a
+		// crash in between leaves a dangling name for List to report.
+		if err := validName(target); err != nil || strings.ContainsRune(target, '/') {
+			return fmt.Errorf("rootfs of %s: points to %q: %w", id, target, errclass.FailedPrecondition)
+		}
+		if err := d.remove(id, filepath.Join(d.path, target)); err != nil {
+			return err
+		}
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("rootfs of %s: %w", id, err)
+		}
+		return nil
+	}
+	return d.remove(id, dir)
+}
+
+func (d *Dir) remove(id, dir string) error {
 	merged := filepath.Join(dir, "merged")
 	if err := unmount(merged); err != nil {
 		return fmt.Errorf("rootfs of %s: %w", id, err)
@@ -156,15 +237,27 @@ func (d *Dir) Remove(id string) error {
 }
 
 // List returns the ids of the containers that have a root filesystem here,
-// for a daemon to remove those whose container is gone.
+// and the names of prepared roots nobody claimed, for a daemon to remove
+// those whose container is gone. A claimed root is listed by its id only
+// (dangling, if a removal stopped half-way).
 func (d *Dir) List() ([]string, error) {
 	entries, err := os.ReadDir(d.path)
 	if err != nil {
 		return nil, fmt.Errorf("rootfs: %w", err)
 	}
 	var ids []string
+	claimed := make(map[string]bool)
 	for _, e := range entries {
-		if e.IsDir() && runtime.ValidID("container id", e.Name()) == nil {
+		if e.Type()&os.ModeSymlink == 0 || runtime.ValidID("container id", e.Name()) != nil {
+			continue
+		}
+		if target, err := os.Readlink(filepath.Join(d.path, e.Name())); err == nil {
+			claimed[target] = true
+			ids = append(ids, e.Name())
+		}
+	}
+	for _, e := range entries {
+		if e.IsDir() && !claimed[e.Name()] && validName(e.Name()) == nil {
 			ids = append(ids, e.Name())
 		}
 	}

@@ -214,3 +214,89 @@ func TestRemoveBusy(t *testing.T) {
 		}
 	}
 }
+
+// A prepared root gets its container's id when claimed; the id then names
+// it everywhere, and its removal takes both.
+func TestClaim(t *testing.T) {
+	d := openDir(t)
+	lowers := layers(t, 1)
+	name, err := PreparedName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := PreparedName()
+	for _, n := range []string{name, other} {
+		if _, err := d.Create(n, lowers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(d.Path(name), "written"), []byte("before"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct{ prepared, id string }{{name, "bad/id"}, {"plain", "c1"}, {"+warm-../x", "c1"}} {
+		if err := d.Claim(bad.prepared, bad.id); !errors.Is(err, errclass.InvalidArgument) {
+			t.Errorf("Claim(%q, %q) = %v, want invalid argument", bad.prepared, bad.id, err)
+		}
+	}
+	if err := d.Claim(name, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, filepath.Join(d.Path("c1"), "written")); got != "before" {
+		t.Errorf("through the id: %q", got)
+	}
+	if err := d.Claim(other, "c1"); !errors.Is(err, errclass.AlreadyExists) {
+		t.Errorf("second claim of c1: %v", err)
+	}
+	if ids, _ := d.List(); !equalSet(ids, "c1", other) {
+		t.Errorf("List = %v, want c1 and %s", ids, other)
+	}
+	if err := d.Unclaim("c1"); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := d.List(); !equalSet(ids, name, other) {
+		t.Errorf("List after Unclaim = %v", ids)
+	}
+	if err := d.Claim(name, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove("c1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"c1", name} {
+		if _, err := os.Lstat(filepath.Join(d.path, p)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left: %v", p, err)
+		}
+	}
+	// A removal that stopped half-way leaves a dangling name: listed, and
+	// removable.
+	if err := os.Symlink(name, filepath.Join(d.path, "c2")); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := d.List(); !equalSet(ids, "c2", other) {
+		t.Errorf("List with a dangling name = %v", ids)
+	}
+	for _, id := range []string{"c2", other} {
+		if err := d.Remove(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, _ := d.List(); len(ids) != 0 {
+		t.Errorf("left: %v", ids)
+	}
+}
+
+func equalSet(got []string, want ...string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	seen := make(map[string]bool)
+	for _, g := range got {
+		seen[g] = true
+	}
+	for _, w := range want {
+		if !seen[w] {
+			return false
+		}
+	}
+	return true
+}
