@@ -236,3 +236,173 @@ func TestImageCheckpointRestore(t *testing.T) {
 		t.Errorf("roots after deleting the restored containers: %v", ids)
 	}
 }
+
+// TestImageWarmPool: a pool of an image serves starts from that image with
+// the same overrides; a claimed container is named (host, root) after its
+// id as a cold one is, and nothing of the pool's is left once it is gone.
+func TestImageWarmPool(t *testing.T) {
+	e := newImageEnv(t)
+	ctx := testContext(t)
+	args := imagespec.Overrides{Args: []string{"sh", "-c", "echo host=$(hostname); exec sleep 300"}}
+	m := &ImageStart{Ref: e.ref, Pull: api.PullMissing, Overrides: args}
+
+	p, created, err := e.sup.SetImagePool(ctx, "img", m, 2)
+	if err != nil || !created {
+		t.Fatalf("set image pool = %+v, %v, %v", p, created, err)
+	}
+	img, err := e.store.Get(e.ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Image != e.ref || p.Digest != img.Digest || p.BundlePath != "" {
+		t.Errorf("pool = %+v, want of %s (%s)", p, e.ref, img.Digest)
+	}
+	ready := func(n int) func() bool {
+		return func() bool { p, err := e.sup.Pool(ctx, "img"); return err == nil && p.Ready == n && p.Filling == 0 }
+	}
+	testutil.Eventually(t, "a full pool", ready(2))
+	if got, _ := e.sup.Image(e.ref); got.Containers != 2 {
+		t.Errorf("the image counts %d users, want the pool's 2", got.Containers)
+	}
+	if _, err := e.sup.RemoveImage(e.ref, false); !errors.Is(err, errclass.FailedPrecondition) {
+		t.Errorf("removing the image of a pool: %v", err)
+	}
+
+	start := func(id string, m *ImageStart) api.Container {
+		t.Helper()
+		r, err := e.sup.StartContainer(ctx, StartContainer{ID: id, Image: m})
+		if err != nil {
+			t.Fatalf("start %s: %v", id, err)
+		}
+		return r.Container
+	}
+	// By name or by digest, with the same overrides: warm.
+	for _, c := range []struct{ id, ref string }{{"w1", e.ref}, {"w2", img.Digest}} {
+		got := start(c.id, &ImageStart{Ref: c.ref, Overrides: args})
+		if !got.Warm || got.Image != img.Digest || got.State.Status != api.Running {
+			t.Errorf("start %s = %+v, want warm and running from %s", c.id, got, img.Digest)
+		}
+		want := "host=" + c.id + "\n"
+		if !testutil.Within(10*time.Second, func() bool { return e.output(ctx, c.id) == want }) {
+			t.Errorf("%s printed %q, want %q", c.id, e.output(ctx, c.id), want)
+		}
+		// Its root is its id's: what it writes is in its own upper dir.
+		if _, err := e.sup.Exec(ctx, c.id, runtime.ProcessSpec{Args: []string{"sh", "-c", "echo " + c.id + " > /mine"}}); err != nil {
+			t.Fatal(err)
+		}
+		upper := filepath.Join(filepath.Dir(e.store.RootPath(c.id)), "upper", "mine")
+		if !testutil.Within(5*time.Second, func() bool { d, _ := os.ReadFile(upper); return string(d) == c.id+"\n" }) {
+			t.Errorf("%s's write is not in its upper directory %s", c.id, upper)
+		}
+	}
+	// Other overrides: cold, from the same image.
+	if got := start("cold", &ImageStart{Ref: e.ref, Overrides: imagespec.Overrides{Args: []string{"sleep", "300"}}}); got.Warm {
+		t.Errorf("a start with other overrides was warm: %+v", got)
+	}
+	// A taken id leaves the prepared container and its root to the next.
+	testutil.Eventually(t, "the pool refilled", ready(2))
+	if _, err := e.sup.StartContainer(ctx, StartContainer{ID: "w1", Image: &ImageStart{Ref: e.ref, Overrides: args}}); !errors.Is(err, errclass.AlreadyExists) {
+		t.Errorf("a warm start of a taken id: %v", err)
+	}
+	if got := start("w3", &ImageStart{Ref: e.ref, Overrides: args}); !got.Warm {
+		t.Errorf("start after a refused one: %+v", got)
+	}
+
+	// A daemon that restarts adopts the claimed containers with their
+	// image, and removes the roots of the prepared ones.
+	if err := e.sup.DeletePool(ctx, "img"); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := e.store.Mounted()
+	if err != nil || !sameSet(ids, "w1", "w2", "w3", "cold") {
+		t.Errorf("roots after the pool's deletion: %v, %v; want the four containers'", ids, err)
+	}
+	next, err := Spawn(e.system.Root, Config{Runtime: e.rt, Name: "next", Adopt: true, Logger: quietLogger(),
+		Images: &Images{Store: e.store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Stop()
+	if c, ok := next.State().Get("w2"); !ok || c.Image != img.Digest {
+		t.Errorf("the adopted warm container: %+v, want it from %s", c, img.Digest)
+	}
+	for _, id := range []string{"w1", "w2", "w3", "cold"} {
+		if err := next.Delete(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, _ := e.store.Mounted(); len(ids) != 0 {
+		t.Errorf("roots left: %v", ids)
+	}
+	if left, _ := os.ReadDir(filepath.Dir(filepath.Dir(e.store.RootPath("x")))); len(left) != 0 {
+		t.Errorf("entries left in the roots' directory: %v", left)
+	}
+	if _, err := e.sup.RemoveImage(e.ref, false); err != nil {
+		t.Errorf("removing the image once unused: %v", err)
+	}
+}
+
+func TestImageWarmPoolErrors(t *testing.T) {
+	e := newImageEnv(t)
+	ctx := testContext(t)
+	if _, err := e.sup.PullImage(ctx, e.ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		m    *ImageStart
+		want error
+	}{
+		{"unknown image", &ImageStart{Ref: e.reg.Host() + "/nothing:1"}, errclass.NotFound},
+		{"user the image lacks", &ImageStart{Ref: e.ref, Overrides: imagespec.Overrides{User: "nobody-here"}}, errclass.InvalidArgument},
+		{"bad pull policy", &ImageStart{Ref: e.ref, Pull: "sometimes"}, errclass.InvalidArgument},
+	} {
+		if _, _, err := e.sup.SetImagePool(ctx, "bad", tc.m, 1); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if ids, _ := e.store.Mounted(); len(ids) != 0 {
+		t.Errorf("refused pools left roots: %v", ids)
+	}
+	m := &ImageStart{Ref: e.ref}
+	if _, _, err := e.sup.SetImagePool(ctx, "one", m, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.sup.SetImagePool(ctx, "two", m, 0); !errors.Is(err, errclass.AlreadyExists) {
+		t.Errorf("a second pool of the same image and overrides: %v", err)
+	}
+	other := &ImageStart{Ref: e.ref, Overrides: imagespec.Overrides{Env: []string{"A=1"}}}
+	if _, _, err := e.sup.SetImagePool(ctx, "one", other, 1); !errors.Is(err, errclass.AlreadyExists) {
+		t.Errorf("pool one made again with other overrides: %v", err)
+	}
+	if p, created, err := e.sup.SetImagePool(ctx, "one", m, 1); err != nil || created || p.Size != 1 {
+		t.Errorf("resize by the same image: %+v, %v, %v", p, created, err)
+	}
+	if _, _, err := e.sup.SetImagePool(ctx, "two", other, 0); err != nil {
+		t.Errorf("a pool of other overrides: %v", err)
+	}
+	for _, n := range []string{"one", "two"} {
+		if err := e.sup.DeletePool(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, _ := e.store.Mounted(); len(ids) != 0 {
+		t.Errorf("deleted pools left roots: %v", ids)
+	}
+}
+
+func sameSet(got []string, want ...string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	seen := make(map[string]bool, len(got))
+	for _, g := range got {
+		seen[g] = true
+	}
+	for _, w := range want {
+		if !seen[w] {
+			return false
+		}
+	}
+	return true
+}

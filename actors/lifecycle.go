@@ -2,18 +2,17 @@ package actors
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/api"
-	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/image"
+	"github.com/troupe-run/troupe/runtime/image/imagespec"
 )
 
 // A container's life: started (fresh, restored from a checkpoint, claimed
@@ -50,11 +49,29 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			root.Send(self, m)
 		}
 		if fromImage != nil {
-			var err error
-			if bundle, image, err = d.mountImage(ctx, id, fromImage); err != nil {
+			img, err := d.resolveImage(ctx, fromImage)
+			if err != nil {
+				finish(&containerStartFinished{err: fmt.Errorf("start container %q: %w", id, err)})
+				return
+			}
+			// As from a bundle's pool, below; the overrides must match.
+			if name == "" && logLimits == (containerlog.Limits{}) {
+				if pool := d.pools.forKey(imagePoolKey(img.Digest, fromImage.Overrides)); pool != nil {
+					t0 := time.Now()
+					if c, ok, err := claimWarm(ctx, pool, id); ok {
+						if err == nil {
+							image = img.Digest
+						}
+						finish(&containerStartFinished{container: c, started: time.Since(t0), warm: err == nil, err: err})
+						return
+					}
+				}
+			}
+			if bundle, err = d.mountImage(ctx, id, img, fromImage.Overrides); err != nil {
 				finish(&containerStartFinished{err: err})
 				return
 			}
+			image = img.Digest
 		}
 		// A start of a bundle with a warm pool, with the default log
 		// limits (those the pool's containers were made with), claims one
@@ -200,38 +217,21 @@ func exitCode(p runtime.Process) *int {
 	}
 }
 
-// mountImage makes what a start from an image needs: the image (pulled if
-// asked), its root mounted for container id, and a bundle of the spec made
-// from the image's configuration and the start's overrides. It returns the
-// bundle's path and the image's digest.
-func (d *deps) mountImage(ctx context.Context, id string, m *ImageStart) (bundlePath, digest string, err error) {
+// mountImage makes what a start from img needs: its root mounted for
+// container id, and a bundle of the spec made from the image's
+// configuration and the start's overrides. It returns the bundle's path.
+func (d *deps) mountImage(ctx context.Context, id string, img image.Image, o imagespec.Overrides) (bundlePath string, err error) {
 	st := d.images.Store
-	var img image.Image
-	switch m.Pull {
-	case api.PullAlways:
-		img, err = st.Pull(ctx, m.Ref, nil)
-	case api.PullMissing:
-		if img, err = st.Get(m.Ref); errors.Is(err, errclass.NotFound) {
-			img, err = st.Pull(ctx, m.Ref, nil)
-		}
-	case api.PullNever, "":
-		img, err = st.Get(m.Ref)
-	default:
-		err = fmt.Errorf("pull policy %q: want never, missing or always: %w", m.Pull, errclass.InvalidArgument)
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("start container %q: %w", id, err)
-	}
 	cfg, err := st.Config(img)
 	if err != nil {
-		return "", "", fmt.Errorf("start container %q: %w", id, err)
+		return "", fmt.Errorf("start container %q: %w", id, err)
 	}
 	root, err := st.Mount(ctx, id, img)
 	if err != nil {
-		return "", "", fmt.Errorf("start container %q: %w", id, err)
+		return "", fmt.Errorf("start container %q: %w", id, err)
 	}
 	dir := st.BundleDir(id)
-	spec, err := d.images.Policy.Generate(id, root, cfg, m.Overrides)
+	spec, err := d.images.Policy.Generate(id, root, cfg, o)
 	if err == nil {
 		err = bundle.Write(dir, spec)
 	}
@@ -239,7 +239,7 @@ func (d *deps) mountImage(ctx context.Context, id string, m *ImageStart) (bundle
 		if uerr := st.Unmount(id); uerr != nil {
 			err = fmt.Errorf("%w; and its root stays: %v", err, uerr)
 		}
-		return "", "", fmt.Errorf("start container %q from image %s: %w", id, img.Digest, err)
+		return "", fmt.Errorf("start container %q from image %s: %w", id, img.Digest, err)
 	}
-	return dir, img.Digest, nil
+	return dir, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
 	"github.com/troupe-run/troupe/runtime/containerlog"
+	"github.com/troupe-run/troupe/runtime/image"
 	"github.com/troupe-run/troupe/runtime/image/imagespec"
 )
 
@@ -357,12 +358,24 @@ type containersFound struct {
 // instead of starting cold, and the pool refills in the background. Send
 // these to the supervisor, which routes them to the pools actor.
 
-// SetPool creates pool Name for the bundle, or resizes it; the reply is a
-// *SetPoolResult. A bundle has at most one pool.
+// SetPool creates pool Name for the bundle, or for the image, or resizes
+// it; the reply is a *SetPoolResult. A bundle, or an image with one set of
+// overrides, has at most one pool. Supervisor.SetImagePool fills Image.
 type SetPool struct {
 	Name       string
 	BundlePath string
+	Image      *ImagePool
 	Size       int
+}
+
+// ImagePool is what a pool of an image prepares its containers from: the
+// image as the store has it, resolved (and pulled, if asked) before the
+// pool is made, and the overrides of the starts it serves.
+type ImagePool struct {
+	Ref       string
+	Image     image.Image
+	Config    imagespec.Image
+	Overrides imagespec.Overrides
 }
 
 // SetPoolResult answers SetPool; Created says the pool is new.

@@ -31,14 +31,18 @@ const refillQuiet = 20 * time.Millisecond
 // claim, taken without a message so that a warm start costs no round trip.
 // The pool actor fills it and is told when one is taken.
 type warmPool struct {
-	name, bundlePath string
-	ready            chan runtime.Prepared
-	actor            *actor.PID
-	root             *actor.RootContext
-	size             atomic.Int64
-	filling          atomic.Int64
-	lastErr          atomic.Pointer[string]
-	lastTake         atomic.Int64 // unix nanoseconds
+	name string
+	key  string // its poolBook key
+	// bundlePath is a bundle pool's bundle; image an image pool's image.
+	bundlePath string
+	image      *ImagePool
+	ready      chan runtime.Prepared
+	actor      *actor.PID
+	root       *actor.RootContext
+	size       atomic.Int64
+	filling    atomic.Int64
+	lastErr    atomic.Pointer[string]
+	lastTake   atomic.Int64 // unix nanoseconds
 
 	mu       sync.Mutex // orders offers against stopping
 	stopped  bool
@@ -81,10 +85,29 @@ func (p *warmPool) giveBack(c runtime.Prepared) bool {
 func (p *warmPool) info() api.Pool {
 	i := api.Pool{Name: p.name, BundlePath: p.bundlePath, Size: int(p.size.Load()),
 		Ready: len(p.ready), Filling: int(p.filling.Load())}
+	if p.image != nil {
+		i.Image, i.Digest = p.image.Ref, p.image.Image.Digest
+	}
 	if e := p.lastErr.Load(); e != nil {
 		i.Error = *e
 	}
 	return i
+}
+
+// prepare makes a container for the pool.
+func (p *warmPool) prepare(ctx context.Context, d *deps) (runtime.Prepared, error) {
+	if p.image != nil {
+		return d.prepareImage(ctx, p.image)
+	}
+	return d.preparer.Prepare(ctx, p.bundlePath)
+}
+
+// describe names what the pool prepares, for errors.
+func (p *warmPool) describe() string {
+	if p.image != nil {
+		return "image " + p.image.Image.Digest + " (with other overrides)"
+	}
+	return "bundle " + p.bundlePath
 }
 
 // Messages of a pool actor.
@@ -154,7 +177,7 @@ func (a *poolActor) fill(ctx actor.Context) {
 	for a.pool.filling.Load() < limit && int64(len(a.pool.ready))+a.pool.filling.Load() < a.pool.size.Load() {
 		a.pool.filling.Add(1)
 		a.pool.inflight.Add(1)
-		self, root, rt, adm, p := ctx.Self(), ctx.ActorSystem().Root, a.deps.preparer, a.deps.admission, a.pool
+		self, root, d, adm, p := ctx.Self(), ctx.ActorSystem().Root, a.deps, a.deps.admission, a.pool
 		timeout, log := a.deps.timeout, a.deps.logger
 		go func() {
 			defer p.inflight.Done()
@@ -163,7 +186,7 @@ func (a *poolActor) fill(ctx actor.Context) {
 			var c runtime.Prepared
 			_, err := adm.acquire(ctx)
 			if err == nil {
-				c, err = rt.Prepare(ctx, p.bundlePath)
+				c, err = p.prepare(ctx, d)
 				adm.release()
 			}
 			if err == nil && !p.offer(c) {
@@ -257,7 +280,7 @@ func claimWarm(ctx context.Context, p *warmPool, id string) (c runtime.Container
 			_ = prep.Discard(ctx)
 			return nil, false, nil
 		}
-		c, err := prep.Claim(ctx, id)
+		c, err := prep.Claim(ctx, id, runtime.ClaimOptions{})
 		switch {
 		case err == nil:
 			return c, true, nil

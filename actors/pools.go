@@ -19,28 +19,32 @@ import (
 // spawns one pool actor per pool (pool.go). Starts find a bundle's pool in
 // the poolBook, without a message, so that a warm start costs no round trip.
 
-// poolBook is the pools by name and by bundle (poolKey). Only the pools
-// actor writes it; starts read it. It outlives an instance of the pools
-// actor, so a restarted one still knows its pools.
+// poolBook is the pools by name and by what they prepare (poolKey of a
+// bundle, imagePoolKey of an image and overrides). Only the pools actor
+// writes it; starts read it. It outlives an instance of the pools actor,
+// so a restarted one still knows its pools.
 type poolBook struct {
-	mu       sync.RWMutex
-	byName   map[string]*warmPool
-	byBundle map[string]*warmPool
+	mu     sync.RWMutex
+	byName map[string]*warmPool
+	byKey  map[string]*warmPool
 	// deletes are the replies owed once a deleted pool's actor has
 	// stopped, by pool actor id; the pools actor's alone.
 	deletes map[string]*actor.PID
 }
 
 func newPoolBook() *poolBook {
-	return &poolBook{byName: make(map[string]*warmPool), byBundle: make(map[string]*warmPool),
+	return &poolBook{byName: make(map[string]*warmPool), byKey: make(map[string]*warmPool),
 		deletes: make(map[string]*actor.PID)}
 }
 
 // forBundle returns the pool of the bundle at bundlePath, or nil.
-func (b *poolBook) forBundle(bundlePath string) *warmPool {
+func (b *poolBook) forBundle(bundlePath string) *warmPool { return b.forKey(poolKey(bundlePath)) }
+
+// forKey returns the pool of key, or nil.
+func (b *poolBook) forKey(key string) *warmPool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	return b.byBundle[poolKey(bundlePath)]
+	return b.byKey[key]
 }
 
 func (b *poolBook) named(name string) (*warmPool, bool) {
@@ -53,14 +57,14 @@ func (b *poolBook) named(name string) (*warmPool, bool) {
 func (b *poolBook) add(p *warmPool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.byName[p.name], b.byBundle[p.bundlePath] = p, p
+	b.byName[p.name], b.byKey[p.key] = p, p
 }
 
 func (b *poolBook) remove(p *warmPool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.byName, p.name)
-	delete(b.byBundle, p.bundlePath)
+	delete(b.byKey, p.key)
 }
 
 // poolsActor manages the warm pools.
@@ -120,10 +124,17 @@ func (s *poolsActor) setPool(ctx actor.Context, msg *SetPool) {
 		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: the daemon is stopping: %w", msg.Name, errclass.Unavailable)})
 		return
 	}
+	if msg.Image != nil && msg.BundlePath != "" {
+		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: a bundle or an image, not both: %w", msg.Name, errclass.InvalidArgument)})
+		return
+	}
 	key := poolKey(msg.BundlePath)
+	if msg.Image != nil {
+		key = imagePoolKey(msg.Image.Image.Digest, msg.Image.Overrides)
+	}
 	if p, ok := s.book.named(msg.Name); ok {
-		if msg.BundlePath != "" && key != p.bundlePath {
-			ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q is for bundle %s, not %s; delete it first: %w", msg.Name, p.bundlePath, key, errclass.AlreadyExists)})
+		if (msg.BundlePath != "" || msg.Image != nil) && key != p.key {
+			ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q is for %s, not %s; delete it first: %w", msg.Name, p.describe(), describeKey(msg), errclass.AlreadyExists)})
 			return
 		}
 		p.size.Store(int64(msg.Size))
@@ -131,21 +142,27 @@ func (s *poolsActor) setPool(ctx actor.Context, msg *SetPool) {
 		ctx.Respond(&SetPoolResult{Pool: p.info()})
 		return
 	}
-	if !filepath.IsAbs(msg.BundlePath) {
+	if msg.Image == nil && !filepath.IsAbs(msg.BundlePath) {
 		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: bundle path %q must be absolute: %w", msg.Name, msg.BundlePath, errclass.InvalidArgument)})
 		return
 	}
-	if other := s.book.forBundle(key); other != nil {
-		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("bundle %s already has pool %q: %w", key, other.name, errclass.AlreadyExists)})
+	if other := s.book.forKey(key); other != nil {
+		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("%s already has pool %q: %w", describeKey(msg), other.name, errclass.AlreadyExists)})
 		return
 	}
-	// A bundle that cannot start is refused now rather than retried for ever.
-	if _, err := bundle.Load(key); err != nil {
-		ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: %w", msg.Name, err)})
-		return
+	// A bundle that cannot start is refused now rather than retried for
+	// ever (an image's spec was tried by Supervisor.SetImagePool).
+	if msg.Image == nil {
+		if _, err := bundle.Load(key); err != nil {
+			ctx.Respond(&SetPoolResult{Err: fmt.Errorf("pool %q: %w", msg.Name, err)})
+			return
+		}
 	}
-	p := &warmPool{name: msg.Name, bundlePath: key, ready: make(chan runtime.Prepared, MaxPoolSize),
+	p := &warmPool{name: msg.Name, key: key, image: msg.Image, ready: make(chan runtime.Prepared, MaxPoolSize),
 		root: ctx.ActorSystem().Root}
+	if msg.Image == nil {
+		p.bundlePath = key
+	}
 	p.size.Store(int64(msg.Size))
 	pid, err := ctx.SpawnNamed(newPoolProps(p, s.deps), "pool:"+msg.Name)
 	if err != nil {
@@ -181,4 +198,12 @@ func (s *poolsActor) deletePool(ctx actor.Context, msg *DeletePool) {
 		s.book.deletes[p.actor.Id] = ctx.Sender()
 	}
 	ctx.Stop(p.actor)
+}
+
+// describeKey names what msg asks a pool for, for errors.
+func describeKey(msg *SetPool) string {
+	if msg.Image != nil {
+		return "image " + msg.Image.Image.Digest + " (with these overrides)"
+	}
+	return "bundle " + poolKey(msg.BundlePath)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/troupe-run/troupe/actors"
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -28,7 +29,24 @@ func (s *Server) setPool(c *gin.Context) {
 		fail(c, fmt.Errorf("pool %q: size is required: %w", c.Param("name"), errclass.InvalidArgument))
 		return
 	}
-	p, created, err := s.cfg.Supervisor.SetPool(c.Request.Context(), c.Param("name"), req.BundlePath, *req.Size)
+	var p api.Pool
+	var created bool
+	var err error
+	switch {
+	case req.Image != "" && req.BundlePath != "":
+		err = fmt.Errorf("pool %q: fields \"bundlePath\" and \"image\": give one: %w", c.Param("name"), errclass.InvalidArgument)
+	case req.Image != "":
+		var start *actors.ImageStart
+		if start, err = imageStart(req.ImageStart); err == nil {
+			p, created, err = s.cfg.Supervisor.SetImagePool(c.Request.Context(), c.Param("name"), start, *req.Size)
+		}
+	default:
+		if f := imageFieldsWithoutImage(req.ImageStart); f != "" {
+			err = fmt.Errorf("pool %q: field %q is for a pool of an image, and \"image\" is missing: %w", c.Param("name"), f, errclass.InvalidArgument)
+			break
+		}
+		p, created, err = s.cfg.Supervisor.SetPool(c.Request.Context(), c.Param("name"), req.BundlePath, *req.Size)
+	}
 	if err != nil {
 		fail(c, err)
 		return

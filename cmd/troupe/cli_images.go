@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/api"
@@ -305,6 +306,14 @@ troupe rm -f removes it.`,
 	// included (sh -c ...).
 	f.SetInterspersed(false)
 	f.StringVar(&r.name, "name", "", "the container's `ID` (default: 12 random hex digits)")
+	r.flags(f)
+	f.BoolVarP(&r.detach, "detach", "d", true, "run in the background (always, for now: accepted as docker users type it)")
+	return cmd
+}
+
+// flags adds the flags of what a start from an image changes of the image
+// (troupe run's, and troupe pool set's with --image).
+func (r *runOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&r.pull, "pull", string(api.PullMissing), "when to pull the image first, a `POLICY`: missing, always or never")
 	f.StringArrayVarP(&r.env, "env", "e", nil, "set an environment variable, `KEY=value`, or KEY for this shell's value (repeatable)")
 	f.StringVarP(&r.user, "user", "u", "", "run as `USER[:GROUP]`, names or numbers, looked up in the image (default: the image's)")
@@ -320,8 +329,6 @@ troupe rm -f removes it.`,
 	f.StringArrayVarP(&r.volumes, "volume", "v", nil, "bind a host path, `SRC:DEST[:ro]` (repeatable; needs a daemon run with --allow-binds)")
 	f.StringArrayVar(&r.capAdd, "cap-add", nil, "add a `capability` to the default set (NET_ADMIN, or ALL; repeatable)")
 	f.StringArrayVar(&r.capDrop, "cap-drop", nil, "drop a `capability` from the default set (NET_RAW, or ALL; repeatable)")
-	f.BoolVarP(&r.detach, "detach", "d", true, "run in the background (always, for now: accepted as docker users type it)")
-	return cmd
 }
 
 // runImage is `troupe run`.

@@ -14,12 +14,18 @@ import (
 func newPoolCommand(o *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pool",
-		Short: "keep containers of a bundle prepared ahead (warm pools)",
+		Short: "keep containers of a bundle or an image prepared ahead (warm pools)",
 		Long: `A warm pool keeps SIZE containers of one bundle prepared ahead: namespaces,
 mounts and cgroups made, the init waiting just before it execs the bundle's
 process. A start of that bundle then claims one (its answer says "warm") and
 the pool refills in the background; with none ready a start is cold as
-usual. Pools do not outlive the daemon.`,
+usual. Pools do not outlive the daemon.
+
+A pool of an image (--image, with troupe run's flags) does the same for
+starts from that image, by digest, with the same overrides: troupe run with
+the pool's image and flags claims from it. A claimed container's host is
+named after its id, as a cold one's, but its environment has no HOSTNAME
+(it was made before the id was known) unless --hostname names one.`,
 		GroupID: groupContainers,
 	}
 	cmd.AddCommand(newPoolSetCommand(o), newPoolListCommand(o), newPoolRemoveCommand(o))
@@ -28,13 +34,37 @@ usual. Pools do not outlive the daemon.`,
 
 func newPoolSetCommand(o *globalOptions) *cobra.Command {
 	var size int
+	var ref string
+	r := &runOptions{}
 	cmd := &cobra.Command{
-		Use:   "set NAME [BUNDLE] --size N",
-		Short: "create a pool for BUNDLE, or resize pool NAME",
-		Args:  cobra.RangeArgs(1, 2),
+		Use:   "set NAME [BUNDLE] --size N  |  set NAME --size N --image IMAGE [flags] [-- ARG...]",
+		Short: "create a pool for BUNDLE or IMAGE, or resize pool NAME",
+		Example: `  troupe pool set web /srv/bundles/web --size 20
+  troupe pool set job --size 10 --image 127.0.0.1:5000/busybox:1 --memory 64m -- sleep 300
+  troupe run --memory 64m 127.0.0.1:5000/busybox:1 sleep 300   # claims one of job's
+  troupe pool set web --size 0`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("size") {
 				return fmt.Errorf("pool set: --size is required")
+			}
+			if ref != "" {
+				req, err := r.request(cmd, ref, args[1:])
+				if err != nil {
+					return err
+				}
+				c, err := o.client()
+				if err != nil {
+					return err
+				}
+				p, err := c.SetImagePool(cmd.Context(), args[0], req.ImageStart, size)
+				if err != nil {
+					return err
+				}
+				return o.output(cmd, p, func(w io.Writer) error { return writePools(w, []api.Pool{p}) })
+			}
+			if len(args) > 2 {
+				return fmt.Errorf("pool set: a pool of a bundle takes NAME and BUNDLE; a command line needs --image")
 			}
 			var bundle string
 			if len(args) == 2 {
@@ -56,6 +86,8 @@ func newPoolSetCommand(o *globalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&size, "size", 0, "how many prepared containers to keep ready")
+	cmd.Flags().StringVar(&ref, "image", "", "a pool of the image `IMAGE` (a name or digest) rather than of a bundle")
+	r.flags(cmd.Flags())
 	return cmd
 }
 
@@ -105,9 +137,13 @@ func newPoolRemoveCommand(o *globalOptions) *cobra.Command {
 }
 
 func writePools(w io.Writer, ps []api.Pool) error {
-	rows := [][]string{{"NAME", "SIZE", "READY", "FILLING", "BUNDLE", "ERROR"}}
+	rows := [][]string{{"NAME", "SIZE", "READY", "FILLING", "OF", "ERROR"}}
 	for _, p := range ps {
-		rows = append(rows, []string{p.Name, strconv.Itoa(p.Size), strconv.Itoa(p.Ready), strconv.Itoa(p.Filling), p.BundlePath, p.Error})
+		of := p.BundlePath
+		if p.Image != "" {
+			of = p.Image + " (" + shortDigest(p.Digest) + ")"
+		}
+		rows = append(rows, []string{p.Name, strconv.Itoa(p.Size), strconv.Itoa(p.Ready), strconv.Itoa(p.Filling), of, p.Error})
 	}
 	return table(w, rows)
 }

@@ -28,6 +28,19 @@ func (c *Client) SetPool(ctx context.Context, name, bundlePath string, size int)
 	return p, err
 }
 
+// SetImagePool creates warm pool name for containers started from an image
+// with the overrides of start, or resizes it (PUT /pools/{name}); a start
+// from that image with the same overrides claims from it.
+func (c *Client) SetImagePool(ctx context.Context, name string, start api.ImageStart, size int) (api.Pool, error) {
+	var p api.Pool
+	path, err := poolPath(name)
+	if err != nil {
+		return p, err
+	}
+	err = c.do(ctx, nethttp.MethodPut, path, nil, api.PoolRequest{ImageStart: start, Size: &size}, &p)
+	return p, err
+}
+
 // Pool returns warm pool name (GET /pools/{name}).
 func (c *Client) Pool(ctx context.Context, name string) (api.Pool, error) {
 	var p api.Pool
