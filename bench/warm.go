@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
 )
 
@@ -40,8 +41,14 @@ func NewTroupeWarm(o TroupeOptions, size int) (*TroupeWarm, error) {
 	return &TroupeWarm{Troupe: t, size: size}, nil
 }
 
-// Name returns "troupe-warm".
-func (t *TroupeWarm) Name() string { return "troupe-warm" }
+// Name returns "troupe-warm", or "troupe-image-warm" for a pool of an
+// image.
+func (t *TroupeWarm) Name() string {
+	if t.opts.Image != "" {
+		return "troupe-image-warm"
+	}
+	return "troupe-warm"
+}
 
 // Setup makes the pool and waits until every prepared container is ready.
 func (t *TroupeWarm) Setup(ctx context.Context, bundle string) error {
@@ -49,7 +56,14 @@ func (t *TroupeWarm) Setup(ctx context.Context, bundle string) error {
 		return err
 	}
 	t0 := time.Now()
-	if _, err := t.client.SetPool(ctx, WarmPoolName, bundle, t.size); err != nil {
+	var err error
+	if t.opts.Image != "" {
+		// The overrides of the run's starts: none.
+		_, err = t.client.SetImagePool(ctx, WarmPoolName, api.ImageStart{Image: t.opts.Image}, t.size)
+	} else {
+		_, err = t.client.SetPool(ctx, WarmPoolName, bundle, t.size)
+	}
+	if err != nil {
 		return fmt.Errorf("make the warm pool: %w", err)
 	}
 	tick := time.NewTicker(100 * time.Millisecond)

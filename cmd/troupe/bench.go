@@ -89,7 +89,7 @@ progress bar goes to stderr when it is a terminal.`,
 	f.StringVar(&b.idPrefix, "id-prefix", bench.DefaultIDPrefix, "start of every container id")
 	f.DurationVar(&b.settle, "density-settle", bench.DefaultSettle, "with --density, leave the target alone this long before each measurement (0s: measure at once)")
 	f.IntVar(&b.runs, "runs", 1, "run the workload this many times per target, interleaved, and report the medians")
-	f.BoolVar(&b.warm, "warm", false, "also run troupe with a warm pool of --n prepared containers (column troupe-warm)")
+	f.BoolVar(&b.warm, "warm", false, "also run troupe with a warm pool of --n prepared containers (column troupe-warm; with --image also troupe-image-warm, a pool of the image)")
 	f.StringVar(&b.image, "image", "", "also run troupe starting every container from this image in the daemon's store, pulled first if missing (column troupe-image)")
 	return cmd
 }
@@ -126,12 +126,22 @@ func runBench(ctx context.Context, cmd *cobra.Command, o *globalOptions, b *benc
 		}
 		targets = append(targets, fromImage)
 	}
-	var warm *bench.TroupeWarm
+	var warms []*bench.TroupeWarm
 	if b.warm {
-		if warm, err = bench.NewTroupeWarm(bench.TroupeOptions{Address: o.address, Client: c, DaemonPid: b.daemonPid}, b.n); err != nil {
+		warm, err := bench.NewTroupeWarm(bench.TroupeOptions{Address: o.address, Client: c, DaemonPid: b.daemonPid}, b.n)
+		if err != nil {
 			return err
 		}
 		targets = append(targets, warm)
+		warms = append(warms, warm)
+		if b.image != "" {
+			imageWarm, err := bench.NewTroupeWarm(bench.TroupeOptions{Address: o.address, Client: c, DaemonPid: b.daemonPid, Image: b.image}, b.n)
+			if err != nil {
+				return err
+			}
+			targets = append(targets, imageWarm)
+			warms = append(warms, imageWarm)
+		}
 	}
 	for _, name := range b.compare {
 		t, err := bench.NewCompareTarget(strings.TrimSpace(name))
@@ -210,9 +220,11 @@ runs:
 				}
 			}
 		}
-		if warm != nil && warm.Fill > 0 && !o.json {
-			cmd.Printf("\nwarm pool: %d prepared containers made in %.2fs before its run (%.1f/s); its starts claim them, cold ones count as failures\n",
-				b.n, warm.Fill.Seconds(), float64(b.n)/warm.Fill.Seconds())
+		for _, warm := range warms {
+			if warm.Fill > 0 && !o.json {
+				cmd.Printf("\n%s: a pool of %d prepared containers made in %.2fs before its run (%.1f/s); its starts claim them, cold ones count as failures\n",
+					warm.Name(), b.n, warm.Fill.Seconds(), float64(b.n)/warm.Fill.Seconds())
+			}
 		}
 		if b.plot != "" {
 			if err := bench.SavePlot(b.plot, results); err != nil {

@@ -104,3 +104,44 @@ func testImagesWithCLI(t *testing.T, args ...string) {
 	}
 	must("rm", "-f", "again")
 }
+
+// TestImagePoolWithCLI: troupe run claims from a pool of the image made
+// with the same flags, through the engine as the daemon runs by default.
+func TestImagePoolWithCLI(t *testing.T) {
+	d := startDaemon(t)
+	ref := pushBusybox(t, "busybox:1")
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := command(t, d.bin, append([]string{"--address", "unix://" + d.sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("troupe %s: %v\n%s\ndaemon log:\n%s", strings.Join(args, " "), err, out, d.log())
+		}
+		return strings.TrimSpace(string(out))
+	}
+	script := "echo host=$(hostname); exec sleep 300"
+	if out := must("pool", "set", "job", "--size", "2", "--image", ref, "--memory", "64m", "--", "sh", "-c", script); !strings.Contains(out, ref) {
+		t.Errorf("pool set printed %q, want the pool of %s", out, ref)
+	}
+	testutil.Eventually(t, "the pool to fill", func() bool { return strings.Contains(must("--json", "pool", "ls"), `"ready": 2`) })
+	if out := must("run", "--name", "w1", "--memory", "64m", ref, "sh", "-c", script); out != "w1" {
+		t.Errorf("run printed %q, want the id", out)
+	}
+	if out := must("inspect", "w1"); !strings.Contains(out, `"warm": true`) {
+		t.Errorf("inspect of a container started from the pool's image with its flags:\n%s\nwant it warm", out)
+	}
+	testutil.Eventually(t, "w1 to name its host", func() bool { return must("logs", "w1") == "host=w1" })
+	// Other flags: cold.
+	must("run", "--name", "c1", ref, "sh", "-c", script)
+	if out := must("inspect", "c1"); strings.Contains(out, `"warm": true`) {
+		t.Errorf("a run with other flags was warm:\n%s", out)
+	}
+	must("rm", "-f", "w1", "c1")
+	must("pool", "rm", "job")
+	roots, err := os.ReadDir(filepath.Join(d.dir, "root", "images", "rootfs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 0 {
+		t.Errorf("roots left under the image store: %v", roots)
+	}
+}
