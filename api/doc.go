@@ -82,7 +82,7 @@
 //
 // # Warm pools
 //
-//	PUT    /pools/{name}                     PoolRequest → 201 or 200 Pool
+//	PUT    /pools/{name}                     PoolRequest (a bundle or an image) → 201 or 200 Pool
 //	GET    /pools                            → []Pool
 //	GET    /pools/{name}                     → Pool
 //	DELETE /pools/{name}                     → 204

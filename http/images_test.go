@@ -193,8 +193,33 @@ func TestImages(t *testing.T) {
 		{"bind refused", "POST", "/containers/x1", fmt.Sprintf(`{"image": %q, "mounts": [{"type": "bind", "source": "/tmp", "destination": "/x"}]}`, ref), 409, []string{"bind", "not allowed"}},
 		{"unknown user", "POST", "/containers/x1", fmt.Sprintf(`{"image": %q, "user": "nobody-here"}`, ref), 400, []string{"nobody-here"}},
 		{"unknown field", "POST", "/containers/x1", fmt.Sprintf(`{"image": %q, "entryPoint": ["x"]}`, ref), 400, []string{"entryPoint", "entrypoint"}},
+		{"pool of an image and a bundle", "PUT", "/pools/p", fmt.Sprintf(`{"image": %q, "bundlePath": %q, "size": 1}`, ref, sleep), 400, []string{"bundlePath", "image"}},
+		{"pool with overrides, no image", "PUT", "/pools/p", `{"args": ["true"], "size": 1}`, 400, []string{"args", "image"}},
+		{"pool of an image never pulled", "PUT", "/pools/p", fmt.Sprintf(`{"image": %q, "size": 1}`, reg.Host()+"/nosuch:1"), 404, []string{"nosuch"}},
+		{"pool as a user the image lacks", "PUT", "/pools/p", fmt.Sprintf(`{"image": %q, "user": "nobody-here", "size": 1}`, ref), 400, []string{"nobody-here"}},
 	})
 	want(t, "GET x1", e.do("GET", "/containers/x1", ""), 404)
+	want(t, "GET pool p", e.do("GET", "/pools/p", ""), 404)
+
+	// A pool of the image: a start with the same overrides claims from it.
+	var p api.Pool
+	decodeBody(t, e.mustStatus(nethttp.StatusCreated, "PUT", "/pools/greeters", fmt.Sprintf(`{"image": %q, "env": ["GREETING=a pool"], "size": 1}`, ref)), &p)
+	if p.Image != ref || p.Digest != img.Digest || p.BundlePath != "" {
+		t.Errorf("pool of the image: %+v", p)
+	}
+	testutil.Eventually(t, "the pool to fill", func() bool {
+		decodeBody(t, e.do("GET", "/pools/greeters", ""), &p)
+		return p.Ready == 1
+	})
+	decodeBody(t, e.mustStatus(nethttp.StatusCreated, "POST", "/containers/pooled", fmt.Sprintf(`{"image": %q, "env": ["GREETING=a pool"]}`, ref)), &c)
+	if !c.Warm || c.Image != img.Digest {
+		t.Errorf("a start with the pool's image and overrides: %+v, want warm", c)
+	}
+	testutil.Eventually(t, "the pooled container to greet", func() bool {
+		return strings.Contains(string(e.do("GET", "/containers/pooled/logs", "").body), "hello from a pool")
+	})
+	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/pools/greeters", "")
+	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/pooled?force=true", "")
 
 	// Once its container is gone the image goes, and so does every root.
 	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/web?force=true", "")
@@ -278,6 +303,7 @@ func TestImagesWithoutStore(t *testing.T) {
 		{"remove", "DELETE", "/images/busybox", "", 503, []string{"image store"}},
 		{"pull", "POST", "/images", `{"reference": "127.0.0.1:5000/busybox:1"}`, 503, []string{"image store"}},
 		{"start", "POST", "/containers/x", `{"image": "127.0.0.1:5000/busybox:1"}`, 503, []string{"image store"}},
+		{"pool", "PUT", "/pools/p", `{"image": "127.0.0.1:5000/busybox:1", "size": 1}`, 503, []string{"image store"}},
 	})
 }
 
