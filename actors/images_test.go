@@ -406,3 +406,58 @@ func sameSet(got []string, want ...string) bool {
 	}
 	return true
 }
+
+// TestImageHundredContainersShareLayers: 100 running containers of one
+// image hold one copy of its layers, each adding only its own few
+// directories; deleting them takes every root.
+func TestImageHundredContainersShareLayers(t *testing.T) {
+	e := newImageEnv(t)
+	ctx := testContext(t)
+	if _, err := e.sup.PullImage(ctx, e.ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	storeDir := filepath.Dir(filepath.Dir(filepath.Dir(e.store.RootPath("x"))))
+	layersDir := filepath.Join(storeDir, "layers")
+	layersBefore, _ := os.ReadDir(layersDir)
+	before := testutil.DiskUsage(t, storeDir)
+
+	const n = 100
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := e.sup.StartContainer(ctx, StartContainer{ID: fmt.Sprintf("c%03d", i), Image: &ImageStart{Ref: e.ref,
+				Overrides: imagespec.Overrides{Args: []string{"sleep", "300"}}}})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(e.sup.State().Containers); got != n {
+		t.Fatalf("%d containers, want %d", got, n)
+	}
+	after := testutil.DiskUsage(t, storeDir)
+	layersAfter, _ := os.ReadDir(layersDir)
+	img, _ := e.sup.Image(e.ref)
+	t.Logf("store: %d KiB with the image (%d bytes compressed), %d KiB with %d containers running from it", before>>10, img.Size, after>>10, n)
+	if len(layersAfter) != len(layersBefore) {
+		t.Errorf("layer directories: %d before the starts, %d after", len(layersBefore), len(layersAfter))
+	}
+	// busybox unpacked is about 2 MiB: a copy per container would be 200.
+	if grown := after - before; grown > n*64<<10 {
+		t.Errorf("%d containers grew the store by %d KiB: more than 64 KiB each", n, grown>>10)
+	}
+	for i := range n {
+		go func() { errs <- e.sup.Delete(ctx, fmt.Sprintf("c%03d", i), true) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if ids, _ := e.store.Mounted(); len(ids) != 0 {
+		t.Errorf("roots left: %v", ids)
+	}
+}

@@ -1,12 +1,16 @@
 // Package testutil holds the waiting that troupe's tests share: every test
 // waits for a condition with a deadline of its own, far below go test's
 // -timeout, and a failure names what did not happen. Nothing orders events
-// by sleeping.
+// by sleeping. It also measures disk usage as du does, for the tests of
+// what images share.
 //
 // It imports only the standard library.
 package testutil
 
 import (
+	"io/fs"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -90,4 +94,38 @@ func DoneWithin[T any](t testing.TB, timeout time.Duration, what string, c <-cha
 	case <-timer.C:
 		t.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
+}
+
+// DiskUsage is the space the files under dir take on disk, as du counts
+// it: hard links once, and nothing below a mount point (the containers'
+// overlays show the layers again).
+func DiskUsage(t *testing.T, dir string) int64 {
+	t.Helper()
+	var root syscall.Stat_t
+	if err := syscall.Lstat(dir, &root); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint64]bool{}
+	var total int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st syscall.Stat_t
+		if err := syscall.Lstat(path, &st); err != nil {
+			return err
+		}
+		if st.Dev != root.Dev {
+			return fs.SkipDir
+		}
+		if !seen[st.Ino] {
+			seen[st.Ino] = true
+			total += st.Blocks * 512
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return total
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +12,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/troupe-run/troupe/errclass"
+	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
@@ -30,40 +28,6 @@ func TestMain(m *testing.M) {
 	// This test binary is also the init of the containers it starts.
 	linux.Init()
 	os.Exit(linuxtest.Guarded(m.Run))
-}
-
-// diskUsage is the space the files under dir take on disk, as du counts
-// it: hard links once, and nothing below a mount point (the containers'
-// overlays show the layers again).
-func diskUsage(t *testing.T, dir string) int64 {
-	t.Helper()
-	var root unix.Stat_t
-	if err := unix.Lstat(dir, &root); err != nil {
-		t.Fatal(err)
-	}
-	seen := map[uint64]bool{}
-	var total int64
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(path, &st); err != nil {
-			return err
-		}
-		if st.Dev != root.Dev {
-			return fs.SkipDir
-		}
-		if !seen[st.Ino] {
-			seen[st.Ino] = true
-			total += st.Blocks * 512
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return total
 }
 
 // entries counts what is in dir (0 if it is not there).
@@ -157,7 +121,7 @@ func TestStore(t *testing.T) {
 	// with an upper directory of its own, and the disk holds the layers
 	// once whatever the number of containers.
 	imagesDir := filepath.Join(dir, "images")
-	before := diskUsage(t, imagesDir)
+	before := testutil.DiskUsage(t, imagesDir)
 	const n = 100
 	for i := range n {
 		id := fmt.Sprintf("c%02d", i)
@@ -175,7 +139,7 @@ func TestStore(t *testing.T) {
 	}
 	// Each container adds its directories (a few KiB), not a copy of the
 	// image (2 MiB of busybox here).
-	after := diskUsage(t, imagesDir)
+	after := testutil.DiskUsage(t, imagesDir)
 	t.Logf("disk used by the store: %d KiB with the image, %d KiB with %d containers on it", before>>10, after>>10, n)
 	if grown := after - before; grown > n*64<<10 {
 		t.Errorf("%d containers grew the store by %d KiB: more than 64 KiB each", n, grown>>10)
