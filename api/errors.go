@@ -23,5 +23,6 @@ const (
 	TooLarge           ErrorCode = "too_large"           // 413: a body over its limit
 	Unavailable        ErrorCode = "unavailable"         // 503: a facility this daemon lacks (CRIU)
 	DeadlineExceeded   ErrorCode = "deadline_exceeded"   // 504: CRIU overstayed its deadline and was killed
+	NoSpace            ErrorCode = "no_space"            // 507: the daemon's disk (or quota) is full: a pull, an import, a checkpoint
 	Internal           ErrorCode = "internal"            // 500: the runtime failed; the message says why
 )

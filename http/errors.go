@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	nethttp "net/http"
+	"syscall"
 
 	"github.com/gin-gonic/gin"
 
@@ -37,6 +38,8 @@ func answerOf(err error) (int, api.ErrorCode) {
 		return nethttp.StatusServiceUnavailable, api.Unavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return nethttp.StatusGatewayTimeout, api.DeadlineExceeded
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return nethttp.StatusInsufficientStorage, api.NoSpace
 	}
 	return nethttp.StatusInternalServerError, api.Internal
 }

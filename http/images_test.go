@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -322,6 +323,7 @@ func TestAnswerOf(t *testing.T) {
 		{"image in use", fmt.Errorf("image x is used by 1 containers: %w", errclass.FailedPrecondition), 409, api.FailedPrecondition},
 		{"registry unreachable", errclass.With(errclass.Unavailable, errors.New("dial tcp: refused")), 503, api.Unavailable},
 		{"deadline", fmt.Errorf("criu: %w", context.DeadlineExceeded), 504, api.DeadlineExceeded},
+		{"disk full", fmt.Errorf("unpack layer sha256:ab: write /x: %w", syscall.ENOSPC), 507, api.NoSpace},
 		{"anything else", errors.New("runc: boom"), 500, api.Internal},
 	}
 	for _, tt := range tests {

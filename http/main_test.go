@@ -200,6 +200,7 @@ var codesOfStatus = map[int][]api.ErrorCode{
 	500: {api.Internal},
 	503: {api.Unavailable},
 	504: {api.DeadlineExceeded},
+	507: {api.NoSpace},
 }
 
 // checkErrorBody checks that an error answer is {"error": "...", "code":

@@ -6,6 +6,7 @@ import (
 	"io"
 	nethttp "net/http"
 	"strings"
+	"syscall"
 
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
@@ -51,6 +52,8 @@ func (e *APIError) Unwrap() error {
 		return errclass.FailedPrecondition
 	case api.Unavailable:
 		return errclass.Unavailable
+	case api.NoSpace:
+		return syscall.ENOSPC
 	case "":
 		return classOfStatus(e.Status)
 	}
