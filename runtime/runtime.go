@@ -171,6 +171,13 @@ type ProcessSpec struct {
 	// means /dev/null. Files, not io.Writers: a writer would make a pipe that
 	// the daemon must drain and that keeps Wait from returning.
 	Stdin, Stdout, Stderr *os.File `json:"-"`
+	// ConsoleSocket, when set, asks for a terminal: the process gets a new
+	// pty as its stdin, stdout and stderr (which are then ignored), and the
+	// pty's master is sent over this unix socket (SCM_RIGHTS) for its
+	// caller to receive. ConsoleWidth and ConsoleHeight are its first size.
+	ConsoleSocket *os.File `json:"-"`
+	ConsoleWidth  uint16   `json:"consoleWidth,omitempty"`
+	ConsoleHeight uint16   `json:"consoleHeight,omitempty"`
 }
 
 // User is a uid, a gid and additional gids inside a container.

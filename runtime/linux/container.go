@@ -117,6 +117,9 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 	}
 	defer devNull.Close()
 	lp.Stdin, lp.Stdout, lp.Stderr = orFile(spec.Stdin, devNull), orFile(spec.Stdout, devNull), orFile(spec.Stderr, devNull)
+	if spec.ConsoleSocket != nil {
+		lp.ConsoleSocket, lp.ConsoleWidth, lp.ConsoleHeight = spec.ConsoleSocket, spec.ConsoleWidth, spec.ConsoleHeight
+	}
 
 	// The lock is held from the start to the registration so that Signal
 	// and Processes never see a pid that is not yet tracked.

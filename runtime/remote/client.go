@@ -324,13 +324,13 @@ func (ct *container) do(ctx context.Context, f *frame) error {
 func (ct *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime.Process, error) {
 	f := ct.op("exec")
 	var files []*os.File
-	for i, file := range []*os.File{spec.Stdin, spec.Stdout, spec.Stderr} {
+	for i, file := range []*os.File{spec.Stdin, spec.Stdout, spec.Stderr, spec.ConsoleSocket} {
 		if file != nil {
 			f.Stdio = append(f.Stdio, i)
 			files = append(files, file)
 		}
 	}
-	spec.Stdin, spec.Stdout, spec.Stderr = nil, nil, nil
+	spec.Stdin, spec.Stdout, spec.Stderr, spec.ConsoleSocket = nil, nil, nil, nil
 	f.Spec = &spec
 	v, err := ct.cl.call(ctx, f, files, func(raw json.RawMessage) (any, error) {
 		var m processMsg

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	goruntime "runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/console"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -56,6 +58,48 @@ func TestExecStdio(t *testing.T) {
 	}
 	if string(out) != "got hello\noops\n" {
 		t.Errorf("the process wrote %q", out)
+	}
+	if st, err := p.Wait(ctx); err != nil || st.Code != 0 {
+		t.Errorf("exit %+v, %v", st, err)
+	}
+}
+
+// TestExecTerminal checks that the console socket reaches the engine too:
+// the pty's master comes back to the caller, not to the engine.
+func TestExecTerminal(t *testing.T) {
+	e := shared.New(t, troupetest.Options{Name: "tty"})
+	cl := serve(t, e.Runtime)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := cl.Start(ctx, "tty", runtime.StartOptions{BundlePath: e.Bundle(t, "tty")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Delete(context.Background(), true) })
+	parent, child, err := console.Socket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Close()
+	p, err := c.Exec(ctx, runtime.ProcessSpec{Args: []string{"sh", "-c", "stty size"}, ConsoleSocket: child, ConsoleWidth: 91, ConsoleHeight: 19})
+	child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := console.Receive(ctx, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	var out []byte
+	buf := make([]byte, 256)
+	_ = master.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !strings.Contains(string(out), "19 91") {
+		n, err := master.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			t.Fatalf("read the terminal: %v; got %q", err, out)
+		}
 	}
 	if st, err := p.Wait(ctx); err != nil || st.Code != 0 {
 		t.Errorf("exit %+v, %v", st, err)

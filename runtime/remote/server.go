@@ -252,6 +252,8 @@ func (s *server) dispatch(ctx context.Context, f *frame, files []*os.File) (res 
 				spec.Stdout = files[i]
 			case 2:
 				spec.Stderr = files[i]
+			case 3:
+				spec.ConsoleSocket = files[i]
 			}
 		}
 		p, err := c.Exec(ctx, spec)

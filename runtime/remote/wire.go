@@ -60,7 +60,7 @@ type frame struct {
 	Pid        int                        `json:"pid,omitempty"`
 	Sig        int                        `json:"sig,omitempty"`
 	Spec       *runtime.ProcessSpec       `json:"spec,omitempty"`
-	Stdio      []int                      `json:"stdio,omitempty"` // which of 0, 1, 2 (stdin, stdout, stderr) came as FDs
+	Stdio      []int                      `json:"stdio,omitempty"` // which of 0, 1, 2, 3 (stdin, stdout, stderr, console socket) came as FDs
 	Res        *runtime.Resources         `json:"res,omitempty"`
 	Dir        string                     `json:"dir,omitempty"`
 	Checkpoint *runtime.CheckpointOptions `json:"ckpt,omitempty"`
