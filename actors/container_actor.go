@@ -67,6 +67,10 @@ func (a *containerActor) Receive(ctx actor.Context) {
 		a.get(ctx)
 	case *GetStats:
 		a.stats(ctx)
+	case *AttachProcess:
+		a.attach(ctx, msg)
+	case *WaitProcess:
+		a.wait(ctx, msg)
 	default:
 		a.behavior.Receive(ctx)
 	}
@@ -118,6 +122,7 @@ func (a *containerActor) remove(ctx actor.Context, replyTo *actor.PID, reply any
 // this each of those would also keep its container's runtime and
 // libcontainer state, about 8 KiB.
 func (a *containerActor) forget() {
+	a.closeStdio()
 	a.rec.ctr, a.rec.procs, a.rec.queue.work, a.rec.startReply = nil, nil, nil, nil
 }
 

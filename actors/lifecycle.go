@@ -182,7 +182,12 @@ func (a *containerActor) adopt(ctx actor.Context, c runtime.Container, loaded bo
 func (a *containerActor) processExited(ctx actor.Context, pid int, st runtime.ExitStatus) {
 	i := a.rec.procIndex(pid)
 	if i < 0 {
-		return // already accounted for
+		// Already accounted for, or one of the processes the init's exit
+		// took with it: its exit is recorded now.
+		if a.rec.ctr == nil || pid != a.rec.ctr.Init().Pid() {
+			a.execExited(pid, st)
+		}
+		return
 	}
 	if a.rec.ctr != nil && pid == a.rec.ctr.Init().Pid() && a.rec.exit == nil {
 		code := st.Code
@@ -201,6 +206,7 @@ func (a *containerActor) processExited(ctx actor.Context, pid int, st runtime.Ex
 	}
 	code := st.Code
 	a.rec.procs = append(a.rec.procs[:i:i], a.rec.procs[i+1:]...)
+	a.execExited(pid, st)
 	a.publish(api.Event{Type: api.EventProcessExit, Pid: pid, ExitStatus: &code})
 	a.changed(ctx, nil, nil)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/troupe-run/troupe/actors/stdio"
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
@@ -104,6 +105,10 @@ func (m *GetContainer) failed(err error) any { return &GetContainerResult{Err: e
 type ExecProcess struct {
 	ID      string
 	Process runtime.ProcessSpec
+	// Stdio, when set, has the daemon keep the process's stdio for
+	// clients to attach to (AttachProcess) instead of /dev/null; the
+	// spec's own files are then ignored.
+	Stdio *stdio.Options
 }
 
 // ExecProcessResult answers ExecProcess.
@@ -114,6 +119,41 @@ type ExecProcessResult struct {
 
 func (m *ExecProcess) containerID() string  { return m.ID }
 func (m *ExecProcess) failed(err error) any { return &ExecProcessResult{Err: err} }
+
+// AttachProcess asks for the stdio the daemon keeps of process Pid (an
+// exec with Stdio); the reply is an *AttachProcessResult, whose Session
+// the client then attaches to.
+type AttachProcess struct {
+	ID  string
+	Pid int
+}
+
+// AttachProcessResult answers AttachProcess.
+type AttachProcessResult struct {
+	Session *stdio.Session
+	Err     error
+}
+
+func (m *AttachProcess) containerID() string  { return m.ID }
+func (m *AttachProcess) failed(err error) any { return &AttachProcessResult{Err: err} }
+
+// WaitProcess asks how process Pid (the init's or an exec's) ended; the
+// reply is a *WaitProcessResult: the process itself while it runs, to wait
+// on, or its exit.
+type WaitProcess struct {
+	ID  string
+	Pid int
+}
+
+// WaitProcessResult answers WaitProcess: Process (running) or Exit.
+type WaitProcessResult struct {
+	Process runtime.Process
+	Exit    *runtime.ExitStatus
+	Err     error
+}
+
+func (m *WaitProcess) containerID() string  { return m.ID }
+func (m *WaitProcess) failed(err error) any { return &WaitProcessResult{Err: err} }
 
 // SignalProcess sends Signal to the process Pid (a host pid) of a container;
 // the reply is a *SignalProcessResult.
@@ -314,9 +354,11 @@ type containerStartFinished struct {
 
 // execFinished reports the end of an exec.
 type execFinished struct {
-	replyTo *actor.PID
-	process runtime.Process
-	err     error
+	replyTo  *actor.PID
+	process  runtime.Process
+	stdio    *stdio.Session
+	terminal bool
+	err      error
 }
 
 // pauseFinished reports the end of a pause or resume (pause false).

@@ -5,6 +5,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/troupe-run/troupe/actors/stdio"
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/containerlog"
@@ -39,7 +40,26 @@ type record struct {
 	// so; image is the digest of the image it runs from.
 	fromImage *ImageStart
 	image     string
+	// stdio are the streams the daemon keeps of processes, by pid, until
+	// their exit was read or the container goes; exits are the last exits
+	// of exec'd processes, for WaitProcess (at most keptExits).
+	stdio map[int]*stdio.Session
+	exits []pidExit
 }
+
+// pidExit is how an exec'd process ended.
+type pidExit struct {
+	pid  int
+	exit runtime.ExitStatus
+}
+
+// keptExits bounds the exits a container remembers of its exec'd
+// processes; keptStreams the streams of exited processes it keeps unread
+// (each up to stdio.DefaultBuffer of output).
+const (
+	keptExits   = 64
+	keptStreams = 8
+)
 
 // info builds a fresh view of the container, as the API shows it.
 func (r *record) info() api.Container {

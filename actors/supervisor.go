@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/troupe-run/troupe/actors/events"
+	"github.com/troupe-run/troupe/actors/stdio"
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -343,6 +344,42 @@ func (s *Supervisor) Exec(ctx context.Context, id string, p runtime.ProcessSpec)
 		return api.Process{}, err
 	}
 	return r.Process, r.Err
+}
+
+// ExecStdio starts a process in container id whose stdio the daemon keeps
+// for clients to attach to (Attach), as o says.
+func (s *Supervisor) ExecStdio(ctx context.Context, id string, p runtime.ProcessSpec, o stdio.Options) (api.Process, error) {
+	r, err := askContainer[*ExecProcessResult](s, ctx, id, &ExecProcess{ID: id, Process: p, Stdio: &o})
+	if err != nil {
+		return api.Process{}, err
+	}
+	return r.Process, r.Err
+}
+
+// Attach returns the stdio the daemon keeps of process pid of container
+// id; attach to it with Session.Attach.
+func (s *Supervisor) Attach(ctx context.Context, id string, pid int) (*stdio.Session, error) {
+	r, err := askContainer[*AttachProcessResult](s, ctx, id, &AttachProcess{ID: id, Pid: pid})
+	if err != nil {
+		return nil, err
+	}
+	return r.Session, r.Err
+}
+
+// Wait waits (until ctx ends) for process pid of container id, its init's
+// or an exec'd one, to exit, and returns how it ended.
+func (s *Supervisor) Wait(ctx context.Context, id string, pid int) (runtime.ExitStatus, error) {
+	r, err := askContainer[*WaitProcessResult](s, ctx, id, &WaitProcess{ID: id, Pid: pid})
+	if err != nil {
+		return runtime.ExitStatus{}, err
+	}
+	if r.Err != nil {
+		return runtime.ExitStatus{}, r.Err
+	}
+	if r.Exit != nil {
+		return *r.Exit, nil
+	}
+	return r.Process.Wait(ctx)
 }
 
 // Signal sends sig to process pid of container id.

@@ -53,6 +53,9 @@ type Process struct {
 	Terminal bool     `json:"terminal"`
 	Env      []string `json:"env"`
 	Cwd      string   `json:"cwd,omitempty"`
+	// Stdio says the daemon keeps its stdin, stdout and stderr for clients
+	// to attach to (GET .../processes/{pid}/attach).
+	Stdio bool `json:"stdio,omitempty"`
 }
 
 // User is a uid, a gid and additional gids inside a container.
