@@ -106,8 +106,23 @@ type ExecRequest struct {
 	Cwd string `json:"cwd,omitempty"`
 	// User is the uid and gids inside the container; nil means root.
 	User *User `json:"user,omitempty"`
-	// Terminal asks for a terminal (not supported yet: 400).
+	// Attach has the daemon keep the process's stdout and stderr (and
+	// stdin, with Stdin) for a client to attach to (the attach endpoint),
+	// instead of sending them to /dev/null.
+	Attach bool `json:"attach,omitempty"`
+	// Stdin keeps the process's stdin open for the attached client.
+	Stdin bool `json:"stdin,omitempty"`
+	// Terminal gives the process a terminal (a pty made in the container):
+	// its stdin, stdout and stderr, kept for a client as with Attach.
 	Terminal bool `json:"terminal,omitempty"`
+	// ConsoleSize is the terminal's first size.
+	ConsoleSize *ConsoleSize `json:"consoleSize,omitempty"`
+}
+
+// ConsoleSize is a terminal's size in columns and rows.
+type ConsoleSize struct {
+	Width  int `json:"width"`
+	Height int `json:"height"`
 }
 
 // PatchRequest is the body of PATCH /containers/{id}. Each field set is a

@@ -7,7 +7,9 @@ import (
 	"syscall"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sys/unix"
 
+	"github.com/troupe-run/troupe/actors/stdio"
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -23,8 +25,8 @@ func (s *Server) execProcess(c *gin.Context) {
 		fail(c, fmt.Errorf("field \"args\" is required: %w", errclass.InvalidArgument))
 		return
 	}
-	if req.Terminal {
-		fail(c, fmt.Errorf("field \"terminal\": terminals are not supported: %w", errclass.InvalidArgument))
+	if req.ConsoleSize != nil && !req.Terminal {
+		fail(c, fmt.Errorf("field \"consoleSize\" is for a terminal, and \"terminal\" is not set: %w", errclass.InvalidArgument))
 		return
 	}
 	spec := runtime.ProcessSpec{Args: req.Args, Env: req.Env, Cwd: req.Cwd}
@@ -35,7 +37,21 @@ func (s *Server) execProcess(c *gin.Context) {
 		}
 		spec.User = runtime.User{UID: req.User.UID, GID: req.User.GID, AdditionalGids: req.User.AdditionalGids}
 	}
-	p, err := s.cfg.Supervisor.Exec(c.Request.Context(), c.Param("id"), spec)
+	var p api.Process
+	var err error
+	if req.Attach || req.Stdin || req.Terminal {
+		o := stdio.Options{Stdin: req.Stdin, Terminal: req.Terminal}
+		if req.ConsoleSize != nil {
+			o.Width, o.Height = req.ConsoleSize.Width, req.ConsoleSize.Height
+			if o.Width < 1 || o.Height < 1 {
+				fail(c, fmt.Errorf("field \"consoleSize\": %dx%d: want at least one column and row: %w", o.Width, o.Height, errclass.InvalidArgument))
+				return
+			}
+		}
+		p, err = s.cfg.Supervisor.ExecStdio(c.Request.Context(), c.Param("id"), spec, o)
+	} else {
+		p, err = s.cfg.Supervisor.Exec(c.Request.Context(), c.Param("id"), spec)
+	}
 	if err != nil {
 		fail(c, err)
 		return
@@ -43,10 +59,46 @@ func (s *Server) execProcess(c *gin.Context) {
 	c.JSON(nethttp.StatusCreated, p)
 }
 
-func (s *Server) signalProcess(c *gin.Context) {
+// pidParam is the request's pid, or an InvalidArgument.
+func pidParam(c *gin.Context) (int, error) {
 	pid, err := strconv.Atoi(c.Param("pid"))
 	if err != nil || pid < 1 {
-		fail(c, fmt.Errorf("pid %q: must be a positive number: %w", c.Param("pid"), errclass.InvalidArgument))
+		return 0, fmt.Errorf("pid %q: must be a positive number: %w", c.Param("pid"), errclass.InvalidArgument)
+	}
+	return pid, nil
+}
+
+// waitProcess answers how a process ended, once it has.
+func (s *Server) waitProcess(c *gin.Context) {
+	pid, err := pidParam(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	st, err := s.cfg.Supervisor.Wait(c.Request.Context(), c.Param("id"), pid)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(nethttp.StatusOK, processExit(st.Code, st.Signal))
+}
+
+// processExit is an exit on the wire.
+func processExit(code int, sig syscall.Signal) *api.ProcessExit {
+	e := &api.ProcessExit{ExitCode: code}
+	if sig != 0 {
+		e.Signal = unix.SignalName(sig)
+		if e.Signal == "" {
+			e.Signal = strconv.Itoa(int(sig))
+		}
+	}
+	return e
+}
+
+func (s *Server) signalProcess(c *gin.Context) {
+	pid, err := pidParam(c)
+	if err != nil {
+		fail(c, err)
 		return
 	}
 	var req api.SignalRequest

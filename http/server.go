@@ -106,6 +106,8 @@ func New(cfg Config) *Server {
 	c.PUT("/process", s.execProcess)
 	c.POST("/process/:pid", s.signalProcess)
 	c.POST("/processes/:pid", s.signalProcess)
+	c.GET("/processes/:pid/attach", s.attachProcess)
+	c.GET("/processes/:pid/wait", s.waitProcess)
 	c.GET("/stats", s.stats)
 	c.GET("/logs", s.logs)
 	c.GET("/checkpoint", s.listCheckpoints)

@@ -191,7 +191,7 @@ func TestProcesses(t *testing.T) {
 		{"exec empty body", "PUT", "/containers/box/processes", ``, 400, []string{"args"}},
 		{"exec unknown field", "PUT", "/containers/box/processes", `{"args": ["true"], "tty": true}`, 400, []string{"unknown field", "tty"}},
 		{"exec unknown user field", "PUT", "/containers/box/processes", `{"args": ["true"], "user": {"uid": 0, "name": "root"}}`, 400, []string{"name"}},
-		{"exec terminal", "PUT", "/containers/box/processes", `{"args": ["sh"], "terminal": true}`, 400, []string{"terminal"}},
+		{"exec, a console size without a terminal", "PUT", "/containers/box/processes", `{"args": ["sh"], "consoleSize": {"width": 80, "height": 24}}`, 400, []string{"terminal"}},
 		{"exec negative uid", "PUT", "/containers/box/processes", `{"args": ["true"], "user": {"uid": -1, "gid": 0}}`, 400, []string{"uid"}},
 		{"exec args not strings", "PUT", "/containers/box/processes", `{"args": [1, 2]}`, 400, []string{"args"}},
 		{"exec malformed", "PUT", "/containers/box/processes", `{"args": [`, 400, []string{"malformed JSON"}},

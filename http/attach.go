@@ -1,0 +1,171 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/gin-gonic/gin"
+
+	"github.com/troupe-run/troupe/actors/stdio"
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
+)
+
+// maxAttachMessage bounds one message from an attached client: a piece of
+// stdin or a control message.
+const maxAttachMessage = 1 << 20
+
+// attachWriteTimeout is how long one message to a client may take: a
+// client that reads nothing for that long is taken for gone (its process's
+// output is kept meanwhile, up to the session's bound).
+const attachWriteTimeout = time.Minute
+
+// attachProcess connects a client to the stdio the daemon keeps of a
+// process, over a WebSocket (the protocol is api.StreamStdin's).
+func (s *Server) attachProcess(c *gin.Context) {
+	pid, err := pidParam(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	sess, err := s.cfg.Supervisor.Attach(c.Request.Context(), c.Param("id"), pid)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if !websocketRequest(c) {
+		fail(c, fmt.Errorf("attach is a WebSocket: the request must ask to upgrade (Connection: Upgrade, Upgrade: websocket): %w", errclass.InvalidArgument))
+		return
+	}
+	att, err := sess.Attach()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	defer att.Detach()
+	conn, err := websocket.Accept(c.Writer, c.Request, nil)
+	if err != nil {
+		return // Accept answered the client
+	}
+	conn.SetReadLimit(maxAttachMessage)
+	// The connection is the handler's now: the server no longer watches
+	// it, so its own reads say when the client goes.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		defer cancel()
+		readAttached(ctx, conn, att)
+	}()
+	for {
+		ev, err := att.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			_ = conn.Close(websocket.StatusNormalClosure, "the process exited")
+			return
+		}
+		if err != nil {
+			_ = conn.Close(websocket.StatusNormalClosure, "detached")
+			return
+		}
+		var msg []byte
+		switch {
+		case ev.Exit != nil:
+			msg = control(api.AttachControl{Type: api.ControlExit, Exit: processExit(ev.Exit.Code, ev.Exit.Signal)})
+		case ev.Dropped > 0:
+			msg = control(api.AttachControl{Type: api.ControlDropped, Dropped: ev.Dropped})
+		default:
+			stream := api.StreamStdout
+			if ev.Stream == stdio.Stderr {
+				stream = api.StreamStderr
+			}
+			msg = append([]byte{stream}, ev.Data...)
+		}
+		if err := writeAttached(ctx, conn, msg); err != nil {
+			_ = conn.CloseNow()
+			return
+		}
+	}
+}
+
+// websocketRequest says whether the request asks for a WebSocket.
+func websocketRequest(c *gin.Context) bool {
+	h := c.Request.Header
+	return headerHas(h.Values("Connection"), "upgrade") && headerHas(h.Values("Upgrade"), "websocket")
+}
+
+// readAttached handles what the client sends until it goes.
+func readAttached(ctx context.Context, conn *websocket.Conn, att *stdio.Attachment) {
+	refuse := func(why error) bool {
+		return writeAttached(ctx, conn, control(api.AttachControl{Type: api.ControlError, Error: why.Error()})) == nil
+	}
+	for {
+		typ, data, err := conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageBinary || len(data) == 0 {
+			if !refuse(fmt.Errorf("a message must be binary, its first byte its stream")) {
+				return
+			}
+			continue
+		}
+		switch data[0] {
+		case api.StreamStdin:
+			if _, err := att.Write(data[1:]); err != nil && !refuse(err) {
+				return
+			}
+		case api.StreamControl:
+			if err := handleControl(data[1:], att); err != nil && !refuse(err) {
+				return
+			}
+		default:
+			if !refuse(fmt.Errorf("stream %d: a client sends only stdin (0) and control (3)", data[0])) {
+				return
+			}
+		}
+	}
+}
+
+// handleControl does what a client's control message asks.
+func handleControl(data []byte, att *stdio.Attachment) error {
+	var m api.AttachControl
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("control message: %v", err)
+	}
+	switch m.Type {
+	case api.ControlResize:
+		return att.Resize(m.Width, m.Height)
+	case api.ControlCloseStdin:
+		return att.CloseStdin()
+	}
+	return fmt.Errorf("control message of type %q: want %q or %q", m.Type, api.ControlResize, api.ControlCloseStdin)
+}
+
+func writeAttached(ctx context.Context, conn *websocket.Conn, msg []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, attachWriteTimeout)
+	defer cancel()
+	return conn.Write(ctx, websocket.MessageBinary, msg)
+}
+
+// control is a control message of the attach protocol.
+func control(m api.AttachControl) []byte {
+	data, _ := json.Marshal(m)
+	return append([]byte{api.StreamControl}, data...)
+}
+
+// headerHas says whether a comma-separated header holds token, in any case.
+func headerHas(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

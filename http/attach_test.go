@@ -1,0 +1,191 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
+	"github.com/troupe-run/troupe/http/client"
+	"github.com/troupe-run/troupe/internal/testutil"
+)
+
+// attachClient is a client of the env's server.
+func (e *env) attachClient() *client.Client {
+	e.t.Helper()
+	c, err := client.New(e.base, client.WithHTTPClient(e.client))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// until reads frames until one's output holds want (or a control frame
+// satisfies stop), returning what was read.
+func until(t *testing.T, s *client.Stream, want string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got strings.Builder
+	for !strings.Contains(got.String(), want) {
+		f, err := s.Recv(ctx)
+		if err != nil {
+			t.Fatalf("waiting for %q: %v; read %q", want, err, got.String())
+		}
+		if f.Control != nil {
+			fmt.Fprintf(&got, "[%s %s]", f.Control.Type, f.Control.Error)
+			continue
+		}
+		got.Write(f.Data)
+	}
+	return got.String()
+}
+
+// frames reads to the end of the stream: stdout, stderr and the exit.
+func frames(t *testing.T, s *client.Stream) (out, errOut string, exit *api.ProcessExit) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var o, e strings.Builder
+	for {
+		f, err := s.Recv(ctx)
+		if errors.Is(err, client.ErrDetached) {
+			return o.String(), e.String(), exit
+		}
+		if err != nil {
+			t.Fatalf("recv: %v", err)
+		}
+		switch {
+		case f.Control != nil && f.Control.Type == api.ControlExit:
+			exit = f.Control.Exit
+		case f.Stream == api.StreamStdout:
+			o.Write(f.Data)
+		case f.Stream == api.StreamStderr:
+			e.Write(f.Data)
+		}
+	}
+}
+
+func TestAttach(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cl := e.attachClient()
+	ctx := context.Background()
+	e.startContainer("c", e.bundle("c", "sleep", "300"))
+
+	// The two streams apart, then the exit; wait says it too.
+	p, err := cl.Exec(ctx, "c", api.ExecRequest{Args: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, Attach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cl.Attach(ctx, "c", p.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, exit := frames(t, s)
+	if out != "out\n" || errOut != "err\n" || exit == nil || exit.ExitCode != 3 {
+		t.Errorf("attach read %q, %q, exit %+v", out, errOut, exit)
+	}
+	if st, err := cl.Wait(ctx, "c", p.Pid); err != nil || st.ExitCode != 3 {
+		t.Errorf("wait: %+v, %v", st, err)
+	}
+	if _, err := cl.Attach(ctx, "c", p.Pid); !errors.Is(err, errclass.NotFound) {
+		t.Errorf("attach after the exit was read: %v", err)
+	}
+
+	// A terminal: typed commands are answered, a resize shows, bad input
+	// gets an error frame and harms nothing.
+	p, err = cl.Exec(ctx, "c", api.ExecRequest{Args: []string{"sh"}, Terminal: true, ConsoleSize: &api.ConsoleSize{Width: 80, Height: 24}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = cl.Attach(ctx, "c", p.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Attach(ctx, "c", p.Pid); !errors.Is(err, errclass.FailedPrecondition) {
+		t.Errorf("a second client: %v", err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.Stdin(ctx, []byte("stty size\r")))
+	until(t, s, "24 80")
+	must(s.Resize(ctx, 132, 43))
+	must(s.Stdin(ctx, []byte("stty size\r")))
+	until(t, s, "43 132")
+	must(s.Resize(ctx, 0, 99999))
+	until(t, s, "[error terminal size 0x99999")
+	must(s.Send(ctx, api.StreamControl, []byte("{not json")))
+	until(t, s, "[error control message")
+	must(s.Send(ctx, 7, []byte("x")))
+	until(t, s, "[error stream 7")
+	must(s.Stdin(ctx, []byte("echo still here\r")))
+	until(t, s, "still here")
+	must(s.Stdin(ctx, []byte("exit 5\r")))
+	if _, _, exit := frames(t, s); exit == nil || exit.ExitCode != 5 {
+		t.Errorf("terminal exit %+v, want 5", exit)
+	}
+
+	// A client that goes mid-stream: the process runs on, nothing of the
+	// attach is left, and the next client reads on.
+	p, err = cl.Exec(ctx, "c", api.ExecRequest{Args: []string{"sh", "-c", "while read l; do echo got $l; done; echo bye"}, Stdin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goroutines, fds := goruntime.NumGoroutine(), openFDs(t)
+	for i := range 5 {
+		s, err = cl.Attach(ctx, "c", p.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(s.Stdin(ctx, []byte(fmt.Sprintf("%d\n", i))))
+		until(t, s, fmt.Sprintf("got %d", i))
+		must(s.Close())
+	}
+	testutil.Eventually(t, "the attaches' goroutines and descriptors to go", func() bool {
+		return goruntime.NumGoroutine() <= goroutines && openFDs(t) <= fds
+	})
+	if c := e.get("c"); len(c.Processes) != 2 {
+		t.Errorf("processes after the clients left: %+v", c.Processes)
+	}
+	s, err = cl.Attach(ctx, "c", p.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(s.CloseStdin(ctx))
+	if out, _, exit := frames(t, s); out != "bye\n" || exit == nil || exit.ExitCode != 0 {
+		t.Errorf("after close-stdin: %q, exit %+v", out, exit)
+	}
+
+	sleeper, err := cl.Exec(ctx, "c", api.ExecRequest{Args: []string{"sleep", "300"}, Attach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, []request{
+		{"attach without upgrade", "GET", fmt.Sprintf("/containers/c/processes/%d/attach", sleeper.Pid), "", 400, []string{"WebSocket"}},
+		{"attach to the init, whose stdio is the log's", "GET", fmt.Sprintf("/containers/c/processes/%d/attach", e.get("c").Processes[0].Pid), "", 409, []string{"not kept"}},
+		{"attach to no such pid", "GET", "/containers/c/processes/999999/attach", "", 404, nil},
+		{"attach, bad pid", "GET", "/containers/c/processes/x/attach", "", 400, []string{"pid"}},
+		{"wait for no such pid", "GET", "/containers/c/processes/999999/wait", "", 404, nil},
+		{"console size without a terminal", "PUT", "/containers/c/processes", `{"args": ["true"], "attach": true, "consoleSize": {"width": 80, "height": 24}}`, 400, []string{"consoleSize"}},
+		{"absurd console size", "PUT", "/containers/c/processes", `{"args": ["true"], "terminal": true, "consoleSize": {"width": 100000, "height": 24}}`, 400, []string{"100000"}},
+	})
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
