@@ -302,15 +302,15 @@ func TestCommands(t *testing.T) {
 		},
 		{
 			name: "exec",
-			args: []string{"exec", "redis", "--env", "A=b", "-e", "C=d,e", "--cwd", "/tmp", "--user", "1000:100", "--", "sh", "-c", "echo hi"},
+			args: []string{"exec", "-d", "redis", "--env", "A=b", "-e", "C=d,e", "--cwd", "/tmp", "--user", "1000:100", "--", "sh", "-c", "echo hi"},
 			calls: []call{{"PUT", "/containers/redis/processes",
 				`{"args": ["sh", "-c", "echo hi"], "env": ["A=b", "C=d,e"], "cwd": "/tmp", "user": {"uid": 1000, "gid": 100}}`,
 				201, `{"pid": 12, "args": ["sh", "-c", "echo hi"], "user": {"uid": 1000, "gid": 100}, "terminal": false, "env": ["A=b", "C=d,e"]}`}},
 			stdout: "12\n",
 		},
 		{
-			name:   "exec without flags",
-			args:   []string{"exec", "redis", "ls"},
+			name:   "exec -d without other flags",
+			args:   []string{"exec", "redis", "-d", "ls"},
 			calls:  []call{{"PUT", "/containers/redis/processes", `{"args": ["ls"]}`, 201, `{"pid": 13, "args": ["ls"], "user": {"uid": 0, "gid": 0}}`}},
 			stdout: "13\n",
 		},

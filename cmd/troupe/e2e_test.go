@@ -763,7 +763,7 @@ func testCLIAgainstDaemon(t *testing.T, args ...string) {
 	if out := must("ps"); !strings.Contains(out, "web") || !strings.Contains(out, "running") {
 		t.Errorf("ps:\n%s", out)
 	}
-	pid := must("exec", "web", "--user", "1000:1000", "--", "sleep", "301")
+	pid := must("exec", "-d", "web", "--user", "1000:1000", "--", "sleep", "301")
 	if n, err := fmt.Sscanf(pid, "%d", new(int)); n != 1 || err != nil {
 		t.Fatalf("exec printed %q, want a pid", pid)
 	}
