@@ -128,9 +128,11 @@ type AttachProcess struct {
 	Pid int
 }
 
-// AttachProcessResult answers AttachProcess.
+// AttachProcessResult answers AttachProcess: the Session, or for an init
+// whose output goes to its log, the log (InitLog) to follow.
 type AttachProcessResult struct {
 	Session *stdio.Session
+	InitLog string
 	Err     error
 }
 

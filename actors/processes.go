@@ -104,6 +104,10 @@ func (a *containerActor) attach(ctx actor.Context, msg *AttachProcess) {
 		sess.Close()
 		delete(a.rec.stdio, msg.Pid)
 	}
+	if a.rec.ctr != nil && msg.Pid == a.rec.ctr.Init().Pid() {
+		ctx.Respond(&AttachProcessResult{InitLog: a.rec.ctr.LogPath()})
+		return
+	}
 	if a.rec.procIndex(msg.Pid) >= 0 {
 		ctx.Respond(&AttachProcessResult{Err: fmt.Errorf("process %d of container %q: its stdio is not kept by the daemon (exec it with attach): %w", msg.Pid, a.rec.id, errclass.FailedPrecondition)})
 		return

@@ -66,10 +66,11 @@ func TestRealExecStdio(t *testing.T) {
 	if !p.Stdio {
 		t.Errorf("exec'd process %+v, want its stdio kept", p)
 	}
-	sess, err := e.sup.Attach(ctx, "c", p.Pid)
+	at, err := e.sup.Attach(ctx, "c", p.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
+	sess := at.Session
 	a, err := sess.Attach()
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +94,8 @@ func TestRealExecStdio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, _ = e.sup.Attach(ctx, "c", p.Pid)
+	at, _ = e.sup.Attach(ctx, "c", p.Pid)
+	sess = at.Session
 	a, _ = sess.Attach()
 	if ev, err := a.Next(ctx); err != nil || string(ev.Data) != "ready\n" {
 		t.Fatalf("first line: %+v, %v", ev, err)
@@ -135,7 +137,8 @@ func TestRealExecStdio(t *testing.T) {
 	if !p.Terminal {
 		t.Errorf("process %+v, want a terminal", p)
 	}
-	sess, _ = e.sup.Attach(ctx, "c", p.Pid)
+	at, _ = e.sup.Attach(ctx, "c", p.Pid)
+	sess = at.Session
 	a, _ = sess.Attach()
 	var screen strings.Builder
 	for !strings.Contains(screen.String(), "24 80") {
@@ -164,8 +167,8 @@ func TestRealExecStdio(t *testing.T) {
 		t.Errorf("attach to a pid not in the container: %v", err)
 	}
 	c, _ := e.sup.State().Get("c")
-	if _, err := e.sup.Attach(ctx, "c", c.Processes[0].Pid); !errors.Is(err, errclass.FailedPrecondition) {
-		t.Errorf("attach to the init, whose stdio goes to the log: %v", err)
+	if at, err := e.sup.Attach(ctx, "c", c.Processes[0].Pid); err != nil || at.Session != nil || at.InitLog == "" {
+		t.Errorf("attach to the init, whose stdio goes to the log: %+v, %v; want its log", at, err)
 	}
 	if _, err := e.sup.ExecStdio(ctx, "c", runtime.ProcessSpec{Args: []string{"true"}}, stdio.Options{Terminal: true, Width: 99999}); !errors.Is(err, errclass.InvalidArgument) {
 		t.Errorf("a terminal 99999 columns wide: %v", err)

@@ -356,14 +356,21 @@ func (s *Supervisor) ExecStdio(ctx context.Context, id string, p runtime.Process
 	return r.Process, r.Err
 }
 
-// Attach returns the stdio the daemon keeps of process pid of container
-// id; attach to it with Session.Attach.
-func (s *Supervisor) Attach(ctx context.Context, id string, pid int) (*stdio.Session, error) {
+// Attached is what a client attaches to: the stdio the daemon keeps of a
+// process (attach with Session.Attach), or, for a container's init, whose
+// output goes to its log, that log (InitLog) to follow.
+type Attached struct {
+	Session *stdio.Session
+	InitLog string
+}
+
+// Attach returns what a client of process pid of container id attaches to.
+func (s *Supervisor) Attach(ctx context.Context, id string, pid int) (Attached, error) {
 	r, err := askContainer[*AttachProcessResult](s, ctx, id, &AttachProcess{ID: id, Pid: pid})
 	if err != nil {
-		return nil, err
+		return Attached{}, err
 	}
-	return r.Session, r.Err
+	return Attached{Session: r.Session, InitLog: r.InitLog}, r.Err
 }
 
 // Wait waits (until ctx ends) for process pid of container id, its init's

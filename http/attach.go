@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/troupe-run/troupe/actors/stdio"
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
+	"github.com/troupe-run/troupe/runtime/containerlog"
 )
 
 // maxAttachMessage bounds one message from an attached client: a piece of
@@ -34,7 +36,14 @@ func (s *Server) attachProcess(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	sess, err := s.cfg.Supervisor.Attach(c.Request.Context(), c.Param("id"), pid)
+	past := false
+	if v := c.Query("logs"); v != "" {
+		if past, err = strconv.ParseBool(v); err != nil {
+			fail(c, fmt.Errorf("query logs=%q: want true or false: %w", v, errclass.InvalidArgument))
+			return
+		}
+	}
+	at, err := s.cfg.Supervisor.Attach(c.Request.Context(), c.Param("id"), pid)
 	if err != nil {
 		fail(c, err)
 		return
@@ -43,7 +52,11 @@ func (s *Server) attachProcess(c *gin.Context) {
 		fail(c, fmt.Errorf("attach is a WebSocket: the request must ask to upgrade (Connection: Upgrade, Upgrade: websocket): %w", errclass.InvalidArgument))
 		return
 	}
-	att, err := sess.Attach()
+	if at.Session == nil {
+		s.attachLog(c, pid, at.InitLog, past)
+		return
+	}
+	att, err := at.Session.Attach()
 	if err != nil {
 		fail(c, err)
 		return
@@ -168,4 +181,62 @@ func headerHas(values []string, token string) bool {
 		}
 	}
 	return false
+}
+
+// attachLog connects a client to a container's init whose output goes to
+// its log: what the log gets from now on (with past, all it holds first),
+// stream by stream, then the init's exit. The init's stdin is not open.
+func (s *Server) attachLog(c *gin.Context, pid int, logPath string, past bool) {
+	id := c.Param("id")
+	conn, err := websocket.Accept(c.Writer, c.Request, nil)
+	if err != nil {
+		return
+	}
+	conn.SetReadLimit(maxAttachMessage)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		defer cancel()
+		for {
+			if _, _, err := conn.Read(ctx); err != nil {
+				return
+			}
+			why := "the init's stdin is not open, nor has it a terminal: it was started without them"
+			if writeAttached(ctx, conn, control(api.AttachControl{Type: api.ControlError, Error: why})) != nil {
+				return
+			}
+		}
+	}()
+	var o containerlog.ReadOptions
+	if !past {
+		o.Since = time.Now()
+	}
+	stopped := func() bool {
+		cur, ok := s.cfg.Supervisor.State().Get(id)
+		return !ok || cur.State.Status == api.Stopped
+	}
+	var msg []byte
+	err = containerlog.Follow(ctx, logPath, o, stopped, func(l containerlog.Line) error {
+		stream := api.StreamStdout
+		if l.Stream == containerlog.Stderr {
+			stream = api.StreamStderr
+		}
+		msg = append(append(msg[:0], stream), l.Content...)
+		if !l.Partial {
+			msg = append(msg, '\n')
+		}
+		return writeAttached(ctx, conn, msg)
+	})
+	if err != nil || ctx.Err() != nil {
+		_ = conn.Close(websocket.StatusNormalClosure, "detached")
+		return
+	}
+	st, err := s.cfg.Supervisor.Wait(ctx, id, pid)
+	if err != nil {
+		_ = conn.Close(websocket.StatusNormalClosure, "detached")
+		return
+	}
+	if writeAttached(ctx, conn, control(api.AttachControl{Type: api.ControlExit, Exit: processExit(st.Code, st.Signal)})) == nil {
+		_ = conn.Close(websocket.StatusNormalClosure, "the process exited")
+	}
 }

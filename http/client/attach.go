@@ -27,10 +27,27 @@ type Stream struct {
 // Attach connects to the stdio the daemon keeps of process pid of
 // container id (an exec with Attach, Stdin or Terminal), over a WebSocket
 // (GET /containers/{id}/processes/{pid}/attach).
+//
+// A container's init has its output in its log: attaching to it follows
+// the log from now on (with past, from its start) until the init exits.
 func (c *Client) Attach(ctx context.Context, id string, pid int) (*Stream, error) {
+	return c.attach(ctx, id, pid, false)
+}
+
+// AttachInit attaches to container id's init, which is pid, with what its
+// log holds already when past is set: troupe run does, to miss nothing of
+// a container it just started.
+func (c *Client) AttachInit(ctx context.Context, id string, pid int, past bool) (*Stream, error) {
+	return c.attach(ctx, id, pid, past)
+}
+
+func (c *Client) attach(ctx context.Context, id string, pid int, past bool) (*Stream, error) {
 	p, err := containerPath(id, "/processes/", strconv.Itoa(pid), "/attach")
 	if err != nil {
 		return nil, err
+	}
+	if past {
+		p += "?logs=true"
 	}
 	hdr := nethttp.Header{}
 	if c.token != "" {
