@@ -295,11 +295,20 @@ type readCloser struct {
 
 func (r readCloser) Close() error { return r.close() }
 
-// Get returns the image a name or a digest ("sha256:...") refers to.
+// Get returns the image a name or a digest ("sha256:...") refers to. A
+// reference by digest ("repo@sha256:...") that is not one of its names
+// finds the image too when one of its names is in that repository, as it
+// does in docker: the digest says which content, the repository where
+// it came from.
 func (s *Store) Get(ref string) (Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	img, err := s.lookup(ref)
+	if errors.Is(err, errclass.NotFound) {
+		if found := s.lookupDigestRef(ref); found != nil {
+			return *found, nil
+		}
+	}
 	if err != nil {
 		return Image{}, err
 	}
@@ -319,6 +328,39 @@ func (s *Store) lookup(ref string) (*Image, error) {
 		return s.images[d], nil
 	}
 	return nil, fmt.Errorf("image %q: %w", ref, errclass.NotFound)
+}
+
+// lookupDigestRef finds the image of a reference by digest through the
+// repositories of its names, s.mu held; nil if there is none.
+func (s *Store) lookupDigestRef(ref string) *Image {
+	d, err := name.NewDigest(ref)
+	if err != nil {
+		return nil
+	}
+	img, ok := s.images[d.DigestStr()]
+	if !ok {
+		return nil
+	}
+	for _, n := range img.Names {
+		if r, err := name.ParseReference(n); err == nil && r.Context().Name() == d.Context().Name() {
+			return img
+		}
+	}
+	return nil
+}
+
+// DigestReference is the reference by digest ("repo@sha256:...") of the
+// image digest in the repository of the reference ref: what pulls that
+// exact image again wherever ref came from.
+func DigestReference(ref, digest string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("image reference %q: %v: %w", ref, err, errclass.InvalidArgument)
+	}
+	if err := content.ValidateDigest(digest); err != nil {
+		return "", err
+	}
+	return r.Context().Digest(digest).Name(), nil
 }
 
 // List returns every image, by digest.
