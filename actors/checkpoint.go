@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/checkpoint"
+	"github.com/troupe-run/troupe/runtime/image"
 )
 
 // checkpoint dumps the container with CRIU into a new checkpoint, as
@@ -110,18 +112,43 @@ func (d *deps) saveImageRoot(ctx context.Context, id, bundlePath, images string,
 	return nil
 }
 
+// restorePullPolicy refuses a pull policy the start m cannot have: one
+// without a checkpoint (a start from an image carries its own), and
+// "always" with one, since the checkpoint names its image by digest, which
+// cannot have moved.
+func restorePullPolicy(m *StartContainer) error {
+	switch {
+	case m.Pull == "":
+		return nil
+	case m.Checkpoint == "":
+		return fmt.Errorf("start container %q: a pull policy is for a restore from a checkpoint: %w", m.ID, errclass.InvalidArgument)
+	case m.Pull != api.PullNever && m.Pull != api.PullMissing:
+		return fmt.Errorf("start container %q: pull policy %q for a restore: want %q or %q (the checkpoint names its image by digest): %w",
+			m.ID, m.Pull, api.PullNever, api.PullMissing, errclass.InvalidArgument)
+	}
+	return nil
+}
+
 // mountCheckpointRoot makes the root of container id, restored from a
 // checkpoint of a container that ran from an image: the same image, with
 // what that container had changed of it, and a bundle of its spec on the
-// new root. It returns the bundle's path.
-func (d *deps) mountCheckpointRoot(ctx context.Context, id string, cp checkpoint.Checkpoint, images string) (string, error) {
+// new root. With api.PullMissing an image the store lacks is pulled first.
+// It returns the bundle's path.
+func (d *deps) mountCheckpointRoot(ctx context.Context, id string, cp checkpoint.Checkpoint, images string, pull api.PullPolicy) (string, error) {
 	if d.images == nil {
 		return "", errNoImages
 	}
 	st := d.images.Store
 	img, err := st.Get(cp.Image)
+	switch {
+	case errors.Is(err, errclass.NotFound) && pull == api.PullMissing:
+		img, err = d.pullCheckpointImage(ctx, cp)
+	case errors.Is(err, errclass.NotFound):
+		err = fmt.Errorf("image %s%s is not in the store (\"pull\": \"missing\" would pull it by digest): %w",
+			cp.Image, pulledAs(cp), errclass.NotFound)
+	}
 	if err != nil {
-		return "", fmt.Errorf("restore needs image %s (pulled as %s) in the store: %w", cp.Image, strings.Join(cp.ImageNames, ", "), err)
+		return "", err
 	}
 	var spec specs.Spec
 	data, err := os.ReadFile(filepath.Join(images, checkpoint.SpecFile))
@@ -149,4 +176,39 @@ func (d *deps) mountCheckpointRoot(ctx context.Context, id string, cp checkpoint
 		return "", err
 	}
 	return dir, nil
+}
+
+// pullCheckpointImage pulls the image of cp by its digest from the
+// repositories it was pulled from, the first that has it: by digest, so
+// that what comes is the very image the checkpoint's processes ran on,
+// whatever its tags name now. Nothing found is NotFound, whatever each
+// registry said (which the message tells): the restore lacks an image.
+func (d *deps) pullCheckpointImage(ctx context.Context, cp checkpoint.Checkpoint) (image.Image, error) {
+	var failures []string
+	for _, n := range cp.ImageNames {
+		ref, err := image.DigestReference(n, cp.Image)
+		if err == nil {
+			var img image.Image
+			if img, err = d.images.Store.Pull(ctx, ref, nil); err == nil {
+				return img, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return image.Image{}, err
+		}
+		failures = append(failures, err.Error())
+	}
+	if len(failures) == 0 {
+		return image.Image{}, fmt.Errorf("image %s is not in the store, and the checkpoint names no repository to pull it from: %w", cp.Image, errclass.NotFound)
+	}
+	return image.Image{}, fmt.Errorf("image %s%s is not in the store, and pulling it by digest failed: %s: %w",
+		cp.Image, pulledAs(cp), strings.Join(failures, "; "), errclass.NotFound)
+}
+
+// pulledAs tells, in an error, what the checkpoint's image was pulled as.
+func pulledAs(cp checkpoint.Checkpoint) string {
+	if len(cp.ImageNames) == 0 {
+		return ""
+	}
+	return " (pulled as " + strings.Join(cp.ImageNames, ", ") + ")"
 }

@@ -206,14 +206,36 @@ func TestImageCheckpointRestore(t *testing.T) {
 	if ids, _ := e.store.Mounted(); len(ids) != 0 {
 		t.Fatalf("roots after the delete: %v", ids)
 	}
+	// Without its image a restore fails, naming it, unless it may pull
+	// it: then it comes by digest from where it was pulled.
+	img, err := e.store.Get(e.ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sup.RemoveImage(img.Digest, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sup.Restore(ctx, "c", "", "c/cp"); !errors.Is(err, errclass.NotFound) || !strings.Contains(err.Error(), img.Digest) {
+		t.Errorf("a restore without the image: %v; want NotFound naming %s", err, img.Digest)
+	}
+	if _, err := e.sup.StartContainer(ctx, StartContainer{ID: "c", Checkpoint: "c/cp", Pull: api.PullAlways}); !errors.Is(err, errclass.InvalidArgument) {
+		t.Errorf("a restore with pull always: %v; want InvalidArgument", err)
+	}
 
-	for _, id := range []string{"c", "clone"} {
-		r, err := e.sup.Restore(ctx, id, "", "c/cp")
+	for i, id := range []string{"c", "clone"} {
+		pull := api.PullMissing
+		if i > 0 {
+			pull = "" // it is there now
+		}
+		r, err := e.sup.StartContainer(ctx, StartContainer{ID: id, Checkpoint: "c/cp", Pull: pull})
 		if err != nil {
 			t.Fatalf("restore %s: %v", id, err)
 		}
 		if r.Container.Image == "" || r.Container.State.Status != api.Running {
 			t.Errorf("restored %s: %+v", id, r.Container)
+		}
+		if r.Container.Image != img.Digest {
+			t.Errorf("restored %s from image %s, want %s", id, r.Container.Image, img.Digest)
 		}
 		testutil.Eventually(t, id+"'s counter to go on", func() bool { return count(id) > dumped+3 })
 		root := root(id)
@@ -234,6 +256,9 @@ func TestImageCheckpointRestore(t *testing.T) {
 	}
 	if ids, _ := e.store.Mounted(); len(ids) != 0 {
 		t.Errorf("roots after deleting the restored containers: %v", ids)
+	}
+	if got, err := e.store.Get(img.Digest); err != nil || strings.Join(got.Names, ",") != e.reg.Host()+"/busybox@"+img.Digest {
+		t.Errorf("the image the restore pulled: %+v, %v; want it named by its digest", got, err)
 	}
 }
 

@@ -27,7 +27,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 	a.rec.startReply = ctx.Sender()
 	self, root, rt, adm, d := ctx.Self(), ctx.ActorSystem().Root, a.deps.runtime, a.deps.admission, a.deps
 	id, bundle := a.rec.id, a.rec.bundlePath
-	from, name, logLimits := a.rec.restoreFrom, a.rec.restoreName, a.rec.log
+	from, name, logLimits, restorePull := a.rec.restoreFrom, a.rec.restoreName, a.rec.log, a.rec.restorePull
 	fromImage := a.rec.fromImage
 	a.enqueue(ctx, func() {
 		ctx, cancel := d.opContext()
@@ -100,7 +100,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			}
 			switch {
 			case cp.Image != "" && opts.BundlePath == "":
-				if opts.BundlePath, err = d.mountCheckpointRoot(ctx, id, cp, images); err != nil {
+				if opts.BundlePath, err = d.mountCheckpointRoot(ctx, id, cp, images, restorePull); err != nil {
 					finish(&containerStartFinished{err: fmt.Errorf("restore container %q: %w", id, err)})
 					return
 				}

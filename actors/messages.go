@@ -38,6 +38,10 @@ type StartContainer struct {
 	// instead of starting it fresh. BundlePath may then be empty: the
 	// checkpointed container's bundle is used.
 	Checkpoint string
+	// Pull, with Checkpoint, is whether a restore of a container that ran
+	// from an image pulls that image (by the digest the checkpoint names)
+	// when the store lacks it: api.PullNever (or empty) or api.PullMissing.
+	Pull api.PullPolicy
 	// Log bounds the container's log; zero fields mean the runtime's
 	// defaults. A start with limits of its own does not claim a warm pool's
 	// container (those were made with the defaults).

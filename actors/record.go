@@ -32,6 +32,8 @@ type record struct {
 	removing bool
 	// restoreFrom and restoreName name the checkpoint to start from, if any.
 	restoreFrom, restoreName string
+	// restorePull is whether that restore may pull the checkpoint's image.
+	restorePull api.PullPolicy
 	// warm says that the start claimed a warm pool's prepared container.
 	warm bool
 	// log bounds the container's log, as its start asked.

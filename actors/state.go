@@ -19,7 +19,8 @@ func processInfo(p runtime.Process) api.Process {
 // checkpointInfo is a stored checkpoint as the API shows it.
 func checkpointInfo(cp checkpoint.Checkpoint) api.Checkpoint {
 	return api.Checkpoint{Name: cp.Name, TCP: cp.TCP, UnixSockets: cp.UnixSockets, Shell: cp.Shell,
-		Exit: cp.Exit, Created: cp.Created, Container: cp.Container, BundlePath: cp.BundlePath}
+		Exit: cp.Exit, Created: cp.Created, Container: cp.Container, BundlePath: cp.BundlePath,
+		Image: cp.Image, ImageNames: cp.ImageNames}
 }
 
 // State is an immutable snapshot of every container the supervisor knows,

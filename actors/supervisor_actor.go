@@ -90,6 +90,10 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		return
 	}
 	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log}
+	if err := restorePullPolicy(msg); err != nil {
+		ctx.Respond(&StartContainerResult{Err: err})
+		return
+	}
 	if msg.Image != nil {
 		var err error
 		switch {
@@ -117,7 +121,7 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 			ctx.Respond(&StartContainerResult{Err: err})
 			return
 		}
-		rec.restoreFrom, rec.restoreName = from, name
+		rec.restoreFrom, rec.restoreName, rec.restorePull = from, name, msg.Pull
 	} else if msg.BundlePath == "" {
 		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a bundle path is required: %w", msg.ID, errclass.InvalidArgument)})
 		return

@@ -35,4 +35,10 @@ type Checkpoint struct {
 	// BundlePath is that container's bundle, used by a restore that names
 	// none.
 	BundlePath string `json:"bundlePath,omitempty"`
+	// Image is the digest of the image that container ran from, if it
+	// did, and ImageNames what it was pulled as: a restore needs that
+	// image in the store, or pulls it by digest from those repositories
+	// ("pull": "missing").
+	Image      string   `json:"image,omitempty"`
+	ImageNames []string `json:"imageNames,omitempty"`
 }

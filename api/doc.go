@@ -78,7 +78,12 @@
 //	PUT    /containers/{id}/checkpoint/{name}/archive  a tar stream → 201 Checkpoint
 //
 // A start with "checkpoint" restores from one; the archive pair moves a
-// checkpoint between daemons (live migration).
+// checkpoint between daemons (live migration). A checkpoint of a container
+// that ran from an image names that image (Checkpoint.Image, a digest, and
+// ImageNames): its restore needs that digest in the store (404 naming it
+// otherwise), or pulls it by digest from those repositories with "pull":
+// "missing" ("never" is the default; "always" is refused, 400: a digest
+// cannot have moved).
 //
 // # Warm pools
 //

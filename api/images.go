@@ -104,7 +104,10 @@ type Mount struct {
 type ImageStart struct {
 	// Image is the reference (or digest) of the image to start.
 	Image string `json:"image,omitempty"`
-	// Pull says whether to pull it first; default PullNever.
+	// Pull says whether to pull it first; default PullNever. A restore
+	// (Checkpoint set, Image not) takes it too, PullNever or PullMissing:
+	// whether to pull the image the checkpointed container ran from, by
+	// its digest, when the store lacks it.
 	Pull PullPolicy `json:"pull,omitempty"`
 	// Entrypoint, when present, replaces the image's entrypoint (and
 	// drops its Cmd, as docker run --entrypoint does); [] clears it.

@@ -56,9 +56,21 @@ func (s *Server) startContainer(c *gin.Context) {
 		fail(c, fmt.Errorf("field \"bundlePath\" (or \"image\") is required: %w", errclass.InvalidArgument))
 		return
 	default:
+		fields := req.ImageStart
+		if req.Checkpoint != "" {
+			// A restore of a container that ran from an image mounts that
+			// image again, and may pull it; the rest comes from the
+			// checkpoint.
+			if req.Pull != "" && req.Pull != api.PullNever && req.Pull != api.PullMissing {
+				fail(c, fmt.Errorf("field \"pull\": %q: a restore takes %q or %q (its checkpoint names the image by digest): %w",
+					req.Pull, api.PullNever, api.PullMissing, errclass.InvalidArgument))
+				return
+			}
+			start.Pull, fields.Pull = req.Pull, ""
+		}
 		// A bundle has its own process, limits and mounts: what only a
 		// start from an image takes would be silently ignored.
-		if f := imageFieldsWithoutImage(req.ImageStart); f != "" {
+		if f := imageFieldsWithoutImage(fields); f != "" {
 			fail(c, fmt.Errorf("field %q is for a start from an image (field \"image\"); a bundle's config.json says it: %w", f, errclass.InvalidArgument))
 			return
 		}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"archive/tar"
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -398,6 +401,7 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	checked := 0
 	imageRemovals := 0
+	var pulled string // the digest of the image the README pulls
 	for _, readmeLine := range lines {
 		line := replacer.Replace(readmeLine)
 		out, code := sh.run(t, line)
@@ -422,6 +426,8 @@ func TestReadmeExamples(t *testing.T) {
 			if err := json.Unmarshal([]byte(outLines[len(outLines)-1]), &last); err != nil || last.Image == nil ||
 				len(last.Image.Names) != 1 || last.Image.Names[0] != registry+"/busybox:1" || len(outLines) < 2 {
 				t.Errorf("%s: %q; want progress lines, then the image", readmeLine, out)
+			} else {
+				pulled = last.Image.Digest
 			}
 			for _, l := range outLines[:len(outLines)-1] {
 				var p struct {
@@ -438,6 +444,26 @@ func TestReadmeExamples(t *testing.T) {
 			}
 			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Images) != 1 || len(list.Images[0].Names) != 1 {
 				t.Errorf("%s: %s", readmeLine, out)
+			}
+		case strings.Contains(line, "?archive=oci"):
+			if out != "" {
+				t.Errorf("%s: %q; want it all in the file", readmeLine, out)
+			}
+			checkImageArchive(t, readmeLine, filepath.Join(d.dir, "demo", "busybox.tar"), pulled, registry+"/busybox:1")
+		case strings.Contains(line, "/images/import"):
+			var list struct {
+				Images []struct {
+					Digest string   `json:"digest"`
+					Names  []string `json:"names"`
+				} `json:"images"`
+			}
+			if err := json.Unmarshal([]byte(out), &list); err != nil || len(list.Images) != 1 || list.Images[0].Digest != pulled ||
+				strings.Join(list.Images[0].Names, ",") != registry+"/busybox:1" {
+				t.Errorf("%s: %s; want %s named %s/busybox:1", readmeLine, out, pulled, registry)
+			}
+			// Whole again: the removal had taken its layer.
+			if layers, _ := os.ReadDir(filepath.Join(d.dir, "root", "images", "layers", "sha256")); len(layers) != 1 {
+				t.Errorf("%s: %d layers unpacked, want busybox's one", readmeLine, len(layers))
 			}
 		case strings.Contains(line, "-X DELETE") && strings.Contains(line, "/images/"):
 			imageRemovals++
@@ -707,6 +733,68 @@ func TestReadmeExamples(t *testing.T) {
 		}
 	}
 	t.Logf("%d README commands run and checked", checked)
+}
+
+// checkImageArchive checks that the file at path is an OCI image layout in
+// a tar archive holding the image digest, named name, and every blob its
+// manifest names, each its digest.
+func checkImageArchive(t *testing.T, line, path, digest, name string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Errorf("%s: %v", line, err)
+		return
+	}
+	defer f.Close()
+	files := map[string][]byte{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Errorf("%s: the archive: %v", line, err)
+			return
+		}
+		if files[h.Name], err = io.ReadAll(tr); err != nil {
+			t.Errorf("%s: the archive: %s: %v", line, h.Name, err)
+			return
+		}
+	}
+	blob := func(d string) []byte {
+		b, ok := files["blobs/sha256/"+strings.TrimPrefix(d, "sha256:")]
+		if sum := sha256.Sum256(b); !ok || "sha256:"+hex.EncodeToString(sum[:]) != d {
+			t.Errorf("%s: blob %s missing or not its digest", line, d)
+		}
+		return b
+	}
+	var index struct {
+		Manifests []struct {
+			Digest      string            `json:"digest"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"manifests"`
+	}
+	if _, ok := files["oci-layout"]; !ok || json.Unmarshal(files["index.json"], &index) != nil || len(index.Manifests) != 1 ||
+		index.Manifests[0].Digest != digest || index.Manifests[0].Annotations["io.containerd.image.name"] != name {
+		t.Errorf("%s: oci-layout and index.json %s; want %s named %s", line, files["index.json"], digest, name)
+		return
+	}
+	var manifest struct {
+		Config struct{ Digest string }   `json:"config"`
+		Layers []struct{ Digest string } `json:"layers"`
+	}
+	if err := json.Unmarshal(blob(digest), &manifest); err != nil || len(manifest.Layers) == 0 {
+		t.Errorf("%s: the manifest: %v", line, err)
+		return
+	}
+	blob(manifest.Config.Digest)
+	for _, l := range manifest.Layers {
+		blob(l.Digest)
+	}
+	if want := 2 + 2 + len(manifest.Layers); len(files) != want {
+		t.Errorf("%s: %d files in the archive, want %d (oci-layout, index.json, manifest, config, layers)", line, len(files), want)
+	}
 }
 
 // readStatusUID returns the real uid of pid on the host.

@@ -140,15 +140,12 @@ func (s *Store) exportBlob(tw *tar.Writer, digest string, now time.Time) error {
 // images added. Anything in the archive but the layout's own files is
 // refused: the archive may come from anywhere.
 func (s *Store) Import(ctx context.Context, r io.Reader) ([]Image, error) {
-	s.mu.Lock()
-	s.pulls++ // its blobs are in before its images are recorded
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.pulls--
-		s.mu.Unlock()
-	}()
-	index, err := s.ingestLayout(ctx, r)
+	// Its blobs are in before its images are recorded; what no image of
+	// this platform came to use goes at the end, whether or not the
+	// archive was good.
+	l := s.lease()
+	defer s.release(l, "")
+	index, err := s.ingestLayout(ctx, r, l)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
@@ -160,6 +157,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader) ([]Image, error) {
 		}
 		img := Image{Digest: res.ManifestDigest, Index: res.IndexDigest, MediaType: res.MediaType,
 			Config: res.ConfigDigest, Layers: res.Layers, Pulled: time.Now().UTC()}
+		for _, ly := range img.Layers {
+			s.hold(l, ly.DiffID)
+		}
 		if _, err := s.unpack(ctx, img); err != nil {
 			return added, fmt.Errorf("import: %w", err)
 		}
@@ -201,7 +201,7 @@ func (s *Store) platform() pull.Platform {
 
 // ingestLayout puts every blob of the archive into the content store and
 // returns its index.
-func (s *Store) ingestLayout(ctx context.Context, r io.Reader) (*layoutIndex, error) {
+func (s *Store) ingestLayout(ctx context.Context, r io.Reader, l *lease) (*layoutIndex, error) {
 	tr := tar.NewReader(r)
 	var index *layoutIndex
 	sawLayout := false
@@ -236,7 +236,11 @@ func (s *Store) ingestLayout(ctx context.Context, r io.Reader) (*layoutIndex, er
 			if err := content.ValidateDigest(digest); err != nil {
 				return nil, fmt.Errorf("archive entry %q: %w", h.Name, err)
 			}
+			s.hold(l, digest)
 			if err := s.content.Ingest(ctx, digest, h.Size, tr); err != nil {
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					err = errclass.With(errclass.InvalidArgument, fmt.Errorf("the archive ends in the middle: %w", err))
+				}
 				return nil, fmt.Errorf("archive entry %q: %w", h.Name, err)
 			}
 		default:

@@ -13,6 +13,13 @@
 // can be mounted without the network. Remove drops a name, and an image
 // without names goes with every blob and layer no other image uses.
 //
+// What a pull or an import brings in belongs to no image until it is
+// recorded: each holds a lease on the blobs and layers it needs, which a
+// removal meanwhile leaves be, and gives back at its end those no image
+// came to use. A pull that fails half-way, or an archive that turns out
+// bad, leaves nothing behind; a removal while a pull runs takes what only
+// the removed image used, and nothing that pull needs.
+//
 // The store is safe for concurrent use. It never runs in a container's init:
 // it links go-containerregistry, which the engine must not (its package
 // inits would run in every start).
@@ -90,9 +97,9 @@ type Store struct {
 	mu     sync.Mutex
 	images map[string]*Image // by digest
 	names  map[string]string // name -> digest
-	// pulls counts the pulls under way: their blobs and layers are in the
-	// store before their image is recorded, and no removal may take them.
-	pulls int
+	// leases are the pulls, imports and mounts under way, each with the
+	// blobs and layers it needs that no removal may take.
+	leases map[*lease]bool
 	// mounts are the images (digests) of the containers with a root here,
 	// by container id: an image in use is not removed unless forced.
 	mounts map[string]string
@@ -107,7 +114,8 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
-	s := &Store{dir: dir, opts: o, images: map[string]*Image{}, names: map[string]string{}, mounts: map[string]string{}}
+	s := &Store{dir: dir, opts: o, images: map[string]*Image{}, names: map[string]string{}, mounts: map[string]string{},
+		leases: map[*lease]bool{}}
 	var err error
 	if s.content, err = content.Open(filepath.Join(dir, "content")); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
@@ -212,16 +220,11 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(pull.Progres
 	if err != nil {
 		return Image{}, err
 	}
+	l := s.lease()
+	defer s.release(l, "")
 	o := s.opts.Pull
 	o.Progress = progress
-	s.mu.Lock()
-	s.pulls++
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.pulls--
-		s.mu.Unlock()
-	}()
+	o.Hold = func(digests ...string) { s.hold(l, digests...) }
 	res, err := pull.New(s.content, o).Pull(ctx, ref)
 	if err != nil {
 		return Image{}, err
@@ -232,6 +235,58 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(pull.Progres
 		return Image{}, err
 	}
 	return s.record(img, []string{qualified})
+}
+
+// lease is what one pull, import or mount needs of the store: digests of
+// blobs, and diffIDs of layers, in one set (a digest names the same bytes
+// in either role, and holding one too many only keeps it a little longer).
+type lease struct {
+	digests map[string]bool
+}
+
+// lease starts a lease holding digests, which release ends.
+func (s *Store) lease(digests ...string) *lease {
+	l := &lease{digests: make(map[string]bool, len(digests))}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leases[l] = true
+	for _, d := range digests {
+		if d != "" {
+			l.digests[d] = true
+		}
+	}
+	return l
+}
+
+// hold adds digests to l. It comes before the holder looks for them in
+// the store: a removal either took them before, and the holder finds them
+// missing, or leaves them.
+func (s *Store) hold(l *lease, digests ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range digests {
+		if d != "" {
+			l.digests[d] = true
+		}
+	}
+}
+
+// release ends l and deletes what it held that no recorded image and no
+// other lease uses: all that a failed pull brought, the blobs of an
+// archive that no image of this platform needs. A lease that held only
+// the layers of the image digest skips that while the image is recorded
+// (they are all in use): the sweep's cost stays off every start. A
+// failure to delete is logged by no one: what stays is unused, and the
+// next removal that comes across it tries again.
+func (s *Store) release(l *lease, digest string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.leases, l)
+	if _, recorded := s.images[digest]; recorded {
+		return
+	}
+	held := slices.Sorted(maps.Keys(l.digests))
+	_ = s.sweep(held, held)
 }
 
 // record adds img, unpacked, to the books under names. A name given by
@@ -295,11 +350,20 @@ type readCloser struct {
 
 func (r readCloser) Close() error { return r.close() }
 
-// Get returns the image a name or a digest ("sha256:...") refers to.
+// Get returns the image a name or a digest ("sha256:...") refers to. A
+// reference by digest ("repo@sha256:...") that is not one of its names
+// finds the image too when one of its names is in that repository, as it
+// does in docker: the digest says which content, the repository where
+// it came from.
 func (s *Store) Get(ref string) (Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	img, err := s.lookup(ref)
+	if errors.Is(err, errclass.NotFound) {
+		if found := s.lookupDigestRef(ref); found != nil {
+			return *found, nil
+		}
+	}
 	if err != nil {
 		return Image{}, err
 	}
@@ -319,6 +383,39 @@ func (s *Store) lookup(ref string) (*Image, error) {
 		return s.images[d], nil
 	}
 	return nil, fmt.Errorf("image %q: %w", ref, errclass.NotFound)
+}
+
+// lookupDigestRef finds the image of a reference by digest through the
+// repositories of its names, s.mu held; nil if there is none.
+func (s *Store) lookupDigestRef(ref string) *Image {
+	d, err := name.NewDigest(ref)
+	if err != nil {
+		return nil
+	}
+	img, ok := s.images[d.DigestStr()]
+	if !ok {
+		return nil
+	}
+	for _, n := range img.Names {
+		if r, err := name.ParseReference(n); err == nil && r.Context().Name() == d.Context().Name() {
+			return img
+		}
+	}
+	return nil
+}
+
+// DigestReference is the reference by digest ("repo@sha256:...") of the
+// image digest in the repository of the reference ref: what pulls that
+// exact image again wherever ref came from.
+func DigestReference(ref, digest string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", fmt.Errorf("image reference %q: %v: %w", ref, err, errclass.InvalidArgument)
+	}
+	if err := content.ValidateDigest(digest); err != nil {
+		return "", err
+	}
+	return r.Context().Digest(digest).Name(), nil
 }
 
 // List returns every image, by digest.
@@ -431,12 +528,18 @@ func (s *Store) dropName(qualified string) {
 // stays until that container's root is removed: overlayfs keeps its own
 // reference to a lower directory, and its files stay readable.
 func (s *Store) collect(gone Image) error {
-	if s.pulls > 0 {
-		// What a pull under way fetched is not recorded yet: it cannot
-		// be told from garbage, so the gone image's blobs and layers
-		// stay, unused, until a full collection (not written yet).
-		return nil
+	blobs := []string{gone.Digest, gone.Index, gone.Config}
+	diffIDs := make([]string, 0, len(gone.Layers))
+	for _, l := range gone.Layers {
+		blobs = append(blobs, l.Digest)
+		diffIDs = append(diffIDs, l.DiffID)
 	}
+	return s.sweep(blobs, diffIDs)
+}
+
+// sweep deletes the blobs and layers (by diffID) named that no recorded
+// image uses and no lease holds, s.mu held; those not there are no error.
+func (s *Store) sweep(blobs, diffIDs []string) error {
 	usedBlobs, usedLayers := map[string]bool{}, map[string]bool{}
 	for _, img := range s.images {
 		for _, d := range []string{img.Digest, img.Index, img.Config} {
@@ -446,17 +549,21 @@ func (s *Store) collect(gone Image) error {
 			usedBlobs[l.Digest], usedLayers[l.DiffID] = true, true
 		}
 	}
-	var errs []error
-	for _, l := range gone.Layers {
-		if !usedLayers[l.DiffID] {
-			if err := s.layers.Remove(l.DiffID); err != nil && !errors.Is(err, errclass.NotFound) {
-				errs = append(errs, err)
-			}
+	for l := range s.leases {
+		for d := range l.digests {
+			usedBlobs[d], usedLayers[d] = true, true
 		}
 	}
-	blobs := []string{gone.Digest, gone.Index, gone.Config}
-	for _, l := range gone.Layers {
-		blobs = append(blobs, l.Digest)
+	var errs []error
+	for _, d := range diffIDs {
+		if d == "" || usedLayers[d] {
+			continue
+		}
+		// FailedPrecondition: a mount of an image removed by force is
+		// unpacking it again; that mount's lease takes it back.
+		if err := s.layers.Remove(d); err != nil && !errors.Is(err, errclass.NotFound) && !errors.Is(err, errclass.FailedPrecondition) {
+			errs = append(errs, err)
+		}
 	}
 	for _, d := range blobs {
 		if d == "" || usedBlobs[d] {
@@ -483,6 +590,15 @@ func (s *Store) Mount(ctx context.Context, id string, img Image) (string, error)
 // gets back what it had changed of its image. diff may come from another
 // machine: it is unpacked with the same care as an image's layer.
 func (s *Store) MountWith(ctx context.Context, id string, img Image, diff io.Reader) (string, error) {
+	// The image may be removed while its layers are made again (a forced
+	// removal took them): the lease keeps them until the mount is done,
+	// and then, the image gone, takes them back.
+	diffIDs := make([]string, len(img.Layers))
+	for i, ly := range img.Layers {
+		diffIDs[i] = ly.DiffID
+	}
+	l := s.lease(diffIDs...)
+	defer s.release(l, img.Digest)
 	lowers, err := s.unpack(ctx, img)
 	if err != nil {
 		return "", err

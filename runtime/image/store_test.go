@@ -109,6 +109,27 @@ func TestStore(t *testing.T) {
 	if _, err := s.Get(reg.Host() + "/other:1"); !errors.Is(err, errclass.NotFound) {
 		t.Errorf("Get of an image never pulled: %v", err)
 	}
+	// A reference by digest finds the image in a repository it came
+	// from, as docker's does, though it was pulled by tag.
+	for _, tc := range []struct {
+		ref   string
+		found bool
+	}{
+		{reg.Host() + "/app@" + app.Digest, true},
+		{reg.Host() + "/other@" + app.Digest, false},
+		{reg.Host() + "/app@sha256:" + strings.Repeat("0", 64), false},
+	} {
+		got, err := s.Get(tc.ref)
+		if tc.found && (err != nil || got.Digest != app.Digest) {
+			t.Errorf("Get(%s) = %s, %v; want %s", tc.ref, got.Digest, err, app.Digest)
+		}
+		if !tc.found && !errors.Is(err, errclass.NotFound) {
+			t.Errorf("Get(%s) = %s, %v; want NotFound", tc.ref, got.Digest, err)
+		}
+	}
+	if ref, err := image.DigestReference(reg.Host()+"/app:1", app.Digest); err != nil || ref != reg.Host()+"/app@"+app.Digest {
+		t.Errorf("DigestReference = %q, %v", ref, err)
+	}
 	// The store outlives its process.
 	if s, err = image.Open(filepath.Join(dir, "images"), image.Options{}); err != nil {
 		t.Fatal(err)

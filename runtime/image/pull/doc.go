@@ -21,6 +21,11 @@
 // The result lists each layer with its diffID from the config, which is
 // what unpacking checks the uncompressed tar against.
 //
+// A pull that fails leaves the blobs it had stored: the store's owner
+// knows which, since Options.Hold hears of each digest (blobs and diffIDs)
+// before the pull looks for it, and takes back those that no image came
+// to use (package image does).
+//
 // # Threat model
 //
 // The registry, and the network to it, are untrusted. Every blob is

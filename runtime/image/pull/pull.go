@@ -51,6 +51,13 @@ type Options struct {
 	// IdleTimeout bounds each wait for the registry; zero means
 	// DefaultIdleTimeout. The whole pull is bounded by its ctx.
 	IdleTimeout time.Duration
+	// Hold, if set, is called with the digests of blobs, and of layers'
+	// diffIDs, before the pull looks for them in the store or fetches
+	// them: whoever removes blobs and layers from the store leaves those
+	// be until the pull is over, so that what it found there is still
+	// there when it is recorded. It may be called from several goroutines
+	// at once.
+	Hold func(digests ...string)
 }
 
 // Progress is how far one layer has come.
@@ -107,6 +114,9 @@ func newPuller(store *content.Store, opts Options, dial dialFunc) *Puller {
 	if opts.Platform == (Platform{}) {
 		opts.Platform = HostPlatform()
 	}
+	if opts.Hold == nil {
+		opts.Hold = func(...string) {}
+	}
 	insecure := opts.InsecureRegistries
 	return &Puller{
 		store:     store,
@@ -150,6 +160,7 @@ func (p *Puller) pull(ctx context.Context, reference string) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Reference: ref.Name()}
+	p.opts.Hold(desc.Digest.String())
 	var index *remote.Descriptor
 	if desc.MediaType.IsIndex() {
 		index = desc
@@ -162,6 +173,7 @@ func (p *Puller) pull(ctx context.Context, reference string) (*Result, error) {
 			return nil, err
 		}
 		res.IndexDigest = desc.Digest.String()
+		p.opts.Hold(chosen.Digest.String())
 		// Asked for by digest: ggcr checks that what comes is what the
 		// index named, and Ingest checks it again.
 		if desc, err = gp.Get(ctx, ref.Context().Digest(chosen.Digest.String())); err != nil {
@@ -173,11 +185,15 @@ func (p *Puller) pull(ctx context.Context, reference string) (*Result, error) {
 		return nil, err
 	}
 	res.ManifestDigest, res.MediaType, res.ConfigDigest = desc.Digest.String(), string(desc.MediaType), m.Config.Digest.String()
+	p.opts.Hold(res.ConfigDigest)
 	if err := p.fetch(ctx, gp, ref, m.Config, nil); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	if res.Layers, err = p.layers(res.ManifestDigest, m); err != nil {
 		return nil, err
+	}
+	for _, l := range res.Layers {
+		p.opts.Hold(l.Digest, l.DiffID)
 	}
 	if err := p.fetchLayers(ctx, gp, ref, m.Layers); err != nil {
 		return nil, err

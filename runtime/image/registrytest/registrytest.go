@@ -42,10 +42,15 @@ type Registry struct {
 	// token is sent back in every answer's X-Registrytest header: it tells
 	// this registry from another one on the same port.
 	token string
+	stop  func()
 }
 
 // Host returns the registry's host:port, the first part of a reference.
 func (r *Registry) Host() string { return r.addr }
+
+// Stop kills the registry and waits for it to exit, for tests of what
+// happens without it; it is stopped when the test ends anyway.
+func (r *Registry) Stop() { r.stop() }
 
 // PID returns the registry process's id.
 func (r *Registry) PID() int { return r.cmd.Process.Pid }
@@ -137,6 +142,7 @@ func start(t testing.TB, dir string, cfg Config) (*Registry, error) {
 		r.cmd.Process.Kill()
 		<-exited
 	}
+	r.stop = stop
 
 	if err := waitReady(addr, r.token, exited); err != nil {
 		stop()
