@@ -38,18 +38,23 @@ func TestExecTerminal(t *testing.T) {
 	}
 	defer master.Close()
 	_ = master.SetDeadline(time.Now().Add(10 * time.Second))
+	// read reads until want shows, keeping what came after it for the
+	// next call: one read may bring several answers.
+	var pending string
 	read := func(want string) string {
 		t.Helper()
-		var got strings.Builder
 		buf := make([]byte, 1024)
-		for !strings.Contains(got.String(), want) {
+		for !strings.Contains(pending, want) {
 			n, err := master.Read(buf)
-			got.Write(buf[:n])
-			if err != nil {
-				t.Fatalf("read the terminal: %v; got %q, want %q in it", err, got.String(), want)
+			pending += string(buf[:n])
+			if err != nil && !strings.Contains(pending, want) {
+				t.Fatalf("read the terminal: %v; got %q, want %q in it", err, pending, want)
 			}
 		}
-		return got.String()
+		i := strings.Index(pending, want) + len(want)
+		got := pending[:i]
+		pending = pending[i:]
+		return got
 	}
 	if out := read("30 100"); !strings.Contains(out, "/dev/pts/") {
 		t.Errorf("the process's tty: %q, want a /dev/pts one", out)
