@@ -14,6 +14,7 @@ import (
 	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/image"
+	"github.com/troupe-run/troupe/runtime/image/imagespec"
 )
 
 // A container's life: started (fresh, restored from a checkpoint, claimed
@@ -49,9 +50,10 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			m.image = image
 			root.Send(self, m)
 		}
+		var img *imageToMount
 		if fromImage != nil {
 			var err error
-			if bundle, image, err = d.mountImage(ctx, id, fromImage); err != nil {
+			if img, err = d.resolveImage(ctx, id, fromImage); err != nil {
 				finish(&containerStartFinished{err: err})
 				return
 			}
@@ -96,9 +98,12 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		// The bundle is read and checked before the start takes a slot: a
 		// bad one is refused without waiting for one, and file I/O that is
 		// slow (or a config.json that is not a file) holds up no other start.
-		if err := rt.Check(ctx, id, opts); err != nil {
-			finish(&containerStartFinished{err: err})
-			return
+		// An image's bundle is made with its root, in the slot (below).
+		if img == nil {
+			if err := rt.Check(ctx, id, opts); err != nil {
+				finish(&containerStartFinished{err: err})
+				return
+			}
 		}
 		queued, err := adm.acquire(ctx)
 		if err != nil {
@@ -106,6 +111,23 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			return
 		}
 		t0 := time.Now()
+		if img != nil {
+			// The root is mounted only once the start holds its slot:
+			// every init's mount namespace starts as a copy of the
+			// daemon's, so the roots of a burst's waiting starts, mounted
+			// ahead, would be copied (and torn down) by every init before
+			// theirs, O(N) each. The spec is made from the mounted root (it
+			// reads the image's /etc/passwd), so it is made here too.
+			if opts.BundlePath, err = d.mountImage(ctx, id, img); err == nil {
+				image = img.image.Digest
+				err = rt.Check(ctx, id, opts)
+			}
+			if err != nil {
+				adm.release()
+				finish(&containerStartFinished{queued: queued, err: err})
+				return
+			}
+		}
 		c, err := rt.Start(ctx, id, opts)
 		adm.release()
 		if err == nil && image != "" {
@@ -200,13 +222,21 @@ func exitCode(p runtime.Process) *int {
 	}
 }
 
-// mountImage makes what a start from an image needs: the image (pulled if
-// asked), its root mounted for container id, and a bundle of the spec made
-// from the image's configuration and the start's overrides. It returns the
-// bundle's path and the image's digest.
-func (d *deps) mountImage(ctx context.Context, id string, m *ImageStart) (bundlePath, digest string, err error) {
+// imageToMount is the image of a start from an image, resolved (and pulled
+// if asked) before the start waits for its slot, with its configuration and
+// the start's overrides.
+type imageToMount struct {
+	image     image.Image
+	config    imagespec.Image
+	overrides imagespec.Overrides
+}
+
+// resolveImage finds (or pulls, as m asks) the image a start of container
+// id names, and reads its configuration.
+func (d *deps) resolveImage(ctx context.Context, id string, m *ImageStart) (*imageToMount, error) {
 	st := d.images.Store
 	var img image.Image
+	var err error
 	switch m.Pull {
 	case api.PullAlways:
 		img, err = st.Pull(ctx, m.Ref, nil)
@@ -220,18 +250,27 @@ func (d *deps) mountImage(ctx context.Context, id string, m *ImageStart) (bundle
 		err = fmt.Errorf("pull policy %q: want never, missing or always: %w", m.Pull, errclass.InvalidArgument)
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("start container %q: %w", id, err)
+		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
 	cfg, err := st.Config(img)
 	if err != nil {
-		return "", "", fmt.Errorf("start container %q: %w", id, err)
+		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
-	root, err := st.Mount(ctx, id, img)
+	return &imageToMount{image: img, config: cfg, overrides: m.Overrides}, nil
+}
+
+// mountImage mounts the root of container id from m's image and writes
+// the bundle of the spec made from the image's configuration and the
+// start's overrides. It returns the bundle's path; on an error, nothing
+// of the root stays.
+func (d *deps) mountImage(ctx context.Context, id string, m *imageToMount) (bundlePath string, err error) {
+	st := d.images.Store
+	root, err := st.Mount(ctx, id, m.image)
 	if err != nil {
-		return "", "", fmt.Errorf("start container %q: %w", id, err)
+		return "", fmt.Errorf("start container %q: %w", id, err)
 	}
 	dir := st.BundleDir(id)
-	spec, err := d.images.Policy.Generate(id, root, cfg, m.Overrides)
+	spec, err := d.images.Policy.Generate(id, root, m.config, m.overrides)
 	if err == nil {
 		err = bundle.Write(dir, spec)
 	}
@@ -239,7 +278,7 @@ func (d *deps) mountImage(ctx context.Context, id string, m *ImageStart) (bundle
 		if uerr := st.Unmount(id); uerr != nil {
 			err = fmt.Errorf("%w; and its root stays: %v", err, uerr)
 		}
-		return "", "", fmt.Errorf("start container %q from image %s: %w", id, img.Digest, err)
+		return "", fmt.Errorf("start container %q from image %s: %w", id, m.image.Digest, err)
 	}
-	return dir, img.Digest, nil
+	return dir, nil
 }
