@@ -98,7 +98,9 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		// The bundle is read and checked before the start takes a slot: a
 		// bad one is refused without waiting for one, and file I/O that is
 		// slow (or a config.json that is not a file) holds up no other start.
-		// An image's bundle is made with its root, in the slot (below).
+		// An image's bundle is made with its root, in the slot (below),
+		// and checked by the start that follows at once: a Check of its
+		// own would be one more round trip to the engine for nothing.
 		if img == nil {
 			if err := rt.Check(ctx, id, opts); err != nil {
 				finish(&containerStartFinished{err: err})
@@ -118,15 +120,12 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			// ahead, would be copied (and torn down) by every init before
 			// theirs, O(N) each. The spec is made from the mounted root (it
 			// reads the image's /etc/passwd), so it is made here too.
-			if opts.BundlePath, err = d.mountImage(ctx, id, img); err == nil {
-				image = img.image.Digest
-				err = rt.Check(ctx, id, opts)
-			}
-			if err != nil {
+			if opts.BundlePath, err = d.mountImage(ctx, id, img); err != nil {
 				adm.release()
 				finish(&containerStartFinished{queued: queued, err: err})
 				return
 			}
+			image = img.image.Digest
 		}
 		c, err := rt.Start(ctx, id, opts)
 		adm.release()
