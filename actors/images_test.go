@@ -18,6 +18,7 @@ import (
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/fake"
 	"github.com/troupe-run/troupe/runtime/image"
 	"github.com/troupe-run/troupe/runtime/image/imagespec"
 	"github.com/troupe-run/troupe/runtime/image/registrytest"
@@ -484,5 +485,63 @@ func TestImageHundredContainersShareLayers(t *testing.T) {
 	}
 	if ids, _ := e.store.Mounted(); len(ids) != 0 {
 		t.Errorf("roots left: %v", ids)
+	}
+}
+
+// TestImageRootMountedOnceAdmitted: a start from an image mounts its root
+// only once it holds an admission slot, so that the roots of a burst's
+// waiting starts are not in the daemon's mount namespace (which every
+// init copies) while the others start; a waiting start that fails at its
+// turn leaves no root either.
+func TestImageRootMountedOnceAdmitted(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Config{})
+	ref := reg.Host() + "/tiny:1"
+	registrytest.Push(t, ref, v1.Config{Cmd: []string{"/bin/true"}},
+		registrytest.Tar(t, map[string]string{"bin/true": "#!/bin/sh\n", "etc/passwd": "root:x:0:0::/root:/bin/sh\n"}))
+	store, err := image.Open(filepath.Join(t.TempDir(), "images"), image.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	e := newFakeEnv(t, fake.Options{Gate: gate}, Config{MaxStarts: 1, Images: &Images{Store: store}})
+	ctx := testContext(t)
+	if _, err := store.Pull(ctx, ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	start := func(id string, o imagespec.Overrides, want error) {
+		go func() {
+			_, err := e.sup.StartContainer(ctx, StartContainer{ID: id, Image: &ImageStart{Ref: ref, Overrides: o}})
+			if (want == nil) != (err == nil) || (want != nil && !errors.Is(err, want)) {
+				errs <- fmt.Errorf("start %s: %v, want %v", id, err, want)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	start("i0", imagespec.Overrides{}, nil)
+	testutil.Eventually(t, "a start in the runtime", func() bool { return e.rt.InFlight() == 1 })
+	start("i1", imagespec.Overrides{}, nil)
+	start("i2", imagespec.Overrides{}, nil)
+	testutil.Eventually(t, "two starts waiting for admission", func() bool {
+		return e.sup.deps.admission.waiting() == 2
+	})
+	if ids, err := store.Mounted(); err != nil || len(ids) != 1 {
+		t.Errorf("roots while one start holds the only slot: %v, %v; want one", ids, err)
+	}
+	start("bad", imagespec.Overrides{User: "nobody-here"}, errclass.InvalidArgument)
+	close(gate)
+	for range 4 {
+		if err := testutil.Receive(t, "a start's answer", errs); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, id := range []string{"i0", "i1", "i2"} {
+		if err := e.sup.Delete(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids, _ := store.Mounted(); len(ids) != 0 {
+		t.Errorf("roots left after deleting the containers: %v", ids)
 	}
 }

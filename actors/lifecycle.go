@@ -48,30 +48,30 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			m.image = image
 			root.Send(self, m)
 		}
+		var img *imageToMount
 		if fromImage != nil {
-			img, err := d.resolveImage(ctx, fromImage)
+			resolved, err := d.resolveImage(ctx, fromImage)
+			if err == nil {
+				img = &imageToMount{image: resolved, overrides: fromImage.Overrides}
+				img.config, err = d.images.Store.Config(resolved)
+			}
 			if err != nil {
 				finish(&containerStartFinished{err: fmt.Errorf("start container %q: %w", id, err)})
 				return
 			}
 			// As from a bundle's pool, below; the overrides must match.
 			if name == "" && logLimits == (containerlog.Limits{}) {
-				if pool := d.pools.forKey(imagePoolKey(img.Digest, fromImage.Overrides)); pool != nil {
+				if pool := d.pools.forKey(imagePoolKey(resolved.Digest, fromImage.Overrides)); pool != nil {
 					t0 := time.Now()
 					if c, ok, err := claimWarm(ctx, pool, id); ok {
 						if err == nil {
-							image = img.Digest
+							image = resolved.Digest
 						}
 						finish(&containerStartFinished{container: c, started: time.Since(t0), warm: err == nil, err: err})
 						return
 					}
 				}
 			}
-			if bundle, err = d.mountImage(ctx, id, img, fromImage.Overrides); err != nil {
-				finish(&containerStartFinished{err: err})
-				return
-			}
-			image = img.Digest
 		}
 		// A start of a bundle with a warm pool, with the default log
 		// limits (those the pool's containers were made with), claims one
@@ -113,9 +113,14 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		// The bundle is read and checked before the start takes a slot: a
 		// bad one is refused without waiting for one, and file I/O that is
 		// slow (or a config.json that is not a file) holds up no other start.
-		if err := rt.Check(ctx, id, opts); err != nil {
-			finish(&containerStartFinished{err: err})
-			return
+		// An image's bundle is made with its root, in the slot (below),
+		// and checked by the start that follows at once: a Check of its
+		// own would be one more round trip to the engine for nothing.
+		if img == nil {
+			if err := rt.Check(ctx, id, opts); err != nil {
+				finish(&containerStartFinished{err: err})
+				return
+			}
 		}
 		queued, err := adm.acquire(ctx)
 		if err != nil {
@@ -123,6 +128,20 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			return
 		}
 		t0 := time.Now()
+		if img != nil {
+			// The root is mounted only once the start holds its slot:
+			// every init's mount namespace starts as a copy of the
+			// daemon's, so the roots of a burst's waiting starts, mounted
+			// ahead, would be copied (and torn down) by every init before
+			// theirs, O(N) each. The spec is made from the mounted root (it
+			// reads the image's /etc/passwd), so it is made here too.
+			if opts.BundlePath, err = d.mountImage(ctx, id, img); err != nil {
+				adm.release()
+				finish(&containerStartFinished{queued: queued, err: err})
+				return
+			}
+			image = img.image.Digest
+		}
 		c, err := rt.Start(ctx, id, opts)
 		adm.release()
 		if err == nil && image != "" {
@@ -223,21 +242,27 @@ func exitCode(p runtime.Process) *int {
 	}
 }
 
-// mountImage makes what a start from img needs: its root mounted for
-// container id, and a bundle of the spec made from the image's
-// configuration and the start's overrides. It returns the bundle's path.
-func (d *deps) mountImage(ctx context.Context, id string, img image.Image, o imagespec.Overrides) (bundlePath string, err error) {
+// imageToMount is the image of a start from an image, resolved (and pulled
+// if asked) before the start waits for its slot, with its configuration and
+// the start's overrides.
+type imageToMount struct {
+	image     image.Image
+	config    imagespec.Image
+	overrides imagespec.Overrides
+}
+
+// mountImage mounts the root of container id from m's image and writes
+// the bundle of the spec made from the image's configuration and the
+// start's overrides. It returns the bundle's path; on an error, nothing
+// of the root stays.
+func (d *deps) mountImage(ctx context.Context, id string, m *imageToMount) (bundlePath string, err error) {
 	st := d.images.Store
-	cfg, err := st.Config(img)
-	if err != nil {
-		return "", fmt.Errorf("start container %q: %w", id, err)
-	}
-	root, err := st.Mount(ctx, id, img)
+	root, err := st.Mount(ctx, id, m.image)
 	if err != nil {
 		return "", fmt.Errorf("start container %q: %w", id, err)
 	}
 	dir := st.BundleDir(id)
-	spec, err := d.images.Policy.Generate(id, root, cfg, o)
+	spec, err := d.images.Policy.Generate(id, root, m.config, m.overrides)
 	if err == nil {
 		err = bundle.Write(dir, spec)
 	}
@@ -245,7 +270,7 @@ func (d *deps) mountImage(ctx context.Context, id string, img image.Image, o ima
 		if uerr := st.Unmount(id); uerr != nil {
 			err = fmt.Errorf("%w; and its root stays: %v", err, uerr)
 		}
-		return "", fmt.Errorf("start container %q from image %s: %w", id, img.Digest, err)
+		return "", fmt.Errorf("start container %q from image %s: %w", id, m.image.Digest, err)
 	}
 	return dir, nil
 }

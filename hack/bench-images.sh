@@ -15,10 +15,11 @@
 #
 #   hack/bench-images.sh                 # N=1000, 3 runs
 #   N=200 RUNS=1 hack/bench-images.sh    # a quick look
+#   B=/path/to/old/troupe hack/bench-images.sh   # another build, to compare
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-B=$PWD/bin/troupe
+B=${B:-$PWD/bin/troupe}
 N=${N:-1000}
 RUNS=${RUNS:-3}
 ./hack/install-compare.sh docker-registry skopeo umoci
