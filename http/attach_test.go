@@ -143,7 +143,12 @@ func TestAttach(t *testing.T) {
 	}
 	goroutines, fds := goruntime.NumGoroutine(), openFDs(t)
 	for i := range 5 {
-		s, err = cl.Attach(ctx, "c", p.Pid)
+		// The daemon lets the last client go once it has answered its
+		// close: a new one may come a moment too early (409).
+		testutil.Eventually(t, "the last client to be let go", func() bool {
+			s, err = cl.Attach(ctx, "c", p.Pid)
+			return !errors.Is(err, errclass.FailedPrecondition)
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +162,10 @@ func TestAttach(t *testing.T) {
 	if c := e.get("c"); len(c.Processes) != 2 {
 		t.Errorf("processes after the clients left: %+v", c.Processes)
 	}
-	s, err = cl.Attach(ctx, "c", p.Pid)
+	testutil.Eventually(t, "the last client to be let go", func() bool {
+		s, err = cl.Attach(ctx, "c", p.Pid)
+		return !errors.Is(err, errclass.FailedPrecondition)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +180,8 @@ func TestAttach(t *testing.T) {
 	}
 	e.run(t, []request{
 		{"attach without upgrade", "GET", fmt.Sprintf("/containers/c/processes/%d/attach", sleeper.Pid), "", 400, []string{"WebSocket"}},
-		{"attach to the init, whose stdio is the log's", "GET", fmt.Sprintf("/containers/c/processes/%d/attach", e.get("c").Processes[0].Pid), "", 409, []string{"not kept"}},
+		{"attach to the init, without upgrade", "GET", fmt.Sprintf("/containers/c/processes/%d/attach", e.get("c").Processes[0].Pid), "", 400, []string{"WebSocket"}},
+		{"attach, bad logs", "GET", fmt.Sprintf("/containers/c/processes/%d/attach?logs=maybe", e.get("c").Processes[0].Pid), "", 400, []string{"logs"}},
 		{"attach to no such pid", "GET", "/containers/c/processes/999999/attach", "", 404, nil},
 		{"attach, bad pid", "GET", "/containers/c/processes/x/attach", "", 400, []string{"pid"}},
 		{"wait for no such pid", "GET", "/containers/c/processes/999999/wait", "", 404, nil},
@@ -188,4 +197,48 @@ func openFDs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(fds)
+}
+
+// TestAttachInit: a container's init has its output in its log; an attach
+// follows it stream by stream, from its start when asked, to the exit.
+func TestAttachInit(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cl := e.attachClient()
+	ctx := context.Background()
+	c := e.startContainer("logger", e.bundle("logger", "sh", "-c", "echo hello; echo oops >&2; sleep 1; exit 4"))
+	s, err := cl.AttachInit(ctx, "logger", c.Processes[0].Pid, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its stdin is /dev/null: a client's input is refused with an error
+	// frame.
+	if err := s.Stdin(ctx, []byte("x\n")); err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var out, errOut, refused strings.Builder
+	var exit *api.ProcessExit
+	for exit == nil {
+		f, err := s.Recv(ctx2)
+		if err != nil {
+			t.Fatalf("recv: %v (read %q, %q)", err, out.String(), errOut.String())
+		}
+		switch {
+		case f.Control != nil && f.Control.Type == api.ControlExit:
+			exit = f.Control.Exit
+		case f.Control != nil && f.Control.Type == api.ControlError:
+			refused.WriteString(f.Control.Error)
+		case f.Stream == api.StreamStdout:
+			out.Write(f.Data)
+		case f.Stream == api.StreamStderr:
+			errOut.Write(f.Data)
+		}
+	}
+	if out.String() != "hello\n" || errOut.String() != "oops\n" || exit.ExitCode != 4 {
+		t.Errorf("attach to the init: %q, %q, exit %+v; want hello, oops, 4", out.String(), errOut.String(), exit)
+	}
+	if !strings.Contains(refused.String(), "stdin is not open") {
+		t.Errorf("input to the init was not refused: %q", refused.String())
+	}
 }
