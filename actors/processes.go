@@ -105,6 +105,10 @@ func (a *containerActor) attach(ctx actor.Context, msg *AttachProcess) {
 		delete(a.rec.stdio, msg.Pid)
 	}
 	if a.rec.ctr != nil && msg.Pid == a.rec.ctr.Init().Pid() {
+		if a.rec.status == runtime.Stopped {
+			ctx.Respond(&AttachProcessResult{Err: fmt.Errorf("container %q is stopped: its init exited, nothing to attach to (troupe logs shows what it wrote): %w", a.rec.id, errclass.FailedPrecondition)})
+			return
+		}
 		ctx.Respond(&AttachProcessResult{InitLog: a.rec.ctr.LogPath()})
 		return
 	}

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -47,6 +50,11 @@ func attach(ctx context.Context, cmd *cobra.Command, c *client.Client, id string
 	if err != nil {
 		return api.ProcessExit{}, err
 	}
+	return attachStream(ctx, cmd, c, id, pid, s, o)
+}
+
+// attachStream is attach on a stream already open.
+func attachStream(ctx context.Context, cmd *cobra.Command, c *client.Client, id string, pid int, s *client.Stream, o attachOptions) (api.ProcessExit, error) {
 	defer s.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -149,4 +157,92 @@ func rawTerminal(f *os.File) (restore func(), err error) {
 		return nil, fmt.Errorf("terminal: %w", err)
 	}
 	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
+}
+
+func newAttachCommand(o *globalOptions) *cobra.Command {
+	var noStdin bool
+	cmd := &cobra.Command{
+		Use:   "attach ID [PID]",
+		Short: "show what a container's process writes, until it exits",
+		Long: `Attach to a process of the running container ID: its init by default (what
+it writes from now on, from its log, stdout here on stdout and stderr on
+stderr), or the process PID that troupe exec started attached (what it
+wrote meanwhile first, kept up to 256 KiB by the daemon). The command ends
+with the process's exit code; Ctrl-C detaches and leaves it running.
+
+A process with a kept stdin gets this command's stdin (--no-stdin: not);
+one with a terminal gets this terminal, in raw mode meanwhile. Only one
+client attaches to a process at a time.`,
+		Example: `  troupe attach web
+  troupe exec -d web -- sh -c 'sleep 5; echo done'   # detached: not attachable
+  troupe attach web 4242`,
+		GroupID: groupProcesses,
+		Args:    cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ctx, stop := interruptible(cmd)
+			defer stop()
+			info, err := c.Get(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if len(info.Processes) == 0 {
+				return fmt.Errorf("container %q is %s: nothing to attach to", args[0], info.State.Status)
+			}
+			proc := info.Processes[0]
+			if len(args) == 2 {
+				pid, err := strconv.Atoi(args[1])
+				if err != nil || pid < 1 {
+					return fmt.Errorf("pid %q: want a positive number", args[1])
+				}
+				found := false
+				for _, p := range info.Processes {
+					if p.Pid == pid {
+						proc, found = p, true
+					}
+				}
+				if !found {
+					return fmt.Errorf("container %q has no process %d", args[0], pid)
+				}
+			}
+			exit, err := attach(ctx, cmd, c, args[0], proc.Pid, attachOptions{stdin: proc.Stdio && !noStdin, tty: proc.Terminal})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil // Ctrl-C: detached
+				}
+				return err
+			}
+			return exitWith(cmd, exit)
+		},
+	}
+	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "do not send this command's stdin to the process")
+	return cmd
+}
+
+// printLogs writes what container id's init wrote, each line on its
+// stream: for a container that ended before it could be attached to.
+func printLogs(ctx context.Context, cmd *cobra.Command, c *client.Client, id string) error {
+	rc, err := c.Logs(ctx, id, client.LogOptions{Streams: true})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	sc := bufio.NewScanner(rc)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		w := cmd.OutOrStdout()
+		if rest, ok := strings.CutPrefix(line, "stderr "); ok {
+			line, w = rest, cmd.ErrOrStderr()
+		} else {
+			line = strings.TrimPrefix(line, "stdout ")
+		}
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
 }

@@ -227,7 +227,7 @@ func TestCommands(t *testing.T) {
 		},
 		{
 			name: "run: the image is there, every flag, the command after the image",
-			args: []string{"run", "--name", "web", "-e", "A=b", "--user", "app", "--workdir", "/srv", "--entrypoint", "/bin/sh",
+			args: []string{"run", "-d", "--name", "web", "-e", "A=b", "--user", "app", "--workdir", "/srv", "--entrypoint", "/bin/sh",
 				"--hostname", "h", "--read-only", "--memory", "64m", "--pids-limit", "100", "--cpus", "1.5", "--cpu-shares", "512",
 				"--tmpfs", "/tmp:size=16m,mode=1777,exec", "-v", "/data:/data:ro", "--cap-add", "NET_ADMIN", "--cap-drop", "ALL",
 				"127.0.0.1:5000/busybox:1", "sh", "-c", "echo hi"},
@@ -244,7 +244,7 @@ func TestCommands(t *testing.T) {
 		},
 		{
 			name: "run: a missing image is pulled first, its progress on stderr",
-			args: []string{"run", "--name", "web", "busybox"},
+			args: []string{"run", "--name", "web", "-d", "busybox"},
 			calls: []call{
 				{"GET", "/images/busybox", "", 404, `{"error": "image \"busybox\": not found", "code": "not_found"}`},
 				{"POST", "/images", `{"reference": "busybox"}`, 200, `{"layer": "sha256:2222222222222222bbbb", "total": 512, "done": 512}` + "\n" + `{"image": ` + imageJSON + `}` + "\n"},

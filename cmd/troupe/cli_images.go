@@ -265,7 +265,7 @@ until they are deleted). The other REFs are still removed when one fails.`,
 type runOptions struct {
 	name, pull, entrypoint, user, workdir, hostname string
 	env, tmpfs, volumes, capAdd, capDrop            []string
-	readOnly, detach                                bool
+	readOnly, detach, remove                        bool
 	memory                                          string
 	pids                                            int64
 	cpuShares                                       uint64
@@ -277,8 +277,7 @@ func newRunCommand(o *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [flags] IMAGE [ARG...]",
 		Short: "start a container from an image",
-		Long: `Start a container from the image IMAGE (a name or a digest) and print its id once
-its init runs. ARGs replace the image's command (its CMD); --entrypoint
+		Long: `Start a container from the image IMAGE (a name or a digest). ARGs replace the image's command (its CMD); --entrypoint
 replaces its entrypoint, and then drops its CMD, as docker run does. Flags go
 before IMAGE: what follows it is the container's command line.
 
@@ -287,11 +286,15 @@ docker run) pulls it when the store does not have it, always pulls it every
 time (a tag may have moved), never starts only from the store. Progress goes
 to stderr, so that stdout is the id alone.
 
-The container runs detached: its output goes to its log (troupe logs), and
-troupe exec runs more processes in it. Attaching to its terminal is not
-supported yet. It keeps running until its command ends or it is killed;
-troupe rm -f removes it.`,
-		Example: `  troupe run --name web 127.0.0.1:5000/busybox:1 httpd -f -p 8080
+The command shows what the container writes (its stdout on stdout, its
+stderr on stderr) and ends with its exit code, as docker run does; Ctrl-C
+detaches and leaves it running. The container stays once its command ended
+(troupe rm removes it) unless --rm. -d runs it in the background and prints
+its id. Its output is also in its log (troupe logs); troupe exec runs more
+processes in it. A terminal for a container's init (docker run -it) is not
+supported yet: run it with -d and troupe exec -it into it.`,
+		Example: `  troupe run --rm 127.0.0.1:5000/busybox:1 sh -c 'echo hi; exit 3'
+  troupe run -d --name web 127.0.0.1:5000/busybox:1 httpd -f -p 8080
   troupe run --name job -e MODE=batch --user 1000:1000 --memory 64m --pids-limit 100 \
       --read-only --tmpfs /tmp:size=16m --cap-drop ALL busybox sh -c 'echo hi'
   troupe run --pull never --entrypoint /bin/sleep busybox 300`,
@@ -307,7 +310,8 @@ troupe rm -f removes it.`,
 	f.SetInterspersed(false)
 	f.StringVar(&r.name, "name", "", "the container's `ID` (default: 12 random hex digits)")
 	r.flags(f)
-	f.BoolVarP(&r.detach, "detach", "d", true, "run in the background (always, for now: accepted as docker users type it)")
+	f.BoolVarP(&r.detach, "detach", "d", false, "run in the background and print the container's id")
+	f.BoolVar(&r.remove, "rm", false, "remove the container once its command ended (not with -d)")
 	return cmd
 }
 
@@ -369,11 +373,41 @@ func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, a
 		}
 		req.Pull = api.PullMissing
 	}
+	if r.detach && r.remove {
+		return fmt.Errorf("run: --rm removes the container once its command ended, which -d does not wait for")
+	}
 	info, err := c.Start(ctx, id, req)
 	if err != nil {
 		return err
 	}
-	return o.output(cmd, info, func(w io.Writer) error { return printLine(w, info.ID) })
+	if r.detach || len(info.Processes) == 0 {
+		return o.output(cmd, info, func(w io.Writer) error { return printLine(w, info.ID) })
+	}
+	// All it wrote, from its start: it may have written before the attach.
+	init := info.Processes[0].Pid
+	s, err := c.AttachInit(ctx, id, init, true)
+	var exit api.ProcessExit
+	if err == nil {
+		exit, err = attachStream(ctx, cmd, c, id, init, s, attachOptions{})
+	} else if errors.Is(err, errclass.FailedPrecondition) {
+		// It ended before the attach: what it wrote is in its log.
+		exit, err = c.Wait(ctx, id, init)
+		if err == nil {
+			err = printLogs(ctx, cmd, c, id)
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // Ctrl-C: detached, it runs on
+		}
+		return err
+	}
+	if r.remove {
+		if err := c.Delete(ctx, id, true); err != nil {
+			return err
+		}
+	}
+	return exitWith(cmd, exit)
 }
 
 // request is the start request the flags ask for.

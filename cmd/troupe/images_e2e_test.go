@@ -62,7 +62,7 @@ func testImagesWithCLI(t *testing.T, args ...string) {
 		t.Errorf("images:\n%s\nwant %s and its short digest", out, ref)
 	}
 
-	if out := must("run", "--name", "web", "--memory", "64m", "--tmpfs", "/scratch:size=1m", ref, "sh", "-c", "echo hi; sleep 300"); out != "web" {
+	if out := must("run", "-d", "--name", "web", "--memory", "64m", "--tmpfs", "/scratch:size=1m", ref, "sh", "-c", "echo hi; sleep 300"); out != "web" {
 		t.Errorf("run printed %q, want the id", out)
 	}
 	testutil.Eventually(t, "web to say hi", func() bool { return must("logs", "web") == "hi" })
@@ -75,7 +75,7 @@ func testImagesWithCLI(t *testing.T, args ...string) {
 		t.Errorf("images while web runs:\n%s\nwant 1 container", out)
 	}
 	// The default pull policy of run is missing: a second run needs no pull.
-	if out := must("run", "--name", "web2", "--pull", "never", ref, "true"); out != "web2" {
+	if out := must("run", "-d", "--name", "web2", "--pull", "never", ref, "true"); out != "web2" {
 		t.Errorf("run --pull never printed %q", out)
 	}
 	must("rm", "--force", "web2")
@@ -98,10 +98,35 @@ func testImagesWithCLI(t *testing.T, args ...string) {
 		t.Errorf("roots left under the image store: %v", roots)
 	}
 	// A run pulls what is missing, its progress before the id.
-	if out := must("run", "--name", "again", ref, "sleep", "300"); !strings.Contains(out, "pulled") || !strings.HasSuffix(out, "\nagain") {
+	if out := must("run", "-d", "--name", "again", ref, "sleep", "300"); !strings.Contains(out, "pulled") || !strings.HasSuffix(out, "\nagain") {
 		t.Errorf("run of a missing image printed %q; want the pull's progress, then the id", out)
 	}
 	must("rm", "-f", "again")
+
+	// Attached, as docker run: its output on our streams, its exit code
+	// ours, and with --rm nothing left.
+	cmd := command(t, d.bin, "--address", "unix://"+d.sock, "run", "--rm", "--name", "once", ref, "sh", "-c", "echo out; echo err >&2; exit 3")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if code := exitCode(t, cmd.Run()); code != 3 || stdout.String() != "out\n" || stderr.String() != "err\n" {
+		t.Errorf("run attached: exit %d, stdout %q, stderr %q; want 3, out, err", code, stdout.String(), stderr.String())
+	}
+	if out, err := troupe("inspect", "once"); err == nil {
+		t.Errorf("run --rm left its container: %s", out)
+	}
+	// attach follows a running container's init to its exit.
+	must("run", "-d", "--name", "ticker", ref, "sh", "-c", "sleep 1; for i in 1 2 3; do echo tick $i; sleep 0.2; done; echo late >&2; exit 5")
+	cmd = command(t, d.bin, "--address", "unix://"+d.sock, "attach", "ticker")
+	stdout.Reset()
+	stderr.Reset()
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if code := exitCode(t, cmd.Run()); code != 5 || !strings.HasSuffix(stdout.String(), "tick 3\n") || stderr.String() != "late\n" {
+		t.Errorf("attach: exit %d, stdout %q, stderr %q; want 5, the ticks, late", code, stdout.String(), stderr.String())
+	}
+	if out, err := troupe("attach", "ticker"); err == nil || !strings.Contains(out, "ticker") {
+		t.Errorf("attach to a stopped container: %v %q; want a refusal naming it", err, out)
+	}
+	must("rm", "ticker")
 }
 
 // TestImagePoolWithCLI: troupe run claims from a pool of the image made
@@ -122,7 +147,7 @@ func TestImagePoolWithCLI(t *testing.T) {
 		t.Errorf("pool set printed %q, want the pool of %s", out, ref)
 	}
 	testutil.Eventually(t, "the pool to fill", func() bool { return strings.Contains(must("--json", "pool", "ls"), `"ready": 2`) })
-	if out := must("run", "--name", "w1", "--memory", "64m", ref, "sh", "-c", script); out != "w1" {
+	if out := must("run", "-d", "--name", "w1", "--memory", "64m", ref, "sh", "-c", script); out != "w1" {
 		t.Errorf("run printed %q, want the id", out)
 	}
 	if out := must("inspect", "w1"); !strings.Contains(out, `"warm": true`) {
@@ -130,7 +155,7 @@ func TestImagePoolWithCLI(t *testing.T) {
 	}
 	testutil.Eventually(t, "w1 to name its host", func() bool { return must("logs", "w1") == "host=w1" })
 	// Other flags: cold.
-	must("run", "--name", "c1", ref, "sh", "-c", script)
+	must("run", "-d", "--name", "c1", ref, "sh", "-c", script)
 	if out := must("inspect", "c1"); strings.Contains(out, `"warm": true`) {
 		t.Errorf("a run with other flags was warm:\n%s", out)
 	}
