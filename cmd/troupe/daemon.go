@@ -106,6 +106,9 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := closeInheritedOnExec(); err != nil {
+		return err
+	}
 	token, err := readToken(o.tokenFile)
 	if err != nil {
 		return err
