@@ -15,6 +15,7 @@
 #
 #   hack/bench-images.sh                 # N=1000, 3 runs
 #   N=200 RUNS=1 hack/bench-images.sh    # a quick look
+#   BENCHFLAGS=--warm PULL=0 hack/bench-images.sh   # warm pools of both too, no pull
 #   B=/path/to/old/troupe hack/bench-images.sh   # another build, to compare
 set -euo pipefail
 
@@ -89,9 +90,11 @@ mkdir -p "$d/big"
 for i in 1 2 3 4; do head -c 25M /dev/urandom >"$d/big/blob$i"; done
 image big:1 "$d/big" sleep 3600
 
-echo "== $N starts at once, from a bundle and from an image, $RUNS runs"
-"${T[@]}" bench --n "$N" --runs "$RUNS" --bundle "$d/busybox" --image "$reg/busybox:1"
+echo "== $N starts at once, from a bundle and from an image, $RUNS runs ${BENCHFLAGS:-}"
+# shellcheck disable=SC2086 # BENCHFLAGS is words: --warm, --density...
+"${T[@]}" bench --n "$N" --runs "$RUNS" --bundle "$d/busybox" --image "$reg/busybox:1" ${BENCHFLAGS:-}
 
+[[ ${PULL:-1} == 0 ]] && exit 0
 echo "== pull and unpack 100 MB, $RUNS runs each, alternated"
 for r in $(seq "$RUNS"); do
 	"${T[@]}" rmi "$reg/big:1" >/dev/null 2>&1 || true
