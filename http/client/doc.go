@@ -1,7 +1,9 @@
 // Package client is the Go client of troupe's REST API, whose contract is
 // package api. The troupe command-line client, the benchmark and the
-// acceptance tests use it. It imports only api, errclass and the standard
-// library, so a program links no part of the daemon by using it.
+// acceptance tests use it. It imports only api, errclass, the standard
+// library and github.com/coder/websocket (for Attach; it has no
+// dependencies of its own), so a program links no part of the daemon by
+// using it.
 //
 // # Connecting
 //
