@@ -265,7 +265,7 @@ until they are deleted). The other REFs are still removed when one fails.`,
 type runOptions struct {
 	name, pull, entrypoint, user, workdir, hostname string
 	env, tmpfs, volumes, capAdd, capDrop            []string
-	readOnly, detach, remove                        bool
+	readOnly, detach, remove, interactive, tty      bool
 	memory                                          string
 	pids                                            int64
 	cpuShares                                       uint64
@@ -290,9 +290,13 @@ The command shows what the container writes (its stdout on stdout, its
 stderr on stderr) and ends with its exit code, as docker run does; Ctrl-C
 detaches and leaves it running. The container stays once its command ended
 (troupe rm removes it) unless --rm. -d runs it in the background and prints
-its id. Its output is also in its log (troupe logs); troupe exec runs more
-processes in it. A terminal for a container's init (docker run -it) is not
-supported yet: run it with -d and troupe exec -it into it.`,
+its id (troupe attach follows it later). Its output is also in its log
+(troupe logs); troupe exec runs more processes in it.
+
+-i sends this command's stdin to the container's init; -t gives the init a
+terminal (this one in raw mode meanwhile): -it for a shell. A container's
+kept stdin and terminal do not survive a daemon restart (the init's stdin
+ends, its terminal hangs up); its log does.`,
 		Example: `  troupe run --rm 127.0.0.1:5000/busybox:1 sh -c 'echo hi; exit 3'
   troupe run -d --name web 127.0.0.1:5000/busybox:1 httpd -f -p 8080
   troupe run --name job -e MODE=batch --user 1000:1000 --memory 64m --pids-limit 100 \
@@ -312,6 +316,8 @@ supported yet: run it with -d and troupe exec -it into it.`,
 	r.flags(f)
 	f.BoolVarP(&r.detach, "detach", "d", false, "run in the background and print the container's id")
 	f.BoolVar(&r.remove, "rm", false, "remove the container once its command ended (not with -d)")
+	f.BoolVarP(&r.interactive, "interactive", "i", false, "send this command's stdin to the container's init")
+	f.BoolVarP(&r.tty, "tty", "t", false, "give the container's init a terminal (with -i: an interactive shell)")
 	return cmd
 }
 
@@ -376,6 +382,12 @@ func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, a
 	if r.detach && r.remove {
 		return fmt.Errorf("run: --rm removes the container once its command ended, which -d does not wait for")
 	}
+	req.Stdin, req.Terminal = r.interactive, r.tty
+	if f, ok := cmd.InOrStdin().(*os.File); ok && r.tty {
+		if w, h := terminalSize(f); w > 0 && h > 0 {
+			req.ConsoleSize = &api.ConsoleSize{Width: w, Height: h}
+		}
+	}
 	info, err := c.Start(ctx, id, req)
 	if err != nil {
 		return err
@@ -388,7 +400,7 @@ func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, a
 	s, err := c.AttachInit(ctx, id, init, true)
 	var exit api.ProcessExit
 	if err == nil {
-		exit, err = attachStream(ctx, cmd, c, id, init, s, attachOptions{})
+		exit, err = attachStream(ctx, cmd, c, id, init, s, attachOptions{stdin: r.interactive, tty: r.tty})
 	} else if errors.Is(err, errclass.FailedPrecondition) {
 		// It ended before the attach: what it wrote is in its log.
 		exit, err = c.Wait(ctx, id, init)
