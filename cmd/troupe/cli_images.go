@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -275,9 +276,11 @@ type runOptions struct {
 func newRunCommand(o *globalOptions) *cobra.Command {
 	r := &runOptions{}
 	cmd := &cobra.Command{
-		Use:   "run [flags] IMAGE [ARG...]",
+		Use:   "run [flags] IMAGE [ARG...]  |  run [flags] BUNDLE",
 		Short: "start a container from an image",
-		Long: `Start a container from the image IMAGE (a name or a digest). ARGs replace the image's command (its CMD); --entrypoint
+		Long: `Start a container from the image IMAGE (a name or a digest), or from the OCI
+bundle BUNDLE (a path: /..., ./... or ../..., whose config.json says it all, as
+with runc run). ARGs replace the image's command (its CMD); --entrypoint
 replaces its entrypoint, and then drops its CMD, as docker run does. Flags go
 before IMAGE: what follows it is the container's command line.
 
@@ -343,8 +346,22 @@ func (r *runOptions) flags(f *pflag.FlagSet) {
 
 // runImage is `troupe run`.
 func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, args []string) error {
-	req, err := r.request(cmd, ref, args)
+	bundle, err := bundleArg(ref)
 	if err != nil {
+		return err
+	}
+	var req api.StartRequest
+	if bundle != "" {
+		// A bundle says its command and everything else in its
+		// config.json, as with runc run.
+		if len(args) > 0 {
+			return fmt.Errorf("run: %s is a bundle: its config.json has the command line, ARGs are for an image", ref)
+		}
+		if f := changedImageFlag(cmd); f != "" {
+			return fmt.Errorf("run: --%s is for an image; %s is a bundle, whose config.json says it", f, ref)
+		}
+		req.BundlePath = bundle
+	} else if req, err = r.request(cmd, ref, args); err != nil {
 		return err
 	}
 	id := r.name
@@ -361,8 +378,8 @@ func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, a
 	defer stop()
 	// The daemon would pull by itself, silently; pulling here first shows
 	// the progress, as docker run does.
-	pull := req.Pull == api.PullAlways
-	if req.Pull == api.PullMissing {
+	pull := bundle == "" && req.Pull == api.PullAlways
+	if bundle == "" && req.Pull == api.PullMissing {
 		_, err := c.Image(ctx, ref)
 		if err != nil && !errors.Is(err, errclass.NotFound) {
 			return err
@@ -606,4 +623,33 @@ print each image's name (or digest, for one the archive does not name).`,
 			})
 		},
 	}
+}
+
+// bundleArg is the absolute path of run's IMAGE argument when it is a
+// bundle rather than an image: a path (it starts with /, ./ or ../) to a
+// directory holding config.json. An image reference never starts so.
+func bundleArg(arg string) (string, error) {
+	if !strings.HasPrefix(arg, "/") && !strings.HasPrefix(arg, "./") && !strings.HasPrefix(arg, "../") && arg != "." && arg != ".." {
+		return "", nil
+	}
+	abs, err := filepath.Abs(arg)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(abs, "config.json")); err != nil {
+		return "", fmt.Errorf("run: %s is neither an image reference nor a bundle (a directory holding config.json): %w", arg, err)
+	}
+	return abs, nil
+}
+
+// changedImageFlag names a flag set on the command line that only a start
+// from an image takes, or "".
+func changedImageFlag(cmd *cobra.Command) string {
+	for _, name := range []string{"pull", "env", "user", "workdir", "entrypoint", "hostname", "read-only", "memory",
+		"pids-limit", "cpu-shares", "cpus", "tmpfs", "volume", "cap-add", "cap-drop"} {
+		if cmd.Flags().Changed(name) {
+			return name
+		}
+	}
+	return ""
 }
