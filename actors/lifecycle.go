@@ -7,6 +7,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/troupe-run/troupe/actors/stdio"
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
@@ -28,7 +29,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 	self, root, rt, adm, d := ctx.Self(), ctx.ActorSystem().Root, a.deps.runtime, a.deps.admission, a.deps
 	id, bundle := a.rec.id, a.rec.bundlePath
 	from, name, logLimits, restorePull := a.rec.restoreFrom, a.rec.restoreName, a.rec.log, a.rec.restorePull
-	fromImage := a.rec.fromImage
+	fromImage, initStdio := a.rec.fromImage, a.rec.initStdio
 	a.enqueue(ctx, func() {
 		ctx, cancel := d.opContext()
 		defer cancel()
@@ -36,10 +37,16 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		// the reply may delete the checkpoint at once.
 		var lease *checkpointLease
 		var image string // the digest, once its root is mounted
+		var sess *stdio.Session
 		finish := func(m *containerStartFinished) {
 			if lease != nil {
 				lease.release()
 			}
+			if sess != nil && m.err != nil {
+				sess.Close()
+				sess = nil
+			}
+			m.stdio = sess
 			if image != "" && m.err != nil {
 				if err := d.images.Store.Unmount(id); err != nil {
 					m.err = fmt.Errorf("%w; and its root stays: %v", m.err, err)
@@ -54,13 +61,15 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			if err == nil {
 				img = &imageToMount{image: resolved, overrides: fromImage.Overrides}
 				img.config, err = d.images.Store.Config(resolved)
+				// A terminal's TERM is in the spec.
+				img.overrides.Terminal = initStdio != nil && initStdio.Terminal
 			}
 			if err != nil {
 				finish(&containerStartFinished{err: fmt.Errorf("start container %q: %w", id, err)})
 				return
 			}
 			// As from a bundle's pool, below; the overrides must match.
-			if name == "" && logLimits == (containerlog.Limits{}) {
+			if name == "" && logLimits == (containerlog.Limits{}) && initStdio == nil {
 				if pool := d.pools.forKey(imagePoolKey(resolved.Digest, fromImage.Overrides)); pool != nil {
 					t0 := time.Now()
 					if c, ok, err := claimWarm(ctx, pool, id); ok {
@@ -74,9 +83,9 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			}
 		}
 		// A start of a bundle with a warm pool, with the default log
-		// limits (those the pool's containers were made with), claims one
-		// of its prepared containers when one is ready.
-		if name == "" && logLimits == (containerlog.Limits{}) {
+		// limits and stdio (those the pool's containers were made with),
+		// claims one of its prepared containers when one is ready.
+		if name == "" && logLimits == (containerlog.Limits{}) && initStdio == nil {
 			if pool := d.pools.forBundle(bundle); pool != nil {
 				t0 := time.Now()
 				if c, ok, err := claimWarm(ctx, pool, id); ok {
@@ -86,6 +95,19 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			}
 		}
 		opts := runtime.StartOptions{BundlePath: bundle, Log: logLimits}
+		if initStdio != nil {
+			o := *initStdio
+			o.LogOutput = !o.Terminal
+			s, child, err := stdio.New(o)
+			if err != nil {
+				finish(&containerStartFinished{err: fmt.Errorf("start container %q: %w", id, err)})
+				return
+			}
+			defer child.Close()
+			sess = s
+			opts.Stdin, opts.Terminal, opts.ConsoleSocket = child.Stdin, o.Terminal, child.ConsoleSocket
+			opts.ConsoleWidth, opts.ConsoleHeight = child.Width, child.Height
+		}
 		if name != "" {
 			// The checkpoint cannot be deleted while CRIU reads it.
 			var err error
@@ -144,6 +166,16 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		}
 		c, err := rt.Start(ctx, id, opts)
 		adm.release()
+		if err == nil && sess != nil {
+			if err = sess.Start(ctx); err != nil {
+				// A terminal nobody holds is of no use: the start failed.
+				if derr := c.Delete(context.WithoutCancel(ctx), true); derr != nil {
+					err = fmt.Errorf("%w; and the container stays: %v", err, derr)
+				}
+				err = fmt.Errorf("start container %q: %w", id, err)
+				c = nil
+			}
+		}
 		if err == nil && image != "" {
 			// Its init runs in the root now: the daemon's namespace
 			// lets go of it (rootfs.Dir.Detach says why).
@@ -168,6 +200,12 @@ func (a *containerActor) startFinished(ctx actor.Context, msg *containerStartFin
 	a.rec.warm = msg.warm
 	if msg.image != "" {
 		a.rec.image = msg.image
+	}
+	if msg.stdio != nil {
+		if a.rec.stdio == nil {
+			a.rec.stdio = make(map[int]*stdio.Session)
+		}
+		a.rec.stdio[msg.container.Init().Pid()] = msg.stdio
 	}
 	a.adopt(ctx, msg.container, msg.adopted)
 	kind := api.EventStart
@@ -218,6 +256,7 @@ func (a *containerActor) processExited(ctx actor.Context, pid int, st runtime.Ex
 			a.publish(api.Event{Type: api.EventProcessExit, Pid: p.Pid(), ExitStatus: exitCode(p)})
 		}
 		a.rec.procs = nil
+		a.streamExited(pid, st)
 		a.publish(api.Event{Type: api.EventExit, Pid: pid, ExitStatus: &code})
 		a.become()
 		a.changed(ctx, nil, nil)

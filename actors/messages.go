@@ -49,6 +49,11 @@ type StartContainer struct {
 	// Image, when set, starts the container from an image in the store
 	// (Config.Images) instead of BundlePath, which must then be empty.
 	Image *ImageStart
+	// Stdio, when set, has the daemon keep the init's stdin (Stdin) or
+	// give it a terminal (Terminal) for clients to attach to; without a
+	// terminal its output still goes to its log. Not with Checkpoint; such
+	// a start claims no warm pool's container.
+	Stdio *stdio.Options
 }
 
 // ImageStart is a start from an image: which, whether to pull it, and
@@ -133,7 +138,8 @@ type AttachProcess struct {
 }
 
 // AttachProcessResult answers AttachProcess: the Session, or for an init
-// whose output goes to its log, the log (InitLog) to follow.
+// whose output goes to its log, the log (InitLog) to follow, with the
+// Session of its stdin if it has one.
 type AttachProcessResult struct {
 	Session *stdio.Session
 	InitLog string
@@ -353,8 +359,9 @@ type containerStartFinished struct {
 	queued, started time.Duration
 	restored        bool
 	adopted         bool
-	warm            bool   // claimed from a warm pool
-	image           string // the digest of the image it was started from
+	warm            bool           // claimed from a warm pool
+	image           string         // the digest of the image it was started from
+	stdio           *stdio.Session // the init's, when kept
 	err             error
 }
 

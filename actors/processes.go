@@ -93,19 +93,28 @@ func (a *containerActor) signal(pid int, sig syscall.Signal) error {
 // maxSignal is the highest real-time signal on Linux.
 const maxSignal = 64
 
-// attach answers with the stdio the daemon keeps of process pid.
+// attach answers with the stdio the daemon keeps of process pid, or for
+// the init whose output goes to its log, that log (and its stdin's, if
+// kept).
 func (a *containerActor) attach(ctx actor.Context, msg *AttachProcess) {
+	isInit := a.rec.ctr != nil && msg.Pid == a.rec.ctr.Init().Pid()
+	stopped := a.rec.status == runtime.Stopped
 	if sess, ok := a.rec.stdio[msg.Pid]; ok {
-		if !sess.Done() {
+		switch {
+		case sess.Done():
+			// Its exit was read: nothing more will come.
+			sess.Close()
+			delete(a.rec.stdio, msg.Pid)
+		case sess.KeepsOutput():
 			ctx.Respond(&AttachProcessResult{Session: sess})
 			return
+		case !(isInit && stopped):
+			ctx.Respond(&AttachProcessResult{Session: sess, InitLog: a.rec.ctr.LogPath()})
+			return
 		}
-		// Its exit was read: nothing more will come.
-		sess.Close()
-		delete(a.rec.stdio, msg.Pid)
 	}
-	if a.rec.ctr != nil && msg.Pid == a.rec.ctr.Init().Pid() {
-		if a.rec.status == runtime.Stopped {
+	if isInit {
+		if stopped {
 			ctx.Respond(&AttachProcessResult{Err: fmt.Errorf("container %q is stopped: its init exited, nothing to attach to (troupe logs shows what it wrote): %w", a.rec.id, errclass.FailedPrecondition)})
 			return
 		}

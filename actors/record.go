@@ -42,6 +42,8 @@ type record struct {
 	// so; image is the digest of the image it runs from.
 	fromImage *ImageStart
 	image     string
+	// initStdio is what the start asked of the init's stdio, if anything.
+	initStdio *stdio.Options
 	// stdio are the streams the daemon keeps of processes, by pid, until
 	// their exit was read or the container goes; exits are the last exits
 	// of exec'd processes, for WaitProcess (at most keptExits).
@@ -76,7 +78,11 @@ func (r *record) info() api.Container {
 		c.State.ExitStatus = &code
 	}
 	for _, p := range r.procs {
-		c.Processes = append(c.Processes, processInfo(p))
+		info := processInfo(p)
+		if sess, ok := r.stdio[info.Pid]; ok {
+			info.Stdio, info.Terminal = true, sess.Terminal()
+		}
+		c.Processes = append(c.Processes, info)
 	}
 	return c
 }

@@ -89,7 +89,11 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, errclass.AlreadyExists)})
 		return
 	}
-	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log}
+	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log, initStdio: msg.Stdio}
+	if msg.Stdio != nil && msg.Checkpoint != "" {
+		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a restore brings back the stdio it had: it takes no stdin nor terminal: %w", msg.ID, errclass.InvalidArgument)})
+		return
+	}
 	if err := restorePullPolicy(msg); err != nil {
 		ctx.Respond(&StartContainerResult{Err: err})
 		return

@@ -80,6 +80,16 @@ type StartRequest struct {
 	// Log bounds the container's log; what is left out is the daemon's
 	// default (--log-max-size, --log-max-files).
 	Log LogLimits `json:"log,omitzero"`
+	// Stdin has the daemon keep the init's stdin for the client that
+	// attaches (instead of /dev/null); its output still goes to its log.
+	Stdin bool `json:"stdin,omitempty"`
+	// Terminal gives the init a terminal, made in the container: its
+	// stdin, stdout and stderr, kept for the client that attaches (its
+	// output then goes there, not to the log). ConsoleSize is its first
+	// size. Neither with Checkpoint, and neither survives a daemon
+	// restart (the init's stdin ends; its terminal hangs up).
+	Terminal    bool         `json:"terminal,omitempty"`
+	ConsoleSize *ConsoleSize `json:"consoleSize,omitempty"`
 	// ImageStart, with its Image set, starts the container from an image
 	// in the daemon's store instead of a bundle (BundlePath and Checkpoint
 	// must then be left out): its fields sit beside the others in the

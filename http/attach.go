@@ -52,16 +52,18 @@ func (s *Server) attachProcess(c *gin.Context) {
 		fail(c, fmt.Errorf("attach is a WebSocket: the request must ask to upgrade (Connection: Upgrade, Upgrade: websocket): %w", errclass.InvalidArgument))
 		return
 	}
-	if at.Session == nil {
-		s.attachLog(c, pid, at.InitLog, past)
+	var att *stdio.Attachment
+	if at.Session != nil {
+		if att, err = at.Session.Attach(); err != nil {
+			fail(c, err)
+			return
+		}
+		defer att.Detach()
+	}
+	if at.InitLog != "" {
+		s.attachLog(c, pid, at.InitLog, past, att)
 		return
 	}
-	att, err := at.Session.Attach()
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	defer att.Detach()
 	conn, err := websocket.Accept(c.Writer, c.Request, nil)
 	if err != nil {
 		return // Accept answered the client
@@ -185,8 +187,9 @@ func headerHas(values []string, token string) bool {
 
 // attachLog connects a client to a container's init whose output goes to
 // its log: what the log gets from now on (with past, all it holds first),
-// stream by stream, then the init's exit. The init's stdin is not open.
-func (s *Server) attachLog(c *gin.Context, pid int, logPath string, past bool) {
+// stream by stream, then the init's exit. Its stdin is stdin's, when the
+// daemon keeps it.
+func (s *Server) attachLog(c *gin.Context, pid int, logPath string, past bool, stdin *stdio.Attachment) {
 	id := c.Param("id")
 	conn, err := websocket.Accept(c.Writer, c.Request, nil)
 	if err != nil {
@@ -197,6 +200,10 @@ func (s *Server) attachLog(c *gin.Context, pid int, logPath string, past bool) {
 	defer cancel()
 	go func() {
 		defer cancel()
+		if stdin != nil {
+			readAttached(ctx, conn, stdin)
+			return
+		}
 		for {
 			if _, _, err := conn.Read(ctx); err != nil {
 				return

@@ -242,3 +242,61 @@ func TestAttachInit(t *testing.T) {
 		t.Errorf("input to the init was not refused: %q", refused.String())
 	}
 }
+
+// TestAttachInitStdio: a start may give the init a terminal, or keep its
+// stdin, for the client that attaches.
+func TestAttachInitStdio(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cl := e.attachClient()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func(id, body string) api.Container {
+		t.Helper()
+		var c api.Container
+		decodeBody(t, e.mustStatus(201, "POST", "/containers/"+id, body), &c)
+		return c
+	}
+
+	c := start("tty", fmt.Sprintf(`{"bundlePath": %q, "terminal": true, "consoleSize": {"width": 80, "height": 24}}`, e.bundle("tty", "sh")))
+	s, err := cl.AttachInit(ctx, "tty", c.Processes[0].Pid, true)
+	must(err)
+	must(s.Stdin(ctx, []byte("stty size; tty\r")))
+	until(t, s, "24 80")
+	must(s.Resize(ctx, 100, 30))
+	must(s.Stdin(ctx, []byte("stty size\r")))
+	until(t, s, "30 100")
+	must(s.Stdin(ctx, []byte("exit 6\r")))
+	if _, _, exit := frames(t, s); exit == nil || exit.ExitCode != 6 {
+		t.Errorf("the terminal init's exit: %+v, want 6", exit)
+	}
+
+	c = start("in", fmt.Sprintf(`{"bundlePath": %q, "stdin": true}`, e.bundle("in", "sh", "-c", "while read l; do echo got $l; done; echo bye >&2; exit 2")))
+	s, err = cl.AttachInit(ctx, "in", c.Processes[0].Pid, true)
+	must(err)
+	must(s.Stdin(ctx, []byte("one\n")))
+	until(t, s, "got one")
+	if _, err := cl.AttachInit(ctx, "in", c.Processes[0].Pid, true); !errors.Is(err, errclass.FailedPrecondition) {
+		t.Errorf("a second client of the init's stdin: %v", err)
+	}
+	must(s.CloseStdin(ctx))
+	if _, errOut, exit := frames(t, s); errOut != "bye\n" || exit == nil || exit.ExitCode != 2 {
+		t.Errorf("after close-stdin: stderr %q, exit %+v; want bye and 2", errOut, exit)
+	}
+	// Its output went to its log too.
+	if logs := string(e.do("GET", "/containers/in/logs", "").body); logs != "got one\nbye\n" {
+		t.Errorf("the log of an init with a kept stdin: %q", logs)
+	}
+
+	sleeper := e.bundle("sleeper", "sleep", "300")
+	e.run(t, []request{
+		{"console size without a terminal", "POST", "/containers/x", fmt.Sprintf(`{"bundlePath": %q, "consoleSize": {"width": 80, "height": 24}}`, sleeper), 400, []string{"consoleSize"}},
+		{"absurd console size", "POST", "/containers/x", fmt.Sprintf(`{"bundlePath": %q, "terminal": true, "consoleSize": {"width": 80, "height": 100000}}`, sleeper), 400, []string{"100000"}},
+		{"a restore with a stdin", "POST", "/containers/x", `{"checkpoint": "c1", "stdin": true}`, 400, []string{"restore"}},
+	})
+	want(t, "GET x", e.do("GET", "/containers/x", ""), 404)
+}

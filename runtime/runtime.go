@@ -40,6 +40,16 @@ type StartOptions struct {
 	// Log bounds the container's log; zero fields mean the runtime's
 	// defaults.
 	Log containerlog.Limits
+	// Stdin, when set, is the init's stdin instead of /dev/null.
+	Stdin *os.File `json:"-"`
+	// Terminal gives the init a terminal made in the container, whose
+	// master is sent over ConsoleSocket as ProcessSpec's is (its stdout
+	// and stderr are then the terminal's, not the log's). A bundle whose
+	// process.terminal is true needs one. Not with Restore.
+	Terminal      bool     `json:"terminal,omitempty"`
+	ConsoleSocket *os.File `json:"-"`
+	ConsoleWidth  uint16   `json:"consoleWidth,omitempty"`
+	ConsoleHeight uint16   `json:"consoleHeight,omitempty"`
 }
 
 // Validate checks what can be checked of o without reading anything: the
@@ -47,6 +57,9 @@ type StartOptions struct {
 func (o StartOptions) Validate() error {
 	if err := o.Log.Validate(); err != nil {
 		return fmt.Errorf("%v: %w", err, errclass.InvalidArgument)
+	}
+	if o.Restore != nil && (o.Stdin != nil || o.Terminal) {
+		return fmt.Errorf("a restore brings back the stdio it had: it takes no stdin nor terminal: %w", errclass.InvalidArgument)
 	}
 	return nil
 }

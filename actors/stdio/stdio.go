@@ -58,6 +58,10 @@ type Options struct {
 	Width, Height int
 	// Buffer is how much unread output is kept; 0 means DefaultBuffer.
 	Buffer int
+	// LogOutput leaves the process's stdout and stderr to the caller (a
+	// container's init writes to its log): only its stdin is kept. Not
+	// with Terminal.
+	LogOutput bool
 }
 
 // Child is what the process is given: ProcessSpec's files. Close it once
@@ -149,6 +153,9 @@ func New(o Options) (*Session, Child, error) {
 			return fail(err)
 		}
 		c.Stdin, s.stdin = r, w
+	}
+	if o.LogOutput {
+		return s, c, nil
 	}
 	for _, out := range []**os.File{&c.Stdout, &c.Stderr} {
 		r, w, err := os.Pipe()
@@ -242,6 +249,13 @@ func (s *Session) Exited(st runtime.ExitStatus) {
 	})
 	s.signal()
 }
+
+// Terminal says whether the process has a terminal.
+func (s *Session) Terminal() bool { return s.opts.Terminal }
+
+// KeepsOutput says whether the session has the process's output, or only
+// its stdin (LogOutput).
+func (s *Session) KeepsOutput() bool { return !s.opts.LogOutput }
 
 // Done says whether the exit was known and read.
 func (s *Session) Done() bool {

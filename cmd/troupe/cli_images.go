@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -265,7 +266,7 @@ until they are deleted). The other REFs are still removed when one fails.`,
 type runOptions struct {
 	name, pull, entrypoint, user, workdir, hostname string
 	env, tmpfs, volumes, capAdd, capDrop            []string
-	readOnly, detach, remove                        bool
+	readOnly, detach, remove, interactive, tty      bool
 	memory                                          string
 	pids                                            int64
 	cpuShares                                       uint64
@@ -275,9 +276,11 @@ type runOptions struct {
 func newRunCommand(o *globalOptions) *cobra.Command {
 	r := &runOptions{}
 	cmd := &cobra.Command{
-		Use:   "run [flags] IMAGE [ARG...]",
+		Use:   "run [flags] IMAGE [ARG...]  |  run [flags] BUNDLE",
 		Short: "start a container from an image",
-		Long: `Start a container from the image IMAGE (a name or a digest). ARGs replace the image's command (its CMD); --entrypoint
+		Long: `Start a container from the image IMAGE (a name or a digest), or from the OCI
+bundle BUNDLE (a path: /..., ./... or ../..., whose config.json says it all, as
+with runc run). ARGs replace the image's command (its CMD); --entrypoint
 replaces its entrypoint, and then drops its CMD, as docker run does. Flags go
 before IMAGE: what follows it is the container's command line.
 
@@ -290,9 +293,13 @@ The command shows what the container writes (its stdout on stdout, its
 stderr on stderr) and ends with its exit code, as docker run does; Ctrl-C
 detaches and leaves it running. The container stays once its command ended
 (troupe rm removes it) unless --rm. -d runs it in the background and prints
-its id. Its output is also in its log (troupe logs); troupe exec runs more
-processes in it. A terminal for a container's init (docker run -it) is not
-supported yet: run it with -d and troupe exec -it into it.`,
+its id (troupe attach follows it later). Its output is also in its log
+(troupe logs); troupe exec runs more processes in it.
+
+-i sends this command's stdin to the container's init; -t gives the init a
+terminal (this one in raw mode meanwhile): -it for a shell. A container's
+kept stdin and terminal do not survive a daemon restart (the init's stdin
+ends, its terminal hangs up); its log does.`,
 		Example: `  troupe run --rm 127.0.0.1:5000/busybox:1 sh -c 'echo hi; exit 3'
   troupe run -d --name web 127.0.0.1:5000/busybox:1 httpd -f -p 8080
   troupe run --name job -e MODE=batch --user 1000:1000 --memory 64m --pids-limit 100 \
@@ -312,6 +319,8 @@ supported yet: run it with -d and troupe exec -it into it.`,
 	r.flags(f)
 	f.BoolVarP(&r.detach, "detach", "d", false, "run in the background and print the container's id")
 	f.BoolVar(&r.remove, "rm", false, "remove the container once its command ended (not with -d)")
+	f.BoolVarP(&r.interactive, "interactive", "i", false, "send this command's stdin to the container's init")
+	f.BoolVarP(&r.tty, "tty", "t", false, "give the container's init a terminal (with -i: an interactive shell)")
 	return cmd
 }
 
@@ -337,8 +346,22 @@ func (r *runOptions) flags(f *pflag.FlagSet) {
 
 // runImage is `troupe run`.
 func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, args []string) error {
-	req, err := r.request(cmd, ref, args)
+	bundle, err := bundleArg(ref)
 	if err != nil {
+		return err
+	}
+	var req api.StartRequest
+	if bundle != "" {
+		// A bundle says its command and everything else in its
+		// config.json, as with runc run.
+		if len(args) > 0 {
+			return fmt.Errorf("run: %s is a bundle: its config.json has the command line, ARGs are for an image", ref)
+		}
+		if f := changedImageFlag(cmd); f != "" {
+			return fmt.Errorf("run: --%s is for an image; %s is a bundle, whose config.json says it", f, ref)
+		}
+		req.BundlePath = bundle
+	} else if req, err = r.request(cmd, ref, args); err != nil {
 		return err
 	}
 	id := r.name
@@ -355,8 +378,8 @@ func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, a
 	defer stop()
 	// The daemon would pull by itself, silently; pulling here first shows
 	// the progress, as docker run does.
-	pull := req.Pull == api.PullAlways
-	if req.Pull == api.PullMissing {
+	pull := bundle == "" && req.Pull == api.PullAlways
+	if bundle == "" && req.Pull == api.PullMissing {
 		_, err := c.Image(ctx, ref)
 		if err != nil && !errors.Is(err, errclass.NotFound) {
 			return err
@@ -376,6 +399,12 @@ func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, a
 	if r.detach && r.remove {
 		return fmt.Errorf("run: --rm removes the container once its command ended, which -d does not wait for")
 	}
+	req.Stdin, req.Terminal = r.interactive, r.tty
+	if f, ok := cmd.InOrStdin().(*os.File); ok && r.tty {
+		if w, h := terminalSize(f); w > 0 && h > 0 {
+			req.ConsoleSize = &api.ConsoleSize{Width: w, Height: h}
+		}
+	}
 	info, err := c.Start(ctx, id, req)
 	if err != nil {
 		return err
@@ -388,7 +417,7 @@ func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, a
 	s, err := c.AttachInit(ctx, id, init, true)
 	var exit api.ProcessExit
 	if err == nil {
-		exit, err = attachStream(ctx, cmd, c, id, init, s, attachOptions{})
+		exit, err = attachStream(ctx, cmd, c, id, init, s, attachOptions{stdin: r.interactive, tty: r.tty})
 	} else if errors.Is(err, errclass.FailedPrecondition) {
 		// It ended before the attach: what it wrote is in its log.
 		exit, err = c.Wait(ctx, id, init)
@@ -594,4 +623,33 @@ print each image's name (or digest, for one the archive does not name).`,
 			})
 		},
 	}
+}
+
+// bundleArg is the absolute path of run's IMAGE argument when it is a
+// bundle rather than an image: a path (it starts with /, ./ or ../) to a
+// directory holding config.json. An image reference never starts so.
+func bundleArg(arg string) (string, error) {
+	if !strings.HasPrefix(arg, "/") && !strings.HasPrefix(arg, "./") && !strings.HasPrefix(arg, "../") && arg != "." && arg != ".." {
+		return "", nil
+	}
+	abs, err := filepath.Abs(arg)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(filepath.Join(abs, "config.json")); err != nil {
+		return "", fmt.Errorf("run: %s is neither an image reference nor a bundle (a directory holding config.json): %w", arg, err)
+	}
+	return abs, nil
+}
+
+// changedImageFlag names a flag set on the command line that only a start
+// from an image takes, or "".
+func changedImageFlag(cmd *cobra.Command) string {
+	for _, name := range []string{"pull", "env", "user", "workdir", "entrypoint", "hostname", "read-only", "memory",
+		"pids-limit", "cpu-shares", "cpus", "tmpfs", "volume", "cap-add", "cap-drop"} {
+		if cmd.Flags().Changed(name) {
+			return name
+		}
+	}
+	return ""
 }

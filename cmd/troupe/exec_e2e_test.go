@@ -237,3 +237,26 @@ func inspect(t *testing.T, d *daemon, id string) string {
 	}
 	return string(out)
 }
+
+// TestRunBundle: troupe run takes a bundle as runc run does, attached.
+func TestRunBundle(t *testing.T) {
+	d := startDaemon(t)
+	bundle := filepath.Join(d.dir, "job")
+	if out, err := exec.Command(d.bin, "bundle", bundle, "--", "sh", "-c", "echo from the bundle; exit 5").CombinedOutput(); err != nil {
+		t.Fatalf("bundle: %v: %s", err, out)
+	}
+	cmd := command(t, d.bin, "--address", "unix://"+d.sock, "run", "--rm", "--name", "job", bundle)
+	out, err := cmd.Output()
+	if code := exitCode(t, err); code != 5 || string(out) != "from the bundle\n" {
+		t.Errorf("run BUNDLE: exit %d, %q; want 5 and its line", code, out)
+	}
+	for _, bad := range [][]string{
+		{"run", bundle, "echo", "x"},
+		{"run", "--memory", "64m", bundle},
+		{"run", "./no-such-bundle"},
+	} {
+		if out, err := command(t, d.bin, append([]string{"--address", "unix://" + d.sock}, bad...)...).CombinedOutput(); err == nil {
+			t.Errorf("troupe %v: accepted: %s", bad, out)
+		}
+	}
+}

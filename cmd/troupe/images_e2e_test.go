@@ -1,9 +1,11 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -127,6 +129,35 @@ func testImagesWithCLI(t *testing.T, args ...string) {
 		t.Errorf("attach to a stopped container: %v %q; want a refusal naming it", err, out)
 	}
 	must("rm", "ticker")
+
+	// -i: our stdin is the init's; -it: a shell on a terminal.
+	cmd = command(t, d.bin, "--address", "unix://"+d.sock, "run", "--rm", "-i", ref, "sh", "-c", "read x; echo got $x")
+	cmd.Stdin = strings.NewReader("piped\n")
+	if out, err := cmd.Output(); err != nil || string(out) != "got piped\n" {
+		t.Errorf("run -i: %q, %v", out, err)
+	}
+	master, slave := openPty(t, 90, 20)
+	cmd = command(t, d.bin, "--address", "unix://"+d.sock, "run", "--rm", "-it", "--name", "shell", ref, "sh")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	scr := newScreen(t, master)
+	if _, err := io.WriteString(master, "stty size; hostname\r"); err != nil {
+		t.Fatal(err)
+	}
+	scr.until("20 90")
+	scr.until("shell")
+	if _, err := io.WriteString(master, "exit 4\r"); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, cmd.Wait()); code != 4 {
+		t.Errorf("run -it sh: exit %d, want 4", code)
+	}
+	if out, err := troupe("inspect", "shell"); err == nil {
+		t.Errorf("run --rm -it left its container: %s", out)
+	}
 }
 
 // TestImagePoolWithCLI: troupe run claims from a pool of the image made

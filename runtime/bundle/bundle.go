@@ -132,9 +132,6 @@ func validate(configPath, dir string, spec *specs.Spec) error {
 	if len(spec.Process.Args) == 0 {
 		return invalid("%s: field process.args is empty", configPath)
 	}
-	if spec.Process.Terminal {
-		return invalid("%s: field process.terminal: terminals are not supported", configPath)
-	}
 	if err := validateProcess(configPath, spec.Process); err != nil {
 		return err
 	}

@@ -39,7 +39,6 @@ func TestLoad(t *testing.T) {
 		{name: "missing root", config: strings.Replace(good, `"rootfs"`, `"nothere"`, 1), inErr: "root.path"},
 		{name: "no linux", config: strings.Replace(good, `"linux": {},`, "", 1), inErr: "field linux"},
 		{name: "relative destination", config: strings.Replace(good, `"/data"`, `"data"`, 1), inErr: "mounts[0].destination"},
-		{name: "terminal", config: strings.Replace(good, `"cwd": "/"`, `"cwd": "/", "terminal": true`, 1), inErr: "terminal"},
 		{name: "config.json a FIFO", config: fifo, inErr: "not a regular file (a FIFO)"},
 		{name: "relative cwd", config: strings.Replace(good, `"cwd": "/"`, `"cwd": "tmp"`, 1), inErr: "process.cwd"},
 		{name: "env without =", config: strings.Replace(good, `"cwd": "/"`, `"cwd": "/", "env": ["A=1", "PATH"]`, 1), inErr: `process.env[1] "PATH"`},

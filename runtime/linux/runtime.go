@@ -157,10 +157,26 @@ func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOption
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
 	}
-	_, _, err := r.specs.load(opts.BundlePath, func(b *bundle.Bundle) (*configs.Config, error) {
+	b, _, err := r.specs.load(opts.BundlePath, func(b *bundle.Bundle) (*configs.Config, error) {
 		return r.config(id, b)
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if err := checkTerminal(b, opts); err != nil {
+		return fmt.Errorf("start container %q: %w", id, err)
+	}
+	return nil
+}
+
+// checkTerminal refuses a bundle that wants a terminal (process.terminal)
+// when the start gives none: its process would find no tty on its stdio.
+func checkTerminal(b *bundle.Bundle, opts runtime.StartOptions) error {
+	if b.Spec.Process.Terminal && !opts.Terminal && opts.Restore == nil {
+		return fmt.Errorf("%s: process.terminal is set: start it with a terminal (\"terminal\": true), or set it to false: %w",
+			filepath.Join(b.Path, bundle.ConfigFile), errclass.InvalidArgument)
+	}
+	return nil
 }
 
 // run creates the container id and runs its init.
@@ -268,6 +284,9 @@ func (r *Runtime) create(ctx context.Context, id string, opts runtime.StartOptio
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTerminal(b, opts); err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
 	config := r.configFor(id, base)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
@@ -295,6 +314,15 @@ func (r *Runtime) create(ctx context.Context, id string, opts runtime.StartOptio
 	}
 	if err := l.handOverStdio(); err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
+	if opts.Stdin != nil {
+		l.proc.Stdin = opts.Stdin
+	}
+	if opts.Terminal {
+		if opts.ConsoleSocket == nil {
+			return nil, fmt.Errorf("start container %q: a terminal needs a console socket: %w", id, errclass.InvalidArgument)
+		}
+		l.proc.ConsoleSocket, l.proc.ConsoleWidth, l.proc.ConsoleHeight = opts.ConsoleSocket, opts.ConsoleWidth, opts.ConsoleHeight
 	}
 	return l, nil
 }

@@ -212,7 +212,12 @@ func callValue[T any](ctx context.Context, c *Client, f *frame) (T, error) {
 
 // callContainer is call for a container.
 func (c *Client) callContainer(ctx context.Context, f *frame) (runtime.Container, error) {
-	v, err := c.call(ctx, f, nil, func(raw json.RawMessage) (any, error) {
+	return c.callContainerWith(ctx, f, nil)
+}
+
+// callContainerWith is callContainer sending files with the frame.
+func (c *Client) callContainerWith(ctx context.Context, f *frame, files []*os.File) (runtime.Container, error) {
+	v, err := c.call(ctx, f, files, func(raw json.RawMessage) (any, error) {
 		var m containerMsg
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return nil, fmt.Errorf("decode the answer to %s: %w", f.Op, err)
@@ -239,7 +244,17 @@ func (c *Client) newProcess(m processMsg) *process {
 
 // Start implements runtime.Runtime.
 func (c *Client) Start(ctx context.Context, id string, opts runtime.StartOptions) (runtime.Container, error) {
-	return c.callContainer(ctx, &frame{Op: "start", Name: id, Start: &opts})
+	f := &frame{Op: "start", Name: id}
+	var files []*os.File
+	for i, file := range []*os.File{opts.Stdin, nil, nil, opts.ConsoleSocket} {
+		if file != nil {
+			f.Stdio = append(f.Stdio, i)
+			files = append(files, file)
+		}
+	}
+	opts.Stdin, opts.ConsoleSocket = nil, nil
+	f.Start = &opts
+	return c.callContainerWith(ctx, f, files)
 }
 
 // Check implements runtime.Runtime.

@@ -106,6 +106,58 @@ func TestExecTerminal(t *testing.T) {
 	}
 }
 
+// TestStartTerminalAndStdin checks that an init's stdin and console
+// socket reach the engine.
+func TestStartTerminalAndStdin(t *testing.T) {
+	e := shared.New(t, troupetest.Options{Name: "inittty"})
+	cl := serve(t, e.Runtime)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	parent, child, err := console.Socket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Close()
+	c, err := cl.Start(ctx, "inittty", runtime.StartOptions{BundlePath: e.Bundle(t, "inittty", "sh", "-c", "stty size; exit 2"),
+		Terminal: true, ConsoleSocket: child, ConsoleWidth: 61, ConsoleHeight: 17})
+	child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Delete(context.Background(), true) })
+	master, err := console.Receive(ctx, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	_ = master.SetReadDeadline(time.Now().Add(10 * time.Second))
+	out, _ := io.ReadAll(master) // to EIO: the init exited
+	if !strings.Contains(string(out), "17 61") {
+		t.Errorf("the init's terminal showed %q", out)
+	}
+	if st, err := c.Init().Wait(ctx); err != nil || st.Code != 2 {
+		t.Errorf("exit %+v, %v", st, err)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = cl.Start(ctx, "initstdin", runtime.StartOptions{BundlePath: e.Bundle(t, "initstdin", "sh", "-c", "read x; exit $x"), Stdin: r})
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Delete(context.Background(), true) })
+	if _, err := io.WriteString(w, "9\n"); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if st, err := c.Init().Wait(ctx); err != nil || st.Code != 9 {
+		t.Errorf("exit %+v, %v; want what it read from its stdin, 9", st, err)
+	}
+}
+
 // TestNoGoroutinePerContainer checks that watching containers and
 // processes through the client costs no goroutine on either side, as on
 // the real runtime.

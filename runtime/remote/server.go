@@ -172,10 +172,21 @@ func (s *server) serve(ctx context.Context, f *frame, files []*os.File) {
 func (s *server) dispatch(ctx context.Context, f *frame, files []*os.File) (res any, after func(), err error) {
 	switch f.Op {
 	case "start":
-		if f.Start == nil {
+		if f.Start == nil || len(f.Stdio) != len(files) {
 			return nil, nil, badCall(f)
 		}
-		return s.container(s.rt.Start(ctx, f.Name, *f.Start))
+		opts := *f.Start
+		for i, which := range f.Stdio {
+			switch which {
+			case 0:
+				opts.Stdin = files[i]
+			case 3:
+				opts.ConsoleSocket = files[i]
+			default:
+				return nil, nil, badCall(f)
+			}
+		}
+		return s.container(s.rt.Start(ctx, f.Name, opts))
 	case "check":
 		if f.Start == nil {
 			return nil, nil, badCall(f)
