@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -417,20 +418,9 @@ func TestImageWarmPoolErrors(t *testing.T) {
 	}
 }
 
+// sameSet says whether got holds want, in any order.
 func sameSet(got []string, want ...string) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	seen := make(map[string]bool, len(got))
-	for _, g := range got {
-		seen[g] = true
-	}
-	for _, w := range want {
-		if !seen[w] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want)))
 }
 
 // TestImageHundredContainersShareLayers: 100 running containers of one

@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/troupe-run/troupe/actors"
-	"github.com/troupe-run/troupe/actors/stdio"
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -76,20 +75,13 @@ func (s *Server) startContainer(c *gin.Context) {
 			return
 		}
 	}
-	if req.Stdin || req.Terminal {
-		o := stdio.Options{Stdin: req.Stdin, Terminal: req.Terminal}
-		if req.ConsoleSize != nil {
-			o.Width, o.Height = req.ConsoleSize.Width, req.ConsoleSize.Height
-			if o.Width < 1 || o.Height < 1 {
-				fail(c, fmt.Errorf("field \"consoleSize\": %dx%d: want at least one column and row: %w", o.Width, o.Height, errclass.InvalidArgument))
-				return
-			}
+	if req.Stdin || req.Terminal || req.ConsoleSize != nil {
+		o, err := stdioOptions(req.Stdin, req.Terminal, req.ConsoleSize)
+		if err != nil {
+			fail(c, err)
+			return
 		}
 		start.Stdio = &o
-	}
-	if req.ConsoleSize != nil && !req.Terminal {
-		fail(c, fmt.Errorf("field \"consoleSize\" is for a terminal, and \"terminal\" is not set: %w", errclass.InvalidArgument))
-		return
 	}
 	start.Log = containerlog.Limits{MaxSize: req.Log.MaxSize, MaxFiles: req.Log.MaxFiles}
 	if err := start.Log.Validate(); err != nil {

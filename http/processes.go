@@ -25,10 +25,6 @@ func (s *Server) execProcess(c *gin.Context) {
 		fail(c, fmt.Errorf("field \"args\" is required: %w", errclass.InvalidArgument))
 		return
 	}
-	if req.ConsoleSize != nil && !req.Terminal {
-		fail(c, fmt.Errorf("field \"consoleSize\" is for a terminal, and \"terminal\" is not set: %w", errclass.InvalidArgument))
-		return
-	}
 	spec := runtime.ProcessSpec{Args: req.Args, Env: req.Env, Cwd: req.Cwd}
 	if req.User != nil {
 		if req.User.UID < 0 || req.User.GID < 0 {
@@ -39,14 +35,11 @@ func (s *Server) execProcess(c *gin.Context) {
 	}
 	var p api.Process
 	var err error
-	if req.Attach || req.Stdin || req.Terminal {
-		o := stdio.Options{Stdin: req.Stdin, Terminal: req.Terminal}
-		if req.ConsoleSize != nil {
-			o.Width, o.Height = req.ConsoleSize.Width, req.ConsoleSize.Height
-			if o.Width < 1 || o.Height < 1 {
-				fail(c, fmt.Errorf("field \"consoleSize\": %dx%d: want at least one column and row: %w", o.Width, o.Height, errclass.InvalidArgument))
-				return
-			}
+	if req.Attach || req.Stdin || req.Terminal || req.ConsoleSize != nil {
+		o, oerr := stdioOptions(req.Stdin, req.Terminal, req.ConsoleSize)
+		if oerr != nil {
+			fail(c, oerr)
+			return
 		}
 		p, err = s.cfg.Supervisor.ExecStdio(c.Request.Context(), c.Param("id"), spec, o)
 	} else {
@@ -115,4 +108,21 @@ func (s *Server) signalProcess(c *gin.Context) {
 		return
 	}
 	c.Status(nethttp.StatusNoContent)
+}
+
+// stdioOptions is the stdio a request asks the daemon to keep of a process
+// (an exec's, or an init's).
+func stdioOptions(stdin, terminal bool, size *api.ConsoleSize) (stdio.Options, error) {
+	o := stdio.Options{Stdin: stdin, Terminal: terminal}
+	if size == nil {
+		return o, nil
+	}
+	if !terminal {
+		return o, fmt.Errorf("field \"consoleSize\" is for a terminal, and \"terminal\" is not set: %w", errclass.InvalidArgument)
+	}
+	if size.Width < 1 || size.Height < 1 {
+		return o, fmt.Errorf("field \"consoleSize\": %dx%d: want at least one column and row: %w", size.Width, size.Height, errclass.InvalidArgument)
+	}
+	o.Width, o.Height = size.Width, size.Height
+	return o, nil
 }

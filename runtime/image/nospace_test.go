@@ -2,9 +2,7 @@ package image_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,27 +17,23 @@ import (
 )
 
 // TestPullOnFullDisk: a pull that runs out of disk, in the blob or in the
-// unpacked layer, fails with ENOSPC (507 over the API), leaves no file
-// behind, and the store works on once there is room.
+// unpacked layer, fails with ENOSPC (507 over the API), leaves the store as
+// it was, and the store works on once there is room.
 func TestPullOnFullDisk(t *testing.T) {
 	if unix.Geteuid() != 0 {
 		t.Skip("needs root: mounts a small tmpfs")
 	}
 	reg := registrytest.Start(t, registrytest.Config{})
-	random := make([]byte, 2<<20)
-	if _, err := rand.Read(random); err != nil {
-		t.Fatal(err)
-	}
 	small := reg.Host() + "/small:1"
 	registrytest.Push(t, small, v1.Config{Cmd: []string{"true"}}, registrytest.Tar(t, map[string]string{"hello": "hi\n"}))
 	tests := []struct {
 		name  string
-		layer map[string]string
+		layer []byte
 	}{
 		// 2 MiB that gzip cannot shrink: the blob itself does not fit.
-		{"blob", map[string]string{"noise": string(random)}},
+		{"blob", randomFile(t, 2<<20)},
 		// 4 MiB of zeros, a few KiB compressed: the unpacked file does not.
-		{"unpacked", map[string]string{"zeros": strings.Repeat("\x00", 4<<20)}},
+		{"unpacked", registrytest.Tar(t, map[string]string{"zeros": strings.Repeat("\x00", 4<<20)})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,49 +42,25 @@ func TestPullOnFullDisk(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
-			s, err := image.Open(filepath.Join(dir, "images"), image.Options{})
+			storeDir := filepath.Join(dir, "images")
+			s, err := image.Open(storeDir, image.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
+			before := storeFiles(t, storeDir)
 			ref := reg.Host() + "/big-" + tt.name + ":1"
-			registrytest.Push(t, ref, v1.Config{Cmd: []string{"true"}}, registrytest.Tar(t, tt.layer))
+			registrytest.Push(t, ref, v1.Config{Cmd: []string{"true"}}, tt.layer)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 
-			_, err = s.Pull(ctx, ref, nil)
-			if !errors.Is(err, syscall.ENOSPC) {
+			if _, err := s.Pull(ctx, ref, nil); !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("pull onto a full disk: %v, want ENOSPC", err)
 			}
-			if got := len(s.List()); got != 0 {
-				t.Errorf("%d images after the failed pull", got)
-			}
-			if files := regularFiles(t, dir); len(files) != 0 {
-				t.Errorf("files left by the failed pull: %v", files)
-			}
+			sameFiles(t, storeDir, before)
 			// The space is free again: a small image pulls.
 			if _, err := s.Pull(ctx, small, nil); err != nil {
 				t.Errorf("a small pull after the failed one: %v", err)
 			}
 		})
 	}
-}
-
-// regularFiles lists the regular files under dir but the store's books.
-func regularFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var files []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() && d.Name() != "images.json" {
-			rel, _ := filepath.Rel(dir, path)
-			files = append(files, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -285,18 +286,7 @@ func TestClaim(t *testing.T) {
 	}
 }
 
+// equalSet says whether got holds want, in any order.
 func equalSet(got []string, want ...string) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	seen := make(map[string]bool)
-	for _, g := range got {
-		seen[g] = true
-	}
-	for _, w := range want {
-		if !seen[w] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want)))
 }
