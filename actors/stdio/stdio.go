@@ -2,17 +2,20 @@
 // keeps it rather than handing it to the log: the pipes (or a terminal's
 // master) and what the process wrote that no client has read yet.
 //
-// The process never waits for a client. Its output is read as it comes
-// into a buffer of bounded size; when no client reads (none attached, or
-// one too slow), the oldest output is dropped and the next client hears
-// how much. One client is attached at a time: a second Attach is refused
-// until the first detaches; a client that detaches leaves the process
-// running, and another may attach later and read on.
+// The process's output is read as it comes into a buffer of bounded size.
+// While a client is attached nothing is lost: once the buffer is full the
+// session stops reading, and the process waits on its pipe for the client
+// to catch up, as it would writing into any pipe. While none is attached
+// the process never waits: the oldest output is dropped, and the next
+// client hears how much. One client is attached at a time: a second Attach
+// is refused until the first detaches; a client that detaches (or goes)
+// leaves the process running, and another may attach later and read on.
 //
 // The last thing a client reads is the exit status, after all the output:
-// the session waits for the process's output to end (every copy of its
-// stdout and stderr closed) for at most a short grace after the exit, so
-// that a daemonised grandchild that keeps them open cannot hold it back.
+// the session reads the process's output to its end (every copy of its
+// stdout and stderr closed), but after the exit only as long as it keeps
+// coming (a pause of exitGrace ends it), so that a daemonised grandchild
+// that keeps them open cannot hold the exit back.
 package stdio
 
 import (
@@ -118,7 +121,7 @@ type Session struct {
 	exit     *Exit
 	final    bool // the exit was read: nothing more comes
 	closed   bool
-	grace    *time.Timer
+	room     *sync.Cond    // signalled on s.mu when the buffer drains or its reader goes
 	wake     chan struct{} // a buffered signal: something changed
 }
 
@@ -129,6 +132,7 @@ func New(o Options) (*Session, Child, error) {
 		o.Buffer = DefaultBuffer
 	}
 	s := &Session{opts: o, wake: make(chan struct{}, 1)}
+	s.room = sync.NewCond(&s.mu)
 	var c Child
 	fail := func(err error) (*Session, Child, error) {
 		c.Close()
@@ -193,13 +197,19 @@ func (s *Session) Start(ctx context.Context) error {
 func (s *Session) pump(f *os.File, stream int) {
 	buf := make([]byte, chunk)
 	for {
+		if s.exited() {
+			// After the exit, output may go on only as long as it keeps
+			// coming (a grandchild may hold the pipe open for ever).
+			_ = f.SetReadDeadline(time.Now().Add(exitGrace))
+		}
 		n, err := f.Read(buf)
 		if n > 0 {
 			s.add(Event{Stream: stream, Data: append([]byte(nil), buf[:n]...)})
 		}
 		if err != nil {
 			// EOF: every writer closed; EIO: a terminal whose other
-			// side is gone; ErrClosed: the grace after the exit ran out.
+			// side is gone; a timeout: nothing came for exitGrace after
+			// the exit; ErrClosed: the session was closed.
 			break
 		}
 	}
@@ -209,9 +219,13 @@ func (s *Session) pump(f *os.File, stream int) {
 	s.signal()
 }
 
-// add appends output, dropping the oldest beyond the buffer's size.
+// add appends output: while a client is attached it waits for room in the
+// buffer; otherwise it drops the oldest beyond the buffer's size.
 func (s *Session) add(e Event) {
 	s.mu.Lock()
+	for s.attached && !s.closed && s.size > 0 && s.size+len(e.Data) > s.opts.Buffer {
+		s.room.Wait()
+	}
 	s.events = append(s.events, e)
 	s.size += len(e.Data)
 	for s.size > s.opts.Buffer && len(s.events) > 0 {
@@ -241,13 +255,18 @@ func (s *Session) Exited(st runtime.ExitStatus) {
 		return
 	}
 	s.exit = &Exit{Code: st.Code, Signal: st.Signal}
-	outs := s.outs
-	s.grace = time.AfterFunc(exitGrace, func() {
-		for _, f := range outs {
-			_ = f.SetReadDeadline(time.Unix(1, 0))
-		}
-	})
+	// Reads under way with nothing to read end after the grace; the pumps
+	// set it again before each read from now on.
+	for _, f := range s.outs {
+		_ = f.SetReadDeadline(time.Now().Add(exitGrace))
+	}
 	s.signal()
+}
+
+func (s *Session) exited() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exit != nil
 }
 
 // Terminal says whether the process has a terminal.
@@ -273,9 +292,7 @@ func (s *Session) Close() {
 		return
 	}
 	s.closed = true
-	if s.grace != nil {
-		s.grace.Stop()
-	}
+	s.room.Broadcast()
 	files := append([]*os.File{s.stdin, s.console}, s.outs...)
 	s.mu.Unlock()
 	seen := map[*os.File]bool{}
@@ -337,6 +354,7 @@ func (a *Attachment) Next(ctx context.Context) (Event, error) {
 			s.events[0] = Event{}
 			s.events = s.events[1:]
 			s.size -= len(e.Data)
+			s.room.Broadcast()
 			s.mu.Unlock()
 			return e, nil
 		case s.final:
@@ -412,6 +430,7 @@ func (a *Attachment) Detach() {
 	}
 	s.mu.Lock()
 	s.attached = false
+	s.room.Broadcast()
 	s.mu.Unlock()
 	s.signal()
 }

@@ -124,6 +124,54 @@ func TestBoundedBuffer(t *testing.T) {
 	}
 }
 
+// An attached client loses nothing, however slow: the process waits for
+// it once the buffer is full.
+func TestAttachedClientLosesNothing(t *testing.T) {
+	const buffer = 64 << 10
+	s, child, err := New(Options{Buffer: buffer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	a, err := s.Attach()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("head", "-c", "4194304", "/dev/zero")
+	cmd.Stdout, cmd.Stderr = child.Stdout, child.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	child.Close()
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		s.Exited(runtime.ExitStatus{Code: cmd.ProcessState.ExitCode()})
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got, dropped int64
+	for {
+		ev, err := a.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		got += int64(len(ev.Data))
+		dropped += ev.Dropped
+		if got < 1<<20 {
+			time.Sleep(time.Millisecond) // a slow client, for the first MiB
+		}
+	}
+	if got != 4<<20 || dropped != 0 {
+		t.Errorf("an attached client read %d bytes, %d dropped; want all %d", got, dropped, 4<<20)
+	}
+}
+
 func TestStdinAndReattach(t *testing.T) {
 	s, _ := run(t, Options{Stdin: true}, "read a; echo first $a; read b; echo second $b")
 	a, err := s.Attach()

@@ -117,6 +117,9 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 	}
 	defer devNull.Close()
 	lp.Stdin, lp.Stdout, lp.Stderr = orFile(spec.Stdin, devNull), orFile(spec.Stdout, devNull), orFile(spec.Stderr, devNull)
+	if err := blocking(spec.Stdin, spec.Stdout, spec.Stderr); err != nil {
+		return nil, fmt.Errorf("exec in container %q: %w", c.ID(), err)
+	}
 	if spec.ConsoleSocket != nil {
 		lp.ConsoleSocket, lp.ConsoleWidth, lp.ConsoleHeight = spec.ConsoleSocket, spec.ConsoleWidth, spec.ConsoleHeight
 	}
@@ -461,6 +464,30 @@ func (c *container) waitAll(ctx context.Context) error {
 	for _, p := range pending {
 		if _, err := p.Wait(ctx); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// blocking puts the files a process is given into blocking mode. A pipe
+// end made by os.Pipe, or received over a socket from such a caller, is
+// non-blocking; the process would then get EAGAIN from a full pipe, which
+// programs take for an I/O error.
+func blocking(files ...*os.File) error {
+	for _, f := range files {
+		if f == nil {
+			continue
+		}
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("stdio: %w", err)
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), false) }); err != nil {
+			return fmt.Errorf("stdio: %w", err)
+		}
+		if serr != nil {
+			return fmt.Errorf("stdio: %w", serr)
 		}
 	}
 	return nil

@@ -316,6 +316,9 @@ func (r *Runtime) create(ctx context.Context, id string, opts runtime.StartOptio
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
 	if opts.Stdin != nil {
+		if err := blocking(opts.Stdin); err != nil {
+			return nil, fmt.Errorf("start container %q: %w", id, err)
+		}
 		l.proc.Stdin = opts.Stdin
 	}
 	if opts.Terminal {

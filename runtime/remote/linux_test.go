@@ -64,6 +64,39 @@ func TestExecStdio(t *testing.T) {
 	}
 }
 
+// TestExecStdioFullPipe: an exec's stdout made by os.Pipe (non-blocking
+// on the caller's side) is blocking for the process: writing into a full
+// pipe waits for the reader instead of failing with EAGAIN.
+func TestExecStdioFullPipe(t *testing.T) {
+	e := shared.New(t, troupetest.Options{Name: "fullpipe"})
+	cl := serve(t, e.Runtime)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := cl.Start(ctx, "fullpipe", runtime.StartOptions{BundlePath: e.Bundle(t, "fullpipe")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Delete(context.Background(), true) })
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	p, err := c.Exec(ctx, runtime.ProcessSpec{Args: []string{"head", "-c", "1048576", "/dev/zero"}, Stdout: outW, Stderr: outW})
+	outW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the pipe fills meanwhile
+	n, err := io.Copy(io.Discard, outR)
+	if err != nil || n != 1<<20 {
+		t.Errorf("read %d bytes (%v), want all 1 MiB", n, err)
+	}
+	if st, err := p.Wait(ctx); err != nil || st.Code != 0 {
+		t.Errorf("exit %+v, %v: the process failed writing into a full pipe", st, err)
+	}
+}
+
 // TestExecTerminal checks that the console socket reaches the engine too:
 // the pty's master comes back to the caller, not to the engine.
 func TestExecTerminal(t *testing.T) {
