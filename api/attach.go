@@ -11,7 +11,8 @@ package api
 //	3  control  both ways        an AttachControl, in JSON
 //
 // The client sends "resize" and "close-stdin"; the daemon sends "dropped"
-// (output lost to a client that read too slowly or came late), "error" (a
+// (output lost while no client was attached: an attached one loses
+// nothing, the process waits for it), "error" (a
 // control message it refused; the connection stays) and, after all the
 // output, "exit", then closes the WebSocket normally (1000). A client that
 // closes first, or goes away, detaches: the process runs on, its output

@@ -101,7 +101,7 @@ func attachStream(ctx context.Context, cmd *cobra.Command, c *client.Client, id 
 		case f.Control.Type == api.ControlExit && f.Control.Exit != nil:
 			return *f.Control.Exit, nil
 		case f.Control.Type == api.ControlDropped:
-			_, err = fmt.Fprintf(stderr, "troupe: %d bytes of the process's output were dropped (read too slowly)\r\n", f.Control.Dropped)
+			_, err = fmt.Fprintf(stderr, "troupe: %d bytes of the process's output were dropped before this client attached\r\n", f.Control.Dropped)
 		case f.Control.Type == api.ControlError:
 			_, err = fmt.Fprintf(stderr, "troupe: the daemon refused: %s\r\n", f.Control.Error)
 		}
