@@ -129,17 +129,14 @@ func restorePullPolicy(m *StartContainer) error {
 	return nil
 }
 
-// mountCheckpointRoot makes the root of container id, restored from a
-// checkpoint of a container that ran from an image: the same image, with
-// what that container had changed of it, and a bundle of its spec on the
-// new root. With api.PullMissing an image the store lacks is pulled first.
-// It returns the bundle's path.
-func (d *deps) mountCheckpointRoot(ctx context.Context, id string, cp checkpoint.Checkpoint, images string, pull api.PullPolicy) (string, error) {
+// checkpointImage is the image a checkpoint of a container that ran from
+// one names, pulled first (by digest) with api.PullMissing when the store
+// lacks it.
+func (d *deps) checkpointImage(ctx context.Context, cp checkpoint.Checkpoint, pull api.PullPolicy) (image.Image, error) {
 	if d.images == nil {
-		return "", errNoImages
+		return image.Image{}, errNoImages
 	}
-	st := d.images.Store
-	img, err := st.Get(cp.Image)
+	img, err := d.images.Store.Get(cp.Image)
 	switch {
 	case errors.Is(err, errclass.NotFound) && pull == api.PullMissing:
 		img, err = d.pullCheckpointImage(ctx, cp)
@@ -147,9 +144,15 @@ func (d *deps) mountCheckpointRoot(ctx context.Context, id string, cp checkpoint
 		err = fmt.Errorf("image %s%s is not in the store (\"pull\": \"missing\" would pull it by digest): %w",
 			cp.Image, pulledAs(cp), errclass.NotFound)
 	}
-	if err != nil {
-		return "", err
-	}
+	return img, err
+}
+
+// mountCheckpointRoot makes the root of container id, restored from a
+// checkpoint of a container that ran from img: the image, with what that
+// container had changed of it, and a bundle of its spec on the new root.
+// It returns the bundle's path.
+func (d *deps) mountCheckpointRoot(ctx context.Context, id string, cp checkpoint.Checkpoint, images string, img image.Image) (string, error) {
+	st := d.images.Store
 	var spec specs.Spec
 	data, err := os.ReadFile(filepath.Join(images, checkpoint.SpecFile))
 	if err == nil {

@@ -56,6 +56,10 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			root.Send(self, m)
 		}
 		var img *imageToMount
+		// A restore of a container that ran from an image mounts its root
+		// in the slot too (restoreRoot), from image restoreImage.
+		var restoreRoot func() (string, error)
+		var restoreImage string
 		if fromImage != nil {
 			resolved, err := d.resolveImage(ctx, fromImage)
 			if err == nil {
@@ -122,11 +126,14 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			}
 			switch {
 			case cp.Image != "" && opts.BundlePath == "":
-				if opts.BundlePath, err = d.mountCheckpointRoot(ctx, id, cp, images, restorePull); err != nil {
+				// Its root is mounted in the slot, as an image start's.
+				img, err := d.checkpointImage(ctx, cp, restorePull)
+				if err != nil {
 					finish(&containerStartFinished{err: fmt.Errorf("restore container %q: %w", id, err)})
 					return
 				}
-				image = cp.Image
+				restoreRoot = func() (string, error) { return d.mountCheckpointRoot(ctx, id, cp, images, img) }
+				restoreImage = cp.Image
 			case opts.BundlePath == "":
 				opts.BundlePath = cp.BundlePath
 			}
@@ -138,7 +145,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		// An image's bundle is made with its root, in the slot (below),
 		// and checked by the start that follows at once: a Check of its
 		// own would be one more round trip to the engine for nothing.
-		if img == nil {
+		if img == nil && restoreRoot == nil {
 			if err := rt.Check(ctx, id, opts); err != nil {
 				finish(&containerStartFinished{err: err})
 				return
@@ -163,6 +170,14 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 				return
 			}
 			image = img.image.Digest
+		}
+		if restoreRoot != nil {
+			if opts.BundlePath, err = restoreRoot(); err != nil {
+				adm.release()
+				finish(&containerStartFinished{queued: queued, err: fmt.Errorf("restore container %q: %w", id, err)})
+				return
+			}
+			image = restoreImage
 		}
 		c, err := rt.Start(ctx, id, opts)
 		adm.release()
