@@ -32,6 +32,13 @@ func (a *containerActor) checkpoint(ctx actor.Context, msg *CheckpointContainer)
 		ctx.Respond(&CheckpointContainerResult{Err: err})
 		return
 	}
+	if pid := a.liveStdio(); pid != 0 {
+		// CRIU would dump the process with its end of the daemon's pipes
+		// or terminal, and no restore could give them back.
+		ctx.Respond(&CheckpointContainerResult{Err: fmt.Errorf("checkpoint container %q: process %d has its stdin or terminal (or output) kept by the daemon, which a checkpoint cannot take along; let it end first: %w",
+			a.rec.id, pid, errclass.FailedPrecondition)})
+		return
+	}
 	self, root, c, replyTo, d := ctx.Self(), ctx.ActorSystem().Root, a.rec.ctr, ctx.Sender(), a.deps
 	id, name, o, bundle, fromImage := a.rec.id, msg.Name, msg.Options, a.rec.bundlePath, a.rec.image
 	a.enqueue(ctx, func() {

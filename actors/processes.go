@@ -196,3 +196,14 @@ func (a *containerActor) closeStdio() {
 		delete(a.rec.stdio, pid)
 	}
 }
+
+// liveStdio is the pid of a live process whose stdio the daemon keeps (an
+// attached exec, an init with a kept stdin or a terminal), or 0.
+func (a *containerActor) liveStdio() int {
+	for pid := range a.rec.stdio {
+		if a.rec.procIndex(pid) >= 0 {
+			return pid
+		}
+	}
+	return 0
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 // readStreams reads an attachment to the exit.
@@ -183,4 +184,29 @@ func TestRealExecStdio(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, "the streams' descriptors to close", func() bool { return openFiles(t) <= fdsBefore })
+}
+
+// A container with a process whose stdio the daemon keeps is not
+// checkpointed: no restore could give that stdio back.
+func TestRealCheckpointRefusesKeptStdio(t *testing.T) {
+	linuxtest.RequireCriu(t)
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	if _, err := e.sup.Start(ctx, "c", e.bundle("c", "sleep", "300")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.sup.ExecStdio(ctx, "c", runtime.ProcessSpec{Args: []string{"sleep", "300"}}, stdio.Options{Stdin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sup.Checkpoint(ctx, "c", "cp", runtime.CheckpointOptions{}); !errors.Is(err, errclass.FailedPrecondition) || !strings.Contains(err.Error(), "kept by the daemon") {
+		t.Errorf("checkpoint with an attached exec running: %v", err)
+	}
+	if err := e.sup.Signal(ctx, "c", p.Pid, 9); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the exec to end", func() bool { c, _ := e.sup.State().Get("c"); return len(c.Processes) == 1 })
+	if _, err := e.sup.Checkpoint(ctx, "c", "cp", runtime.CheckpointOptions{}); err != nil {
+		t.Errorf("checkpoint once it ended: %v", err)
+	}
 }
