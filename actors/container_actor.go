@@ -52,6 +52,7 @@ func (a *containerActor) Receive(ctx actor.Context) {
 	case *processExited:
 		a.processExited(ctx, msg.pid, msg.status)
 	case *oomKilled:
+		a.rec.oom = true
 		a.publish(api.Event{Type: api.EventOOM})
 	case *execFinished:
 		a.execFinished(ctx, msg)

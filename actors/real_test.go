@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
+
 	"github.com/troupe-run/troupe/actors/events"
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
@@ -425,5 +427,30 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 	}
 	if list, _ := e.sup.Checkpoints(ctx, "clone"); len(list) != 1 || !list[0].Exit {
 		t.Errorf("the clone's checkpoint did not outlive it: %v", list)
+	}
+}
+
+// TestRealOOMKilled: an init the OOM killer ends is reported OOMKilled; one
+// killed otherwise is not.
+func TestRealOOMKilled(t *testing.T) {
+	e := newRealEnv(t, Config{})
+	ctx := testContext(t)
+	hog := e.env.BundleWith(t, "hog", busybox.Options{MemoryLimit: 64 << 20,
+		Args: []string{"sh", "-c", "x=$(head -c 268435456 /dev/zero | tr '\\0' a); echo survived"}})
+	if _, err := e.sup.Start(ctx, "hog", hog); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sup.Start(ctx, "killed", e.bundle("killed", "sleep", "300")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sup.Kill(ctx, "killed", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"hog": true, "killed": false} {
+		testutil.Eventually(t, id+" to stop", func() bool { return status(e.sup.State(), id) == api.Stopped })
+		c, _ := e.sup.State().Get(id)
+		if c.State.OOMKilled != want || c.State.ExitStatus == nil || *c.State.ExitStatus != 137 {
+			t.Errorf("%s: %+v, want exit 137 and oomKilled %v", id, c.State, want)
+		}
 	}
 }

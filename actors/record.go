@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -44,6 +45,8 @@ type record struct {
 	image     string
 	// initStdio is what the start asked of the init's stdio, if anything.
 	initStdio *stdio.Options
+	// oom says the kernel's OOM killer acted in the container.
+	oom bool
 	// stdio are the streams the daemon keeps of processes, by pid, until
 	// their exit was read or the container goes; exits are the last exits
 	// of exec'd processes, for WaitProcess (at most keptExits).
@@ -76,6 +79,7 @@ func (r *record) info() api.Container {
 	if r.exit != nil {
 		code := r.exit.Code
 		c.State.ExitStatus = &code
+		c.State.OOMKilled = r.oom && r.exit.Signal == syscall.SIGKILL
 	}
 	for _, p := range r.procs {
 		info := processInfo(p)

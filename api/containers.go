@@ -42,6 +42,10 @@ type ContainerState struct {
 	ExitStatus *int `json:"exitStatus,omitempty"`
 	// Error says why the daemon no longer manages the container, if so.
 	Error string `json:"error,omitempty"`
+	// OOMKilled says that the init ended killed (SIGKILL) after the
+	// kernel's OOM killer acted in the container: it ran out of memory.
+	// Set when stopped, as Kubernetes' reason OOMKilled.
+	OOMKilled bool `json:"oomKilled,omitempty"`
 }
 
 // Process is one live process of a container.
