@@ -86,12 +86,13 @@ func (d *deps) tryImageSpec(ctx context.Context, ip *ImagePool) error {
 // resolveImage is the image m names, pulled first as m.Pull says.
 func (d *deps) resolveImage(ctx context.Context, m *ImageStart) (img image.Image, err error) {
 	st := d.images.Store
+	po := image.PullOptions{Credentials: m.Credentials}
 	switch m.Pull {
 	case api.PullAlways:
-		img, err = st.Pull(ctx, m.Ref, nil)
+		img, err = st.PullWith(ctx, m.Ref, po)
 	case api.PullMissing:
 		if img, err = st.Get(m.Ref); errors.Is(err, errclass.NotFound) {
-			img, err = st.Pull(ctx, m.Ref, nil)
+			img, err = st.PullWith(ctx, m.Ref, po)
 		}
 	case api.PullNever, "":
 		img, err = st.Get(m.Ref)

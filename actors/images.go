@@ -9,7 +9,6 @@ import (
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime/image"
 	"github.com/troupe-run/troupe/runtime/image/imagespec"
-	"github.com/troupe-run/troupe/runtime/image/pull"
 )
 
 // Images are the image store and the daemon's policy for the specs it
@@ -27,14 +26,13 @@ var errNoImages = fmt.Errorf("this daemon has no image store: %w", errclass.Unav
 // than through an actor's mailbox: a pull of a large image must hold up
 // nothing else.
 
-// PullImage pulls ref into the store; progress, if not nil, hears of each
-// layer's bytes.
-func (s *Supervisor) PullImage(ctx context.Context, ref string, progress func(pull.Progress)) (api.Image, error) {
+// PullImage pulls ref into the store, as o says (progress, credentials).
+func (s *Supervisor) PullImage(ctx context.Context, ref string, o image.PullOptions) (api.Image, error) {
 	st := s.deps.images
 	if st == nil {
 		return api.Image{}, errNoImages
 	}
-	img, err := st.Store.Pull(ctx, ref, progress)
+	img, err := st.Store.PullWith(ctx, ref, o)
 	if err != nil {
 		return api.Image{}, err
 	}

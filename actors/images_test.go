@@ -372,7 +372,7 @@ func TestImageWarmPool(t *testing.T) {
 func TestImageWarmPoolErrors(t *testing.T) {
 	e := newImageEnv(t)
 	ctx := testContext(t)
-	if _, err := e.sup.PullImage(ctx, e.ref, nil); err != nil {
+	if _, err := e.sup.PullImage(ctx, e.ref, image.PullOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -429,7 +429,7 @@ func sameSet(got []string, want ...string) bool {
 func TestImageHundredContainersShareLayers(t *testing.T) {
 	e := newImageEnv(t)
 	ctx := testContext(t)
-	if _, err := e.sup.PullImage(ctx, e.ref, nil); err != nil {
+	if _, err := e.sup.PullImage(ctx, e.ref, image.PullOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	storeDir := filepath.Dir(filepath.Dir(filepath.Dir(e.store.RootPath("x"))))

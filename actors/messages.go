@@ -13,6 +13,7 @@ import (
 	"github.com/troupe-run/troupe/runtime/containerlog"
 	"github.com/troupe-run/troupe/runtime/image"
 	"github.com/troupe-run/troupe/runtime/image/imagespec"
+	"github.com/troupe-run/troupe/runtime/image/pull"
 )
 
 // command is a request to one container. Each command says which
@@ -64,6 +65,9 @@ type ImageStart struct {
 	// Pull is api.PullNever (or empty), api.PullMissing or api.PullAlways.
 	Pull      api.PullPolicy
 	Overrides imagespec.Overrides
+	// Credentials, when set, are a pull's for the image's registry (a
+	// pod's imagePullSecrets): used, never stored.
+	Credentials *pull.Credentials
 }
 
 // StartContainerResult answers StartContainer.

@@ -48,6 +48,20 @@ type ImageList struct {
 // the Error.
 type PullRequest struct {
 	Reference string `json:"reference"`
+	// Auth, when set, authenticates this pull to the reference's registry
+	// instead of the daemon's --registry-config (a Kubernetes pod's
+	// imagePullSecrets). It is used, never stored nor logged.
+	Auth *RegistryAuth `json:"auth,omitempty"`
+}
+
+// RegistryAuth is what a docker config's "auths" entry holds for one
+// registry: a user name and password (or token), an identity token, or a
+// registry token.
+type RegistryAuth struct {
+	Username      string `json:"username,omitempty"`
+	Password      string `json:"password,omitempty"`
+	IdentityToken string `json:"identityToken,omitempty"`
+	RegistryToken string `json:"registryToken,omitempty"`
 }
 
 // PullProgress is one line of a pull's answer.
@@ -109,6 +123,8 @@ type ImageStart struct {
 	// whether to pull the image the checkpointed container ran from, by
 	// its digest, when the store lacks it.
 	Pull PullPolicy `json:"pull,omitempty"`
+	// Auth, when set, authenticates that pull (PullRequest.Auth).
+	Auth *RegistryAuth `json:"auth,omitempty"`
 	// Entrypoint, when present, replaces the image's entrypoint (and
 	// drops its Cmd, as docker run --entrypoint does); [] clears it.
 	Entrypoint *[]string `json:"entrypoint,omitempty"`

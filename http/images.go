@@ -42,7 +42,7 @@ func (s *Server) pullImage(c *gin.Context) {
 		return
 	}
 	st := &pullStream{w: c.Writer}
-	img, err := s.cfg.Supervisor.PullImage(c.Request.Context(), req.Reference, st.progress)
+	img, err := s.cfg.Supervisor.PullImage(c.Request.Context(), req.Reference, image.PullOptions{Progress: st.progress, Credentials: credentials(req.Auth)})
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.done = true
@@ -230,7 +230,15 @@ func imageStart(req api.ImageStart) (*actors.ImageStart, error) {
 		o.Mounts = append(o.Mounts, imagespec.Mount{Type: imagespec.MountType(m.Type), Destination: m.Destination,
 			Source: m.Source, ReadOnly: m.ReadOnly, Size: m.Size, Mode: m.Mode, Exec: m.Exec})
 	}
-	return &actors.ImageStart{Ref: req.Image, Pull: req.Pull, Overrides: o}, nil
+	return &actors.ImageStart{Ref: req.Image, Pull: req.Pull, Overrides: o, Credentials: credentials(req.Auth)}, nil
+}
+
+// credentials are a request's registry credentials, for the puller.
+func credentials(a *api.RegistryAuth) *pull.Credentials {
+	if a == nil {
+		return nil
+	}
+	return &pull.Credentials{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken}
 }
 
 // imageFieldsWithoutImage names the first field of req that only a start
@@ -240,7 +248,7 @@ func imageFieldsWithoutImage(req api.ImageStart) string {
 		name string
 		set  bool
 	}{
-		{"pull", req.Pull != ""}, {"entrypoint", req.Entrypoint != nil}, {"args", len(req.Args) > 0},
+		{"pull", req.Pull != ""}, {"auth", req.Auth != nil}, {"entrypoint", req.Entrypoint != nil}, {"args", len(req.Args) > 0},
 		{"env", len(req.Env) > 0}, {"cwd", req.Cwd != ""}, {"user", req.User != ""},
 		{"hostname", req.Hostname != ""}, {"readOnlyRoot", req.ReadOnlyRoot}, {"memory", req.Memory != 0},
 		{"cpuShares", req.CPUShares != 0}, {"cpuQuota", req.CPUQuota != 0}, {"cpuPeriod", req.CPUPeriod != 0},

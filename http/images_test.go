@@ -18,6 +18,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
@@ -371,4 +372,58 @@ func TestImageArchives(t *testing.T) {
 		{"not an archive", "POST", "/images/import", "garbage", 400, nil},
 		{"an empty archive", "POST", "/images/import", "", 400, nil},
 	})
+}
+
+// TestPullWithCredentials: a pull, or a start that pulls, may carry its own
+// credentials for a registry that wants them (a pod's imagePullSecrets);
+// they are used, never stored, and never echoed.
+func TestPullWithCredentials(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{images: true})
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registrytest.Start(t, registrytest.Config{Htpasswd: "puller:" + string(hash) + "\n"})
+	ref := reg.Host() + "/private:1"
+	registrytest.PushAuth(t, ref, "puller", "s3cret", v1.Config{Cmd: []string{"sh", "-c", "echo private; exec sleep 300"}},
+		registrytest.TarDir(t, e.rig.Rootfs))
+
+	failed := func(a pullAnswer) string {
+		if a.status != nethttp.StatusOK {
+			return string(a.err.body)
+		}
+		if l := a.last(); l.Error != nil {
+			return l.Error.Error
+		}
+		return ""
+	}
+	// Without credentials, or with wrong ones, the registry says no; the
+	// password is in no answer.
+	for _, body := range []string{
+		fmt.Sprintf(`{"reference": %q}`, ref),
+		fmt.Sprintf(`{"reference": %q, "auth": {"username": "puller", "password": "guess-me"}}`, ref),
+	} {
+		if msg := failed(e.pull(body)); msg == "" || strings.Contains(msg, "guess-me") {
+			t.Errorf("pull %s: %q; want a refusal that does not show the password", body, msg)
+		}
+	}
+	a := e.pull(fmt.Sprintf(`{"reference": %q, "auth": {"username": "puller", "password": "s3cret"}}`, ref))
+	if msg := failed(a); msg != "" || a.last().Image == nil {
+		t.Fatalf("pull with the right credentials: %q", msg)
+	}
+	// Not stored: once the image is gone, a pull without them fails again;
+	// a start that pulls may carry them too.
+	e.mustStatus(200, "DELETE", "/images/"+ref, "")
+	if msg := failed(e.pull(fmt.Sprintf(`{"reference": %q}`, ref))); msg == "" {
+		t.Error("a pull without credentials after one with them succeeded: they were kept")
+	}
+	var c api.Container
+	decodeBody(t, e.mustStatus(201, "POST", "/containers/priv",
+		fmt.Sprintf(`{"image": %q, "pull": "missing", "auth": {"username": "puller", "password": "s3cret"}}`, ref)), &c)
+	testutil.Eventually(t, "the private container to say so", func() bool {
+		return strings.Contains(string(e.do("GET", "/containers/priv/logs", "").body), "private")
+	})
+	e.mustStatus(nethttp.StatusNoContent, "DELETE", "/containers/priv?force=true", "")
+	want(t, "auth on a start from a bundle", e.do("POST", "/containers/x", fmt.Sprintf(`{"bundlePath": %q, "auth": {"username": "a"}}`, e.bundle("x", "true"))), 400, "auth")
 }

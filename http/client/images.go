@@ -39,11 +39,17 @@ func imagePath(ref string) (string, error) {
 // that fails after is an *APIError too, with the code of the stream's last
 // line and the stream's status (200).
 func (c *Client) PullImage(ctx context.Context, ref string, progress func(api.PullProgress)) (api.Image, error) {
+	return c.Pull(ctx, api.PullRequest{Reference: ref}, progress)
+}
+
+// Pull is PullImage with the whole request: credentials for the pull
+// (req.Auth), for one.
+func (c *Client) Pull(ctx context.Context, req api.PullRequest, progress func(api.PullProgress)) (api.Image, error) {
 	const path = "/images"
-	if ref == "" {
+	if req.Reference == "" {
 		return api.Image{}, fmt.Errorf("pull: image reference is required: %w", errclass.InvalidArgument)
 	}
-	resp, err := c.send(ctx, nethttp.MethodPost, path, nil, api.PullRequest{Reference: ref}, "application/x-ndjson")
+	resp, err := c.send(ctx, nethttp.MethodPost, path, nil, req, "application/x-ndjson")
 	if err != nil {
 		return api.Image{}, err
 	}
@@ -74,9 +80,9 @@ func (c *Client) PullImage(ctx context.Context, ref string, progress func(api.Pu
 			return api.Image{}, ctx.Err()
 		case errors.Is(rerr, io.EOF):
 			return api.Image{}, fmt.Errorf("POST %s: pull of %s: the stream ended without its last line (the daemon stopped?): %w",
-				path, ref, errclass.Unavailable)
+				path, req.Reference, errclass.Unavailable)
 		default:
-			return api.Image{}, fmt.Errorf("POST %s: pull of %s: %w", path, ref, rerr)
+			return api.Image{}, fmt.Errorf("POST %s: pull of %s: %w", path, req.Reference, rerr)
 		}
 	}
 }

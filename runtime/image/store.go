@@ -216,6 +216,20 @@ func Normalize(ref string) (string, error) {
 // Pull pulls ref, unpacks its layers and records the image under ref's
 // name. progress, if not nil, hears of each layer's bytes.
 func (s *Store) Pull(ctx context.Context, ref string, progress func(pull.Progress)) (Image, error) {
+	return s.PullWith(ctx, ref, PullOptions{Progress: progress})
+}
+
+// PullOptions are what one pull may add to the store's options.
+type PullOptions struct {
+	// Progress, if not nil, hears of each layer's bytes.
+	Progress func(pull.Progress)
+	// Credentials, when set, are the pull's for the reference's registry,
+	// instead of the store's auth config: used, never stored.
+	Credentials *pull.Credentials
+}
+
+// PullWith is Pull with more options.
+func (s *Store) PullWith(ctx context.Context, ref string, po PullOptions) (Image, error) {
 	qualified, err := Normalize(ref)
 	if err != nil {
 		return Image{}, err
@@ -223,7 +237,7 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(pull.Progres
 	l := s.lease()
 	defer s.release(l, "")
 	o := s.opts.Pull
-	o.Progress = progress
+	o.Progress, o.Credentials = po.Progress, po.Credentials
 	o.Hold = func(digests ...string) { s.hold(l, digests...) }
 	res, err := pull.New(s.content, o).Pull(ctx, ref)
 	if err != nil {

@@ -65,3 +65,14 @@ func (k fileKeychain) Resolve(target authn.Resource) (authn.Authenticator, error
 	}
 	return authn.Anonymous, nil
 }
+
+// Credentials authenticate one pull to its registry: a user name and a
+// password (or a token in Password), an identity token for an OAuth2
+// refresh, or a registry (bearer) token, as a docker config's entry holds
+// them.
+type Credentials struct {
+	Username, Password, IdentityToken, RegistryToken string
+}
+
+// String keeps credentials out of logs and errors.
+func (c *Credentials) String() string { return "credentials(redacted)" }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -51,6 +52,10 @@ type Options struct {
 	// IdleTimeout bounds each wait for the registry; zero means
 	// DefaultIdleTimeout. The whole pull is bounded by its ctx.
 	IdleTimeout time.Duration
+	// Credentials, when set, are this pull's for the reference's
+	// registry, instead of what AuthConfig holds for it (a Kubernetes
+	// pod's imagePullSecrets). They are used, never stored.
+	Credentials *Credentials
 	// Hold, if set, is called with the digests of blobs, and of layers'
 	// diffIDs, before the pull looks for them in the store or fetches
 	// them: whoever removes blobs and layers from the store leaves those
@@ -146,10 +151,15 @@ func (p *Puller) pull(ctx context.Context, reference string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	auth := remote.WithAuthFromKeychain(p.keychain)
+	if c := p.opts.Credentials; c != nil {
+		auth = remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: c.Password,
+			IdentityToken: c.IdentityToken, RegistryToken: c.RegistryToken}))
+	}
 	gp, err := remote.NewPuller(
 		remote.WithContext(ctx),
 		remote.WithTransport(p.transport),
-		remote.WithAuthFromKeychain(p.keychain),
+		auth,
 		remote.WithUserAgent("troupe"),
 	)
 	if err != nil {

@@ -430,19 +430,24 @@ func TestPullAuth(t *testing.T) {
 		return path
 	}
 	tests := []struct {
-		name       string
-		authConfig string
-		ok         bool
+		name        string
+		authConfig  string
+		credentials *pull.Credentials
+		ok          bool
 	}{
-		{"right credentials", authFile("troupe", "s3cret"), true},
-		{"wrong password", authFile("troupe", "guess"), false},
-		{"no config file (anonymous)", "", false},
-		{"config file missing (anonymous)", filepath.Join(t.TempDir(), "none.json"), false},
+		{"right credentials", authFile("troupe", "s3cret"), nil, true},
+		{"wrong password", authFile("troupe", "guess"), nil, false},
+		{"no config file (anonymous)", "", nil, false},
+		{"config file missing (anonymous)", filepath.Join(t.TempDir(), "none.json"), nil, false},
+		// A pull's own credentials (imagePullSecrets) win over the file's.
+		{"the pull's credentials", "", &pull.Credentials{Username: "troupe", Password: "s3cret"}, true},
+		{"the pull's credentials over a wrong file", authFile("troupe", "guess"), &pull.Credentials{Username: "troupe", Password: "s3cret"}, true},
+		{"the pull's wrong credentials over a right file", authFile("troupe", "s3cret"), &pull.Credentials{Username: "troupe", Password: "guess"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			p := pull.NewWithDialer(s, pull.Options{Platform: amd64, AuthConfig: tt.authConfig}, loopbackOnly(t))
+			p := pull.NewWithDialer(s, pull.Options{Platform: amd64, AuthConfig: tt.authConfig, Credentials: tt.credentials}, loopbackOnly(t))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			res, err := p.Pull(ctx, ref)

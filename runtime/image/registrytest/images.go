@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -73,6 +74,18 @@ func TarDir(t testing.TB, dir string) []byte {
 // configuration cfg and pushes it, over plain HTTP, as ref.
 func Push(t testing.TB, ref string, cfg v1.Config, layers ...[]byte) {
 	t.Helper()
+	push(t, ref, authn.Anonymous, cfg, layers...)
+}
+
+// PushAuth is Push to a registry that wants a user and password
+// (Config.Htpasswd).
+func PushAuth(t testing.TB, ref, user, password string, cfg v1.Config, layers ...[]byte) {
+	t.Helper()
+	push(t, ref, &authn.Basic{Username: user, Password: password}, cfg, layers...)
+}
+
+func push(t testing.TB, ref string, auth authn.Authenticator, cfg v1.Config, layers ...[]byte) {
+	t.Helper()
 	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: "amd64",
 		RootFS: v1.RootFS{Type: "layers"}, Config: cfg})
 	if err != nil {
@@ -91,7 +104,7 @@ func Push(t testing.TB, ref string, cfg v1.Config, layers ...[]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(r, img); err != nil {
+	if err := remote.Write(r, img, remote.WithAuth(auth)); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 }
