@@ -62,7 +62,8 @@ DEB_PACKAGES ?= libseccomp-dev busybox-static iptables jq curl gcc libc6-dev doc
 # cache outside the checkout, run against Debian's etcd. Neither make test
 # nor CI builds it yet: a cold build takes minutes (4 to 16 measured).
 TROUPE_KUBE_CACHE ?=## where make kube-binaries keeps its builds, a directory per version (empty: troupe-kube under XDG_CACHE_HOME, else ~/.cache)
-KUBE_DEB_PACKAGES ?= etcd-server## Debian packages make kube-deps ensures
+KUBE_DEB_PACKAGES ?= etcd-server## Debian packages make kube-test ensures
+KUBE_TEST_TIMEOUT ?= 10m## go test -timeout of make kube-test
 export TROUPE_KUBE_CACHE
 
 .PHONY: help
@@ -116,12 +117,17 @@ test: deps criu ## vet and the tree checks, run all tests with the race detector
 	$(MAKE) --no-print-directory fuzz
 
 .PHONY: kube-deps
-kube-deps: ## install the Debian packages of the control plane (etcd) (root; a no-op when all are there)
+kube-deps: ## install the Debian packages of make kube-test (root; a no-op when all are there)
 	$(call install-debs,$(KUBE_DEB_PACKAGES))
 
 .PHONY: kube-binaries
 kube-binaries: ## build kube-apiserver, -controller-manager, -scheduler and kubectl, unless built (cold: 4-16 min)
 	./hack/kube-binaries.sh
+
+.PHONY: kube-test
+kube-test: kube-deps kube-binaries ## vet and test kubelet/ against a real control plane on loopback (root)
+	cd kubelet && $(GO) vet ./...
+	cd kubelet && TROUPE_REQUIRE_KUBE=1 $(GO) test -race -timeout $(KUBE_TEST_TIMEOUT) $(TESTFLAGS) ./...
 
 .PHONY: fuzz
 # Minimizing each new interesting input may take up to a minute by default:
