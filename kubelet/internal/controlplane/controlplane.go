@@ -95,11 +95,14 @@ func (o *Options) Missing() []string {
 		o.BinDir = d
 	}
 	if o.BinDir != "" {
+		var bins []string
 		for _, b := range Binaries {
-			p := filepath.Join(o.BinDir, b)
-			if fi, err := os.Stat(p); err != nil || fi.Mode()&0o111 == 0 {
-				missing = append(missing, fmt.Sprintf("%s (make kube-binaries builds it)", p))
+			if fi, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil || fi.Mode()&0o111 == 0 {
+				bins = append(bins, b)
 			}
+		}
+		if len(bins) > 0 {
+			missing = append(missing, fmt.Sprintf("%s in %s (make kube-binaries builds them)", strings.Join(bins, ", "), o.BinDir))
 		}
 	}
 	if o.Etcd == "" {
@@ -192,6 +195,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		"--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=troupe-test="+peerURL,
 		"--initial-cluster-state=new",
+		// The default, capnslog, is deprecated and says so at every start.
+		"--logger=zap",
+		"--log-outputs=stderr",
 	)
 	if err != nil {
 		return nil, err

@@ -27,7 +27,7 @@ func StartTest(t testing.TB) *ControlPlane {
 		if os.Getenv(RequireEnv) != "" {
 			t.Fatal(msg)
 		}
-		t.Skip(msg + " (make kube-test builds and installs them)")
+		t.Skip(msg + "; make kube-test provides what is missing and runs the tests")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
