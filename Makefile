@@ -57,6 +57,15 @@ FUZZTIME   ?= 20s## how long make fuzz (and so make test) fuzzes request decodin
 # skopeo (the image tests read and write its OCI archives).
 DEB_PACKAGES ?= libseccomp-dev busybox-static iptables jq curl gcc libc6-dev docker-registry skopeo## Debian packages make deps ensures
 
+# The Kubernetes control plane of the node agent's tests (kubelet/, a module
+# of its own): built from hack/kube-build by hack/kube-binaries.sh into a
+# cache outside the checkout, run against Debian's etcd. Neither make test
+# nor CI builds it yet: a cold build takes minutes (4 to 16 measured).
+TROUPE_KUBE_CACHE ?=## where make kube-binaries keeps its builds, a directory per version (empty: troupe-kube under XDG_CACHE_HOME, else ~/.cache)
+KUBE_DEB_PACKAGES ?= etcd-server## Debian packages make kube-test ensures
+KUBE_TEST_TIMEOUT ?= 10m## go test -timeout of make kube-test
+export TROUPE_KUBE_CACHE
+
 .PHONY: help
 help: ## show this help
 	@echo 'Usage: make [target] [VARIABLE=value ...]'
@@ -67,25 +76,31 @@ help: ## show this help
 	@echo 'Variables:'
 	@awk 'BEGIN { FS = "## " } /^[A-Z_]+ *\?=.*## / { split($$1, v, " *[?]= *"); printf "  %-13s %s%s\n", v[1], $$2, (v[2] == "" ? "" : " [" v[2] "]") }' $(MAKEFILE_LIST)
 
-.PHONY: deps
-deps: ## install missing Debian packages (needs root; a no-op when all are there)
+# install-debs installs the Debian packages $(1) that are missing, as root;
+# otherwise it names them and fails.
+define install-debs
 	@if ! command -v dpkg-query >/dev/null 2>&1; then \
-		echo "deps: not a Debian system; make sure these (or their equivalents) are installed: $(DEB_PACKAGES)" >&2; \
+		echo "deps: not a Debian system; make sure these (or their equivalents) are installed: $(1)" >&2; \
 		exit 0; \
 	fi; \
 	missing=""; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(1); do \
 		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	[ -n "$$missing" ] || exit 0; \
 	if [ "$$(id -u)" -ne 0 ]; then \
 		echo "deps: missing Debian packages:$$missing" >&2; \
-		echo "deps: install them as root: sudo make deps (or: sudo apt-get install$$missing)" >&2; \
+		echo "deps: install them as root: sudo make $@ (or: sudo apt-get install$$missing)" >&2; \
 		exit 1; \
 	fi; \
 	echo "deps: installing$$missing"; \
 	apt-get update && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+endef
+
+.PHONY: deps
+deps: ## install missing Debian packages (needs root; a no-op when all are there)
+	$(call install-debs,$(DEB_PACKAGES))
 
 .PHONY: build
 build: deps ## build bin/troupe (cgo, seccomp), with bin/troupe-engine embedded
@@ -100,6 +115,19 @@ test: deps criu ## vet and the tree checks, run all tests with the race detector
 	./hack/check-tree.sh
 	CRIU_PREFIX=$(CRIU_PREFIX) TROUPE_REQUIRE_CRIU=1 TROUPE_REQUIRE_REGISTRY=1 $(GO) test -race -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
 	$(MAKE) --no-print-directory fuzz
+
+.PHONY: kube-deps
+kube-deps: ## install the Debian packages of make kube-test (root; a no-op when all are there)
+	$(call install-debs,$(KUBE_DEB_PACKAGES))
+
+.PHONY: kube-binaries
+kube-binaries: ## build kube-apiserver, -controller-manager, -scheduler and kubectl, unless built (cold: 4-16 min)
+	./hack/kube-binaries.sh
+
+.PHONY: kube-test
+kube-test: kube-deps kube-binaries ## vet and test kubelet/ against a real control plane on loopback (root)
+	cd kubelet && $(GO) vet ./...
+	cd kubelet && TROUPE_REQUIRE_KUBE=1 $(GO) test -race -timeout $(KUBE_TEST_TIMEOUT) $(TESTFLAGS) ./...
 
 .PHONY: fuzz
 # Minimizing each new interesting input may take up to a minute by default:
