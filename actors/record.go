@@ -44,6 +44,8 @@ type record struct {
 	image     string
 	// initStdio is what the start asked of the init's stdio, if anything.
 	initStdio *stdio.Options
+	// join names the containers whose namespaces the start joins.
+	join map[runtime.Namespace]string
 	// stdio are the streams the daemon keeps of processes, by pid, until
 	// their exit was read or the container goes; exits are the last exits
 	// of exec'd processes, for WaitProcess (at most keptExits).
