@@ -138,6 +138,10 @@ func TestJoinOutlivesSandbox(t *testing.T) {
 		_ = c.Delete(ctx, true)
 	})
 	before := e.nsLinks(c)
+	// A restore could not join them again.
+	if err := c.Checkpoint(context.Background(), t.TempDir(), runtime.CheckpointOptions{}); !errors.Is(err, errclass.FailedPrecondition) {
+		t.Errorf("checkpoint of a joiner: %v, want failed precondition", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := sandbox.Delete(ctx, true); err != nil {

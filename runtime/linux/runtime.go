@@ -85,6 +85,8 @@ type meta struct {
 	Init       runtime.ProcessSpec `json:"init"`
 	LogPath    string              `json:"logPath"`
 	LogLimits  containerlog.Limits `json:"logLimits"`
+	// Join are the namespaces of other containers it joined.
+	Join []runtime.Join `json:"join,omitempty"`
 }
 
 // New returns a runtime keeping its state under o.StateDir.
@@ -324,7 +326,7 @@ func (r *Runtime) create(ctx context.Context, id string, opts runtime.StartOptio
 	}
 	limits := opts.Log.WithDefaults(r.logLimits)
 	l := &launch{r: r, id: id, b: b, lc: lc, joined: joined, m: meta{BundlePath: b.Path, Init: initSpec(b.Spec.Process),
-		LogPath: filepath.Join(r.logRoot, id+".log"), LogLimits: limits}}
+		LogPath: filepath.Join(r.logRoot, id+".log"), LogLimits: limits, Join: opts.Join}}
 	defer func() {
 		if retErr != nil {
 			l.finish(&retErr)
