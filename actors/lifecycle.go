@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/troupe-run/troupe/actors/stdio"
 	"github.com/troupe-run/troupe/api"
@@ -316,10 +317,16 @@ func (d *deps) mountImage(ctx context.Context, id string, m *imageToMount) (bund
 		return "", fmt.Errorf("start container %q: %w", id, err)
 	}
 	dir := st.BundleDir(id)
-	spec, err := d.images.Policy.Generate(id, root, m.config, m.overrides)
-	if err == nil && m.sharedUTS {
-		spec.Hostname = ""
+	generate := d.images.Policy.Generate
+	if m.sharedUTS {
+		// As for a container prepared before its id is known: no host
+		// name, and no HOSTNAME in the environment that would name
+		// another host than the one it shares.
+		generate = func(_, root string, img imagespec.Image, o imagespec.Overrides) (*specs.Spec, error) {
+			return d.images.Policy.GeneratePrepared(root, img, o)
+		}
 	}
+	spec, err := generate(id, root, m.config, m.overrides)
 	if err == nil {
 		err = bundle.Write(dir, spec)
 	}
