@@ -115,6 +115,20 @@ func TestJoin(t *testing.T) {
 		if got, want := nsOf(t, c.Processes[0].Pid, "net"), nsOf(t, spid, "net"); got != want {
 			t.Errorf("network namespace %s, the sandbox's %s", got, want)
 		}
+		// A container claimed from the pool can be joined: its state
+		// keeps the prepared container's name, its id is a link to it.
+		var warm api.Container
+		decodeBody(t, e.mustStatus(nethttp.StatusCreated, "POST", "/containers/warmbox", fmt.Sprintf(`{"bundlePath": %q}`, app)), &warm)
+		t.Cleanup(func() { e.do("DELETE", "/containers/warmbox?force=true", "") })
+		if !warm.Warm {
+			t.Fatalf("the pool's bundle started cold")
+		}
+		decodeBody(t, e.mustStatus(nethttp.StatusCreated, "POST", "/containers/warmjoiner",
+			fmt.Sprintf(`{"bundlePath": %q, "join": {"network": "warmbox"}}`, app)), &c)
+		t.Cleanup(func() { e.do("DELETE", "/containers/warmjoiner?force=true", "") })
+		if got, want := nsOf(t, c.Processes[0].Pid, "net"), nsOf(t, warm.Processes[0].Pid, "net"); got != want {
+			t.Errorf("network namespace %s, the warm container's %s", got, want)
+		}
 	})
 
 	t.Run("sandbox deleted", func(t *testing.T) {
