@@ -38,14 +38,14 @@ type record struct {
 	warm bool
 	// log bounds the container's log, as its start asked.
 	log containerlog.Limits
+	// join names the containers whose namespaces the start joins.
+	join map[runtime.Namespace]string
 	// fromImage is the start from an image that makes the container, if
 	// so; image is the digest of the image it runs from.
 	fromImage *ImageStart
 	image     string
 	// initStdio is what the start asked of the init's stdio, if anything.
 	initStdio *stdio.Options
-	// join names the containers whose namespaces the start joins.
-	join map[runtime.Namespace]string
 	// stdio are the streams the daemon keeps of processes, by pid, until
 	// their exit was read or the container goes; exits are the last exits
 	// of exec'd processes, for WaitProcess (at most keptExits).
