@@ -131,6 +131,20 @@ func TestJoin(t *testing.T) {
 		}
 	})
 
+	t.Run("paused sandbox", func(t *testing.T) {
+		// Its init lives, frozen: its namespaces can be joined.
+		e := e.sub(t)
+		plain := e.rig.BundleWith(t, "plain", busybox.Options{Args: []string{"sleep", "300"}, NoHostname: true})
+		e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/sandbox", `{"status": "paused"}`)
+		defer e.mustStatus(nethttp.StatusOK, "PATCH", "/containers/sandbox", `{"status": "running"}`)
+		var c api.Container
+		decodeBody(t, e.mustStatus(nethttp.StatusCreated, "POST", "/containers/beside-paused", fmt.Sprintf(`{"bundlePath": %q, %s}`, plain, all)), &c)
+		t.Cleanup(func() { e.do("DELETE", "/containers/beside-paused?force=true", "") })
+		if got, want := nsOf(t, c.Processes[0].Pid, "uts"), nsOf(t, spid, "uts"); got != want {
+			t.Errorf("UTS namespace %s, the paused sandbox's %s", got, want)
+		}
+	})
+
 	t.Run("sandbox deleted", func(t *testing.T) {
 		// The kernel keeps the namespaces while the joiner is in them:
 		// it runs on, and only new joiners are refused.

@@ -3,10 +3,13 @@ package linux
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/runc/libcontainer/system"
 
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -161,5 +164,31 @@ func TestJoinOutlivesSandbox(t *testing.T) {
 		BundlePath: e.bundle("late", busybox.Options{NoHostname: true}), Join: joinAll(sandbox)[:1]})
 	if !errors.Is(err, errclass.NotFound) {
 		t.Errorf("joining a deleted sandbox: %v, want not found", err)
+	}
+}
+
+// TestJoinedInitAlive: the check that tells a joined init from a later
+// process of the same pid goes by the process's start time.
+func TestJoinedInitAlive(t *testing.T) {
+	self, err := system.Stat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		pid       int
+		startTime uint64
+		want      error
+	}{
+		{"the same process", os.Getpid(), self.StartTime, nil},
+		{"a later process of the pid", os.Getpid(), self.StartTime - 1, errclass.FailedPrecondition},
+		{"no such process", 1 << 22, self.StartTime, errclass.FailedPrecondition},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ji := joinedInit{join: runtime.Join{Namespace: runtime.NetworkNamespace, Container: "c", Pid: tc.pid}, startTime: tc.startTime}
+			if err := ji.alive(); !errors.Is(err, tc.want) {
+				t.Errorf("alive: %v, want %v", err, tc.want)
+			}
+		})
 	}
 }
