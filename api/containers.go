@@ -113,8 +113,9 @@ type StartRequest struct {
 // its start from an image names none (400 with "hostname"), and a bundle
 // whose config.json sets hostname or domainname is refused (400), as are a
 // bundle's linux.sysctl entries of a namespace it joins; either would
-// change the other container's namespace. Such a start is cold: it claims
-// no warm pool's container.
+// change the other container's namespace. So is a bundle with a user
+// namespace of its own, which has no privilege over the namespaces it would
+// join. Such a start is cold: it claims no warm pool's container.
 //
 // The namespaces are the kernel's, kept while any process is in them: a
 // joiner keeps running, in the same namespaces, when the container it

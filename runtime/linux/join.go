@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/system"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -50,6 +51,15 @@ func checkJoinBundle(id string, b *bundle.Bundle, opts runtime.StartOptions) err
 			file, errclass.InvalidArgument)
 	}
 	if b.Spec.Linux != nil {
+		for _, ns := range b.Spec.Linux.Namespaces {
+			if ns.Type == specs.UserNamespace {
+				// Its init would have no privilege over namespaces that
+				// another user namespace owns: mounting /dev/mqueue or
+				// /sys there fails with EPERM deep in its setup.
+				return fmt.Errorf("%s: has a user namespace of its own, which has no privilege over the namespaces it would join: leave it out to join: %w",
+					file, errclass.InvalidArgument)
+			}
+		}
 		for k := range b.Spec.Linux.Sysctl {
 			if ns, shared := sysctlNamespace(k); shared && opts.Joins(ns) {
 				return fmt.Errorf("%s: linux.sysctl %q belongs to the %s namespace the start joins, another container's: leave it out: %w",

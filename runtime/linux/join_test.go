@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer/system"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
@@ -91,6 +92,8 @@ func TestJoinRefused(t *testing.T) {
 	wait(t, stopped.Init())
 	plain := e.bundle("plain", busybox.Options{NoHostname: true})
 	named := e.bundle("named", busybox.Options{})
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	userns := e.bundle("userns", busybox.Options{NoHostname: true, UIDMappings: m, GIDMappings: m})
 	pid := sandbox.Init().Pid()
 	for _, tc := range []struct {
 		name   string
@@ -103,6 +106,7 @@ func TestJoinRefused(t *testing.T) {
 		{"stopped", plain, []runtime.Join{{Namespace: runtime.NetworkNamespace, Container: "stopped", Pid: stopped.Init().Pid()}}, errclass.FailedPrecondition},
 		{"itself", plain, []runtime.Join{{Namespace: runtime.NetworkNamespace, Container: "joiner", Pid: pid}}, errclass.InvalidArgument},
 		{"hostname in a joined UTS", named, []runtime.Join{{Namespace: runtime.UTSNamespace, Container: "sandbox", Pid: pid}}, errclass.InvalidArgument},
+		{"own user namespace", userns, []runtime.Join{{Namespace: runtime.IPCNamespace, Container: "sandbox", Pid: pid}}, errclass.InvalidArgument},
 		{"pid namespace", plain, []runtime.Join{{Namespace: "pid", Container: "sandbox", Pid: pid}}, errclass.InvalidArgument},
 		{"twice", plain, []runtime.Join{
 			{Namespace: runtime.IPCNamespace, Container: "sandbox", Pid: pid},
