@@ -31,6 +31,9 @@ type Container struct {
 	// Warm says the container was claimed from a warm pool, prepared ahead,
 	// rather than started cold.
 	Warm bool `json:"warm,omitempty"`
+	// Join names the containers whose namespaces it joined at its start
+	// (StartRequest.Join), also after a daemon restart.
+	Join *Join `json:"join,omitempty"`
 }
 
 // ContainerState is a container's status and, once stopped, how its init

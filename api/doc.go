@@ -71,7 +71,8 @@
 // restore is 400. A joiner shares the host name of the UTS namespace it
 // joined; it keeps running in its namespaces when the container it joined
 // stops or is deleted (the kernel keeps a namespace while a process is in
-// it), and cannot be checkpointed (409).
+// it), and cannot be checkpointed (409). Its [Container] view names what
+// it joined (Join).
 //
 // # Processes
 //

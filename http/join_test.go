@@ -45,6 +45,9 @@ func TestJoin(t *testing.T) {
 
 	sandbox := e.startContainer("sandbox", e.bundle("sandbox", "nc", "-ll", "-p", "7000", "-e", "echo", "pong"))
 	spid := sandbox.Processes[0].Pid
+	if sandbox.Join != nil {
+		t.Errorf("the sandbox's view says it joined %+v", sandbox.Join)
+	}
 	app := e.rig.BundleWith(t, "app", busybox.Options{Args: probe, NoHostname: true})
 	named := e.bundle("named", "sleep", "300") // its config.json names the host
 	all := `"join": {"network": "sandbox", "ipc": "sandbox", "uts": "sandbox"}`
@@ -61,6 +64,12 @@ func TestJoin(t *testing.T) {
 			var c api.Container
 			decodeBody(t, e.mustStatus(nethttp.StatusCreated, "POST", "/containers/"+tc.id, tc.body), &c)
 			t.Cleanup(func() { e.do("DELETE", "/containers/"+tc.id+"?force=true", "") })
+			if want := (api.Join{Network: "sandbox", IPC: "sandbox", UTS: "sandbox"}); c.Join == nil || *c.Join != want {
+				t.Errorf("the joiner's view says it joined %+v, want %+v", c.Join, want)
+			}
+			if got := e.get(tc.id); got.Join == nil || *got.Join != *c.Join {
+				t.Errorf("GET says it joined %+v", got.Join)
+			}
 			pid := c.Processes[0].Pid
 			for _, ns := range []string{"net", "ipc", "uts"} {
 				if got, want := nsOf(t, pid, ns), nsOf(t, spid, ns); got != want {

@@ -152,6 +152,9 @@ type Container interface {
 	BundlePath() string
 	// Init returns the container's first process.
 	Init() Process
+	// Joined returns the namespaces of other containers that its start
+	// joined (StartOptions.Join), also for a container loaded later.
+	Joined() []Join
 	// Exec starts an additional process inside the running container.
 	Exec(ctx context.Context, spec ProcessSpec) (Process, error)
 	// Signal sends sig to the process pid (a host pid) of this container.

@@ -176,6 +176,7 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 		f.Close()
 	}
 	c := newContainer(r, id, bundlePath, logPath)
+	c.join = opts.Join
 	r.mu.Lock()
 	delete(r.reserved, id)
 	r.containers[id] = c

@@ -145,6 +145,14 @@ func TestJoinOutlivesSandbox(t *testing.T) {
 		_ = c.Delete(ctx, true)
 	})
 	before := e.nsLinks(c)
+	// A daemon that starts later finds what it joined in its record.
+	l, err := e.rt.Load(context.Background(), "joiner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Joined(); !slices.Equal(got, joinAll(sandbox)) {
+		t.Errorf("loaded joiner joined %+v, want %+v", got, joinAll(sandbox))
+	}
 	// A restore could not join them again.
 	if err := c.Checkpoint(context.Background(), t.TempDir(), runtime.CheckpointOptions{}); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Errorf("checkpoint of a joiner: %v, want failed precondition", err)

@@ -322,6 +322,9 @@ func TestStartJoin(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { c.Delete(context.Background(), true) })
+			if got := c.Joined(); len(got) != 1 || got[0] != tc.join {
+				t.Errorf("Joined = %+v, want [%+v]", got, tc.join)
+			}
 			want, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
 			got, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", c.Init().Pid()))
 			if err1 != nil || err2 != nil || got != want {
