@@ -295,8 +295,8 @@ func (s *supervisorActor) checkJoin(msg *StartContainer) error {
 		}
 	}
 	if msg.Image != nil && msg.Image.Overrides.Hostname != "" && msg.Join[runtime.UTSNamespace] != "" {
-		return fmt.Errorf("start container %q: a hostname, and a join of another container's UTS namespace, whose host name is that container's: %w",
-			msg.ID, errclass.InvalidArgument)
+		return fmt.Errorf("start container %q: it names a hostname but joins the UTS namespace of container %q, whose host name is that one's: %w",
+			msg.ID, msg.Join[runtime.UTSNamespace], errclass.InvalidArgument)
 	}
 	return nil
 }
