@@ -68,6 +68,16 @@
 // (Config.MaxStarts), in arrival order; the time a start waited is reported
 // with it.
 //
+// # Pods
+//
+// A start with Join (StartContainer.Join) puts its container in namespaces
+// of other containers. Its actor asks each of those containers' actors, via
+// the supervisor, for its view: the init pid comes from that record, never
+// from /proc, and a container that does not run (or is still starting) is
+// refused. The runtime checks again, as its init enters the namespaces,
+// that the pid is still that container's init. Such a start claims no warm
+// pool's container.
+//
 // # Checkpoints
 //
 // The checkpoint store has one owner, an actor. Listing and deleting are its

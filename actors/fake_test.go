@@ -346,3 +346,47 @@ func TestRepeatedPanicsMarkContainer(t *testing.T) {
 		t.Errorf("the other container: %v", err)
 	}
 }
+
+// TestJoinStartingContainer: a container that is still starting has no
+// namespaces to join yet; a start that joins it is refused at once rather
+// than waiting for it, and one that joins it once it runs gets its init.
+func TestJoinStartingContainer(t *testing.T) {
+	gate := make(chan struct{}, 1)
+	e := newFakeEnv(t, fake.Options{Gate: gate}, Config{})
+	ctx := testContext(t)
+	held := make(chan error, 1)
+	go func() {
+		_, err := e.sup.Start(ctx, "sandbox", "/b")
+		held <- err
+	}()
+	testutil.Eventually(t, "the sandbox's start to be in the runtime", func() bool { return e.rt.InFlight() == 1 })
+	join := map[runtime.Namespace]string{runtime.NetworkNamespace: "sandbox"}
+	for _, tc := range []struct {
+		name string
+		join map[runtime.Namespace]string
+		want error
+	}{
+		{"starting", join, errclass.FailedPrecondition},
+		{"unknown", map[runtime.Namespace]string{runtime.IPCNamespace: "nosuch"}, errclass.NotFound},
+		{"itself", map[runtime.Namespace]string{runtime.UTSNamespace: "app"}, errclass.InvalidArgument},
+		{"pid", map[runtime.Namespace]string{"pid": "sandbox"}, errclass.InvalidArgument},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := e.sup.StartContainer(ctx, StartContainer{ID: "app", BundlePath: "/b", Join: tc.join}); !errors.Is(err, tc.want) {
+				t.Errorf("start: %v, want %v", err, tc.want)
+			}
+		})
+	}
+	gate <- struct{}{}
+	if err := testutil.Receive(t, "the sandbox's start", held); err != nil {
+		t.Fatal(err)
+	}
+	gate <- struct{}{}
+	res, err := e.sup.StartContainer(ctx, StartContainer{ID: "app", BundlePath: "/b", Join: join})
+	if err != nil {
+		t.Fatalf("start after the sandbox runs: %v", err)
+	}
+	if res.Container.State.Status != api.Running {
+		t.Errorf("joiner %+v", res.Container.State)
+	}
+}

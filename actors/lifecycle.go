@@ -3,12 +3,16 @@ package actors
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/troupe-run/troupe/actors/stdio"
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle"
 	"github.com/troupe-run/troupe/runtime/containerlog"
@@ -29,7 +33,9 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 	self, root, rt, adm, d := ctx.Self(), ctx.ActorSystem().Root, a.deps.runtime, a.deps.admission, a.deps
 	id, bundle := a.rec.id, a.rec.bundlePath
 	from, name, logLimits, restorePull := a.rec.restoreFrom, a.rec.restoreName, a.rec.log, a.rec.restorePull
-	fromImage, initStdio := a.rec.fromImage, a.rec.initStdio
+	fromImage, initStdio, join, books := a.rec.fromImage, a.rec.initStdio, a.rec.join, ctx.Parent()
+	// A pool's containers were made with namespaces of their own.
+	cold := name != "" || logLimits != (containerlog.Limits{}) || initStdio != nil || len(join) > 0
 	a.enqueue(ctx, func() {
 		ctx, cancel := d.opContext()
 		defer cancel()
@@ -63,7 +69,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		if fromImage != nil {
 			resolved, err := d.resolveImage(ctx, fromImage)
 			if err == nil {
-				img = &imageToMount{image: resolved, overrides: fromImage.Overrides}
+				img = &imageToMount{image: resolved, overrides: fromImage.Overrides, sharedUTS: join[runtime.UTSNamespace] != ""}
 				img.config, err = d.images.Store.Config(resolved)
 				// A terminal's TERM is in the spec.
 				img.overrides.Terminal = initStdio != nil && initStdio.Terminal
@@ -73,7 +79,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 				return
 			}
 			// As from a bundle's pool, below; the overrides must match.
-			if name == "" && logLimits == (containerlog.Limits{}) && initStdio == nil {
+			if !cold {
 				if pool := d.pools.forKey(imagePoolKey(resolved.Digest, fromImage.Overrides)); pool != nil {
 					t0 := time.Now()
 					if c, ok, err := claimWarm(ctx, pool, id); ok {
@@ -89,7 +95,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		// A start of a bundle with a warm pool, with the default log
 		// limits and stdio (those the pool's containers were made with),
 		// claims one of its prepared containers when one is ready.
-		if name == "" && logLimits == (containerlog.Limits{}) && initStdio == nil {
+		if !cold {
 			if pool := d.pools.forBundle(bundle); pool != nil {
 				t0 := time.Now()
 				if c, ok, err := claimWarm(ctx, pool, id); ok {
@@ -99,6 +105,13 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			}
 		}
 		opts := runtime.StartOptions{BundlePath: bundle, Log: logLimits}
+		if len(join) > 0 {
+			var err error
+			if opts.Join, err = resolveJoin(ctx, root, books, join); err != nil {
+				finish(&containerStartFinished{err: fmt.Errorf("start container %q: %w", id, err)})
+				return
+			}
+		}
 		if initStdio != nil {
 			o := *initStdio
 			o.LogOutput = !o.Terminal
@@ -303,6 +316,9 @@ type imageToMount struct {
 	image     image.Image
 	config    imagespec.Image
 	overrides imagespec.Overrides
+	// sharedUTS says the container joins another's UTS namespace: the
+	// host name is that one's, and the spec names none.
+	sharedUTS bool
 }
 
 // mountImage mounts the root of container id from m's image and writes
@@ -316,7 +332,16 @@ func (d *deps) mountImage(ctx context.Context, id string, m *imageToMount) (bund
 		return "", fmt.Errorf("start container %q: %w", id, err)
 	}
 	dir := st.BundleDir(id)
-	spec, err := d.images.Policy.Generate(id, root, m.config, m.overrides)
+	generate := d.images.Policy.Generate
+	if m.sharedUTS {
+		// As for a container prepared before its id is known: no host
+		// name, and no HOSTNAME in the environment that would name
+		// another host than the one it shares.
+		generate = func(_, root string, img imagespec.Image, o imagespec.Overrides) (*specs.Spec, error) {
+			return d.images.Policy.GeneratePrepared(root, img, o)
+		}
+	}
+	spec, err := generate(id, root, m.config, m.overrides)
 	if err == nil {
 		err = bundle.Write(dir, spec)
 	}
@@ -327,4 +352,47 @@ func (d *deps) mountImage(ctx context.Context, id string, m *imageToMount) (bund
 		return "", fmt.Errorf("start container %q from image %s: %w", id, m.image.Digest, err)
 	}
 	return dir, nil
+}
+
+// joinTimeout bounds the asks of the joined containers' actors for their
+// inits, which answer from their records at once.
+const joinTimeout = 10 * time.Second
+
+// resolveJoin takes the init pid of each container whose namespaces a start
+// joins from that container's actor (through the books, which know them
+// all): its record, not a pid read from /proc, which another process could
+// have by now. The runtime checks again that the pid is still that
+// container's init when its own init enters the namespaces.
+func resolveJoin(ctx context.Context, root *actor.RootContext, books *actor.PID, join map[runtime.Namespace]string) ([]runtime.Join, error) {
+	timeout := joinTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	pids := make(map[string]int, len(join))
+	var joins []runtime.Join
+	for _, ns := range slices.Sorted(maps.Keys(join)) {
+		other := join[ns]
+		pid, ok := pids[other]
+		if !ok {
+			reply, err := root.RequestFuture(books, &GetContainer{ID: other}, timeout).Result()
+			if err != nil {
+				return nil, fmt.Errorf("join %s of container %q: ask its actor: %v: %w", ns, other, err, errclass.Unavailable)
+			}
+			res, _ := reply.(*GetContainerResult)
+			if res == nil {
+				return nil, fmt.Errorf("join %s of container %q: its actor answered %T: %w", ns, other, reply, errclass.Unavailable)
+			}
+			if res.Err != nil {
+				return nil, fmt.Errorf("join %s: %w", ns, res.Err)
+			}
+			c := res.Container
+			if (c.State.Status != api.Running && c.State.Status != api.Paused) || len(c.Processes) == 0 {
+				return nil, fmt.Errorf("join %s of container %q: it is %s, not running: %w", ns, other, c.State.Status, errclass.FailedPrecondition)
+			}
+			pid = c.Processes[0].Pid // the init comes first
+			pids[other] = pid
+		}
+		joins = append(joins, runtime.Join{Namespace: ns, Container: other, Pid: pid})
+	}
+	return joins, nil
 }

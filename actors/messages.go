@@ -55,6 +55,12 @@ type StartContainer struct {
 	// terminal its output still goes to its log. Not with Checkpoint; such
 	// a start claims no warm pool's container.
 	Stdio *stdio.Options
+	// Join puts the container in namespaces of other containers of the
+	// daemon, by type: the id of the container whose namespace it joins
+	// (a pod's sandbox). Those must run (or be paused); not with
+	// Checkpoint; such a start claims no warm pool's container (those have
+	// namespaces of their own already).
+	Join map[runtime.Namespace]string
 }
 
 // ImageStart is a start from an image: which, whether to pull it, and

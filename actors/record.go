@@ -39,6 +39,8 @@ type record struct {
 	warm bool
 	// log bounds the container's log, as its start asked.
 	log containerlog.Limits
+	// join names the containers whose namespaces the start joins.
+	join map[runtime.Namespace]string
 	// fromImage is the start from an image that makes the container, if
 	// so; image is the digest of the image it runs from.
 	fromImage *ImageStart
@@ -81,6 +83,7 @@ func (r *record) info() api.Container {
 		c.State.ExitStatus = &code
 		c.State.OOMKilled = r.oom && r.exit.Signal == syscall.SIGKILL
 	}
+	c.Join = r.joinInfo()
 	for _, p := range r.procs {
 		info := processInfo(p)
 		if sess, ok := r.stdio[info.Pid]; ok {
@@ -89,6 +92,36 @@ func (r *record) info() api.Container {
 		c.Processes = append(c.Processes, info)
 	}
 	return c
+}
+
+// joinInfo is what the container joined: the runtime's record once it
+// runs (a container adopted from an earlier daemon has no other), else
+// what its start asked.
+func (r *record) joinInfo() *api.Join {
+	var j api.Join
+	set := func(ns runtime.Namespace, other string) {
+		switch ns {
+		case runtime.NetworkNamespace:
+			j.Network = other
+		case runtime.IPCNamespace:
+			j.IPC = other
+		case runtime.UTSNamespace:
+			j.UTS = other
+		}
+	}
+	if r.ctr != nil {
+		for _, jn := range r.ctr.Joined() {
+			set(jn.Namespace, jn.Container)
+		}
+	} else {
+		for ns, other := range r.join {
+			set(ns, other)
+		}
+	}
+	if j == (api.Join{}) {
+		return nil
+	}
+	return &j
 }
 
 // procIndex is the index of process pid in procs, or -1.

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -89,7 +91,11 @@ func (s *supervisorActor) start(ctx actor.Context, msg *StartContainer) {
 		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("container %q: %w", msg.ID, errclass.AlreadyExists)})
 		return
 	}
-	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log, initStdio: msg.Stdio}
+	rec := &record{id: msg.ID, bundlePath: msg.BundlePath, created: time.Now(), log: msg.Log, initStdio: msg.Stdio, join: msg.Join}
+	if err := s.checkJoin(msg); err != nil {
+		ctx.Respond(&StartContainerResult{Err: err})
+		return
+	}
 	if msg.Stdio != nil && msg.Checkpoint != "" {
 		ctx.Respond(&StartContainerResult{Err: fmt.Errorf("start container %q: a restore brings back the stdio it had: it takes no stdin nor terminal: %w", msg.ID, errclass.InvalidArgument)})
 		return
@@ -260,4 +266,37 @@ func (s *supervisorActor) deleteCheckpoint(ctx actor.Context, msg *DeleteCheckpo
 		return
 	}
 	ctx.Forward(s.deps.checkpoints.owner)
+}
+
+// checkJoin checks what a start's joins name before an actor is spawned:
+// the types, the ids, and that each container is known (its actor says
+// whether it runs, when the start asks it for its init).
+func (s *supervisorActor) checkJoin(msg *StartContainer) error {
+	if len(msg.Join) == 0 {
+		return nil
+	}
+	if msg.Checkpoint != "" {
+		return fmt.Errorf("start container %q: a restore brings back the namespaces it had: it joins none: %w", msg.ID, errclass.InvalidArgument)
+	}
+	for _, ns := range slices.Sorted(maps.Keys(msg.Join)) {
+		other := msg.Join[ns]
+		switch {
+		case ns != runtime.NetworkNamespace && ns != runtime.IPCNamespace && ns != runtime.UTSNamespace:
+			return fmt.Errorf("start container %q: join: namespace %q: want %q, %q or %q: %w", msg.ID, ns,
+				runtime.NetworkNamespace, runtime.IPCNamespace, runtime.UTSNamespace, errclass.InvalidArgument)
+		case other == msg.ID:
+			return fmt.Errorf("start container %q: join %s: a container cannot join its own namespaces: %w", msg.ID, ns, errclass.InvalidArgument)
+		}
+		if err := runtime.ValidID("container id", other); err != nil {
+			return fmt.Errorf("start container %q: join %s: %w", msg.ID, ns, err)
+		}
+		if _, ok := s.children[other]; !ok {
+			return fmt.Errorf("start container %q: join %s: %w", msg.ID, ns, s.missing(other))
+		}
+	}
+	if msg.Image != nil && msg.Image.Overrides.Hostname != "" && msg.Join[runtime.UTSNamespace] != "" {
+		return fmt.Errorf("start container %q: it names a hostname but joins the UTS namespace of container %q, whose host name is that one's: %w",
+			msg.ID, msg.Join[runtime.UTSNamespace], errclass.InvalidArgument)
+	}
+	return nil
 }

@@ -31,6 +31,9 @@ type Container struct {
 	// Warm says the container was claimed from a warm pool, prepared ahead,
 	// rather than started cold.
 	Warm bool `json:"warm,omitempty"`
+	// Join names the containers whose namespaces it joined at its start
+	// (StartRequest.Join), also after a daemon restart.
+	Join *Join `json:"join,omitempty"`
 }
 
 // ContainerState is a container's status and, once stopped, how its init
@@ -94,11 +97,40 @@ type StartRequest struct {
 	// restart (the init's stdin ends; its terminal hangs up).
 	Terminal    bool         `json:"terminal,omitempty"`
 	ConsoleSize *ConsoleSize `json:"consoleSize,omitempty"`
+	// Join puts the container in namespaces of other containers of the
+	// daemon instead of new ones of its own: a pod, whose sandbox
+	// container holds the namespaces that its app containers join. Not
+	// with Checkpoint.
+	Join *Join `json:"join,omitempty"`
 	// ImageStart, with its Image set, starts the container from an image
 	// in the daemon's store instead of a bundle (BundlePath and Checkpoint
 	// must then be left out): its fields sit beside the others in the
 	// request's JSON.
 	ImageStart
+}
+
+// Join names, per namespace, the container whose namespace a start joins,
+// by id; an empty field leaves the container its own namespace of that
+// type. Each container named must be running or paused (404 if unknown, 409
+// otherwise), and not the one starting (400). The pid namespace is not
+// joined: the kernel would end every process of a joiner only with the
+// sandbox's init, not with its own.
+//
+// A container that joins a UTS namespace has that namespace's host name:
+// its start from an image names none (400 with "hostname"), and a bundle
+// whose config.json sets hostname or domainname is refused (400), as are a
+// bundle's linux.sysctl entries of a namespace it joins; either would
+// change the other container's namespace. So is a bundle with a user
+// namespace of its own, which has no privilege over the namespaces it would
+// join. Such a start is cold: it claims no warm pool's container.
+//
+// The namespaces are the kernel's, kept while any process is in them: a
+// joiner keeps running, in the same namespaces, when the container it
+// joined stops or is deleted; only a start that joins it then is refused.
+type Join struct {
+	Network string `json:"network,omitempty"`
+	IPC     string `json:"ipc,omitempty"`
+	UTS     string `json:"uts,omitempty"`
 }
 
 // LogLimits bound a container's log of its init's stdout and stderr.

@@ -60,6 +60,20 @@
 // its init exits, every process in it is gone, its status is stopped with
 // an exit status, and it stays listed until deleted.
 //
+// # Pods
+//
+// A start with "join" ([Join]) puts the container in the network, IPC and
+// UTS namespaces of other containers instead of new ones, as a pod's app
+// containers join its sandbox's: {"bundlePath": "...", "join": {"network":
+// "sandbox", "ipc": "sandbox", "uts": "sandbox"}}, from a bundle or an
+// image. The container joined must be running or paused: 404 if unknown,
+// 409 if stopped or still starting; joining itself, "pid", a hostname, or a
+// restore is 400. A joiner shares the host name of the UTS namespace it
+// joined; it keeps running in its namespaces when the container it joined
+// stops or is deleted (the kernel keeps a namespace while a process is in
+// it), and cannot be checkpointed (409). Its [Container] view names what
+// it joined (Join).
+//
 // # Processes
 //
 //	PUT    /containers/{id}/processes        ExecRequest → 201 Process

@@ -83,6 +83,15 @@ func (s *Server) startContainer(c *gin.Context) {
 		}
 		start.Stdio = &o
 	}
+	if j := req.Join; j != nil {
+		start.Join = make(map[runtime.Namespace]string, 3)
+		for ns, other := range map[runtime.Namespace]string{
+			runtime.NetworkNamespace: j.Network, runtime.IPCNamespace: j.IPC, runtime.UTSNamespace: j.UTS} {
+			if other != "" {
+				start.Join[ns] = other
+			}
+		}
+	}
 	start.Log = containerlog.Limits{MaxSize: req.Log.MaxSize, MaxFiles: req.Log.MaxFiles}
 	if err := start.Log.Validate(); err != nil {
 		fail(c, fmt.Errorf("field \"log\": %v: %w", err, errclass.InvalidArgument))

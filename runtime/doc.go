@@ -21,6 +21,17 @@
 // in-process). Tests of the layers above may use an in-memory implementation,
 // but every capability also has a test on real containers.
 //
+// # Joining another container's namespaces
+//
+// [StartOptions.Join] names namespaces (network, IPC, UTS) of other
+// containers of the same runtime for a start to enter instead of making its
+// own, each with the init pid the caller knows from its books. The runtime
+// joins a namespace only through that container's init: it checks the pid
+// against its own record of the container (and the process's start time)
+// before the start, and again once the new init has entered the
+// namespaces, so a pid the kernel handed to another process is never
+// joined.
+//
 // # Errors
 //
 // Every error wraps one class ([errclass.NotFound], [errclass.AlreadyExists],

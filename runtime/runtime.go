@@ -50,16 +50,75 @@ type StartOptions struct {
 	ConsoleSocket *os.File `json:"-"`
 	ConsoleWidth  uint16   `json:"consoleWidth,omitempty"`
 	ConsoleHeight uint16   `json:"consoleHeight,omitempty"`
+	// Join puts the container in namespaces of other running containers of
+	// the same runtime instead of new ones (a pod: the apps join the
+	// sandbox's). Not with Restore.
+	Join []Join `json:"join,omitempty"`
+}
+
+// Namespace is a kind of namespace a container may join.
+type Namespace string
+
+// The namespaces a start may join. The pid namespace is not among them: a
+// joiner's init would not be its pid 1, and troupe counts on a container's
+// processes ending with its init.
+const (
+	NetworkNamespace Namespace = "network"
+	IPCNamespace     Namespace = "ipc"
+	UTSNamespace     Namespace = "uts"
+)
+
+// Join is a namespace of another container that a start joins.
+type Join struct {
+	Namespace Namespace `json:"namespace"`
+	// Container is the id of the container whose namespace it is.
+	Container string `json:"container"`
+	// Pid is that container's init, as the caller knows it: the runtime
+	// joins only if it still is that container's init, so that a pid the
+	// kernel reused after the init's exit is never joined.
+	Pid int `json:"pid"`
+}
+
+// Joins reports whether o joins a namespace of type ns.
+func (o StartOptions) Joins(ns Namespace) bool {
+	for _, j := range o.Join {
+		if j.Namespace == ns {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks what can be checked of o without reading anything: the
-// log limits. The bundle is the runtime's to check (Check).
+// log limits and the joins. The bundle is the runtime's to check (Check).
 func (o StartOptions) Validate() error {
 	if err := o.Log.Validate(); err != nil {
 		return fmt.Errorf("%v: %w", err, errclass.InvalidArgument)
 	}
 	if o.Restore != nil && (o.Stdin != nil || o.Terminal) {
 		return fmt.Errorf("a restore brings back the stdio it had: it takes no stdin nor terminal: %w", errclass.InvalidArgument)
+	}
+	if o.Restore != nil && len(o.Join) > 0 {
+		return fmt.Errorf("a restore brings back the namespaces it had: it joins none: %w", errclass.InvalidArgument)
+	}
+	seen := make(map[Namespace]bool, len(o.Join))
+	for _, j := range o.Join {
+		switch j.Namespace {
+		case NetworkNamespace, IPCNamespace, UTSNamespace:
+		default:
+			return fmt.Errorf("join: namespace %q: want %q, %q or %q: %w", j.Namespace,
+				NetworkNamespace, IPCNamespace, UTSNamespace, errclass.InvalidArgument)
+		}
+		if seen[j.Namespace] {
+			return fmt.Errorf("join: namespace %q named twice: %w", j.Namespace, errclass.InvalidArgument)
+		}
+		seen[j.Namespace] = true
+		if err := ValidID("container id", j.Container); err != nil {
+			return fmt.Errorf("join %s: %w", j.Namespace, err)
+		}
+		if j.Pid <= 0 {
+			return fmt.Errorf("join %s of container %q: no init pid: %w", j.Namespace, j.Container, errclass.InvalidArgument)
+		}
 	}
 	return nil
 }
@@ -93,6 +152,9 @@ type Container interface {
 	BundlePath() string
 	// Init returns the container's first process.
 	Init() Process
+	// Joined returns the namespaces of other containers that its start
+	// joined (StartOptions.Join), also for a container loaded later.
+	Joined() []Join
 	// Exec starts an additional process inside the running container.
 	Exec(ctx context.Context, spec ProcessSpec) (Process, error)
 	// Signal sends sig to the process pid (a host pid) of this container.

@@ -263,6 +263,30 @@ func TestCommands(t *testing.T) {
 			wantErr: true,
 		},
 		{
+			name: "run in a pod: --network, --ipc and --uts join another container's namespaces",
+			args: []string{"run", "-d", "--name", "app", "--pull", "never", "--network", "container:pod1", "--ipc", "container:pod1",
+				"--uts", "container:pod1", "busybox", "httpd", "-f"},
+			calls: []call{
+				{"POST", "/containers/app", `{"image": "busybox", "pull": "never", "args": ["httpd", "-f"],
+					"join": {"network": "pod1", "ipc": "pod1", "uts": "pod1"}}`, 201, webJSON},
+			},
+			stdout: "web\n",
+		},
+		{
+			name:    "run --network host: only container:ID",
+			args:    []string{"run", "--network", "host", "busybox"},
+			stderr:  "troupe: --network \"host\": want container:ID, to join that container's namespace\n",
+			wantErr: true,
+		},
+		{
+			name: "start --network: a bundle joins a running container's namespace",
+			args: []string{"start", "app", "/containers/app", "--network", "container:pod1"},
+			calls: []call{{"POST", "/containers/app", `{"bundlePath": "/containers/app", "join": {"network": "pod1"}}`, 409,
+				`{"error": "start container \"app\": join network of container \"pod1\": it is stopped, not running", "code": "failed_precondition"}`}},
+			stderr:  "troupe: start container \"app\": join network of container \"pod1\": it is stopped, not running\n",
+			wantErr: true,
+		},
+		{
 			name:    "run --pull sometimes",
 			args:    []string{"run", "--pull", "sometimes", "busybox"},
 			stderr:  "troupe: --pull \"sometimes\": want never, missing or always\n",

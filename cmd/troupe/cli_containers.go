@@ -16,6 +16,7 @@ import (
 
 func newStartCommand(o *globalOptions) *cobra.Command {
 	var checkpoint string
+	var ns runOptions
 	cmd := &cobra.Command{
 		Use:   "start ID BUNDLE",
 		Short: "create and start a container from an OCI bundle",
@@ -25,9 +26,13 @@ absolute against the current directory: the daemon needs the path on its own
 machine.
 
 With --checkpoint the container is restored from that checkpoint instead of
-started fresh; CONTAINER/NAME restores another container's checkpoint under ID.`,
+started fresh; CONTAINER/NAME restores another container's checkpoint under ID.
+
+--network, --ipc and --uts container:ID put the container in those
+namespaces of the running container ID instead of its own, as in a pod.`,
 		Example: `  troupe start redis /containers/redis
-  troupe start redis2 /containers/redis --checkpoint redis/before-upgrade`,
+  troupe start redis2 /containers/redis --checkpoint redis/before-upgrade
+  troupe start app /containers/app --network container:pod1 --ipc container:pod1 --uts container:pod1`,
 		GroupID: groupContainers,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -35,11 +40,15 @@ started fresh; CONTAINER/NAME restores another container's checkpoint under ID.`
 			if err != nil {
 				return err
 			}
+			join, err := ns.join()
+			if err != nil {
+				return err
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			info, err := c.Start(cmd.Context(), args[0], api.StartRequest{BundlePath: bundle, Checkpoint: checkpoint})
+			info, err := c.Start(cmd.Context(), args[0], api.StartRequest{BundlePath: bundle, Checkpoint: checkpoint, Join: join})
 			if err != nil {
 				return err
 			}
@@ -47,6 +56,7 @@ started fresh; CONTAINER/NAME restores another container's checkpoint under ID.`
 		},
 	}
 	cmd.Flags().StringVar(&checkpoint, "checkpoint", "", "restore from the checkpoint `NAME` (or CONTAINER/NAME) instead of starting fresh")
+	ns.joinFlags(cmd.Flags())
 	return cmd
 }
 

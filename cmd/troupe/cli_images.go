@@ -265,6 +265,7 @@ until they are deleted). The other REFs are still removed when one fails.`,
 // runOptions are the flags of `troupe run`.
 type runOptions struct {
 	name, pull, entrypoint, user, workdir, hostname string
+	network, ipc, uts                               string
 	env, tmpfs, volumes, capAdd, capDrop            []string
 	readOnly, detach, remove, interactive, tty      bool
 	memory                                          string
@@ -299,12 +300,17 @@ its id (troupe attach follows it later). Its output is also in its log
 -i sends this command's stdin to the container's init; -t gives the init a
 terminal (this one in raw mode meanwhile): -it for a shell. A container's
 kept stdin and terminal do not survive a daemon restart (the init's stdin
-ends, its terminal hangs up); its log does.`,
+ends, its terminal hangs up); its log does.
+
+--network, --ipc and --uts container:ID put the container in those
+namespaces of the running container ID instead of its own, as in a pod
+(its host name is then ID's: not with --hostname).`,
 		Example: `  troupe run --rm 127.0.0.1:5000/busybox:1 sh -c 'echo hi; exit 3'
   troupe run -d --name web 127.0.0.1:5000/busybox:1 httpd -f -p 8080
   troupe run --name job -e MODE=batch --user 1000:1000 --memory 64m --pids-limit 100 \
       --read-only --tmpfs /tmp:size=16m --cap-drop ALL busybox sh -c 'echo hi'
-  troupe run --pull never --entrypoint /bin/sleep busybox 300`,
+  troupe run --pull never --entrypoint /bin/sleep busybox 300
+  troupe run -d --network container:pod1 --ipc container:pod1 --uts container:pod1 busybox httpd -f -p 8080`,
 		GroupID: groupImages,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -321,7 +327,41 @@ ends, its terminal hangs up); its log does.`,
 	f.BoolVar(&r.remove, "rm", false, "remove the container once its command ended (not with -d)")
 	f.BoolVarP(&r.interactive, "interactive", "i", false, "send this command's stdin to the container's init")
 	f.BoolVarP(&r.tty, "tty", "t", false, "give the container's init a terminal (with -i: an interactive shell)")
+	r.joinFlags(f)
 	return cmd
+}
+
+// joinFlags adds --network, --ipc and --uts (troupe run's and troupe
+// start's).
+func (r *runOptions) joinFlags(f *pflag.FlagSet) {
+	f.StringVar(&r.network, "network", "", "join the network namespace of another container, `container:ID` (a pod)")
+	f.StringVar(&r.ipc, "ipc", "", "join the IPC namespace of another container, `container:ID`")
+	f.StringVar(&r.uts, "uts", "", "join the UTS namespace (and host name) of another container, `container:ID`")
+}
+
+// join is the start's join of the namespaces --network, --ipc and --uts
+// name, nil for none.
+func (r *runOptions) join() (*api.Join, error) {
+	var j api.Join
+	for _, f := range []struct {
+		flag, value string
+		id          *string
+	}{{"network", r.network, &j.Network}, {"ipc", r.ipc, &j.IPC}, {"uts", r.uts, &j.UTS}} {
+		if f.value == "" {
+			continue
+		}
+		id, ok := strings.CutPrefix(f.value, "container:")
+		if !ok || id == "" {
+			// A container has namespaces of its own by default; the host's
+			// are not offered.
+			return nil, fmt.Errorf("--%s %q: want container:ID, to join that container's namespace", f.flag, f.value)
+		}
+		*f.id = id
+	}
+	if j == (api.Join{}) {
+		return nil, nil
+	}
+	return &j, nil
 }
 
 // flags adds the flags of what a start from an image changes of the image
@@ -362,6 +402,9 @@ func runImage(cmd *cobra.Command, o *globalOptions, r *runOptions, ref string, a
 		}
 		req.BundlePath = bundle
 	} else if req, err = r.request(cmd, ref, args); err != nil {
+		return err
+	}
+	if req.Join, err = r.join(); err != nil {
 		return err
 	}
 	id := r.name

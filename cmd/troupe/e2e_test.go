@@ -26,6 +26,7 @@ import (
 
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/internal/troupetest"
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -489,6 +490,28 @@ func TestReadmeExamples(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &img); err != nil || !strings.HasPrefix(img.Digest, "sha256:") || len(img.Names) != 1 {
 				t.Errorf("%s: %s", readmeLine, out)
 			}
+		case strings.Contains(line, "-X POST") && strings.Contains(line, `"join"`):
+			app := decodeJSON[container](t, readmeLine, out)
+			webOut, _ := sh.run(t, curl+"http://"+d.tcp+"/containers/web")
+			web := decodeJSON[container](t, "GET web", webOut)
+			if app.ID != "web-app" || app.State.Status != "running" || len(app.Processes) != 1 || len(web.Processes) == 0 {
+				t.Errorf("%s: %s; want web-app running beside web", readmeLine, out)
+				break
+			}
+			for _, ns := range []string{"net", "ipc", "uts"} {
+				mine, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", app.Processes[0].Pid, ns))
+				its, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", web.Processes[0].Pid, ns))
+				if err1 != nil || err2 != nil || mine != its {
+					t.Errorf("%s: %s namespace %s (%v), web's %s (%v)", readmeLine, ns, mine, err1, its, err2)
+				}
+			}
+		case strings.Contains(line, "-X DELETE") && strings.Contains(line, "/containers/web-app"):
+			if out != "" {
+				t.Errorf("%s: %q", readmeLine, out)
+			}
+			if out, _ := sh.run(t, curl+"-o /dev/null -w '%{http_code}' http://"+d.tcp+"/containers/web-app"); out != "404" {
+				t.Errorf("after delete of web-app: %s, want 404", out)
+			}
 		case strings.Contains(line, "-X POST") && strings.Contains(line, `"image"`):
 			var c struct {
 				container
@@ -858,6 +881,29 @@ func testCLIAgainstDaemon(t *testing.T, args ...string) {
 	if out := must("top", "web"); !strings.Contains(out, pid) || !strings.Contains(out, "sleep 301") {
 		t.Errorf("top:\n%s", out)
 	}
+	// A pod: a bundle that names no host joins web's namespaces.
+	app, err := busybox.Bundle(filepath.Join(d.dir, "app"), busybox.Options{Args: []string{"sleep", "300"}, NoHostname: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := must("start", "app", app, "--network", "container:web", "--ipc", "container:web", "--uts", "container:web"); out != "app" {
+		t.Errorf("start in web's namespaces printed %q", out)
+	}
+	initOf := func(id string) int {
+		c := decodeJSON[container](t, "inspect "+id, must("inspect", id))
+		if len(c.Processes) == 0 {
+			t.Fatalf("inspect %s: no init", id)
+		}
+		return c.Processes[0].Pid
+	}
+	for _, ns := range []string{"net", "ipc", "uts"} {
+		mine, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", initOf("app"), ns))
+		its, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", initOf("web"), ns))
+		if err1 != nil || err2 != nil || mine != its {
+			t.Errorf("app's %s namespace %s (%v), web's %s (%v)", ns, mine, err1, its, err2)
+		}
+	}
+	must("rm", "-f", "app")
 	// Checkpoint, clone from it, list and remove it.
 	must("checkpoint", "create", "web", "cp1")
 	if out := must("checkpoint", "ls", "web"); !strings.Contains(out, "cp1") {

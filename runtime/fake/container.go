@@ -43,6 +43,7 @@ type Container struct {
 	id      string
 	bundle  string
 	logPath string
+	join    []runtime.Join
 	init    *Process
 
 	mu       sync.Mutex
@@ -61,6 +62,9 @@ type Container struct {
 }
 
 var _ runtime.Container = (*Container)(nil)
+
+// Joined implements runtime.Container.
+func (c *Container) Joined() []runtime.Join { return c.join }
 
 func newContainer(r *Runtime, id, bundle, logPath string) *Container {
 	return &Container{

@@ -137,6 +137,9 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
+	if err := r.checkJoins(id, opts); err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
 	if opts.Restore != nil {
 		if err := checkImages(opts.Restore); err != nil {
 			return nil, fmt.Errorf("restore container %q: %w", id, err)
@@ -173,6 +176,7 @@ func (r *Runtime) Start(ctx context.Context, id string, opts runtime.StartOption
 		f.Close()
 	}
 	c := newContainer(r, id, bundlePath, logPath)
+	c.join = opts.Join
 	r.mu.Lock()
 	delete(r.reserved, id)
 	r.containers[id] = c
@@ -346,4 +350,33 @@ func (r *Runtime) remove(c *Container) {
 	if r.opts.LogDir != "" {
 		_ = os.Remove(c.logPath) // already gone is as good as removed
 	}
+}
+
+// checkJoins checks the namespaces a start joins as the real runtime does:
+// each container exists, and the pid named is its init, which runs.
+func (r *Runtime) checkJoins(id string, opts runtime.StartOptions) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	for _, j := range opts.Join {
+		if j.Container == id {
+			return fmt.Errorf("join %s: a container cannot join its own namespaces: %w", j.Namespace, errclass.InvalidArgument)
+		}
+		r.mu.Lock()
+		c, ok := r.containers[j.Container]
+		r.mu.Unlock()
+		if !ok {
+			return fmt.Errorf("join %s of container %q: %w", j.Namespace, j.Container, errclass.NotFound)
+		}
+		select {
+		case <-c.init.Done():
+			return fmt.Errorf("join %s of container %q: it is not running: %w", j.Namespace, j.Container, errclass.FailedPrecondition)
+		default:
+		}
+		if c.init.Pid() != j.Pid {
+			return fmt.Errorf("join %s of container %q: its init is pid %d, not %d: %w",
+				j.Namespace, j.Container, c.init.Pid(), j.Pid, errclass.FailedPrecondition)
+		}
+	}
+	return nil
 }

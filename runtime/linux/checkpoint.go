@@ -34,6 +34,13 @@ func (c *container) Checkpoint(ctx context.Context, dir string, o runtime.Checkp
 	if status != runtime.Running && status != runtime.Paused {
 		return fmt.Errorf("checkpoint container %q: container is %s: %w", c.ID(), status, errclass.FailedPrecondition)
 	}
+	if len(c.meta.Join) > 0 {
+		// CRIU would record the namespaces as external ones, and a restore
+		// (which joins nothing) would have none to give it.
+		j := c.meta.Join[0]
+		return fmt.Errorf("checkpoint container %q: it joined the %s namespace of container %q, which a restore could not join again: %w",
+			c.ID(), j.Namespace, j.Container, errclass.FailedPrecondition)
+	}
 	opts := &libcontainer.CriuOpts{
 		ImagesDirectory:         dir,
 		LeaveRunning:            !o.Exit,

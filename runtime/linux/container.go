@@ -69,6 +69,9 @@ func (c *container) afterInitExit(pump *logPump) func() {
 // ID implements runtime.Container.
 func (c *container) ID() string { return c.id }
 
+// Joined implements runtime.Container, from the container's record on disk.
+func (c *container) Joined() []runtime.Join { return c.meta.Join }
+
 // BundlePath implements runtime.Container.
 func (c *container) BundlePath() string { return c.meta.BundlePath }
 

@@ -85,6 +85,8 @@ type meta struct {
 	Init       runtime.ProcessSpec `json:"init"`
 	LogPath    string              `json:"logPath"`
 	LogLimits  containerlog.Limits `json:"logLimits"`
+	// Join are the namespaces of other containers it joined.
+	Join []runtime.Join `json:"join,omitempty"`
 }
 
 // New returns a runtime keeping its state under o.StateDir.
@@ -166,6 +168,9 @@ func (r *Runtime) Check(ctx context.Context, id string, opts runtime.StartOption
 	if err := checkTerminal(b, opts); err != nil {
 		return fmt.Errorf("start container %q: %w", id, err)
 	}
+	if err := checkJoinBundle(id, b, opts); err != nil {
+		return fmt.Errorf("start container %q: %w", id, err)
+	}
 	return nil
 }
 
@@ -188,6 +193,15 @@ func (r *Runtime) run(ctx context.Context, id string, opts runtime.StartOptions)
 	defer l.finish(&retErr)
 	if err := l.lc.Run(l.proc); err != nil {
 		return nil, classifyRun(classify(err, "start container %q", id), l.b.Spec.Process.Args[0], errclass.InvalidArgument)
+	}
+	for _, ji := range l.joined {
+		if err := ji.alive(); err != nil {
+			// It may have joined what a later process of that pid had:
+			// the container goes, and finish removes it.
+			_ = l.proc.Signal(unix.SIGKILL)
+			_, _ = l.proc.Wait()
+			return nil, fmt.Errorf("start container %q: %w", id, err)
+		}
 	}
 	return l.container()
 }
@@ -256,16 +270,18 @@ func (r *Runtime) restore(ctx context.Context, id string, opts runtime.StartOpti
 // its log pump running and its init process given its stdio, not yet
 // started. run, prepare and restore each start it their own way.
 type launch struct {
-	r     *Runtime
-	id    string
-	b     *bundle.Bundle
-	lc    *libcontainer.Container
-	m     meta
-	proc  *libcontainer.Process
-	stdin *os.File
-	pipes *outputPipes
-	rx    *reactor
-	pump  *logPump
+	r    *Runtime
+	id   string
+	b    *bundle.Bundle
+	lc   *libcontainer.Container
+	m    meta
+	proc *libcontainer.Process
+	// joined are the inits whose namespaces the init joins.
+	joined []joinedInit
+	stdin  *os.File
+	pipes  *outputPipes
+	rx     *reactor
+	pump   *logPump
 	// keep leaves libcontainer's container on failure: CRIU still holds it.
 	keep bool
 }
@@ -287,7 +303,17 @@ func (r *Runtime) create(ctx context.Context, id string, opts runtime.StartOptio
 	if err := checkTerminal(b, opts); err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
+	if err := checkJoinBundle(id, b, opts); err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
 	config := r.configFor(id, base)
+	// Checked as late as can be: the pids are checked again once the init
+	// has entered the namespaces (run).
+	joined, err := r.checkJoined(opts.Join)
+	if err != nil {
+		return nil, fmt.Errorf("start container %q: %w", id, err)
+	}
+	joinConfig(config, joined)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start container %q: %w", id, err)
 	}
@@ -299,8 +325,8 @@ func (r *Runtime) create(ctx context.Context, id string, opts runtime.StartOptio
 		return nil, classify(err, "create container %q", id)
 	}
 	limits := opts.Log.WithDefaults(r.logLimits)
-	l := &launch{r: r, id: id, b: b, lc: lc, m: meta{BundlePath: b.Path, Init: initSpec(b.Spec.Process),
-		LogPath: filepath.Join(r.logRoot, id+".log"), LogLimits: limits}}
+	l := &launch{r: r, id: id, b: b, lc: lc, joined: joined, m: meta{BundlePath: b.Path, Init: initSpec(b.Spec.Process),
+		LogPath: filepath.Join(r.logRoot, id+".log"), LogLimits: limits, Join: opts.Join}}
 	defer func() {
 		if retErr != nil {
 			l.finish(&retErr)

@@ -222,7 +222,7 @@ func (c *Client) callContainerWith(ctx context.Context, f *frame, files []*os.Fi
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return nil, fmt.Errorf("decode the answer to %s: %w", f.Op, err)
 		}
-		ct := &container{cl: c, h: m.H, id: m.ID, bundle: m.Bundle, log: m.Log}
+		ct := &container{cl: c, h: m.H, id: m.ID, bundle: m.Bundle, log: m.Log, join: m.Join}
 		ct.init = c.newProcess(m.Init)
 		return ct, nil
 	})
@@ -312,6 +312,7 @@ type container struct {
 	id     string
 	bundle string
 	log    string
+	join   []runtime.Join
 	init   *process
 
 	mu      sync.Mutex
@@ -325,6 +326,9 @@ func (ct *container) ID() string            { return ct.id }
 func (ct *container) BundlePath() string    { return ct.bundle }
 func (ct *container) Init() runtime.Process { return ct.init }
 func (ct *container) LogPath() string       { return ct.log }
+
+// Joined implements runtime.Container.
+func (ct *container) Joined() []runtime.Join { return ct.join }
 
 // op is a call on the container.
 func (ct *container) op(op string) *frame { return &frame{Op: op, C: ct.h, Name: ct.id} }

@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/internal/troupetest"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/console"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
@@ -277,6 +280,55 @@ func BenchmarkStart(b *testing.B) {
 				}
 				cancel()
 				b.StartTimer()
+			}
+		})
+	}
+}
+
+// TestStartJoin: the namespaces a start joins cross to the engine, and the
+// engine's runtime checks the joined init as the in-process one does.
+func TestStartJoin(t *testing.T) {
+	e := shared.New(t, troupetest.Options{Name: "join"})
+	cl := serve(t, e.Runtime)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sandbox, err := cl.Start(ctx, "sandbox", runtime.StartOptions{BundlePath: e.Bundle(t, "sandbox")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sandbox.Delete(context.Background(), true) })
+	bundle := e.BundleWith(t, "joiner", busybox.Options{Args: []string{"sleep", "60"}, NoHostname: true})
+	pid := sandbox.Init().Pid()
+	for _, tc := range []struct {
+		name    string
+		join    runtime.Join
+		wantErr error
+	}{
+		{"network", runtime.Join{Namespace: runtime.NetworkNamespace, Container: "sandbox", Pid: pid}, nil},
+		{"another pid", runtime.Join{Namespace: runtime.NetworkNamespace, Container: "sandbox", Pid: pid + 1}, errclass.FailedPrecondition},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := cl.Start(ctx, "joiner", runtime.StartOptions{BundlePath: bundle, Join: []runtime.Join{tc.join}})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Errorf("start: %v, want %v", err, tc.wantErr)
+				}
+				if c != nil {
+					c.Delete(context.Background(), true)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Delete(context.Background(), true) })
+			if got := c.Joined(); len(got) != 1 || got[0] != tc.join {
+				t.Errorf("Joined = %+v, want [%+v]", got, tc.join)
+			}
+			want, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+			got, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", c.Init().Pid()))
+			if err1 != nil || err2 != nil || got != want {
+				t.Errorf("joiner's network namespace %s (%v), sandbox's %s (%v)", got, err2, want, err1)
 			}
 		})
 	}

@@ -341,7 +341,7 @@ func (s *server) container(c runtime.Container, err error) (any, func(), error) 
 	s.conts[h] = sc
 	s.mu.Unlock()
 	init, after := s.process(c.Init(), sc.initSent)
-	return containerMsg{H: h, ID: c.ID(), Bundle: c.BundlePath(), Log: c.LogPath(), Init: init}, after, nil
+	return containerMsg{H: h, ID: c.ID(), Bundle: c.BundlePath(), Log: c.LogPath(), Init: init, Join: c.Joined()}, after, nil
 }
 
 // process hands p out; after registers its exit frame, which must follow

@@ -99,6 +99,8 @@ type containerMsg struct {
 	Bundle string     `json:"bundle"`
 	Log    string     `json:"log"`
 	Init   processMsg `json:"init"`
+	// Join is what the container joined (runtime.Container.Joined).
+	Join []runtime.Join `json:"join,omitempty"`
 }
 
 // processMsg is a process handed to the client; H names it in its exit

@@ -397,6 +397,47 @@ var cases = []struct {
 			}
 		}
 	}},
+	{"join", func(s *suite) {
+		sandbox := s.start("sandbox")
+		pid := sandbox.Init().Pid()
+		stopped := s.start("stopped")
+		if err := stopped.Signal(stopped.Init().Pid(), syscall.SIGKILL); err != nil {
+			s.t.Fatal(err)
+		}
+		s.wait(stopped.Init())
+		for _, tc := range []struct {
+			name string
+			join runtime.Join
+			want error
+		}{
+			{"unknown container", runtime.Join{Namespace: runtime.NetworkNamespace, Container: "nosuch", Pid: pid}, errclass.NotFound},
+			{"not its init", runtime.Join{Namespace: runtime.NetworkNamespace, Container: "sandbox", Pid: pid + 1000}, errclass.FailedPrecondition},
+			{"stopped", runtime.Join{Namespace: runtime.IPCNamespace, Container: "stopped", Pid: stopped.Init().Pid()}, errclass.FailedPrecondition},
+			{"itself", runtime.Join{Namespace: runtime.IPCNamespace, Container: "joiner", Pid: pid}, errclass.InvalidArgument},
+			{"pid namespace", runtime.Join{Namespace: "pid", Container: "sandbox", Pid: pid}, errclass.InvalidArgument},
+		} {
+			opts := runtime.StartOptions{BundlePath: s.Bundle, Join: []runtime.Join{tc.join}}
+			if c, err := s.Runtime.Start(context.Background(), "joiner", opts); !errors.Is(err, tc.want) {
+				if c != nil {
+					_ = c.Delete(context.Background(), true)
+				}
+				s.t.Errorf("%s: Start: %v, want %v", tc.name, err, tc.want)
+			}
+		}
+		opts := runtime.StartOptions{BundlePath: s.Bundle, Join: []runtime.Join{
+			{Namespace: runtime.NetworkNamespace, Container: "sandbox", Pid: pid},
+			{Namespace: runtime.IPCNamespace, Container: "sandbox", Pid: pid}}}
+		c, err := s.Runtime.Start(context.Background(), "joiner", opts)
+		if err != nil {
+			s.t.Fatalf("Start: %v", err)
+		}
+		s.t.Cleanup(func() { _ = c.Delete(context.Background(), true) })
+		s.wantStatus(c, runtime.Running)
+		opts.Restore = &runtime.RestoreOptions{ImagesDir: "/nonexistent"}
+		if err := opts.Validate(); !errors.Is(err, errclass.InvalidArgument) {
+			s.t.Errorf("a restore that joins: %v, want invalid argument", err)
+		}
+	}},
 	{"bad bundle", func(s *suite) {
 		for _, b := range []string{s.BadBundle, "relative/bundle"} {
 			opts := runtime.StartOptions{BundlePath: b}

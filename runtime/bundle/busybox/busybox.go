@@ -52,6 +52,9 @@ type Options struct {
 	// cgroup v1 host that mount is a tmpfs plus a bind per hierarchy, a large
 	// share of a start's cost.
 	NoCgroupMount bool
+	// NoHostname leaves the hostname ("busybox") out, as a bundle that joins
+	// another container's UTS namespace must.
+	NoHostname bool
 }
 
 // Rootfs makes a busybox root filesystem at dir (if it is not there already)
@@ -177,6 +180,9 @@ func Spec(rootfs string, o Options) *specs.Spec {
 			},
 			Seccomp: o.Seccomp,
 		},
+	}
+	if o.NoHostname {
+		s.Hostname = ""
 	}
 	if !o.NoCgroupMount {
 		s.Mounts = append(s.Mounts, specs.Mount{
