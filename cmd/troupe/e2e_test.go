@@ -1074,14 +1074,7 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	}
 	call := func(method, url, body string) (int, []byte) {
 		t.Helper()
-		req, _ := nethttp.NewRequest(method, url, strings.NewReader(body))
-		resp, err := e2eClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, data
+		return callURL(t, method, url, body)
 	}
 	count := func(pid int) int {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/tmp/count", pid))
@@ -1145,4 +1138,21 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	if code, _ := call("DELETE", "http://"+src.tcp+"/containers/mover", ""); code != 409 {
 		t.Errorf("the container is not running back on the first daemon: delete without force answered %d", code)
 	}
+}
+
+// callURL sends a request with body to url, as a daemon's client would
+// with the tests' token, and returns its status and body.
+func callURL(t *testing.T, method, url, body string) (int, []byte) {
+	t.Helper()
+	req, err := nethttp.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e2eClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	nethttp "net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,14 +36,7 @@ func TestMigrationOfImageContainer(t *testing.T) {
 
 	call := func(method, url, body string) (int, []byte) {
 		t.Helper()
-		req, _ := nethttp.NewRequest(method, url, strings.NewReader(body))
-		resp, err := e2eClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, data
+		return callURL(t, method, url, body)
 	}
 	images := func(d *daemon) []api.Image {
 		t.Helper()
