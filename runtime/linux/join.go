@@ -52,6 +52,12 @@ func checkJoinBundle(id string, b *bundle.Bundle, opts runtime.StartOptions) err
 	}
 	if b.Spec.Linux != nil {
 		for _, ns := range b.Spec.Linux.Namespaces {
+			if ns.Path != "" && opts.Joins(runtime.Namespace(ns.Type)) {
+				// Two answers to which namespace: the bundle's and the
+				// start's. Neither silently wins.
+				return fmt.Errorf("%s: names a %s namespace of its own (%s), and the start joins another container's: leave one out: %w",
+					file, ns.Type, ns.Path, errclass.InvalidArgument)
+			}
 			if ns.Type == specs.UserNamespace {
 				// Its init would have no privilege over namespaces that
 				// another user namespace owns: mounting /dev/mqueue or

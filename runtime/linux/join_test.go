@@ -2,8 +2,11 @@ package linux
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -95,6 +98,28 @@ func TestJoinRefused(t *testing.T) {
 	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	userns := e.bundle("userns", busybox.Options{NoHostname: true, UIDMappings: m, GIDMappings: m})
 	pid := sandbox.Init().Pid()
+	// A bundle that names a network namespace of its own.
+	ownNet := e.bundle("ownnet", busybox.Options{NoHostname: true})
+	cfgPath := filepath.Join(ownNet, "config.json")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg specs.Spec
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i, ns := range cfg.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			cfg.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/net", pid)
+		}
+	}
+	if data, err = json.Marshal(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		bundle string
@@ -107,6 +132,7 @@ func TestJoinRefused(t *testing.T) {
 		{"itself", plain, []runtime.Join{{Namespace: runtime.NetworkNamespace, Container: "joiner", Pid: pid}}, errclass.InvalidArgument},
 		{"hostname in a joined UTS", named, []runtime.Join{{Namespace: runtime.UTSNamespace, Container: "sandbox", Pid: pid}}, errclass.InvalidArgument},
 		{"own user namespace", userns, []runtime.Join{{Namespace: runtime.IPCNamespace, Container: "sandbox", Pid: pid}}, errclass.InvalidArgument},
+		{"a namespace path of its own", ownNet, []runtime.Join{{Namespace: runtime.NetworkNamespace, Container: "sandbox", Pid: pid}}, errclass.InvalidArgument},
 		{"pid namespace", plain, []runtime.Join{{Namespace: "pid", Container: "sandbox", Pid: pid}}, errclass.InvalidArgument},
 		{"twice", plain, []runtime.Join{
 			{Namespace: runtime.IPCNamespace, Container: "sandbox", Pid: pid},
