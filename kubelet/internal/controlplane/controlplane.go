@@ -31,7 +31,7 @@ import (
 // hack/kube-build/go.mod pins (a test checks), and so the directory
 // hack/kube-binaries.sh builds into. client-go in this module's go.mod is
 // its v0 twin.
-const Version = "v1.34.4"
+const Version = "v1.37.2"
 
 // Binaries are the programs of Version that Start needs in the binary
 // directory; kubectl is for Kubectl and for people.
