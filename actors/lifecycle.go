@@ -61,19 +61,13 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			m.image = image
 			root.Send(self, m)
 		}
-		var img *imageToMount
-		// A restore of a container that ran from an image mounts its root
-		// in the slot too (restoreRoot), from image restoreImage.
-		var restoreRoot func() (string, error)
-		var restoreImage string
+		// A start from an image, and a restore of a container that ran from
+		// one, make their root in the slot (mountRoot), from image
+		// rootImage: see there.
+		var mountRoot func() (string, error)
+		var rootImage string
 		if fromImage != nil {
 			resolved, err := d.resolveImage(ctx, fromImage)
-			if err == nil {
-				img = &imageToMount{image: resolved, overrides: fromImage.Overrides, sharedUTS: join[runtime.UTSNamespace] != ""}
-				img.config, err = d.images.Store.Config(resolved)
-				// A terminal's TERM is in the spec.
-				img.overrides.Terminal = initStdio != nil && initStdio.Terminal
-			}
 			if err != nil {
 				finish(&containerStartFinished{err: fmt.Errorf("start container %q: %w", id, err)})
 				return
@@ -91,11 +85,20 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 					}
 				}
 			}
+			img := &imageToMount{image: resolved, overrides: fromImage.Overrides, sharedUTS: join[runtime.UTSNamespace] != ""}
+			if img.config, err = d.images.Store.Config(resolved); err != nil {
+				finish(&containerStartFinished{err: fmt.Errorf("start container %q: %w", id, err)})
+				return
+			}
+			// A terminal's TERM is in the spec.
+			img.overrides.Terminal = initStdio != nil && initStdio.Terminal
+			mountRoot = func() (string, error) { return d.mountImage(ctx, id, img) }
+			rootImage = resolved.Digest
 		}
 		// A start of a bundle with a warm pool, with the default log
 		// limits and stdio (those the pool's containers were made with),
 		// claims one of its prepared containers when one is ready.
-		if !cold {
+		if !cold && fromImage == nil {
 			if pool := d.pools.forBundle(bundle); pool != nil {
 				t0 := time.Now()
 				if c, ok, err := claimWarm(ctx, pool, id); ok {
@@ -139,14 +142,13 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			}
 			switch {
 			case cp.Image != "" && opts.BundlePath == "":
-				// Its root is mounted in the slot, as an image start's.
 				img, err := d.checkpointImage(ctx, cp, restorePull)
 				if err != nil {
 					finish(&containerStartFinished{err: fmt.Errorf("restore container %q: %w", id, err)})
 					return
 				}
-				restoreRoot = func() (string, error) { return d.mountCheckpointRoot(ctx, id, cp, images, img) }
-				restoreImage = cp.Image
+				mountRoot = func() (string, error) { return d.mountCheckpointRoot(ctx, id, cp, images, img) }
+				rootImage = cp.Image
 			case opts.BundlePath == "":
 				opts.BundlePath = cp.BundlePath
 			}
@@ -158,7 +160,7 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 		// An image's bundle is made with its root, in the slot (below),
 		// and checked by the start that follows at once: a Check of its
 		// own would be one more round trip to the engine for nothing.
-		if img == nil && restoreRoot == nil {
+		if mountRoot == nil {
 			if err := rt.Check(ctx, id, opts); err != nil {
 				finish(&containerStartFinished{err: err})
 				return
@@ -170,27 +172,22 @@ func (a *containerActor) start(ctx actor.Context, msg *StartContainer) {
 			return
 		}
 		t0 := time.Now()
-		if img != nil {
+		if mountRoot != nil {
 			// The root is mounted only once the start holds its slot:
 			// every init's mount namespace starts as a copy of the
 			// daemon's, so the roots of a burst's waiting starts, mounted
 			// ahead, would be copied (and torn down) by every init before
 			// theirs, O(N) each. The spec is made from the mounted root (it
 			// reads the image's /etc/passwd), so it is made here too.
-			if opts.BundlePath, err = d.mountImage(ctx, id, img); err != nil {
+			if opts.BundlePath, err = mountRoot(); err != nil {
 				adm.release()
+				if name != "" {
+					err = fmt.Errorf("restore container %q: %w", id, err)
+				}
 				finish(&containerStartFinished{queued: queued, err: err})
 				return
 			}
-			image = img.image.Digest
-		}
-		if restoreRoot != nil {
-			if opts.BundlePath, err = restoreRoot(); err != nil {
-				adm.release()
-				finish(&containerStartFinished{queued: queued, err: fmt.Errorf("restore container %q: %w", id, err)})
-				return
-			}
-			image = restoreImage
+			image = rootImage
 		}
 		c, err := rt.Start(ctx, id, opts)
 		adm.release()
