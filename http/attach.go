@@ -64,19 +64,11 @@ func (s *Server) attachProcess(c *gin.Context) {
 		s.attachLog(c, pid, at.InitLog, past, att)
 		return
 	}
-	conn, err := websocket.Accept(c.Writer, c.Request, nil)
-	if err != nil {
-		return // Accept answered the client
+	conn, ctx, cancel, ok := acceptAttach(c, att)
+	if !ok {
+		return
 	}
-	conn.SetReadLimit(maxAttachMessage)
-	// The connection is the handler's now: the server no longer watches
-	// it, so its own reads say when the client goes.
-	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
-		defer cancel()
-		readAttached(ctx, conn, att)
-	}()
 	for {
 		ev, err := att.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -113,10 +105,40 @@ func websocketRequest(c *gin.Context) bool {
 	return headerHas(h.Values("Connection"), "upgrade") && headerHas(h.Values("Upgrade"), "websocket")
 }
 
-// readAttached handles what the client sends until it goes.
+// acceptAttach takes the connection over and reads what the client sends,
+// for att (nil: an init without a kept stdin), until it goes: ctx ends
+// then. ok is false when the upgrade failed (Accept answered the client).
+func acceptAttach(c *gin.Context, att *stdio.Attachment) (conn *websocket.Conn, ctx context.Context, cancel context.CancelFunc, ok bool) {
+	conn, err := websocket.Accept(c.Writer, c.Request, nil)
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	conn.SetReadLimit(maxAttachMessage)
+	// The connection is the handler's now: the server no longer watches
+	// it, so its own reads say when the client goes.
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() {
+		defer cancel()
+		readAttached(ctx, conn, att)
+	}()
+	return conn, ctx, cancel, true
+}
+
+// readAttached handles what the client sends until it goes; with no
+// attachment, it refuses everything: the process has no stdin to write.
 func readAttached(ctx context.Context, conn *websocket.Conn, att *stdio.Attachment) {
 	refuse := func(why error) bool {
 		return writeAttached(ctx, conn, control(api.AttachControl{Type: api.ControlError, Error: why.Error()})) == nil
+	}
+	if att == nil {
+		for {
+			if _, _, err := conn.Read(ctx); err != nil {
+				return
+			}
+			if !refuse(errors.New("the init's stdin is not open, nor has it a terminal: it was started without them")) {
+				return
+			}
+		}
 	}
 	for {
 		typ, data, err := conn.Read(ctx)
@@ -191,29 +213,11 @@ func headerHas(values []string, token string) bool {
 // daemon keeps it.
 func (s *Server) attachLog(c *gin.Context, pid int, logPath string, past bool, stdin *stdio.Attachment) {
 	id := c.Param("id")
-	conn, err := websocket.Accept(c.Writer, c.Request, nil)
-	if err != nil {
+	conn, ctx, cancel, ok := acceptAttach(c, stdin)
+	if !ok {
 		return
 	}
-	conn.SetReadLimit(maxAttachMessage)
-	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
-		defer cancel()
-		if stdin != nil {
-			readAttached(ctx, conn, stdin)
-			return
-		}
-		for {
-			if _, _, err := conn.Read(ctx); err != nil {
-				return
-			}
-			why := "the init's stdin is not open, nor has it a terminal: it was started without them"
-			if writeAttached(ctx, conn, control(api.AttachControl{Type: api.ControlError, Error: why})) != nil {
-				return
-			}
-		}
-	}()
 	var o containerlog.ReadOptions
 	if !past {
 		o.Since = time.Now()
@@ -223,7 +227,7 @@ func (s *Server) attachLog(c *gin.Context, pid int, logPath string, past bool, s
 		return !ok || cur.State.Status == api.Stopped
 	}
 	var msg []byte
-	err = containerlog.Follow(ctx, logPath, o, stopped, func(l containerlog.Line) error {
+	err := containerlog.Follow(ctx, logPath, o, stopped, func(l containerlog.Line) error {
 		stream := api.StreamStdout
 		if l.Stream == containerlog.Stderr {
 			stream = api.StreamStderr
