@@ -152,10 +152,12 @@ func (a *containerActor) wait(ctx actor.Context, msg *WaitProcess) {
 // execExited records how an exec'd process ended, for a later wait, and
 // tells its streams.
 func (a *containerActor) execExited(pid int, st runtime.ExitStatus) {
-	a.rec.exits = append(a.rec.exits, pidExit{pid: pid, exit: st})
-	if len(a.rec.exits) > keptExits {
-		a.rec.exits = append(a.rec.exits[:0:0], a.rec.exits[len(a.rec.exits)-keptExits:]...)
+	if len(a.rec.exits) == keptExits {
+		// The oldest goes; the slice keeps its array.
+		copy(a.rec.exits, a.rec.exits[1:])
+		a.rec.exits = a.rec.exits[:keptExits-1]
 	}
+	a.rec.exits = append(a.rec.exits, pidExit{pid: pid, exit: st})
 	a.streamExited(pid, st)
 }
 
