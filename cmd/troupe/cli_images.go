@@ -686,13 +686,15 @@ func bundleArg(arg string) (string, error) {
 }
 
 // changedImageFlag names a flag set on the command line that only a start
-// from an image takes, or "".
+// from an image takes (runOptions.flags'), or "".
 func changedImageFlag(cmd *cobra.Command) string {
-	for _, name := range []string{"pull", "env", "user", "workdir", "entrypoint", "hostname", "read-only", "memory",
-		"pids-limit", "cpu-shares", "cpus", "tmpfs", "volume", "cap-add", "cap-drop"} {
-		if cmd.Flags().Changed(name) {
-			return name
+	image := pflag.NewFlagSet("image", pflag.ContinueOnError)
+	(&runOptions{}).flags(image)
+	changed := ""
+	image.VisitAll(func(f *pflag.Flag) {
+		if changed == "" && cmd.Flags().Changed(f.Name) {
+			changed = f.Name
 		}
-	}
-	return ""
+	})
+	return changed
 }
