@@ -125,9 +125,9 @@ kube-binaries: ## build kube-apiserver, -controller-manager, -scheduler and kube
 	./hack/kube-binaries.sh
 
 .PHONY: kube-test
-kube-test: kube-deps kube-binaries ## vet and test kubelet/ against a real control plane on loopback (root)
+kube-test: build kube-deps kube-binaries ## vet and test kubelet/ against a real control plane and troupe daemons on loopback (root)
 	cd kubelet && $(GO) vet ./...
-	cd kubelet && TROUPE_REQUIRE_KUBE=1 $(GO) test -race -timeout $(KUBE_TEST_TIMEOUT) $(TESTFLAGS) ./...
+	cd kubelet && TROUPE_REQUIRE_KUBE=1 TROUPE_BIN=$(abspath $(BINARY)) $(GO) test -race -timeout $(KUBE_TEST_TIMEOUT) $(TESTFLAGS) ./...
 
 .PHONY: fuzz
 # Minimizing each new interesting input may take up to a minute by default:
