@@ -1,0 +1,45 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/virtual-kubelet/virtual-kubelet/node/api"
+	statsv1alpha1 "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+)
+
+// errNotServed answers what the kubelet API of a troupe node does not
+// serve.
+var errNotServed = errors.New("not served by the troupe node")
+
+// GetContainerLogs returns the log of a pod's container.
+func (p *Provider) GetContainerLogs(ctx context.Context, namespace, podName, containerName string, opts api.ContainerLogOpts) (io.ReadCloser, error) {
+	return nil, errNotServed
+}
+
+// RunInContainer runs cmd in a pod's container, its stdio attached.
+func (p *Provider) RunInContainer(ctx context.Context, namespace, podName, containerName string, cmd []string, attach api.AttachIO) error {
+	return errNotServed
+}
+
+// AttachToContainer attaches to a pod's container's init.
+func (p *Provider) AttachToContainer(ctx context.Context, namespace, podName, containerName string, attach api.AttachIO) error {
+	return errNotServed
+}
+
+// GetStatsSummary is not served.
+func (p *Provider) GetStatsSummary(context.Context) (*statsv1alpha1.Summary, error) {
+	return nil, errNotServed
+}
+
+// GetMetricsResource is not served.
+func (p *Provider) GetMetricsResource(context.Context) ([]*dto.MetricFamily, error) {
+	return nil, errNotServed
+}
+
+// PortForward is not served.
+func (p *Provider) PortForward(ctx context.Context, namespace, pod string, port int32, stream io.ReadWriteCloser) error {
+	return errNotServed
+}

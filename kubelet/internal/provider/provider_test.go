@@ -1,0 +1,237 @@
+package provider
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/runtime/image/registrytest"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
+	"github.com/virtual-kubelet/virtual-kubelet/node"
+	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
+	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
+	"github.com/troupe-run/troupe/kubelet/internal/podid"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(linuxtest.Guarded(m.Run))
+}
+
+// testNode is a troupe node run by the provider on a real control plane.
+type testNode struct {
+	cp    *controlplane.ControlPlane
+	d     *daemontest.Daemon
+	name  string
+	image string
+	prov  *Provider
+}
+
+// startNode starts a control plane, a troupe daemon and the provider as
+// node "troupe-1", and pushes a busybox image to a local registry.
+func startNode(t *testing.T) *testNode {
+	t.Helper()
+	cp := controlplane.StartTest(t)
+	d := daemontest.Start(t, daemontest.Options{Name: "provider"})
+	reg := registrytest.Start(t, registrytest.Config{})
+	dir, rootfs, err := linuxtest.SharedRootfs("troupe-kubelet-rootfs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { linuxtest.RemoveAll(dir) })
+	image := reg.Host() + "/busybox:1"
+	registrytest.Push(t, image, v1.Config{Cmd: []string{"sh"}}, registrytest.TarDir(t, rootfs))
+
+	n := &testNode{cp: cp, d: d, name: "troupe-1", image: image}
+	ctx, cancel := context.WithCancel(context.Background())
+	spec, err := NodeSpec(ctx, d.Client, NodeOptions{Name: n.name, IP: "127.0.0.1", Port: 10250, MaxPods: 110, KubeletVersion: "v1.37.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vk, err := nodeutil.NewNode(n.name, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
+		p, err := New(Config{
+			Troupe: d.Client, NodeIP: "127.0.0.1", Pods: pc.Pods,
+			Sandbox: func(pod *corev1.Pod) (api.StartRequest, error) {
+				return api.StartRequest{ImageStart: api.ImageStart{Image: image, Pull: api.PullMissing,
+					Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: pod.Name}}, nil
+			},
+			Prepare: func(ctx context.Context, pod *corev1.Pod) (Starter, error) {
+				return func(c *corev1.Container, sandbox string) (api.StartRequest, error) {
+					req := api.StartRequest{Join: &api.Join{Network: sandbox, IPC: sandbox, UTS: sandbox},
+						ImageStart: api.ImageStart{Image: c.Image, Pull: api.PullMissing, Args: c.Args}}
+					if c.Command != nil {
+						req.Entrypoint = &c.Command
+					}
+					return req, nil
+				}, nil
+			},
+			Cleanup: func(types.UID) error { return nil },
+			Backoff: 500 * time.Millisecond, MaxBackoff: 2 * time.Second,
+			Logger: nil,
+		})
+		n.prov = p
+		return p, NodeProvider{Troupe: d.Client}, err
+	}, nodeutil.WithClient(cp.Client), nodeutil.WithNodeConfig(nodeutil.NodeConfig{
+		Client: cp.Client, NodeSpec: *spec, HTTPListenAddr: "127.0.0.1:0", NumWorkers: 4,
+		InformerResyncPeriod: time.Minute,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 2)
+	go func() { runDone <- n.prov.Run(ctx) }()
+	go func() { runDone <- vk.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		for range 2 {
+			select {
+			case <-runDone:
+			case <-time.After(30 * time.Second):
+				t.Error("the provider or the node did not stop within 30s")
+				return
+			}
+		}
+	})
+	if err := vk.WaitReady(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func pod(name, image string, policy corev1.RestartPolicy, cmd ...string) *corev1.Pod {
+	grace := int64(1)
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeName: "troupe-1", RestartPolicy: policy, TerminationGracePeriodSeconds: &grace,
+			AutomountServiceAccountToken: new(bool),
+			Containers:                   []corev1.Container{{Name: "c", Image: image, Command: cmd}},
+		},
+	}
+}
+
+// waitPod polls pod name until ok says yes, failing after a minute with its
+// last status.
+func (n *testNode) waitPod(t *testing.T, name, what string, ok func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	var last *corev1.Pod
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		p, err := n.cp.Client.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+		if err == nil {
+			last = p
+			if ok(p) {
+				return p
+			}
+		} else if apierrors.IsNotFound(err) && ok(nil) {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("pod %s: not %s within a minute; last: %+v", name, what, last)
+	return nil
+}
+
+func TestPodLifecycle(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	pods := n.cp.Client.CoreV1().Pods("default")
+
+	tests := []struct {
+		name   string
+		policy corev1.RestartPolicy
+		cmd    []string
+		phase  corev1.PodPhase
+		check  func(t *testing.T, p *corev1.Pod)
+	}{
+		{"runs", corev1.RestartPolicyAlways, []string{"sleep", "1000"}, corev1.PodRunning, func(t *testing.T, p *corev1.Pod) {
+			if !podReady(p) {
+				t.Errorf("running pod not Ready: %+v", p.Status.Conditions)
+			}
+		}},
+		{"succeeds", corev1.RestartPolicyOnFailure, []string{"true"}, corev1.PodSucceeded, func(t *testing.T, p *corev1.Pod) {
+			term := p.Status.ContainerStatuses[0].State.Terminated
+			if term == nil || term.ExitCode != 0 || term.Reason != "Completed" {
+				t.Errorf("state %+v", p.Status.ContainerStatuses[0].State)
+			}
+		}},
+		{"fails", corev1.RestartPolicyNever, []string{"sh", "-c", "exit 3"}, corev1.PodFailed, func(t *testing.T, p *corev1.Pod) {
+			term := p.Status.ContainerStatuses[0].State.Terminated
+			if term == nil || term.ExitCode != 3 || term.Reason != "Error" {
+				t.Errorf("state %+v", p.Status.ContainerStatuses[0].State)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := pods.Create(ctx, pod(tt.name, n.image, tt.policy, tt.cmd...), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			p := n.waitPod(t, tt.name, string(tt.phase), func(p *corev1.Pod) bool { return p != nil && p.Status.Phase == tt.phase })
+			tt.check(t, p)
+		})
+	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func TestRestartCountGrows(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	pods := n.cp.Client.CoreV1().Pods("default")
+	if _, err := pods.Create(ctx, pod("crash", n.image, corev1.RestartPolicyAlways, "sh", "-c", "sleep 0.2; exit 2"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := n.waitPod(t, "crash", "restarted twice", func(p *corev1.Pod) bool {
+		return p != nil && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount >= 2
+	})
+	last := p.Status.ContainerStatuses[0].LastTerminationState.Terminated
+	if last == nil || last.ExitCode != 2 {
+		t.Errorf("lastState %+v", p.Status.ContainerStatuses[0].LastTerminationState)
+	}
+	if p.Status.Phase != corev1.PodRunning {
+		t.Errorf("phase %s, want Running (restarting)", p.Status.Phase)
+	}
+
+	// Deleting it removes its containers from troupe.
+	if err := pods.Delete(ctx, "crash", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPod(t, "crash", "gone", func(p *corev1.Pod) bool { return p == nil })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cs, err := n.d.Client.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, c := range cs {
+			if _, _, ok := podid.Parse(c.ID); ok {
+				left = append(left, c.ID)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containers left after the pod's deletion: %s", strings.Join(left, ", "))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
