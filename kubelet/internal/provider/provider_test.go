@@ -42,24 +42,25 @@ func startNode(t *testing.T) *testNode {
 	t.Helper()
 	cp := controlplane.StartTest(t)
 	d := daemontest.Start(t, daemontest.Options{Name: "provider"})
-	reg := registrytest.Start(t, registrytest.Config{})
-	dir, rootfs, err := linuxtest.SharedRootfs("troupe-kubelet-rootfs-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { linuxtest.RemoveAll(dir) })
-	image := reg.Host() + "/busybox:1"
-	registrytest.Push(t, image, v1.Config{Cmd: []string{"sh"}}, registrytest.TarDir(t, rootfs))
+	n := &testNode{cp: cp, d: d, name: "troupe-1", image: pushBusybox(t)}
+	stop := n.run(t)
+	t.Cleanup(stop)
+	return n
+}
 
-	n := &testNode{cp: cp, d: d, name: "troupe-1", image: image}
+// run runs the provider and virtual-kubelet's node for n, until the
+// function it returns is called.
+func (n *testNode) run(t *testing.T) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	spec, err := NodeSpec(ctx, d.Client, NodeOptions{Name: n.name, IP: "127.0.0.1", Port: 10250, MaxPods: 110, KubeletVersion: "v1.37.2"})
+	spec, err := NodeSpec(ctx, n.d.Client, NodeOptions{Name: n.name, IP: "127.0.0.1", Port: 10250, MaxPods: 110, KubeletVersion: "v1.37.2"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	image := n.image
 	vk, err := nodeutil.NewNode(n.name, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 		p, err := New(Config{
-			Troupe: d.Client, NodeIP: "127.0.0.1", Pods: pc.Pods,
+			Troupe: n.d.Client, NodeIP: "127.0.0.1", Pods: pc.Pods,
 			Sandbox: func(pod *corev1.Pod) (api.StartRequest, error) {
 				return api.StartRequest{ImageStart: api.ImageStart{Image: image, Pull: api.PullMissing,
 					Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: pod.Name}}, nil
@@ -76,21 +77,21 @@ func startNode(t *testing.T) *testNode {
 			},
 			Cleanup: func(types.UID) error { return nil },
 			Backoff: 500 * time.Millisecond, MaxBackoff: 2 * time.Second,
-			Logger: nil,
 		})
 		n.prov = p
-		return p, NodeProvider{Troupe: d.Client}, err
-	}, nodeutil.WithClient(cp.Client), nodeutil.WithNodeConfig(nodeutil.NodeConfig{
-		Client: cp.Client, NodeSpec: *spec, HTTPListenAddr: "127.0.0.1:0", NumWorkers: 4,
-		InformerResyncPeriod: time.Minute,
-	}))
+		return p, NodeProvider{Troupe: n.d.Client}, err
+	}, nodeutil.WithClient(n.cp.Client), func(c *nodeutil.NodeConfig) error {
+		c.NodeSpec = *spec
+		c.NumWorkers = 4
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runDone := make(chan error, 2)
 	go func() { runDone <- n.prov.Run(ctx) }()
 	go func() { runDone <- vk.Run(ctx) }()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		for range 2 {
 			select {
@@ -100,11 +101,27 @@ func startNode(t *testing.T) *testNode {
 				return
 			}
 		}
-	})
+	}
 	if err := vk.WaitReady(ctx, time.Minute); err != nil {
+		stop()
 		t.Fatal(err)
 	}
-	return n
+	return stop
+}
+
+// pushBusybox pushes a busybox image to a registry of the test's and
+// returns its reference.
+func pushBusybox(t *testing.T) string {
+	t.Helper()
+	reg := registrytest.Start(t, registrytest.Config{})
+	dir, rootfs, err := linuxtest.SharedRootfs("troupe-kubelet-rootfs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { linuxtest.RemoveAll(dir) })
+	image := reg.Host() + "/busybox:1"
+	registrytest.Push(t, image, v1.Config{Cmd: []string{"sh"}}, registrytest.TarDir(t, rootfs))
+	return image
 }
 
 func pod(name, image string, policy corev1.RestartPolicy, cmd ...string) *corev1.Pod {
@@ -233,5 +250,50 @@ func TestRestartCountGrows(t *testing.T) {
 			t.Fatalf("containers left after the pod's deletion: %s", strings.Join(left, ", "))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestAgentRestartAdoptsPods stops the provider with a pod running and
+// one restarting, and starts another: the running container is adopted
+// as it is (same pid, no restart), and an exit while no agent ran is
+// seen.
+func TestAgentRestartAdoptsPods(t *testing.T) {
+	cp := controlplane.StartTest(t)
+	d := daemontest.Start(t, daemontest.Options{Name: "adopt"})
+	n := &testNode{cp: cp, d: d, name: "troupe-1", image: pushBusybox(t)}
+	stop := n.run(t)
+	ctx := context.Background()
+	pods := cp.Client.CoreV1().Pods("default")
+	if _, err := pods.Create(ctx, pod("steady", n.image, corev1.RestartPolicyAlways, "sleep", "1000"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pods.Create(ctx, pod("ender", n.image, corev1.RestartPolicyOnFailure, "sh", "-c", "while [ ! -e /tmp/end ]; do sleep 0.1; done; exit 4"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	running := func(p *corev1.Pod) bool { return p != nil && p.Status.Phase == corev1.PodRunning && podReady(p) }
+	before := n.waitPod(t, "steady", "running", running)
+	ender := n.waitPod(t, "ender", "running", running)
+	stop()
+
+	// While no agent runs, ender's container exits.
+	if _, err := d.Client.Exec(ctx, podid.Container(ender.UID, "c"), api.ExecRequest{Args: []string{"touch", "/tmp/end"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.run(t))
+	n.waitPod(t, "ender", "restarted", func(p *corev1.Pod) bool {
+		return p != nil && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount == 1 &&
+			p.Status.ContainerStatuses[0].State.Running != nil
+	})
+	after := n.waitPod(t, "steady", "running", running)
+	b, a := before.Status.ContainerStatuses[0], after.Status.ContainerStatuses[0]
+	if a.RestartCount != 0 || !a.State.Running.StartedAt.Equal(&b.State.Running.StartedAt) {
+		t.Errorf("steady's container was not adopted as it ran: before %+v, after %+v", b, a)
+	}
+	c, err := d.Client.Get(ctx, podid.Container(after.UID, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Created.After(before.Status.ContainerStatuses[0].State.Running.StartedAt.Add(time.Second)) {
+		t.Errorf("steady's container was made anew at %s", c.Created)
 	}
 }
