@@ -249,8 +249,13 @@ func roundTrip(t *testing.T, path string, to netip.AddrPort) {
 	if _, err := c.Write(msg); err != nil {
 		t.Fatal(err)
 	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+	// Close our side first and read until the echo closes its: no socket
+	// is left waiting for an ACK, keeping a namespace (and its veth)
+	// after the test.
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(c); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("echo from %s: %q, %v", to, got, err)
 	}
 }
