@@ -62,7 +62,7 @@ DEB_PACKAGES ?= libseccomp-dev busybox-static iptables jq curl gcc libc6-dev doc
 # cache outside the checkout, run against Debian's etcd. Neither make test
 # nor CI builds it yet: a cold build takes minutes (4 to 16 measured).
 TROUPE_KUBE_CACHE ?=## where make kube-binaries keeps its builds, a directory per version (empty: troupe-kube under XDG_CACHE_HOME, else ~/.cache)
-KUBE_DEB_PACKAGES ?= etcd-server## Debian packages make kube-test ensures
+KUBE_DEB_PACKAGES ?= etcd-server containernetworking-plugins## Debian packages make kube-test ensures
 KUBE_TEST_TIMEOUT ?= 10m## go test -timeout of make kube-test
 export TROUPE_KUBE_CACHE
 
