@@ -74,4 +74,3 @@ pods' volumes are bind mounts of directories the agent fills.`,
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
-

@@ -1,0 +1,314 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/troupe-run/troupe/runtime/image/registrytest"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
+	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
+	"github.com/troupe-run/troupe/kubelet/internal/podid"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(linuxtest.Guarded(m.Run))
+}
+
+// testNode is one troupe node: a daemon and an agent run in this process.
+type testNode struct {
+	name   string
+	d      *daemontest.Daemon
+	bridge string
+	stop   func()
+}
+
+// startNode starts a troupe daemon and an agent for it named name, on a
+// pod subnet and bridge of its own.
+func startNode(t *testing.T, cp *controlplane.ControlPlane, name string, subnet int, pause string) *testNode {
+	t.Helper()
+	d := daemontest.Start(t, daemontest.Options{Name: name})
+	n := &testNode{name: name, d: d, bridge: fmt.Sprintf("trk%d-%d", os.Getpid()%100000, subnet)}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	o := Defaults()
+	o.NodeName = name
+	o.Kubeconfig = cp.Kubeconfig
+	o.Troupe = d.Address
+	o.Port = port
+	o.PodCIDR = fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), subnet)
+	o.Bridge = n.bridge
+	o.StateDir = filepath.Join(d.Dir, "kubelet")
+	o.RunDir = filepath.Join(d.Dir, "kubelet-run")
+	o.PauseImage = pause
+	o.Backoff, o.MaxBackoff = 500*time.Millisecond, 2*time.Second
+	logPath := filepath.Join(d.Dir, "agent.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Logger = slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, o) }()
+	var once bool
+	n.stop = func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("agent %s: %v", name, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("agent %s did not stop within 30s", name)
+		}
+		logFile.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("agent %s log:\n%s", name, tail(data, 8000))
+		}
+	}
+	t.Cleanup(func() {
+		n.stop()
+		// The bridge is the node's; nothing removes it but its owner.
+		exec.Command("ip", "link", "del", n.bridge).Run()
+	})
+	return n
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// pushBusybox pushes a busybox image to a registry of the test's.
+func pushBusybox(t *testing.T) string {
+	t.Helper()
+	reg := registrytest.Start(t, registrytest.Config{})
+	dir, rootfs, err := linuxtest.SharedRootfs("troupe-kubelet-rootfs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { linuxtest.RemoveAll(dir) })
+	image := reg.Host() + "/busybox:1"
+	registrytest.Push(t, image, v1.Config{Cmd: []string{"sh"}}, registrytest.TarDir(t, rootfs))
+	return image
+}
+
+// eventually polls cond every 200ms for up to timeout, failing with what
+// and the last message cond gave.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s; last: %s", what, timeout, last)
+}
+
+// TestTwoNodes is the end-to-end test: a Deployment of 6 replicas
+// spreads over two troupe nodes and runs; a container that exits is
+// restarted; scaling to 0 leaves nothing behind on either node.
+func TestTwoNodes(t *testing.T) {
+	cp := controlplane.StartTest(t)
+	image := pushBusybox(t)
+	nodes := []*testNode{startNode(t, cp, "troupe-a", 1, image), startNode(t, cp, "troupe-b", 2, image)}
+	ctx := context.Background()
+	kube := cp.Client
+
+	eventually(t, time.Minute, "both nodes Ready", func() (bool, string) {
+		ns, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		for _, n := range ns.Items {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready == 2, fmt.Sprintf("%d of %d nodes ready", ready, len(ns.Items))
+	})
+
+	replicas := int32(6)
+	grace := int64(1)
+	sel := map[string]string{"app": "web"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: sel},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: &grace,
+					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
+						MaxSkew: 1, TopologyKey: "kubernetes.io/hostname",
+						WhenUnsatisfiable: corev1.DoNotSchedule,
+						LabelSelector:     &metav1.LabelSelector{MatchLabels: sel},
+					}},
+					Containers: []corev1.Container{{
+						Name: "web", Image: image,
+						Command: []string{"sh", "-c", "echo hello from $(hostname); exec sleep 100000"},
+					}},
+				},
+			},
+		},
+	}
+	if _, err := kube.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	webPods := func() []corev1.Pod {
+		ps, err := kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(sel).String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps.Items
+	}
+	eventually(t, 2*time.Minute, "6 web pods Running and Ready", func() (bool, string) {
+		ps := webPods()
+		running := 0
+		var states []string
+		for _, p := range ps {
+			if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && ready(&p) {
+				running++
+			}
+			states = append(states, fmt.Sprintf("%s on %s: %s %s", p.Name, p.Spec.NodeName, p.Status.Phase, p.Status.PodIP))
+		}
+		return running == 6, strings.Join(states, "; ")
+	})
+	perNode := map[string]int{}
+	for _, p := range webPods() {
+		perNode[p.Spec.NodeName]++
+	}
+	if perNode["troupe-a"] != 3 || perNode["troupe-b"] != 3 {
+		t.Errorf("pods per node: %v, want 3 and 3", perNode)
+	}
+
+	// A container that exits is restarted, and its restartCount grows.
+	crash := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "crash", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &grace,
+			NodeSelector:                  map[string]string{"kubernetes.io/hostname": "troupe-b"},
+			Containers:                    []corev1.Container{{Name: "c", Image: image, Command: []string{"sh", "-c", "sleep 0.3; exit 1"}}},
+		},
+	}
+	if _, err := kube.CoreV1().Pods("default").Create(ctx, crash, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "crash restarted twice", func() (bool, string) {
+		p, err := kube.CoreV1().Pods("default").Get(ctx, "crash", metav1.GetOptions{})
+		if err != nil || len(p.Status.ContainerStatuses) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		cs := p.Status.ContainerStatuses[0]
+		return cs.RestartCount >= 2, fmt.Sprintf("%+v", cs)
+	})
+	if err := kube.CoreV1().Pods("default").Delete(ctx, "crash", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Scaling to 0 leaves no container, cgroup or overlay behind.
+	scale, err := kube.AppsV1().Deployments("default").GetScale(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale.Spec.Replicas = 0
+	if _, err := kube.AppsV1().Deployments("default").UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "no pod left", func() (bool, string) {
+		ps, err := kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(ps.Items) == 0, fmt.Sprintf("%d pods", len(ps.Items))
+	})
+	for _, n := range nodes {
+		eventually(t, 30*time.Second, n.name+" has nothing left", func() (bool, string) {
+			left := n.leftovers(t)
+			return len(left) == 0, strings.Join(left, "; ")
+		})
+	}
+}
+
+func ready(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// leftovers lists what is left on the node of the pods it ran: troupe
+// containers, cgroups under its cgroup parent, mounts under its daemon's
+// directory, and pod network leases.
+func (n *testNode) leftovers(t *testing.T) []string {
+	var left []string
+	cs, err := n.d.Client.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if _, _, ok := podid.Parse(c.ID); ok {
+			left = append(left, "container "+c.ID)
+		}
+	}
+	for _, hier := range []string{"memory", "pids", "cpu,cpuacct", "freezer"} {
+		entries, _ := os.ReadDir(filepath.Join("/sys/fs/cgroup", hier, n.d.CgroupParent))
+		for _, e := range entries {
+			if e.IsDir() {
+				left = append(left, "cgroup "+hier+n.d.CgroupParent+"/"+e.Name())
+			}
+		}
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], n.d.Dir+"/") {
+			left = append(left, "mount "+f[4])
+		}
+	}
+	leases, _ := filepath.Glob(filepath.Join(n.d.Dir, "kubelet", "network", "ipam", "*", "*.*.*.*"))
+	for _, l := range leases {
+		left = append(left, "lease "+filepath.Base(l))
+	}
+	return left
+}
