@@ -64,6 +64,7 @@ DEB_PACKAGES ?= libseccomp-dev busybox-static iptables jq curl gcc libc6-dev doc
 TROUPE_KUBE_CACHE ?=## where make kube-binaries keeps its builds, a directory per version (empty: troupe-kube under XDG_CACHE_HOME, else ~/.cache)
 KUBE_DEB_PACKAGES ?= etcd-server containernetworking-plugins## Debian packages make kube-test ensures
 KUBE_TEST_TIMEOUT ?= 10m## go test -timeout of make kube-test
+KUBE_PKGS ?= ./...## packages of kubelet/ that make test and make kube-test run (empty: none)
 export TROUPE_KUBE_CACHE
 
 .PHONY: help
@@ -109,11 +110,12 @@ build: deps ## build bin/troupe (cgo, seccomp), with bin/troupe-engine embedded
 	$(GO) build -tags '$(TAGS) engine' -overlay $(ENGINE_OVERLAY) $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(BINARY) ./cmd/troupe
 
 .PHONY: test
-test: deps criu ## vet and the tree checks, run all tests with the race detector (root; starts real containers), then fuzz
+test: deps criu kube-deps kube-binaries ## vet and the tree checks, run all tests with the race detector (root; starts real containers), the node agent's against a real control plane, then fuzz
 	$(GO) vet -tags '$(TAGS)' $(PKGS)
 	GO='$(GO)' TAGS='$(TAGS)' ./hack/check-imports.sh
 	./hack/check-tree.sh
 	CRIU_PREFIX=$(CRIU_PREFIX) TROUPE_REQUIRE_CRIU=1 TROUPE_REQUIRE_REGISTRY=1 $(GO) test -race -tags '$(TAGS)' -timeout $(TEST_TIMEOUT) $(TESTFLAGS) $(PKGS)
+	$(MAKE) --no-print-directory kube-check
 	$(MAKE) --no-print-directory fuzz
 
 .PHONY: kube-deps
@@ -125,9 +127,15 @@ kube-binaries: ## build kube-apiserver, -controller-manager, -scheduler and kube
 	./hack/kube-binaries.sh
 
 .PHONY: kube-test
-kube-test: build kube-deps kube-binaries ## vet and test kubelet/ against a real control plane and troupe daemons on loopback (root)
-	cd kubelet && $(GO) vet ./...
-	cd kubelet && TROUPE_REQUIRE_KUBE=1 TROUPE_BIN=$(abspath $(BINARY)) $(GO) test -race -timeout $(KUBE_TEST_TIMEOUT) $(TESTFLAGS) ./...
+kube-test: build kube-deps kube-binaries ## vet and test kubelet/ against a real control plane and troupe daemons on loopback (root; make test runs it too)
+	$(MAKE) --no-print-directory kube-check
+
+.PHONY: kube-check
+kube-check:
+ifneq ($(strip $(KUBE_PKGS)),)
+	cd kubelet && $(GO) vet $(KUBE_PKGS)
+	cd kubelet && TROUPE_REQUIRE_KUBE=1 TROUPE_REQUIRE_REGISTRY=1 TROUPE_BIN=$(abspath $(BINARY)) $(GO) test -race -timeout $(KUBE_TEST_TIMEOUT) $(TESTFLAGS) $(KUBE_PKGS)
+endif
 
 .PHONY: fuzz
 # Minimizing each new interesting input may take up to a minute by default:

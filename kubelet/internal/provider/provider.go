@@ -41,6 +41,8 @@ type Network interface {
 	Add(ctx context.Context, podID, netns string) (netip.Addr, error)
 	// Del must release the pod's address even when netns is gone or "".
 	Del(ctx context.Context, podID, netns string) error
+	// Attached lists the pods attached, for the garbage collector.
+	Attached() ([]string, error)
 }
 
 // Starter makes the start of one of a pod's containers, joining the
@@ -65,8 +67,10 @@ type Config struct {
 	// volumes) and returns how to start them; it is called again after a
 	// restart of the agent and must then find its work done.
 	Prepare func(ctx context.Context, pod *corev1.Pod) (Starter, error)
-	// Cleanup removes what Prepare made for a pod.
-	Cleanup func(uid types.UID) error
+	// Cleanup removes what Prepare made for a pod; Prepared lists the
+	// pods it made something for (nil: none is collected after a crash).
+	Cleanup  func(uid types.UID) error
+	Prepared func() ([]types.UID, error)
 	// Backoff is the first delay before a container that exited is
 	// started again; it doubles at each restart up to MaxBackoff, and
 	// starts over once a container has run for MaxBackoff (as the
@@ -378,6 +382,30 @@ func (p *Provider) collectOnce(ctx context.Context) error {
 	for _, c := range cs {
 		if uid, _, ok := podid.Parse(c.ID); ok && !bound[uid] {
 			orphans[uid] = append(orphans[uid], c.ID)
+		}
+	}
+	// A pod whose containers went but whose address or volumes stayed
+	// (the agent died in between) is collected too.
+	var leftovers []string
+	if p.cfg.Network != nil {
+		attached, err := p.cfg.Network.Attached()
+		if err != nil {
+			return fmt.Errorf("list the pod network's attachments: %w", err)
+		}
+		leftovers = append(leftovers, attached...)
+	}
+	if p.cfg.Prepared != nil {
+		prepared, err := p.cfg.Prepared()
+		if err != nil {
+			return fmt.Errorf("list the pods' volumes: %w", err)
+		}
+		for _, uid := range prepared {
+			leftovers = append(leftovers, string(uid))
+		}
+	}
+	for _, uid := range leftovers {
+		if u := types.UID(uid); !bound[u] && orphans[u] == nil {
+			orphans[u] = []string{}
 		}
 	}
 	var errs []error
