@@ -194,6 +194,13 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 	provDone := make(chan error, 1)
 	go func() { provDone <- prov.Run(ctx) }()
+	go func() {
+		select {
+		case <-vk.Ready():
+			prov.CollectGarbage(ctx)
+		case <-ctx.Done():
+		}
+	}()
 	log.Info("troupe-kubelet starting", "node", o.NodeName, "troupe", o.Troupe, "api", net.JoinHostPort(o.NodeIP, strconv.Itoa(o.Port)))
 	err = vk.Run(ctx)
 	cancel()

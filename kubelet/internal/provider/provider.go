@@ -255,11 +255,9 @@ func (p *Provider) gone(w *worker) {
 	}
 }
 
-// Run follows troupe's event stream, routing exits to the workers, and
-// collects the containers of pods that are no longer bound to the node,
-// until ctx ends. The workers stop with ctx; the containers run on.
+// Run follows troupe's event stream, routing exits to the workers, until
+// ctx ends. The workers stop with ctx; the containers run on.
 func (p *Provider) Run(ctx context.Context) error {
-	go p.collectGarbage(ctx)
 	err := p.followEvents(ctx)
 	p.mu.Lock()
 	ws := make([]*worker, 0, len(p.workers))
@@ -336,12 +334,12 @@ func (p *Provider) resyncAll() {
 // node are looked for.
 const gcInterval = 30 * time.Second
 
-// collectGarbage deletes the containers (and what else they left) of pods
-// that neither the provider runs nor the API server binds to the node:
-// pods deleted while the agent was down.
-func (p *Provider) collectGarbage(ctx context.Context) {
-	// The informer's first list must be in before a pod can be called
-	// gone.
+// CollectGarbage deletes, until ctx ends, the containers (and what else
+// they left) of pods that neither the provider runs nor the API server
+// binds to the node: pods deleted while the agent was down. Call it once
+// the pod informer has synced (virtual-kubelet's node is ready): before,
+// every pod would look gone.
+func (p *Provider) CollectGarbage(ctx context.Context) {
 	t := time.NewTimer(gcInterval / 3)
 	defer t.Stop()
 	for {
