@@ -52,8 +52,10 @@ type Daemon struct {
 	// CgroupParent is its --cgroup-parent.
 	CgroupParent string
 
-	cmd *exec.Cmd
-	log string
+	bin  string
+	args []string
+	cmd  *exec.Cmd
+	log  string
 }
 
 // Binary returns the troupe binary, skipping t (or failing it under
@@ -108,23 +110,47 @@ func Start(t testing.TB, o Options) *Daemon {
 		CgroupParent: cgroup, log: filepath.Join(dir, "daemon.log"),
 	}
 	d.Address = "unix://" + filepath.Join(d.State, "troupe.sock")
-	log, err := os.Create(d.log)
+	args := append([]string{"daemon", "--root", d.Root, "--state", d.State, "--listen", d.Address,
+		"--cgroup-parent", d.CgroupParent, "--allow-binds"}, o.Args...)
+	d.bin, d.args = bin, args
+	d.launch(t)
+	t.Cleanup(func() { d.stop(t) })
+	var err error
+	if d.Client, err = client.New(d.Address); err != nil {
+		t.Fatal(err)
+	}
+	d.waitUp(t)
+	return d
+}
+
+// launch starts the daemon's process.
+func (d *Daemon) launch(t testing.TB) {
+	t.Helper()
+	log, err := os.OpenFile(d.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	args := append([]string{"daemon", "--root", d.Root, "--state", d.State, "--listen", d.Address,
-		"--cgroup-parent", d.CgroupParent, "--allow-binds"}, o.Args...)
-	d.cmd = exec.Command(bin, args...)
+	d.cmd = exec.Command(d.bin, d.args...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	linuxtest.TrackProcess(d.cmd.Process.Pid)
-	t.Cleanup(func() { d.stop(t) })
-	if d.Client, err = client.New(d.Address); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// Restart stops the daemon with SIGTERM, as an operator would (its
+// containers run on), and starts it again on the same directories.
+func (d *Daemon) Restart(t testing.TB) {
+	t.Helper()
+	d.terminate(t)
+	d.launch(t)
+	d.waitUp(t)
+}
+
+// waitUp waits until the daemon answers.
+func (d *Daemon) waitUp(t testing.TB) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
 	defer cancel()
 	for {
@@ -137,7 +163,6 @@ func Start(t testing.TB, o Options) *Daemon {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return d
 }
 
 // sandbox makes a directory and names a cgroup parent of t's own, both
@@ -187,6 +212,14 @@ func (d *Daemon) stop(t testing.TB) {
 		cancel()
 		d.Client.Close()
 	}
+	d.terminate(t)
+	if t.Failed() {
+		t.Logf("troupe daemon log:\n%s", d.Log())
+	}
+}
+
+// terminate stops the daemon's process: SIGTERM, SIGKILL after a grace.
+func (d *Daemon) terminate(t testing.TB) {
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)
 	go func() { done <- d.cmd.Wait() }()
@@ -200,8 +233,5 @@ func (d *Daemon) stop(t testing.TB) {
 		_ = d.cmd.Process.Kill()
 		<-done
 		t.Errorf("troupe daemon did not stop on SIGTERM; its log:\n%s", d.Log())
-	}
-	if t.Failed() {
-		t.Logf("troupe daemon log:\n%s", d.Log())
 	}
 }

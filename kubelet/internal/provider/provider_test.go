@@ -297,3 +297,33 @@ func TestAgentRestartAdoptsPods(t *testing.T) {
 		t.Errorf("steady's container was made anew at %s", c.Created)
 	}
 }
+
+// TestDaemonRestartKeepsPods restarts the troupe daemon under a running
+// pod: the pod runs on in the same container, and an exit after the
+// restart is still seen (the event stream is followed anew) and restarts
+// the container.
+func TestDaemonRestartKeepsPods(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	pods := n.cp.Client.CoreV1().Pods("default")
+	if _, err := pods.Create(ctx, pod("survivor", n.image, corev1.RestartPolicyAlways,
+		"sh", "-c", "while [ ! -e /tmp/end ]; do sleep 0.1; done; rm /tmp/end; exit 5"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := n.waitPod(t, "survivor", "running", func(p *corev1.Pod) bool {
+		return p != nil && p.Status.Phase == corev1.PodRunning && podReady(p)
+	})
+	n.d.Restart(t)
+	if _, err := n.d.Client.Exec(ctx, podid.Container(before.UID, "c"), api.ExecRequest{Args: []string{"touch", "/tmp/end"}}); err != nil {
+		t.Fatal(err)
+	}
+	after := n.waitPod(t, "survivor", "restarted after its exit", func(p *corev1.Pod) bool {
+		return p != nil && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].RestartCount == 1 &&
+			p.Status.ContainerStatuses[0].State.Running != nil
+	})
+	// The new daemon is not the init's parent: it cannot know the status.
+	last := after.Status.ContainerStatuses[0].LastTerminationState.Terminated
+	if last == nil || last.Reason != "ContainerStatusUnknown" {
+		t.Errorf("lastState %+v, want ContainerStatusUnknown", after.Status.ContainerStatuses[0].LastTerminationState)
+	}
+}

@@ -313,6 +313,11 @@ func terminated(c api.Container, code int32, started, finished time.Time) *corev
 		t.Reason = "OOMKilled"
 	case code == 0:
 		t.Reason = "Completed"
+	case code < 0:
+		// The init was not the running daemon's child: no one could
+		// wait for its status.
+		t.Reason = "ContainerStatusUnknown"
+		t.Message = "the troupe daemon restarted while the container ran: its exit status is unknown"
 	}
 	if code > 128 && code < 128+65 {
 		t.Signal = code - 128
