@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"github.com/troupe-run/troupe/kubelet/internal/agent"
 )
@@ -45,6 +46,9 @@ pods' volumes are bind mounts of directories the agent fills.`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			// client-go logs through klog, which writes to stderr in its
+			// own format unless told otherwise.
+			klog.SetSlogLogger(o.Logger)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return agent.Run(ctx, o)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/http/client"
+	vklog "github.com/virtual-kubelet/virtual-kubelet/log"
+	vkslog "github.com/virtual-kubelet/virtual-kubelet/log/slog"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
@@ -104,6 +106,8 @@ func Run(ctx context.Context, o Options) error {
 		o.Logger = slog.Default()
 	}
 	log := o.Logger
+	// virtual-kubelet logs through the context's logger.
+	ctx = vklog.WithLogger(ctx, vkslog.FromSlog(log))
 	kcfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 		&clientcmd.ClientConfigLoadingRules{ExplicitPath: o.Kubeconfig, Precedence: filepath.SplitList(os.Getenv("KUBECONFIG"))},
 		&clientcmd.ConfigOverrides{}).ClientConfig()

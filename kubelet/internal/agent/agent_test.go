@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/klog/v2"
 
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
@@ -27,6 +28,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// client-go's klog would fill the test's output; the agents' own logs
+	// go to files and are shown when a test fails.
+	klog.SetSlogLogger(slog.New(slog.DiscardHandler))
 	os.Exit(linuxtest.Guarded(m.Run))
 }
 
@@ -40,7 +44,7 @@ type testNode struct {
 
 // startNode starts a troupe daemon and an agent for it named name, on a
 // pod subnet and bridge of its own.
-func startNode(t *testing.T, cp *controlplane.ControlPlane, name string, subnet int, pause string) *testNode {
+func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet int, pause string) *testNode {
 	t.Helper()
 	d := daemontest.Start(t, daemontest.Options{Name: name})
 	n := &testNode{name: name, d: d, bridge: fmt.Sprintf("trk%d-%d", os.Getpid()%100000, subnet)}
@@ -94,7 +98,7 @@ func startNode(t *testing.T, cp *controlplane.ControlPlane, name string, subnet 
 	t.Cleanup(func() {
 		n.stop()
 		// The bridge is the node's; nothing removes it but its owner.
-		exec.Command("ip", "link", "del", n.bridge).Run()
+		runIP("link", "del", n.bridge)
 	})
 	return n
 }
@@ -107,7 +111,7 @@ func tail(b []byte, n int) []byte {
 }
 
 // pushBusybox pushes a busybox image to a registry of the test's.
-func pushBusybox(t *testing.T) string {
+func pushBusybox(t testing.TB) string {
 	t.Helper()
 	reg := registrytest.Start(t, registrytest.Config{})
 	dir, rootfs, err := linuxtest.SharedRootfs("troupe-kubelet-rootfs-")
@@ -122,7 +126,7 @@ func pushBusybox(t *testing.T) string {
 
 // eventually polls cond every 200ms for up to timeout, failing with what
 // and the last message cond gave.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
@@ -147,21 +151,7 @@ func TestTwoNodes(t *testing.T) {
 	ctx := context.Background()
 	kube := cp.Client
 
-	eventually(t, time.Minute, "both nodes Ready", func() (bool, string) {
-		ns, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		ready := 0
-		for _, n := range ns.Items {
-			for _, c := range n.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					ready++
-				}
-			}
-		}
-		return ready == 2, fmt.Sprintf("%d of %d nodes ready", ready, len(ns.Items))
-	})
+	waitNodeReady(t, cp, 2)
 
 	replicas := int32(6)
 	grace := int64(1)
@@ -251,13 +241,7 @@ func TestTwoNodes(t *testing.T) {
 	if _, err := kube.AppsV1().Deployments("default").UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Minute, "no pod left", func() (bool, string) {
-		ps, err := kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		return len(ps.Items) == 0, fmt.Sprintf("%d pods", len(ps.Items))
-	})
+	waitNoPods(t, cp, "", 2*time.Minute)
 	for _, n := range nodes {
 		eventually(t, 30*time.Second, n.name+" has nothing left", func() (bool, string) {
 			left := n.leftovers(t)
@@ -278,7 +262,7 @@ func ready(p *corev1.Pod) bool {
 // leftovers lists what is left on the node of the pods it ran: troupe
 // containers, cgroups under its cgroup parent, mounts under its daemon's
 // directory, and pod network leases.
-func (n *testNode) leftovers(t *testing.T) []string {
+func (n *testNode) leftovers(t testing.TB) []string {
 	var left []string
 	cs, err := n.d.Client.List(context.Background())
 	if err != nil {
@@ -312,3 +296,40 @@ func (n *testNode) leftovers(t *testing.T) []string {
 	}
 	return left
 }
+
+// waitNodeReady waits until n nodes are Ready.
+func waitNodeReady(t testing.TB, cp *controlplane.ControlPlane, n int) {
+	t.Helper()
+	eventually(t, time.Minute, fmt.Sprintf("%d nodes Ready", n), func() (bool, string) {
+		ns, err := cp.Client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		for _, node := range ns.Items {
+			for _, c := range node.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready == n, fmt.Sprintf("%d of %d nodes ready", ready, len(ns.Items))
+	})
+}
+
+// waitNoPods waits until no pod of the default namespace matches
+// selector.
+func waitNoPods(t testing.TB, cp *controlplane.ControlPlane, selector string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, "no pod left", func() (bool, string) {
+		ps, err := cp.Client.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(ps.Items) == 0, fmt.Sprintf("%d pods", len(ps.Items))
+	})
+}
+
+// runIP runs ip(8) for a cleanup, whose failure (the link is gone) does
+// not matter.
+func runIP(args ...string) { _ = exec.Command("ip", args...).Run() }

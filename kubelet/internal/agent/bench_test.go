@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/api"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
+	"github.com/troupe-run/troupe/kubelet/internal/podnet"
+)
+
+// benchPods is how many pods BenchmarkScaleDeployment scales to:
+// $TROUPE_KUBE_BENCH_PODS, else 1000.
+func benchPods(b *testing.B) int {
+	n := 1000
+	if s := os.Getenv("TROUPE_KUBE_BENCH_PODS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 1 {
+			b.Fatalf("TROUPE_KUBE_BENCH_PODS=%q", s)
+		}
+	}
+	return n
+}
+
+// BenchmarkScaleDeployment scales a Deployment from 0 to N replicas on one
+// troupe node, control plane on the same machine, and reports how long
+// until all N run, and the stages: creation to binding (the control
+// plane) and binding to Running (the agent and troupe). It then starts the
+// same N pods through troupe's API directly (sandbox, address, container),
+// for the share that is troupe's. Run it once:
+//
+//	make kube-bench
+func BenchmarkScaleDeployment(b *testing.B) {
+	n := benchPods(b)
+	cp := controlplane.StartTest(b)
+	image := pushBusybox(b)
+	node := startNode(b, cp, "troupe-bench", 9, image)
+	ctx := context.Background()
+	kube := cp.Client
+	// The image is in the store before the clock starts: pulls are not
+	// what is measured.
+	if _, err := node.d.Client.PullImage(ctx, image, nil); err != nil {
+		b.Fatal(err)
+	}
+	waitNodeReady(b, cp, 1)
+
+	zero := int32(0)
+	grace := int64(1)
+	sel := map[string]string{"app": "bench"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &zero,
+			Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: sel},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: &grace,
+					AutomountServiceAccountToken:  new(bool),
+					Containers: []corev1.Container{{
+						Name: "c", Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
+						Command: []string{"sleep", "100000"},
+					}},
+				},
+			},
+		},
+	}
+	if _, err := kube.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	scale := func(replicas int32) {
+		s, err := kube.AppsV1().Deployments("default").GetScale(ctx, "bench", metav1.GetOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Spec.Replicas = replicas
+		if _, err := kube.AppsV1().Deployments("default").UpdateScale(ctx, "bench", s, metav1.UpdateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	scale(int32(n))
+	// Polled rather than watched: a list every 200ms costs the API server
+	// little next to 1000 pods' writes, and cannot lose an event.
+	type times struct{ bound, running time.Time }
+	pods := map[string]*times{}
+	running := 0
+	deadline := time.Now().Add(10 * time.Minute)
+	for running < n {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d pods Running after 10 minutes", running, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+		list, err := kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=bench", ResourceVersion: "0"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		for i := range list.Items {
+			p := &list.Items[i]
+			t := pods[p.Name]
+			if t == nil {
+				t = &times{}
+				pods[p.Name] = t
+			}
+			if t.bound.IsZero() && p.Spec.NodeName != "" {
+				t.bound = now
+			}
+			if t.running.IsZero() && p.Status.Phase == corev1.PodRunning {
+				t.running = now
+				running++
+			}
+		}
+	}
+	total := time.Since(start)
+	b.StopTimer()
+	var toBind, toRun []time.Duration
+	var lastBound time.Time
+	for _, t := range pods {
+		toBind = append(toBind, t.bound.Sub(start))
+		toRun = append(toRun, t.running.Sub(t.bound))
+		if t.bound.After(lastBound) {
+			lastBound = t.bound
+		}
+	}
+	b.ReportMetric(total.Seconds(), "s-to-all-running")
+	b.ReportMetric(float64(n)/total.Seconds(), "pods/s")
+	b.ReportMetric(lastBound.Sub(start).Seconds(), "s-to-all-bound")
+	b.ReportMetric(median(toRun).Seconds()*1000, "ms-bound-to-running-p50")
+	b.ReportMetric(percentile(toRun, 0.95).Seconds()*1000, "ms-bound-to-running-p95")
+
+	scale(0)
+	gone := time.Now()
+	waitNoPods(b, cp, "app=bench", 10*time.Minute)
+	b.ReportMetric(time.Since(gone).Seconds(), "s-to-scale-to-0")
+
+	// The same pods through troupe's API directly.
+	b.ReportMetric(directPods(b, node, image, n).Seconds(), "s-troupe-direct")
+}
+
+// directPods starts n pods through troupe's API as the agent does (a
+// sandbox, its address on a pod network, a container joining it), all at
+// once, and returns the time until all run; it removes them after.
+func directPods(b *testing.B, node *testNode, image string, n int) time.Duration {
+	ctx := context.Background()
+	cli := node.d.Client
+	network, err := podnet.New(podnet.Config{Name: "troupe-direct", Bridge: node.bridge + "d",
+		Subnet: netip.MustParsePrefix("10.99.0.0/21"), StateDir: filepath.Join(node.d.Dir, "direct-net")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { runIP("link", "del", node.bridge+"d") })
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			id := fmt.Sprintf("direct-%d", i)
+			sb, err := cli.Start(ctx, id, api.StartRequest{ImageStart: api.ImageStart{Image: image,
+				Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: id}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, err := network.Add(ctx, id, fmt.Sprintf("/proc/%d/ns/net", sb.Processes[0].Pid)); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := cli.Start(ctx, id+"-c", api.StartRequest{Join: &api.Join{Network: id, IPC: id, UTS: id},
+				ImageStart: api.ImageStart{Image: image, Entrypoint: &[]string{"sleep", "100000"}}}); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(errs)
+	for err := range errs {
+		b.Error(err)
+		break
+	}
+	cs, _ := cli.List(ctx)
+	for _, c := range cs {
+		if len(c.ID) > 7 && c.ID[:7] == "direct-" {
+			wg.Go(func() {
+				cli.Delete(ctx, c.ID, true)
+				network.Del(ctx, c.ID, "")
+			})
+		}
+	}
+	wg.Wait()
+	return took
+}
+
+func median(ds []time.Duration) time.Duration { return percentile(ds, 0.5) }
+
+func percentile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(int(q*float64(len(s))), len(s)-1)]
+}
