@@ -1,0 +1,106 @@
+package podvolumes
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountTmpfs mounts a tmpfs on dir (size bytes at most, 0 for the
+// kernel's default). exec lets programs run from it, as from an emptyDir
+// on disk.
+func mountTmpfs(dir string, size int64, exec bool) error {
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+	if !exec {
+		flags |= unix.MS_NOEXEC
+	}
+	opts := "mode=0755"
+	if size > 0 {
+		opts += ",size=" + strconv.FormatInt(size, 10)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", flags, opts); err != nil {
+		return fmt.Errorf("mount a tmpfs on %s: %w", dir, err)
+	}
+	return nil
+}
+
+// mountsUnder returns the mount points at or below dir, as this process's
+// mount table has them.
+func mountsUnder(dir string) (map[string]bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dir = filepath.Clean(dir)
+	found := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		p := unescape(fields[4])
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			found[p] = true
+		}
+	}
+	return found, sc.Err()
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// unmountAll unmounts every mount at or below dir, the deepest first, and
+// fails if one stays: what is removed next must not reach into a mount.
+func unmountAll(dir string) error {
+	for range 3 {
+		ms, err := mountsUnder(dir)
+		if err != nil {
+			return err
+		}
+		if len(ms) == 0 {
+			return nil
+		}
+		paths := make([]string, 0, len(ms))
+		for p := range ms {
+			paths = append(paths, p)
+		}
+		slices.SortFunc(paths, func(a, b string) int { return len(b) - len(a) })
+		for _, p := range paths {
+			if err := unix.Unmount(p, 0); err != nil && err != unix.EINVAL {
+				// Busy: detach it, so that it goes once nothing uses it.
+				if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+					return fmt.Errorf("unmount %s: %w", p, err)
+				}
+			}
+		}
+	}
+	if ms, err := mountsUnder(dir); err != nil || len(ms) > 0 {
+		return fmt.Errorf("mounts left under %s: %v (%v)", dir, ms, err)
+	}
+	return nil
+}
