@@ -66,7 +66,7 @@ func TestPullPolicy(t *testing.T) {
 func testPod(change func(p *corev1.Pod, c *corev1.Container)) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "uid-1"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "reg.example/app:1"}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "reg.example/app:1"}}},
 	}
 	if change != nil {
 		change(p, &p.Spec.Containers[0])
