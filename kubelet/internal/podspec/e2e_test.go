@@ -174,6 +174,7 @@ func TestPod(t *testing.T) {
 	}{
 		{reader, []string{"hostname"}, "e2e-pod\n"},
 		{writer, []string{"hostname"}, "e2e-pod\n"},
+		{reader, []string{"sh", "-c", "echo $HOSTNAME"}, "e2e-pod\n"},
 		{reader, []string{"cat", "/etc/cfg/greeting"}, "hello"},
 		{writer, []string{"cat", "/var/run/sec/password"}, "s3cret"},
 		{reader, []string{"sh", "-c", "grep e2e-pod /etc/hosts"}, "10.88.0.7\te2e-pod\n"},

@@ -151,6 +151,12 @@ func Container(pod *corev1.Pod, c *corev1.Container, o Options) (api.StartReques
 		k, v, _ := strings.Cut(e, "=")
 		vars[k] = v
 	}
+	// A joiner's start names no host name, so troupe sets no HOSTNAME;
+	// Kubernetes' runtimes do (after the kubelet's expansion).
+	if _, ok := vars["HOSTNAME"]; !ok {
+		env = append(env, "HOSTNAME="+Hostname(pod))
+		slices.Sort(env)
+	}
 	req := api.StartRequest{
 		Join:     &api.Join{Network: o.SandboxID, IPC: o.SandboxID, UTS: o.SandboxID},
 		Stdin:    c.Stdin,

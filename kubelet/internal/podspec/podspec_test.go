@@ -87,7 +87,7 @@ func TestContainer(t *testing.T) {
 	join := &api.Join{Network: "k8s_uid-1", IPC: "k8s_uid-1", UTS: "k8s_uid-1"}
 	base := func(change func(r *api.StartRequest)) api.StartRequest {
 		r := api.StartRequest{Join: join, ImageStart: api.ImageStart{Image: "reg.example/app:1", Pull: api.PullMissing,
-			Env: []string{}, CPUShares: 2}}
+			Env: []string{"HOSTNAME=p"}, CPUShares: 2}}
 		if change != nil {
 			change(&r)
 		}
@@ -113,10 +113,17 @@ func TestContainer(t *testing.T) {
 				c.Args = []string{"$(Z)"}
 			}),
 			want: base(func(r *api.StartRequest) {
-				r.Env = []string{"A=a2", "Z=z$(A)"}
+				r.Env = []string{"A=a2", "HOSTNAME=p", "Z=z$(A)"}
 				r.Entrypoint = &[]string{"echo", "a2", "$(A)", "$(NONE)"}
 				r.Args = []string{"z$(A)"}
 			})},
+		{name: "HOSTNAME given is kept, not expanded from", pod: testPod(func(p *corev1.Pod, c *corev1.Container) {
+			c.Env = []corev1.EnvVar{{Name: "HOSTNAME", Value: "mine"}}
+			c.Args = []string{"$(HOSTNAME)"}
+		}), want: base(func(r *api.StartRequest) { r.Env, r.Args = []string{"HOSTNAME=mine"}, []string{"mine"} })},
+		{name: "HOSTNAME not a variable of the expansion", pod: testPod(func(p *corev1.Pod, c *corev1.Container) {
+			c.Args = []string{"$(HOSTNAME)"}
+		}), want: base(func(r *api.StartRequest) { r.Args = []string{"$(HOSTNAME)"} })},
 		{name: "workingDir, stdin, tty, auth", pod: testPod(func(p *corev1.Pod, c *corev1.Container) {
 			c.WorkingDir, c.Stdin, c.TTY = "/srv", true, true
 		}), opts: func(o *Options) { o.Auth = &api.RegistryAuth{Username: "u"} },
@@ -210,7 +217,7 @@ func TestContainer(t *testing.T) {
 			}
 		}), opts: func(o *Options) { o.EtcHosts = "/host/hosts" },
 			want: base(func(r *api.StartRequest) {
-				r.Env = []string{"D=sub"}
+				r.Env = []string{"D=sub", "HOSTNAME=p"}
 				r.Mounts = []api.Mount{
 					{Type: "bind", Source: data, Destination: "/data"},
 					{Type: "bind", Source: filepath.Join(vol, "cfg"), Destination: "/etc/cfg", ReadOnly: true},

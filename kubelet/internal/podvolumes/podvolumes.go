@@ -28,13 +28,21 @@ type Manager struct {
 	Client kubernetes.Interface
 }
 
-// podDir is the directory of pod uid.
+// podDir is the directory of pod uid, symlinks of Dir resolved: the mount
+// table, which tells which volumes are mounted, has real paths.
 func (m *Manager) podDir(uid types.UID) (string, error) {
 	u := string(uid)
-	if u == "" || !filepath.IsLocal(u) || filepath.Base(u) != u {
+	if u == "" || u == "." || !filepath.IsLocal(u) || filepath.Base(u) != u {
 		return "", fmt.Errorf("pod uid %q: not a file name", u)
 	}
-	return filepath.Join(m.Dir, u), nil
+	if err := os.Mkdir(m.Dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("pods' volumes: %w", err)
+	}
+	dir, err := filepath.EvalSymlinks(m.Dir)
+	if err != nil {
+		return "", fmt.Errorf("pods' volumes: %w", err)
+	}
+	return filepath.Join(dir, u), nil
 }
 
 // Prepare materialises the pod's volumes and returns each one's host
@@ -46,7 +54,7 @@ func (m *Manager) Prepare(ctx context.Context, pod *corev1.Pod) (podspec.Volumes
 		return nil, err
 	}
 	vd := filepath.Join(pd, "volumes")
-	for _, d := range []string{m.Dir, pd, vd} {
+	for _, d := range []string{pd, vd} {
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("volumes of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 		}

@@ -424,3 +424,46 @@ func TestServiceAccountToken(t *testing.T) {
 		t.Error("the token is not on a tmpfs")
 	}
 }
+
+// TestSymlinkedDir prepares a secret under a Dir reached through a symlink:
+// a second Prepare must not mount again, and Remove must unmount.
+func TestSymlinkedDir(t *testing.T) {
+	m := newManager(t, secret)
+	real := m.Dir + "-real"
+	if err := os.Mkdir(real, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, m.Dir); err != nil {
+		t.Fatal(err)
+	}
+	p := pod("uid-link", corev1.Volume{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "sec"}}})
+	for range 2 {
+		if _, err := m.Prepare(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ms, _ := mountsUnder(real); len(ms) != 1 {
+		t.Errorf("mounts: %v", ms)
+	}
+	if err := m.Remove(p.UID); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := mountsUnder(real); len(ms) != 0 {
+		t.Errorf("mounts left: %v", ms)
+	}
+	if left, _ := os.ReadDir(real); len(left) != 0 {
+		t.Errorf("left: %v", left)
+	}
+}
+
+func TestBadUID(t *testing.T) {
+	m := newManager(t)
+	for _, uid := range []types.UID{"", ".", "..", "a/b", "/abs"} {
+		if err := m.Remove(uid); err == nil {
+			t.Errorf("Remove(%q) accepted", uid)
+		}
+		if _, err := m.Prepare(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: uid}}); err == nil {
+			t.Errorf("Prepare of uid %q accepted", uid)
+		}
+	}
+}
