@@ -6,7 +6,8 @@
 // (a *FieldError), which the provider reports as the container's Waiting
 // reason, rather than a container that silently runs otherwise. Refused:
 // hostNetwork, hostPID, hostIPC, shareProcessNamespace, hostUsers=false,
-// sysctls, supplementalGroups, an fsGroup the container's group is not
+// os.name other than linux, pod-level resources, sysctls,
+// supplementalGroups, an fsGroup the container's group is not
 // (troupe starts a process with no additional groups), privileged,
 // allowPrivilegeEscalation=true (troupe always sets no_new_privs),
 // procMount Unmasked, seLinuxOptions, seccomp and AppArmor profiles other
@@ -18,15 +19,16 @@
 // Ignored, as harmless to how the container runs or as the provider's
 // business: ports, probes, preStop hooks (the provider may run them),
 // terminationMessagePath and terminationMessagePolicy (no termination
-// message is read), resizePolicy, the containers' restartPolicy,
-// requests.memory and ephemeral-storage (troupe has no soft memory limit
+// message is read), resizePolicy, requests.memory and ephemeral-storage (troupe has no soft memory limit
 // nor disk quota), dnsPolicy and dnsConfig (the container keeps the
-// image's /etc/resolv.conf), stdinOnce, windowsOptions, fsGroupChangePolicy,
-// seLinuxChangePolicy.
+// image's /etc/resolv.conf), runtimeClassName, stdinOnce, windowsOptions,
+// fsGroupChangePolicy, seLinuxChangePolicy. Init containers' restartPolicy
+// (sidecars) and ephemeral containers are the provider's.
 //
 // runAsNonRoot is checked when runAsUser is given; without it the user is
 // the image's, which only the daemon knows. Env values come resolved and
 // $(VAR)-expanded by virtual-kubelet: expanding them again would undo
 // their $$ escapes, so only command, args and subPathExpr are expanded
-// here.
+// here. Containers get HOSTNAME, as other runtimes give it, and the pod's
+// /etc/hosts (EtcHosts) when the provider writes one.
 package podspec

@@ -82,6 +82,10 @@ func CheckPod(pod *corev1.Pod) error {
 		return fieldErr("spec.shareProcessNamespace", "not supported: troupe does not share a pid namespace between containers")
 	case s.HostUsers != nil && !*s.HostUsers:
 		return fieldErr("spec.hostUsers", "user namespaces are not supported")
+	case s.OS != nil && s.OS.Name != corev1.Linux:
+		return fieldErr("spec.os.name", "%s: troupe runs Linux containers", s.OS.Name)
+	case s.Resources != nil && (len(s.Resources.Limits) > 0 || len(s.Resources.Requests) > 0):
+		return fieldErr("spec.resources", "pod-level resources are not supported; set them on the containers")
 	}
 	if sc := s.SecurityContext; sc != nil {
 		const f = "spec.securityContext"

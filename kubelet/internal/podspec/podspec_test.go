@@ -174,6 +174,11 @@ func TestContainer(t *testing.T) {
 		}), errField: "spec.securityContext.supplementalGroups"},
 		{name: "hostNetwork", pod: testPod(func(p *corev1.Pod, c *corev1.Container) { p.Spec.HostNetwork = true }),
 			errField: "spec.hostNetwork"},
+		{name: "windows", pod: testPod(func(p *corev1.Pod, c *corev1.Container) { p.Spec.OS = &corev1.PodOS{Name: corev1.Windows} }),
+			errField: "spec.os.name"},
+		{name: "pod-level resources", pod: testPod(func(p *corev1.Pod, c *corev1.Container) {
+			p.Spec.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}
+		}), errField: "spec.resources"},
 		{name: "shareProcessNamespace", pod: testPod(func(p *corev1.Pod, c *corev1.Container) { p.Spec.ShareProcessNamespace = ptr.To(true) }),
 			errField: "spec.shareProcessNamespace"},
 		{name: "postStart", pod: testPod(func(p *corev1.Pod, c *corev1.Container) {
