@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,7 +52,7 @@ func PullAuth(image string, secrets []*corev1.Secret) (*api.RegistryAuth, error)
 		best, bestLen := (*authEntry)(nil), -1
 		for key, e := range entries {
 			h, path := splitKey(key)
-			if h != host || (path != "" && repo != path && !strings.HasPrefix(repo, path+"/")) {
+			if !hostMatch(h, host) || (path != "" && repo != path && !strings.HasPrefix(repo, path+"/")) {
 				continue
 			}
 			if len(path) > bestLen {
@@ -123,6 +124,25 @@ func splitKey(key string) (host, path string) {
 		}
 	}
 	return host, path
+}
+
+// hostMatch says whether a docker config's host, which may hold globs
+// per dot-separated part ("*.example.com"), as the kubelet reads them,
+// names host.
+func hostMatch(pattern, host string) bool {
+	if pattern == host {
+		return true
+	}
+	pp, hp := strings.Split(pattern, "."), strings.Split(host, ".")
+	if len(pp) != len(hp) {
+		return false
+	}
+	for i := range pp {
+		if ok, err := path.Match(pp[i], hp[i]); err != nil || !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // registryOf splits an image reference into its registry host and its

@@ -44,6 +44,8 @@ func TestPullAuth(t *testing.T) {
 		{"path is a prefix of components only", "registry.example.com/teams/app", []*corev1.Secret{priv}, &api.RegistryAuth{Username: "u64", Password: "p:w"}, false},
 		{"host with port", "127.0.0.1:5000/app:latest", []*corev1.Secret{priv}, &api.RegistryAuth{IdentityToken: "idt"}, false},
 		{"legacy dockercfg", "legacy.example.org/x", []*corev1.Secret{opaque, legacy}, &api.RegistryAuth{Username: "l", Password: "lp"}, false},
+		{"glob host", "eu.mirror.example.net/x", []*corev1.Secret{dockerConfigJSON("g", `{"*.mirror.example.net":{"username":"g"}}`)}, &api.RegistryAuth{Username: "g"}, false},
+		{"glob host needs as many parts", "a.eu.mirror.example.net/x", []*corev1.Secret{dockerConfigJSON("g", `{"*.mirror.example.net":{"username":"g"}}`)}, nil, false},
 		{"no match", "quay.io/x/y", []*corev1.Secret{hub, priv, legacy}, nil, false},
 		{"hub entry not for another registry", "registry.example.com/x", []*corev1.Secret{hub}, nil, false},
 		{"no secrets", "busybox", nil, nil, false},

@@ -25,8 +25,9 @@
 // fsGroupChangePolicy, seLinuxChangePolicy. Init containers' restartPolicy
 // (sidecars) and ephemeral containers are the provider's.
 //
-// runAsNonRoot is checked when runAsUser is given; without it the user is
-// the image's, which only the daemon knows. Env values come resolved and
+// runAsNonRoot is checked by Container when runAsUser is given; without it
+// the user is the image's, which only the daemon knows: CheckNonRoot checks
+// the started container. Env values come resolved and
 // $(VAR)-expanded by virtual-kubelet: expanding them again would undo
 // their $$ escapes, so only command, args and subPathExpr are expanded
 // here. Containers get HOSTNAME, as other runtimes give it, and the pod's

@@ -353,6 +353,25 @@ func security(pod *corev1.Pod, c *corev1.Container, f string, s *api.ImageStart)
 	return nil
 }
 
+// CheckNonRoot refuses a container that runAsNonRoot asks to run as
+// non-root but whose init runs as uid 0: the check Container cannot make
+// when the user is the image's. The provider calls it with the started
+// container's init uid (api.Container.Processes[0].User.UID) and, on an
+// error, deletes the container and reports it.
+func CheckNonRoot(pod *corev1.Pod, c *corev1.Container, uid int) error {
+	var nonRoot *bool
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		nonRoot = psc.RunAsNonRoot
+	}
+	if sc := c.SecurityContext; sc != nil && sc.RunAsNonRoot != nil {
+		nonRoot = sc.RunAsNonRoot
+	}
+	if nonRoot != nil && *nonRoot && uid == 0 {
+		return fieldErr(containerField(pod, c.Name)+".securityContext.runAsNonRoot", "the image runs as root")
+	}
+	return nil
+}
+
 // resources turns the container's limits and requests into cgroup limits:
 // limits.memory the memory limit, limits.cpu a CFS quota, requests.cpu the
 // CPU shares (1024 a CPU, at least 2 as the kubelet makes them, also when

@@ -307,3 +307,30 @@ func TestEtcHosts(t *testing.T) {
 		t.Errorf("subdomain: %s", got)
 	}
 }
+
+func TestCheckNonRoot(t *testing.T) {
+	tests := []struct {
+		name    string
+		pod     *corev1.Pod
+		uid     int
+		wantErr bool
+	}{
+		{"unset, root", testPod(nil), 0, false},
+		{"pod asks, root", testPod(func(p *corev1.Pod, c *corev1.Container) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)}
+		}), 0, true},
+		{"pod asks, not root", testPod(func(p *corev1.Pod, c *corev1.Container) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)}
+		}), 65534, false},
+		{"container overrides pod", testPod(func(p *corev1.Pod, c *corev1.Container) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)}
+			c.SecurityContext = &corev1.SecurityContext{RunAsNonRoot: ptr.To(false)}
+		}), 0, false},
+	}
+	for _, tt := range tests {
+		err := CheckNonRoot(tt.pod, &tt.pod.Spec.Containers[0], tt.uid)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: err = %v", tt.name, err)
+		}
+	}
+}
