@@ -102,7 +102,11 @@ func TestEnsure(t *testing.T) {
 
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", UID: "5b8e2a52-7c7c-4d8e-9a55-1f0f3d1b2c3d"}}
 	id := podid.Sandbox(pod.UID)
-	c, err := d.Client.Start(ctx, id, podspec.Sandbox(pod, ref))
+	req, err := podspec.Sandbox(pod, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Client.Start(ctx, id, req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,11 @@ func TestPod(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = vm.Remove(pod.UID) })
 	sandbox := podid.Sandbox(pod.UID)
-	if _, err := d.Client.Start(ctx, sandbox, podspec.Sandbox(pod, ref)); err != nil {
+	sreq, err := podspec.Sandbox(pod, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Client.Start(ctx, sandbox, sreq); err != nil {
 		t.Fatal(err)
 	}
 	hosts, err := vm.WriteEtcHosts(pod.UID, podspec.EtcHosts(pod, []string{"10.88.0.7"}))

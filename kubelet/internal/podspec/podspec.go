@@ -58,14 +58,17 @@ func Hostname(pod *corev1.Pod) string {
 
 // Sandbox is the start of the pod's sandbox: a container of pauseImage
 // that holds the pod's network, IPC and UTS namespaces (and so its host
-// name) for its containers to join. CheckPod says whether the pod can run
-// at all.
-func Sandbox(pod *corev1.Pod, pauseImage string) api.StartRequest {
+// name) for its containers to join. A pod that cannot run at all
+// (CheckPod) is an error.
+func Sandbox(pod *corev1.Pod, pauseImage string) (api.StartRequest, error) {
+	if err := CheckPod(pod); err != nil {
+		return api.StartRequest{}, err
+	}
 	return api.StartRequest{ImageStart: api.ImageStart{
 		Image:    pauseImage,
 		Pull:     api.PullMissing,
 		Hostname: Hostname(pod),
-	}}
+	}}, nil
 }
 
 // CheckPod refuses what of the pod's own spec troupe cannot honour.

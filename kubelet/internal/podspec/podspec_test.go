@@ -29,12 +29,23 @@ func TestSandbox(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Sandbox(&tt.pod, "troupe.local/pause:1")
+			got, err := Sandbox(&tt.pod, "troupe.local/pause:1")
+			if err != nil {
+				t.Fatal(err)
+			}
 			want := api.StartRequest{ImageStart: api.ImageStart{Image: "troupe.local/pause:1", Pull: api.PullMissing, Hostname: tt.want}}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got %+v, want %+v", got, want)
 			}
 		})
+	}
+}
+
+func TestSandboxRefused(t *testing.T) {
+	p := testPod(func(p *corev1.Pod, c *corev1.Container) { p.Spec.HostNetwork = true })
+	var fe *FieldError
+	if _, err := Sandbox(p, "x"); !errors.As(err, &fe) || fe.Field != "spec.hostNetwork" {
+		t.Errorf("err = %v", err)
 	}
 }
 

@@ -199,6 +199,26 @@ func (m *Manager) Remove(uid types.UID) error {
 	return nil
 }
 
+// Prepared lists the pods that have a directory, for the garbage
+// collector of an agent restarted after a crash: those it no longer runs
+// are to be Removed.
+func (m *Manager) Prepared() ([]types.UID, error) {
+	entries, err := os.ReadDir(m.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pods' volumes: %w", err)
+	}
+	var uids []types.UID
+	for _, e := range entries {
+		if e.IsDir() {
+			uids = append(uids, types.UID(e.Name()))
+		}
+	}
+	return uids, nil
+}
+
 // WriteEtcHosts writes the pod's /etc/hosts (podspec.EtcHosts) into its
 // directory, atomically, and returns its host path for
 // podspec.Options.EtcHosts. Prepare comes first.

@@ -445,6 +445,9 @@ func TestSymlinkedDir(t *testing.T) {
 	if ms, _ := mountsUnder(real); len(ms) != 1 {
 		t.Errorf("mounts: %v", ms)
 	}
+	if uids, err := m.Prepared(); err != nil || len(uids) != 1 || uids[0] != p.UID {
+		t.Errorf("Prepared: %v, %v", uids, err)
+	}
 	if err := m.Remove(p.UID); err != nil {
 		t.Fatal(err)
 	}
@@ -453,6 +456,9 @@ func TestSymlinkedDir(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(real); len(left) != 0 {
 		t.Errorf("left: %v", left)
+	}
+	if uids, err := m.Prepared(); err != nil || len(uids) != 0 {
+		t.Errorf("Prepared after Remove: %v, %v", uids, err)
 	}
 }
 
