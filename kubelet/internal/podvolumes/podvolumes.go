@@ -67,7 +67,7 @@ func (m *Manager) Prepare(ctx context.Context, pod *corev1.Pod) (podspec.Volumes
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
 		f := fmt.Sprintf("spec.volumes[%d]", i)
-		if v.Name == "" || filepath.Base(v.Name) != v.Name || !filepath.IsLocal(v.Name) {
+		if v.Name == "" || v.Name == "." || filepath.Base(v.Name) != v.Name || !filepath.IsLocal(v.Name) {
 			return nil, &podspec.FieldError{Field: f + ".name", Reason: fmt.Sprintf("%q: not a file name", v.Name)}
 		}
 		dir := filepath.Join(vd, v.Name)

@@ -473,3 +473,31 @@ func TestBadUID(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPrepare prepares and removes the volume every pod has: a
+// projected configMap and downward API on a tmpfs (the token left out: it
+// is the API server's time).
+func BenchmarkPrepare(b *testing.B) {
+	dir := b.TempDir()
+	b.Cleanup(func() { _ = unmountAll(dir) })
+	cms := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	if err := cms.Add(cm); err != nil {
+		b.Fatal(err)
+	}
+	m := &Manager{Dir: dir, ConfigMaps: corev1listers.NewConfigMapLister(cms)}
+	p := pod("uid-bench", corev1.Volume{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"},
+				Items: []corev1.KeyToPath{{Key: "a.conf", Path: "ca.crt"}}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+				{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+		}}}})
+	for b.Loop() {
+		if _, err := m.Prepare(context.Background(), p); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Remove(p.UID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
