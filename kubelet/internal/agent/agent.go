@@ -161,24 +161,14 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	parts, err := newParts(ctx, o, kube, kcfg, troupe)
+	parts, err := newParts(ctx, o, log, kube, troupe)
 	if err != nil {
 		return err
 	}
-	defer parts.close()
 
 	var prov *provider.Provider
 	vk, err := nodeutil.NewNode(o.NodeName, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-		prov, err = provider.New(provider.Config{
-			Troupe: troupe, NodeIP: o.NodeIP, Pods: pc.Pods,
-			Network: parts.network,
-			Sandbox: parts.sandbox,
-			Prepare: func(ctx context.Context, pod *corev1.Pod) (provider.Starter, error) {
-				return parts.prepare(ctx, pod, pc)
-			},
-			Cleanup: parts.cleanup,
-			Backoff: o.Backoff, MaxBackoff: o.MaxBackoff, Logger: log,
-		})
+		prov, err = provider.New(parts.providerConfig(pc))
 		return prov, provider.NodeProvider{Troupe: troupe}, err
 	},
 		nodeutil.WithClient(kube),
@@ -192,7 +182,6 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	parts.provider = prov
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

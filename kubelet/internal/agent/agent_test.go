@@ -44,7 +44,7 @@ type testNode struct {
 
 // startNode starts a troupe daemon and an agent for it named name, on a
 // pod subnet and bridge of its own.
-func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet int, pause string) *testNode {
+func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet int) *testNode {
 	t.Helper()
 	d := daemontest.Start(t, daemontest.Options{Name: name})
 	n := &testNode{name: name, d: d, bridge: fmt.Sprintf("trk%d-%d", os.Getpid()%100000, subnet)}
@@ -63,7 +63,6 @@ func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet 
 	o.Bridge = n.bridge
 	o.StateDir = filepath.Join(d.Dir, "kubelet")
 	o.RunDir = filepath.Join(d.Dir, "kubelet-run")
-	o.PauseImage = pause
 	o.Backoff, o.MaxBackoff = 500*time.Millisecond, 2*time.Second
 	logPath := filepath.Join(d.Dir, "agent.log")
 	logFile, err := os.Create(logPath)
@@ -147,7 +146,7 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 func TestTwoNodes(t *testing.T) {
 	cp := controlplane.StartTest(t)
 	image := pushBusybox(t)
-	nodes := []*testNode{startNode(t, cp, "troupe-a", 1, image), startNode(t, cp, "troupe-b", 2, image)}
+	nodes := []*testNode{startNode(t, cp, "troupe-a", 1), startNode(t, cp, "troupe-b", 2)}
 	ctx := context.Background()
 	kube := cp.Client
 

@@ -46,7 +46,7 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	n := benchPods(b)
 	cp := controlplane.StartTest(b)
 	image := pushBusybox(b)
-	node := startNode(b, cp, "troupe-bench", 9, image)
+	node := startNode(b, cp, "troupe-bench", 9)
 	ctx := context.Background()
 	kube := cp.Client
 	// The image is in the store before the clock starts: pulls are not

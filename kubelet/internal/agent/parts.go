@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
 
@@ -10,25 +11,27 @@ import (
 	"github.com/troupe-run/troupe/http/client"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
+	"github.com/troupe-run/troupe/kubelet/internal/pause"
 	"github.com/troupe-run/troupe/kubelet/internal/podnet"
+	"github.com/troupe-run/troupe/kubelet/internal/podspec"
+	"github.com/troupe-run/troupe/kubelet/internal/podvolumes"
 	"github.com/troupe-run/troupe/kubelet/internal/provider"
 )
 
 // parts are the pieces of the node the provider is given: the pod
-// network, the pods' specs and volumes, and the kubelet API.
+// network, the sandbox image, the pods' volumes and specs.
 type parts struct {
-	o        Options
-	troupe   *client.Client
-	network  *podnet.Network
-	pause    string
-	provider *provider.Provider
+	o       Options
+	log     *slog.Logger
+	troupe  *client.Client
+	kube    kubernetes.Interface
+	network *podnet.Network
+	pause   string
 }
 
-func newParts(ctx context.Context, o Options, kube kubernetes.Interface, kcfg *rest.Config, troupe *client.Client) (*parts, error) {
+func newParts(ctx context.Context, o Options, log *slog.Logger, kube kubernetes.Interface, troupe *client.Client) (*parts, error) {
 	subnet, err := netip.ParsePrefix(o.PodCIDR)
 	if err != nil {
 		return nil, fmt.Errorf("pod CIDR: %w", err)
@@ -36,35 +39,69 @@ func newParts(ctx context.Context, o Options, kube kubernetes.Interface, kcfg *r
 	network, err := podnet.New(podnet.Config{
 		Name: "troupe-" + o.NodeName, Bridge: o.Bridge, Subnet: subnet,
 		PluginDirs: o.CNIPluginDirs, StateDir: filepath.Join(o.StateDir, "network"),
+		// libcontainer brings lo up in each network namespace it makes.
+		LoopbackUp: true,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if o.PauseImage == "" {
-		return nil, fmt.Errorf("--pause-image is required")
-	}
-	return &parts{o: o, troupe: troupe, network: network, pause: o.PauseImage}, nil
-}
-
-func (p *parts) close() {}
-
-func (p *parts) sandbox(pod *corev1.Pod) (api.StartRequest, error) {
-	return api.StartRequest{ImageStart: api.ImageStart{Image: p.pause, Pull: api.PullMissing,
-		Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: pod.Name}}, nil
-}
-
-func (p *parts) prepare(ctx context.Context, pod *corev1.Pod, pc nodeutil.ProviderConfig) (provider.Starter, error) {
-	return func(c *corev1.Container, sandbox string) (api.StartRequest, error) {
-		req := api.StartRequest{Join: &api.Join{Network: sandbox, IPC: sandbox, UTS: sandbox},
-			ImageStart: api.ImageStart{Image: c.Image, Pull: api.PullMissing, Args: c.Args}}
-		if c.Command != nil {
-			req.Entrypoint = &c.Command
+	ref := o.PauseImage
+	if ref == "" {
+		if ref, err = pause.Ensure(ctx, troupe); err != nil {
+			return nil, fmt.Errorf("sandbox image: %w", err)
 		}
-		return req, nil
-	}, nil
+	}
+	return &parts{o: o, log: log, troupe: troupe, kube: kube, network: network, pause: ref}, nil
 }
 
-func (p *parts) cleanup(uid types.UID) error { return nil }
+// providerConfig is the provider's configuration, with the listers
+// virtual-kubelet made.
+func (p *parts) providerConfig(pc nodeutil.ProviderConfig) provider.Config {
+	volumes := &podvolumes.Manager{
+		Dir:        filepath.Join(p.o.StateDir, "pods"),
+		ConfigMaps: pc.ConfigMaps, Secrets: pc.Secrets, Client: p.kube,
+	}
+	return provider.Config{
+		Troupe: p.troupe, NodeIP: p.o.NodeIP, Pods: pc.Pods,
+		Network: p.network,
+		Sandbox: func(pod *corev1.Pod) (api.StartRequest, error) { return podspec.Sandbox(pod, p.pause) },
+		Prepare: func(ctx context.Context, pod *corev1.Pod) (provider.Starter, error) {
+			vols, err := volumes.Prepare(ctx, pod)
+			if err != nil {
+				return nil, err
+			}
+			// As the kubelet, a pull secret that is missing is passed
+			// over: the pull may not need it.
+			var secrets []*corev1.Secret
+			for _, ref := range pod.Spec.ImagePullSecrets {
+				s, err := pc.Secrets.Secrets(pod.Namespace).Get(ref.Name)
+				if err != nil {
+					p.log.Warn("image pull secret", "pod", pod.Namespace+"/"+pod.Name, "secret", ref.Name, "err", err)
+					continue
+				}
+				secrets = append(secrets, s)
+			}
+			return func(c *corev1.Container, sandbox string, ip netip.Addr) (api.StartRequest, error) {
+				var ips []string
+				if ip.IsValid() {
+					ips = []string{ip.String()}
+				}
+				hosts, err := volumes.WriteEtcHosts(pod.UID, podspec.EtcHosts(pod, ips))
+				if err != nil {
+					return api.StartRequest{}, err
+				}
+				auth, err := podspec.PullAuth(c.Image, secrets)
+				if err != nil {
+					return api.StartRequest{}, err
+				}
+				return podspec.Container(pod, c, podspec.Options{SandboxID: sandbox, Volumes: vols, EtcHosts: hosts, Auth: auth})
+			}, nil
+		},
+		Cleanup:  volumes.Remove,
+		Prepared: volumes.Prepared,
+		Backoff:  p.o.Backoff, MaxBackoff: p.o.MaxBackoff, Logger: p.log,
+	}
+}
 
 // serve has the node serve the kubelet API on addr.
 func (p *parts) serve(addr string) nodeutil.NodeOpt {

@@ -46,8 +46,9 @@ type Network interface {
 }
 
 // Starter makes the start of one of a pod's containers, joining the
-// namespaces of the pod's sandbox.
-type Starter func(c *corev1.Container, sandboxID string) (api.StartRequest, error)
+// namespaces of the pod's sandbox; podIP is the pod's address, if it has
+// one.
+type Starter func(c *corev1.Container, sandboxID string, podIP netip.Addr) (api.StartRequest, error)
 
 // Config is what a Provider needs.
 type Config struct {

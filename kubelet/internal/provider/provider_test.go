@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -66,7 +67,7 @@ func (n *testNode) run(t *testing.T) (stop func()) {
 					Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: pod.Name}}, nil
 			},
 			Prepare: func(ctx context.Context, pod *corev1.Pod) (Starter, error) {
-				return func(c *corev1.Container, sandbox string) (api.StartRequest, error) {
+				return func(c *corev1.Container, sandbox string, _ netip.Addr) (api.StartRequest, error) {
 					req := api.StartRequest{Join: &api.Join{Network: sandbox, IPC: sandbox, UTS: sandbox},
 						ImageStart: api.ImageStart{Image: c.Image, Pull: api.PullMissing, Args: c.Args}}
 					if c.Command != nil {

@@ -566,7 +566,7 @@ func (w *worker) startContainer(ctx context.Context, x *ctr) {
 		x.fails++
 		w.p.log.Warn("container start failed", "pod", w.namespace+"/"+w.name, "container", x.spec.Name, "reason", reason, "err", err)
 	}
-	req, err := w.start(&x.spec, podid.Sandbox(w.uid))
+	req, err := w.start(&x.spec, podid.Sandbox(w.uid), w.ip)
 	if err != nil {
 		fail("CreateContainerConfigError", err)
 		return
