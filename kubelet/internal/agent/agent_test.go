@@ -25,6 +25,7 @@ import (
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
+	"github.com/troupe-run/troupe/kubelet/internal/podvolumes"
 )
 
 func TestMain(m *testing.M) {
@@ -96,6 +97,18 @@ func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet 
 	}
 	t.Cleanup(func() {
 		n.stop()
+		// The pods' containers go with the daemon; their volumes (tmpfs
+		// mounts among them) stay for the next agent, unless removed.
+		vm := &podvolumes.Manager{Dir: filepath.Join(o.StateDir, "pods")}
+		uids, err := vm.Prepared()
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+		for _, uid := range uids {
+			if err := vm.Remove(uid); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+		}
 		// The bridge is the node's; nothing removes it but its owner.
 		runIP("link", "del", n.bridge)
 	})

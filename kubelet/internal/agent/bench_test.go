@@ -158,7 +158,7 @@ func directPods(b *testing.B, node *testNode, image string, n int) time.Duration
 	ctx := context.Background()
 	cli := node.d.Client
 	network, err := podnet.New(podnet.Config{Name: "troupe-direct", Bridge: node.bridge + "d",
-		Subnet: netip.MustParsePrefix("10.99.0.0/21"), StateDir: filepath.Join(node.d.Dir, "direct-net")})
+		Subnet: netip.MustParsePrefix("10.99.0.0/21"), StateDir: filepath.Join(node.d.Dir, "direct-net"), LoopbackUp: true})
 	if err != nil {
 		b.Fatal(err)
 	}

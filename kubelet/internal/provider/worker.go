@@ -576,10 +576,8 @@ func (w *worker) startContainer(ctx context.Context, x *ctr) {
 		fail("CreateContainerError", fmt.Errorf("delete the last incarnation: %w", err))
 		return
 	}
-	if req.Pull != api.PullNever {
-		x.waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating", Message: "pulling image " + x.spec.Image}
-		w.publish()
-	}
+	// The status says ContainerCreating meanwhile, as the kubelet's does
+	// while it pulls; one update less per pod counts at a thousand pods.
 	c, err := cli.Start(ctx, x.id, req)
 	if err != nil {
 		if ctx.Err() != nil {
