@@ -328,13 +328,25 @@ func TestKubectl(t *testing.T) {
 			t.Skip("no script(1) to give kubectl a terminal")
 		}
 		// script runs kubectl on a pseudo-terminal of the size stty sets;
-		// kubectl passes it on, and the exit code back.
-		line := fmt.Sprintf("stty cols 91 rows 33; exec %s --kubeconfig=%s exec -it p -c c -- sh -c 'test -t 0 && echo is-a-tty; stty size; exit 4'",
-			e.kubectlBin, e.cp.Kubeconfig)
+		// kubectl passes the size on, and the exit code back. The size
+		// reaches the process as a resize, which may come after it starts
+		// (as with any kubelet): the command waits for it a moment.
+		cmdline := `test -t 0 && echo is-a-tty; for i in $(seq 50); do [ "$(stty size)" = "33 91" ] && break; sleep 0.1; done; stty size; exit 4`
+		line := fmt.Sprintf("stty cols 91 rows 33; exec %s --kubeconfig=%s exec -it p -c c -- sh -c '%s'",
+			e.kubectlBin, e.cp.Kubeconfig, cmdline)
 		var out bytes.Buffer
 		cmd := exec.CommandContext(ctx, script, "-q", "-e", "-c", line, "/dev/null")
 		cmd.Stdout, cmd.Stderr = &out, &out
+		// A stdin that stays open: at its end script would type an end of
+		// file into the terminal, which the remote one echoes.
+		stdin, keep, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer keep.Close()
+		cmd.Stdin = stdin
 		err = cmd.Run()
+		stdin.Close()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 4 {
 			t.Errorf("script: %v, want exit code 4; output %q", err, out.String())
@@ -400,8 +412,12 @@ func TestKubectl(t *testing.T) {
 		case <-time.After(time.Second):
 		}
 		// A line written now comes too.
-		if _, err := e.d.Client.Exec(ctx, cid, api.ExecRequest{Args: []string{"sh", "-c", "echo late > /proc/1/fd/1"}}); err != nil {
+		late, err := e.d.Client.Exec(ctx, cid, api.ExecRequest{Args: []string{"sh", "-c", "echo late > /proc/1/fd/1"}})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if exit, err := e.d.Client.Wait(ctx, cid, late.Pid); err != nil || exit.ExitCode != 0 {
+			t.Fatalf("echo late into the log: %+v, %v", exit, err)
 		}
 		if err := e.d.Client.Kill(ctx, cid, 9); err != nil {
 			t.Fatal(err)

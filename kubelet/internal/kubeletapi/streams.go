@@ -22,7 +22,7 @@ import (
 // its streams are up, and a shell that starts at the right size draws its
 // prompt right. Without one by then, the process starts at the daemon's
 // default size and the size follows when it comes.
-const firstSizeWait = 200 * time.Millisecond
+const firstSizeWait = 500 * time.Millisecond
 
 // Streams serves logs, exec and attach of troupe containers, named by
 // their troupe ids, for virtual-kubelet's node/api handlers.
