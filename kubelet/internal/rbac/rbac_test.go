@@ -91,7 +91,9 @@ func TestEnsure(t *testing.T) {
 	}
 	for _, a := range []authzv1.ResourceAttributes{
 		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
-		{Verb: "create", Resource: "pods", Namespace: "default"},
+		// (Not pods create: the Node authorizer lets nodes make mirror
+		// pods.)
+		{Verb: "create", Group: "apps", Resource: "deployments", Namespace: "default"},
 		{Verb: "update", Resource: "secrets", Namespace: "default"},
 		{Verb: "get", Resource: "nodes", Subresource: "proxy", Name: "n1"},
 	} {
