@@ -262,6 +262,8 @@ func TestKubectl(t *testing.T) {
 			{[]string{"logs", "p", "-c", "c", "--tail=2"}, "line 3\nto-stderr\n"},
 			{[]string{"logs", "p", "-c", "c", "--limit-bytes=9"}, "line 1\nli"},
 			{[]string{"logs", "p", "-c", "c", "--since=1h"}, "line 1\nline 2\nline 3\nto-stderr\n"},
+			{[]string{"logs", "p", "-c", "c", "--since-time=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}, "line 1\nline 2\nline 3\nto-stderr\n"},
+			{[]string{"logs", "p", "-c", "c", "--since-time=" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, ""},
 		}
 		for _, tt := range tests {
 			out, err := e.cp.Kubectl(ctx, tt.args...)
