@@ -3,7 +3,6 @@ package kubeletapi
 import (
 	"fmt"
 	"net/http"
-	"os"
 
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
@@ -12,7 +11,7 @@ import (
 
 // Auth authenticates and authorizes the kubelet API's callers as a kubelet
 // with webhook authentication and authorization does: a client certificate
-// signed by clientCAFile (the cluster CA) names its user (CN) and groups
+// signed by clientCA (PEM: the cluster CA) names its user (CN) and groups
 // (O); else a bearer token is checked by a TokenReview; no anonymous
 // access. The user is then authorized by a SubjectAccessReview on the
 // node nodeName: nodes/log for /logs, nodes/stats, nodes/metrics, and
@@ -20,14 +19,10 @@ import (
 // is virtual-kubelet's nodeutil.WebhookAuth with the client CA added.
 // cs makes the reviews: the agent's own client, whose user needs
 // tokenreviews and subjectaccessreviews create (rbac.KubeletClusterRole).
-func Auth(cs kubernetes.Interface, nodeName, clientCAFile string) (nodeutil.Auth, error) {
-	pem, err := os.ReadFile(clientCAFile)
+func Auth(cs kubernetes.Interface, nodeName string, clientCA []byte) (nodeutil.Auth, error) {
+	ca, err := dynamiccertificates.NewStaticCAContent("client-ca", clientCA)
 	if err != nil {
 		return nil, fmt.Errorf("kubelet API client CA: %w", err)
-	}
-	ca, err := dynamiccertificates.NewStaticCAContent("client-ca", pem)
-	if err != nil {
-		return nil, fmt.Errorf("kubelet API client CA %s: %w", clientCAFile, err)
 	}
 	auth, err := nodeutil.WebhookAuth(cs, nodeName, func(c *nodeutil.WebhookAuthConfig) error {
 		c.AuthnConfig.ClientCertificateCAContentProvider = ca

@@ -26,10 +26,14 @@
 // node's addresses: the API server does not verify kubelets' serving
 // certificates unless told to.
 //
-//	tlsCfg, _ := kubeletapi.TLSConfig("", "", caFile, "127.0.0.1", nodeName)
-//	auth, _ := kubeletapi.Auth(clientset, nodeName, caFile)
+//	tlsCfg, _ := kubeletapi.TLSConfig("", "", caPEM, nodeIP, nodeName)
+//	auth, _ := kubeletapi.Auth(clientset, nodeName, caPEM)
 //	srv := kubeletapi.NewServer(tlsCfg, kubeletapi.Handler(auth, api.PodHandler(cfg, false)))
 //	go srv.ServeTLS(listener, "", "")
+//
+// or, with nodeutil.NewNode: nodeutil.AttachProviderRoutes(mux) and a
+// NodeOpt setting TLSConfig to tlsCfg and Handler to Handler(auth, mux)
+// (NewNode serves nothing without both).
 //
 // Not served: port-forward, and stats and metrics (/stats/summary,
 // /metrics/resource), which need handlers of their own.

@@ -111,11 +111,15 @@ func newEnv(t *testing.T, ctx context.Context) *env {
 // serve starts the kubelet API on a loopback port and returns the port.
 func (e *env) serve(t *testing.T) int {
 	t.Helper()
-	tlsCfg, err := kubeletapi.TLSConfig("", "", e.cp.CAFile, "127.0.0.1", nodeName)
+	ca, err := os.ReadFile(e.cp.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := kubeletapi.Auth(e.agent, nodeName, e.cp.CAFile)
+	tlsCfg, err := kubeletapi.TLSConfig("", "", ca, "127.0.0.1", nodeName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := kubeletapi.Auth(e.agent, nodeName, ca)
 	if err != nil {
 		t.Fatal(err)
 	}

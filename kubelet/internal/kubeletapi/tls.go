@@ -7,11 +7,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"time"
 )
 
@@ -27,12 +27,13 @@ const selfSignedValidity = 365 * 24 * time.Hour
 //
 // A client certificate is requested, not required, and not verified
 // here: as in a kubelet, callers may authenticate by bearer token instead,
-// and Auth verifies a certificate against clientCAFile, so that a wrong one
-// is answered 401 rather than dropped in the handshake. clientCAFile (the
-// cluster CA) is still named to clients as the CA to present a
-// certificate of. HTTP/1.1 only: exec and attach upgrade the connection,
-// which HTTP/2 cannot.
-func TLSConfig(certFile, keyFile, clientCAFile string, hosts ...string) (*tls.Config, error) {
+// and Auth verifies a certificate against the client CA, so that a wrong
+// one is answered 401 rather than dropped in the handshake. clientCA (PEM:
+// the cluster CA, as its file or a kubeconfig's
+// certificate-authority-data holds it) is still named to clients as the
+// CA to present a certificate of. HTTP/1.1 only: exec and attach upgrade
+// the connection, which HTTP/2 cannot.
+func TLSConfig(certFile, keyFile string, clientCA []byte, hosts ...string) (*tls.Config, error) {
 	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		ClientAuth: tls.RequestClientCert,
@@ -52,13 +53,9 @@ func TLSConfig(certFile, keyFile, clientCAFile string, hosts ...string) (*tls.Co
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
-	pem, err := os.ReadFile(clientCAFile)
-	if err != nil {
-		return nil, fmt.Errorf("kubelet API client CA: %w", err)
-	}
 	cfg.ClientCAs = x509.NewCertPool()
-	if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("kubelet API client CA %s: no certificate in it", clientCAFile)
+	if !cfg.ClientCAs.AppendCertsFromPEM(clientCA) {
+		return nil, errors.New("kubelet API client CA: no PEM certificate in it")
 	}
 	return cfg, nil
 }
