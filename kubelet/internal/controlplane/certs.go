@@ -13,6 +13,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/troupe-run/troupe/kubelet/internal/rbac"
 )
 
 // certValidity is far longer than any test and short enough that a stray
@@ -27,6 +29,12 @@ type pki struct {
 	serverKey     string
 	saKey, saPub  string // service-account token signing key
 	caPEM         []byte // for the kubeconfigs and the clientset
+	// kubeletClient is the API server's client certificate for kubelets
+	// (CN rbac.APIServerUser).
+	kubeletClientCert, kubeletClientKey string
+
+	ca        *x509.Certificate // to sign client certificates
+	caPrivate *ecdsa.PrivateKey
 }
 
 // makePKI writes a CA, an API server certificate for loopback and the
@@ -39,6 +47,8 @@ func makePKI(dir string, serviceIP net.IP) (*pki, error) {
 		caCert: dir + "/ca.crt", caKey: dir + "/ca.key",
 		serverCert: dir + "/apiserver.crt", serverKey: dir + "/apiserver.key",
 		saKey: dir + "/sa.key", saPub: dir + "/sa.pub",
+		kubeletClientCert: dir + "/apiserver-kubelet-client.crt",
+		kubeletClientKey:  dir + "/apiserver-kubelet-client.key",
 	}
 	now := time.Now()
 
@@ -64,6 +74,7 @@ func makePKI(dir string, serviceIP net.IP) (*pki, error) {
 		return nil, err
 	}
 	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	p.ca, p.caPrivate = ca, caKey
 
 	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -119,7 +130,46 @@ func makePKI(dir string, serviceIP net.IP) (*pki, error) {
 			return nil, err
 		}
 	}
+	certPEM, keyPEM, err := p.clientCert(rbac.APIServerUser)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p.kubeletClientCert, certPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p.kubeletClientKey, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// clientCert issues a client certificate signed by the cluster CA for the
+// user cn in the groups orgs, as the API server's x509 authenticator reads
+// them (CN the user, O the groups).
+func (p *pki) clientCert(cn string, orgs ...string) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn, Organization: orgs},
+		NotBefore:    now.Add(-time.Minute),
+		NotAfter:     now.Add(certValidity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caPrivate)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create client certificate for %s: %w", cn, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 func serial() *big.Int {

@@ -17,10 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/troupe-run/troupe/kubelet/internal/rbac"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 	"golang.org/x/sys/unix"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -129,8 +131,14 @@ type ControlPlane struct {
 	Dir string
 	// Server is the API server's URL.
 	Server string
+	// CAFile is the cluster CA's certificate (PEM): it signs the API
+	// server's serving certificate and every client certificate the API
+	// server accepts, its own for kubelets included. A kubelet API takes
+	// it as its client CA.
+	CAFile string
 
 	binDir   string
+	pki      *pki
 	procs    []*process
 	stopOnce sync.Once
 	stopErr  error
@@ -176,6 +184,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
+	c.pki, c.CAFile = pki, pki.caCert
 	// The ports are free when chosen, not reserved: another program may
 	// take one before ours listens. That shows as an early exit with
 	// "address already in use" in the error.
@@ -239,6 +248,10 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		"--tls-cert-file="+pki.serverCert,
 		"--tls-private-key-file="+pki.serverKey,
 		"--client-ca-file="+pki.caCert,
+		// Logs, exec and attach go from the API server to the node's
+		// kubelet API, which authenticates it by this certificate.
+		"--kubelet-client-certificate="+pki.kubeletClientCert,
+		"--kubelet-client-key="+pki.kubeletClientKey,
 		"--token-auth-file="+tokenFile,
 		"--authorization-mode=Node,RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -272,6 +285,11 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	if err := waitFor(ctx, api, c.ready); err != nil {
+		return nil, err
+	}
+	// What a node's agent may do, and what the API server may do on its
+	// kubelet API, before any node's agent asks.
+	if err := rbac.Ensure(ctx, c.Client); err != nil {
 		return nil, err
 	}
 
@@ -356,6 +374,43 @@ func (c *ControlPlane) Logs() string {
 		fmt.Fprintf(&b, "--- %s (%s)\n%s\n", p.name, p.log, tail(p.log))
 	}
 	return b.String()
+}
+
+// ClientCert issues a client certificate signed by the cluster CA for the
+// user cn in the groups orgs (PEM certificate and key), valid for a day.
+func (c *ControlPlane) ClientCert(cn string, orgs ...string) (certPEM, keyPEM []byte, err error) {
+	return c.pki.clientCert(cn, orgs...)
+}
+
+// NodeKubeconfig writes a kubeconfig for the agent of node nodeName and
+// returns its path: a client certificate of the cluster CA for the user
+// system:node:<nodeName> in the groups system:nodes (as a kubelet's) and
+// rbac.KubeletGroup, whose role Start made. ctx bounds the check that the
+// role is still there.
+func (c *ControlPlane) NodeKubeconfig(ctx context.Context, nodeName string) (string, error) {
+	if errs := validation.IsDNS1123Subdomain(nodeName); len(errs) > 0 {
+		return "", fmt.Errorf("node kubeconfig: node name %q: %s", nodeName, strings.Join(errs, "; "))
+	}
+	// A test may have changed or removed the RBAC; the agent's needs are
+	// this package's promise.
+	if err := rbac.Ensure(ctx, c.Client); err != nil {
+		return "", fmt.Errorf("node kubeconfig for %s: %w", nodeName, err)
+	}
+	certPEM, keyPEM, err := c.pki.clientCert("system:node:"+nodeName, "system:nodes", rbac.KubeletGroup)
+	if err != nil {
+		return "", fmt.Errorf("node kubeconfig for %s: %w", nodeName, err)
+	}
+	user := "system:node:" + nodeName
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["troupe-test"] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: c.pki.caPEM}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+	cfg.Contexts["troupe-test"] = &clientcmdapi.Context{Cluster: "troupe-test", AuthInfo: user}
+	cfg.CurrentContext = "troupe-test"
+	p := filepath.Join(c.Dir, "node-"+nodeName+".kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, p); err != nil {
+		return "", fmt.Errorf("node kubeconfig for %s: %w", nodeName, err)
+	}
+	return p, nil
 }
 
 // Kubectl runs the kubectl of the binary directory as the admin, and

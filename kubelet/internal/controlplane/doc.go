@@ -24,7 +24,14 @@
 // data, a CA and the API server's serving certificate made with
 // crypto/x509, a service-account signing key, a static token file with one
 // token each for an admin (system:masters), the controller manager and the
-// scheduler, and a kubeconfig for each. Every port is on 127.0.0.1 only:
+// scheduler, and a kubeconfig for each. The API server presents a client
+// certificate of the CA (user kube-apiserver-kubelet-client) to kubelet
+// APIs; Start binds that user to system:kubelet-api-admin, so that kubelet
+// APIs let it use all their endpoints, and makes the agent's role (package
+// rbac). NodeKubeconfig issues a node's agent a client certificate
+// (system:node:<name>, groups system:nodes and troupe:kubelets) in a
+// kubeconfig; ClientCert issues any other user's; CAFile is the CA for a
+// kubelet API to verify them by. Every port is on 127.0.0.1 only:
 // etcd's client and peer ports and the API server's secure port; the
 // controller manager and the scheduler serve nothing. Each process runs in a
 // process group of its own, with its output in logs/<name>.log; Stop signals
