@@ -166,19 +166,23 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
+	serve, err := parts.serve(net.JoinHostPort(o.NodeIP, strconv.Itoa(o.Port)), kcfg)
+	if err != nil {
+		return err
+	}
 	var prov *provider.Provider
-	vk, err := nodeutil.NewNode(o.NodeName, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
-		prov, err = provider.New(parts.providerConfig(pc))
-		return prov, provider.NodeProvider{Troupe: troupe}, err
-	},
+	opts := append([]nodeutil.NodeOpt{
 		nodeutil.WithClient(kube),
-		parts.serve(net.JoinHostPort(o.NodeIP, strconv.Itoa(o.Port))),
 		func(c *nodeutil.NodeConfig) error {
 			c.NodeSpec = *spec
 			c.NumWorkers = o.Workers
 			return nil
 		},
-	)
+	}, serve...)
+	vk, err := nodeutil.NewNode(o.NodeName, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
+		prov, err = provider.New(parts.providerConfig(pc))
+		return prov, provider.NodeProvider{Troupe: troupe}, err
+	}, opts...)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -57,7 +58,11 @@ func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet 
 	l.Close()
 	o := Defaults()
 	o.NodeName = name
-	o.Kubeconfig = cp.Kubeconfig
+	// The agent's own credentials (system:node:NAME, troupe:kubelets), as
+	// in a real cluster: the RBAC it needs is tested with it.
+	if o.Kubeconfig, err = cp.NodeKubeconfig(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
 	o.Troupe = d.Address
 	o.Port = port
 	o.PodCIDR = fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), subnet)
@@ -213,11 +218,28 @@ func TestTwoNodes(t *testing.T) {
 		return running == 6, strings.Join(states, "; ")
 	})
 	perNode := map[string]int{}
+	onNode := map[string]string{}
 	for _, p := range webPods() {
 		perNode[p.Spec.NodeName]++
+		onNode[p.Spec.NodeName] = p.Name
 	}
 	if perNode["troupe-a"] != 3 || perNode["troupe-b"] != 3 {
 		t.Errorf("pods per node: %v, want 3 and 3", perNode)
+	}
+
+	// kubectl logs and exec reach a pod on each node, through the API
+	// server and the node's kubelet API.
+	for _, node := range []string{"troupe-a", "troupe-b"} {
+		pod := onNode[node]
+		out, err := cp.Kubectl(ctx, "logs", pod)
+		if err != nil || strings.TrimSpace(string(out)) != "hello from "+pod {
+			t.Errorf("kubectl logs %s (on %s): %q, %v", pod, node, out, err)
+		}
+		out, err = cp.Kubectl(ctx, "exec", pod, "--", "sh", "-c", "hostname; exit 3")
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.HasPrefix(string(out), pod+"\n") {
+			t.Errorf("kubectl exec %s (on %s): %q, %v; want its hostname and exit 3", pod, node, out, err)
+		}
 	}
 
 	// A container that exits is restarted, and its restartCount grows.

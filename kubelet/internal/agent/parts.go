@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 
 	"github.com/troupe-run/troupe/api"
@@ -12,7 +15,9 @@ import (
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
+	"github.com/troupe-run/troupe/kubelet/internal/kubeletapi"
 	"github.com/troupe-run/troupe/kubelet/internal/pause"
 	"github.com/troupe-run/troupe/kubelet/internal/podnet"
 	"github.com/troupe-run/troupe/kubelet/internal/podspec"
@@ -103,10 +108,49 @@ func (p *parts) providerConfig(pc nodeutil.ProviderConfig) provider.Config {
 	}
 }
 
-// serve has the node serve the kubelet API on addr.
-func (p *parts) serve(addr string) nodeutil.NodeOpt {
-	return func(c *nodeutil.NodeConfig) error {
-		c.HTTPListenAddr = addr
-		return nil
+// serve has the node serve the kubelet API on addr, over TLS, to the
+// callers Kubernetes authorizes on the node (package kubeletapi).
+func (p *parts) serve(addr string, kcfg *rest.Config) ([]nodeutil.NodeOpt, error) {
+	clientCA, err := p.clientCA(kcfg)
+	if err != nil {
+		return nil, err
 	}
+	tlsCfg, err := kubeletapi.TLSConfig(p.o.TLSCertFile, p.o.TLSKeyFile, clientCA, p.o.NodeIP, p.o.NodeName)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := kubeletapi.Auth(p.kube, p.o.NodeName, clientCA)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	return []nodeutil.NodeOpt{
+		nodeutil.AttachProviderRoutes(mux),
+		func(c *nodeutil.NodeConfig) error {
+			c.HTTPListenAddr = addr
+			c.TLSConfig = tlsCfg
+			c.Handler = kubeletapi.Handler(auth, mux)
+			return nil
+		},
+	}, nil
+}
+
+// clientCA is the CA of the client certificates the kubelet API accepts:
+// --client-ca-file, else the CA the agent trusts the API server by.
+func (p *parts) clientCA(kcfg *rest.Config) ([]byte, error) {
+	file := p.o.ClientCAFile
+	if file == "" && len(kcfg.TLSClientConfig.CAData) > 0 {
+		return kcfg.TLSClientConfig.CAData, nil
+	}
+	if file == "" {
+		file = kcfg.TLSClientConfig.CAFile
+	}
+	if file == "" {
+		return nil, errors.New("kubelet API: no client CA (--client-ca-file, or a kubeconfig with the cluster's CA)")
+	}
+	ca, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet API client CA: %w", err)
+	}
+	return ca, nil
 }

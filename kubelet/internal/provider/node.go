@@ -61,10 +61,10 @@ func NodeSpec(ctx context.Context, troupe *client.Client, o NodeOptions) (*corev
 			Capacity:    capacity,
 			Allocatable: capacity.DeepCopy(),
 			Phase:       corev1.NodeRunning,
-			Addresses: []corev1.NodeAddress{
-				{Type: corev1.NodeInternalIP, Address: o.IP},
-				{Type: corev1.NodeHostName, Address: o.Name},
-			},
+			// No Hostname address: the node's name need not resolve, and
+			// the API server tries a Hostname first to reach the kubelet
+			// API.
+			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: o.IP}},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: o.Port}},
 			NodeInfo: corev1.NodeSystemInfo{
 				OperatingSystem:         "linux",
