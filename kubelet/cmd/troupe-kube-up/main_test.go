@@ -193,7 +193,8 @@ func TestUpDown(t *testing.T) {
 
 	// The example, as the README has users apply it, its image at the
 	// test's registry.
-	manifest, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "kubernetes", "hello.yaml"))
+	examples := filepath.Join("..", "..", "..", "deploy", "kubernetes")
+	manifest, err := os.ReadFile(filepath.Join(examples, "hello.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,12 +205,19 @@ func TestUpDown(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	apply := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), "apply", "-f", "-")
-	apply.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	apply.Stdin = bytes.NewReader(manifest)
-	if out, err := apply.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply: %v: %s", err, out)
+	kubectl := func(stdin []byte, args ...string) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		cmd.Stdin = bytes.NewReader(stdin)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("kubectl %v: %v: %s", args, err, out)
+		}
 	}
+	kubectl(manifest, "apply", "-f", "-")
+	// The README's RBAC for real clusters is valid, as the API server
+	// sees it.
+	kubectl(nil, "apply", "-f", filepath.Join(examples, "rbac.yaml"))
 	kcfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		t.Fatal(err)
