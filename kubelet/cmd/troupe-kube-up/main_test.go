@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,28 +106,14 @@ func TestOurs(t *testing.T) {
 // ports, not to collide with a user's make kube-up.
 type kubeUp struct {
 	bin, dir, registry, bridge, cgroup string
+	upArgs                             []string
+	downed                             bool
 }
 
-func (k *kubeUp) run(t *testing.T, timeout time.Duration, args ...string) (string, error) {
+// newKubeUp builds the program and chooses the names of a test's run;
+// the test ends with a down, unless it ran one.
+func newKubeUp(t *testing.T) *kubeUp {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--dir", k.dir}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return lines[len(lines)-1]
-}
-
-// TestUpDown is make kube-up's whole use: up, the deploy/kubernetes
-// example applied with kubectl and serving, up again changing nothing,
-// down leaving nothing.
-func TestUpDown(t *testing.T) {
 	linuxtest.RequireRoot(t)
 	var cpo controlplane.Options
 	if missing := cpo.Missing(); len(missing) > 0 {
@@ -142,57 +129,80 @@ func TestUpDown(t *testing.T) {
 	tmp := t.TempDir()
 	k := &kubeUp{bin: buildSelf(t, tmp), dir: filepath.Join(tmp, "state")}
 	k.registry = fmt.Sprintf("127.0.0.1:%d", mustFreePort(t))
-	k.bridge = fmt.Sprintf("kut%d", os.Getpid()%100000)
+	k.bridge = fmt.Sprintf("kut%d-%d", os.Getpid()%100000, rand.IntN(1000))
 	k.cgroup = "/troupe-test-kube-up-" + filepath.Base(tmp)
 	linuxtest.TrackCgroup(k.cgroup)
 	podCIDR := fmt.Sprintf("10.%d.%d.0/24", 250+rand.IntN(5), rand.IntN(250))
-	downed := false
+	k.upArgs = []string{"up", "--troupe", troupe, "--registry", k.registry, "--node-name", "kube-up-test",
+		"--pod-cidr", podCIDR, "--bridge", k.bridge, "--cgroup-parent", k.cgroup, "--timeout", "4m"}
 	t.Cleanup(func() {
-		if downed {
+		if k.downed {
 			return
 		}
 		if out, err := k.run(t, 3*time.Minute, "down"); err != nil {
 			t.Errorf("cleanup: down: %v: %s", err, out)
 		}
 	})
+	return k
+}
 
-	upArgs := []string{"up", "--troupe", troupe, "--registry", k.registry, "--node-name", "kube-up-test",
-		"--pod-cidr", podCIDR, "--bridge", k.bridge, "--cgroup-parent", k.cgroup, "--timeout", "4m"}
+func (k *kubeUp) run(t *testing.T, timeout time.Duration, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, k.bin, append([]string{"--dir", k.dir}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (k *kubeUp) kubeconfig() string { return filepath.Join(k.dir, kubeconfigFile) }
+
+// up runs up, checks its last line, and returns the supervisor and its
+// children.
+func (k *kubeUp) up(t *testing.T) (supervisor proc, kids []proc) {
+	t.Helper()
 	start := time.Now()
-	out, err := k.run(t, 5*time.Minute, upArgs...)
+	out, err := k.run(t, 5*time.Minute, k.upArgs...)
 	if err != nil {
 		t.Fatalf("up: %v: %s%s", err, out, logs(k.dir))
 	}
 	t.Logf("up took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
-	kubeconfig := filepath.Join(k.dir, kubeconfigFile)
-	want := "export KUBECONFIG=" + kubeconfig
-	if got := lastLine(out); got != want {
+	if got, want := lastLine(out), "export KUBECONFIG="+k.kubeconfig(); got != want {
 		t.Fatalf("up's last line %q, want %q", got, want)
 	}
-	supervisor, err := readProcs(filepath.Join(k.dir, pidFile))
-	if err != nil || len(supervisor) != 1 {
-		t.Fatalf("supervisor pid: %v %v", supervisor, err)
+	sup, err := readProcs(filepath.Join(k.dir, pidFile))
+	if err != nil || len(sup) != 1 {
+		t.Fatalf("supervisor pid: %v %v", sup, err)
 	}
-	kids, err := readProcs(filepath.Join(k.dir, childrenFile))
-	if err != nil {
+	if kids, err = readProcs(filepath.Join(k.dir, childrenFile)); err != nil {
 		t.Fatal(err)
 	}
-	procs := append(supervisor, kids...)
-	for _, p := range procs {
-		linuxtest.TrackProcess(p.PID)
-	}
+	linuxtest.TrackProcess(sup[0].PID)
 	names := map[string]bool{}
 	for _, p := range kids {
+		linuxtest.TrackProcess(p.PID)
 		names[p.Name] = true
 	}
-	for _, n := range []string{"docker-registry", "troupe", "etcd", "kube-apiserver"} {
+	for _, n := range []string{"docker-registry", "troupe", "etcd", "kube-apiserver", "kube-controller", "kube-scheduler"} {
 		if !names[n] {
 			t.Errorf("no %s among the supervisor's children %v", n, kids)
 		}
 	}
+	return sup[0], kids
+}
 
-	// The example, as the README has users apply it, its image at the
-	// test's registry.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// applyHello applies the deploy/kubernetes example as the README has users
+// apply it, its image at the test's registry, and waits until its 3 pods
+// run and serve their page.
+func (k *kubeUp) applyHello(t *testing.T) {
+	t.Helper()
 	examples := filepath.Join("..", "..", "..", "deploy", "kubernetes")
 	manifest, err := os.ReadFile(filepath.Join(examples, "hello.yaml"))
 	if err != nil {
@@ -208,7 +218,7 @@ func TestUpDown(t *testing.T) {
 	kubectl := func(stdin []byte, args ...string) {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, "kubectl"), args...)
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+k.kubeconfig())
 		cmd.Stdin = bytes.NewReader(stdin)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("kubectl %v: %v: %s", args, err, out)
@@ -218,7 +228,8 @@ func TestUpDown(t *testing.T) {
 	// The README's RBAC for real clusters is valid, as the API server
 	// sees it.
 	kubectl(nil, "apply", "-f", filepath.Join(examples, "rbac.yaml"))
-	kcfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+
+	kcfg, err := clientcmd.BuildConfigFromFlags("", k.kubeconfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,11 +266,11 @@ func TestUpDown(t *testing.T) {
 				body, err = io.ReadAll(resp.Body)
 				resp.Body.Close()
 			}
-			if err == nil || try == 20 {
-				if err != nil {
-					t.Fatalf("GET %s: %v", url, err)
-				}
+			if err == nil {
 				break
+			}
+			if try == 20 {
+				t.Fatalf("GET %s: %v", url, err)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
@@ -267,33 +278,20 @@ func TestUpDown(t *testing.T) {
 			t.Errorf("GET %s: %q, want %q", url, body, want)
 		}
 	}
+}
 
-	// up again: the same last line, the same supervisor.
-	out, err = k.run(t, time.Minute, upArgs...)
-	if err != nil {
-		t.Fatalf("up again: %v: %s", err, out)
-	}
-	if got := lastLine(out); got != want {
-		t.Errorf("up again: last line %q, want %q", got, want)
-	}
-	if again, _ := readProcs(filepath.Join(k.dir, pidFile)); len(again) != 1 || again[0] != supervisor[0] {
-		t.Errorf("up again: supervisor %v, was %v", again, supervisor)
-	}
-
-	// down leaves nothing: no process, container, cgroup, bridge, mount
-	// or directory.
-	containers := cgroupProcs(k.cgroup)
-	if len(containers) < 6 {
-		t.Errorf("%d processes under %s, want a sandbox and a container for each of 3 pods", len(containers), k.cgroup)
-	}
-	start = time.Now()
-	out, err = k.run(t, 3*time.Minute, "down")
-	downed = true
+// down runs down and checks that it left nothing: none of procs, no
+// cgroup, bridge, mount or directory.
+func (k *kubeUp) down(t *testing.T, procs []proc) {
+	t.Helper()
+	start := time.Now()
+	out, err := k.run(t, 3*time.Minute, "down")
+	k.downed = true
 	if err != nil {
 		t.Fatalf("down: %v: %s", err, out)
 	}
 	t.Logf("down took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
-	for _, p := range append(procs, containers...) {
+	for _, p := range procs {
 		if p.alive() {
 			t.Errorf("process %v still runs", p)
 		}
@@ -314,6 +312,57 @@ func TestUpDown(t *testing.T) {
 	if out, err := k.run(t, time.Minute, "down"); err != nil || !strings.Contains(out, "nothing runs") {
 		t.Errorf("down again: %v: %s", err, out)
 	}
+}
+
+// TestUpDown is make kube-up's whole use: up, the deploy/kubernetes
+// example applied with kubectl and serving, up again changing nothing,
+// down leaving nothing.
+func TestUpDown(t *testing.T) {
+	k := newKubeUp(t)
+	sup, kids := k.up(t)
+	k.applyHello(t)
+
+	again, _ := k.up(t)
+	if again != sup {
+		t.Errorf("up again: supervisor %v, was %v", again, sup)
+	}
+
+	containers := cgroupProcs(k.cgroup)
+	if len(containers) < 6 {
+		t.Errorf("%d processes under %s, want a sandbox and a container for each of 3 pods", len(containers), k.cgroup)
+	}
+	k.down(t, append(append([]proc{sup}, kids...), containers...))
+}
+
+// TestSupervisorKilled kills the supervisor, as a crash would: up then
+// clears what it left and starts anew, and so does down.
+func TestSupervisorKilled(t *testing.T) {
+	k := newKubeUp(t)
+	sup, kids := k.up(t)
+	k.applyHello(t)
+	old := append(append([]proc{sup}, kids...), cgroupProcs(k.cgroup)...)
+	kill := func(p proc) {
+		t.Helper()
+		if err := p.signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if !waitGone(p, 10*time.Second) {
+			t.Fatalf("supervisor %v still runs after SIGKILL", p)
+		}
+	}
+	kill(sup)
+
+	sup2, kids2 := k.up(t)
+	if sup2 == sup {
+		t.Fatalf("up after a crash: the same supervisor %v", sup)
+	}
+	for _, p := range old {
+		if p.alive() {
+			t.Errorf("process %v of the killed supervisor still runs", p)
+		}
+	}
+	kill(sup2)
+	k.down(t, append([]proc{sup2}, kids2...))
 }
 
 // buildSelf builds this program into dir: up runs itself as the

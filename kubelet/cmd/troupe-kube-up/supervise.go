@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,6 +94,25 @@ func (s *supervisor) run(ctx context.Context) error {
 	// the state directory, it goes with it.
 	os.Setenv("TMPDIR", c.path("tmp"))
 
+	// The children are recorded as they come, until all run.
+	recording, recorded := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(recorded)
+		for {
+			s.record()
+			select {
+			case <-recording:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	stopRecording := sync.OnceFunc(func() {
+		close(recording)
+		<-recorded
+	})
+	defer stopRecording()
+
 	s.log.Info("starting the registry", "addr", c.Registry)
 	var err error
 	if s.registry, err = startRegistry(ctx, c); err != nil {
@@ -129,10 +149,8 @@ func (s *supervisor) run(ctx context.Context) error {
 	if err := s.waitReady(ctx); err != nil {
 		return err
 	}
-	// What down kills should the supervisor die without stopping them.
-	if err := writeProcs(c.path(childrenFile), children(os.Getpid())); err != nil {
-		return err
-	}
+	stopRecording()
+	s.record()
 	if err := writeFileAtomic(c.path(readyFile), []byte(c.path(kubeconfigFile)+"\n")); err != nil {
 		return err
 	}
@@ -156,6 +174,14 @@ func (s *supervisor) run(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+}
+
+// record writes the supervisor's children to the state directory: what
+// down kills should the supervisor die without stopping them.
+func (s *supervisor) record() {
+	if err := writeProcs(s.c.path(childrenFile), children(os.Getpid())); err != nil {
+		s.log.Error("record the children", "err", err)
 	}
 }
 
