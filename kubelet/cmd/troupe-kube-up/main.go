@@ -257,7 +257,7 @@ func waitUp(ctx context.Context, dir string, spawned *exec.Cmd, timeout time.Dur
 				exited = nil
 				continue
 			}
-			return "", fmt.Errorf("the supervisor exited (%v): %s", err, failure(dir))
+			return "", fmt.Errorf("the supervisor exited (%v): %s\n(logs in %s; down removes them)", err, failure(dir), dir)
 		case <-ctx.Done():
 			return "", fmt.Errorf("not ready within %s (%w); see %s; %s down stops what started",
 				timeout, ctx.Err(), filepath.Join(dir, logFile), os.Args[0])

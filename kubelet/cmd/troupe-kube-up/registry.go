@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,6 +32,13 @@ const registryBinary = "/usr/bin/docker-registry"
 // pulls from loopback registries over plain HTTP without being told), its
 // storage in the state directory.
 func startRegistry(ctx context.Context, c config) (*child, error) {
+	// A port taken by another program would have the registry exit, with
+	// a log to read first: say so at once.
+	l, err := net.Listen("tcp", c.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("the registry's address %s is taken (choose another: --registry, or KUBE_UP_REGISTRY of make kube-up): %w", c.Registry, err)
+	}
+	l.Close()
 	dir := c.path("registry")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
