@@ -259,8 +259,11 @@ func waitUp(ctx context.Context, dir string, spawned *exec.Cmd, timeout time.Dur
 			}
 			return "", fmt.Errorf("the supervisor exited (%v): %s\n(logs in %s; down removes them)", err, failure(dir), dir)
 		case <-ctx.Done():
-			return "", fmt.Errorf("not ready within %s (%w); see %s; %s down stops what started",
-				timeout, ctx.Err(), filepath.Join(dir, logFile), os.Args[0])
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return "", fmt.Errorf("interrupted; the supervisor goes on in the background (%s down stops it)", os.Args[0])
+			}
+			return "", fmt.Errorf("not ready within %s; see %s; %s down stops what started",
+				timeout, filepath.Join(dir, logFile), os.Args[0])
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
