@@ -206,7 +206,6 @@ func (s *supervisor) startAgent(ctx context.Context) error {
 	o.Bridge = c.Bridge
 	o.StateDir = c.path("kubelet")
 	o.RunDir = c.path("kubelet-run")
-	o.PauseImage = c.image()
 	o.Logger = slog.New(slog.NewTextHandler(logf, nil))
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.agentStop = cancel
