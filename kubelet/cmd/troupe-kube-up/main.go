@@ -158,26 +158,29 @@ func up(ctx context.Context, out io.Writer, c config, timeout time.Duration) err
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return err
 	}
+	// The lock taken here passes to the supervisor: no other up can take
+	// it in between and sweep what this one starts.
 	var spawned *exec.Cmd
-	if running, err := supervised(c.Dir); err != nil {
+	lk, free, err := lock(c.Dir)
+	if err != nil {
 		return err
-	} else if running {
+	}
+	if !free {
 		if old, err := readConfig(c.Dir); err == nil && old != c {
 			fmt.Fprintf(out, "troupe-kube-up: already running in %s, as it was started (%s down stops it)\n", c.Dir, os.Args[0])
 		}
 	} else {
 		// A supervisor that died leaves what it started: sweep it first.
-		if err := sweep(c.Dir); err != nil {
-			return fmt.Errorf("clean up after an earlier run: %w", err)
+		err := sweep(c.Dir, true)
+		if err == nil {
+			err = writeConfig(c)
 		}
-		if err := os.MkdirAll(c.Dir, 0o700); err != nil {
-			return err
+		if err == nil {
+			fmt.Fprintf(out, "troupe-kube-up: starting in %s (logs: %s)\n", c.Dir, c.path("logs"))
+			spawned, err = spawn(c, lk)
 		}
-		if err := writeConfig(c); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "troupe-kube-up: starting in %s (logs: %s)\n", c.Dir, c.path("logs"))
-		if spawned, err = spawn(c); err != nil {
+		lk.Close()
+		if err != nil {
 			return err
 		}
 	}
@@ -209,8 +212,8 @@ func supervised(dir string) (bool, error) {
 }
 
 // spawn starts the supervisor: this program, in a session of its own, its
-// output in the state directory.
-func spawn(c config) (*exec.Cmd, error) {
+// output in the state directory, holding lk (as its file descriptor 3).
+func spawn(c config, lk *os.File) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -220,7 +223,8 @@ func spawn(c config) (*exec.Cmd, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(exe, "supervise", "--dir", c.Dir)
+	cmd := exec.Command(exe, "supervise", "--dir", c.Dir, "--lock-fd", "3")
+	cmd.ExtraFiles = []*os.File{lk}
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -337,7 +341,7 @@ func down(out io.Writer, dir string, timeout time.Duration) error {
 			}
 		}
 	}
-	errs = append(errs, sweep(dir))
+	errs = append(errs, sweep(dir, false))
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -357,8 +361,8 @@ func waitGone(p proc, timeout time.Duration) bool {
 // sweep removes what a supervisor on dir left, which is nothing when it
 // stopped cleanly but dir: the processes it recorded, those under its
 // cgroup parent, the pods' bridge, and dir with whatever is mounted below
-// it. A supervisor must not run on dir.
-func sweep(dir string) error {
+// it (but its lock file, with keepLock). A supervisor must not run on dir.
+func sweep(dir string, keepLock bool) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -378,11 +382,26 @@ func sweep(dir string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
-	// What the pods' containers had mounted below dir is unmounted; that
-	// linuxtest.RemoveAll reports it is no failure here.
-	if err := linuxtest.RemoveAll(dir); err != nil {
-		if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
-			errs = append(errs, err)
+	remove := []string{dir}
+	if keepLock {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		remove = remove[:0]
+		for _, e := range entries {
+			if e.Name() != lockFile {
+				remove = append(remove, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	for _, p := range remove {
+		// What the pods' containers had mounted below p is unmounted; that
+		// linuxtest.RemoveAll reports it is no failure here.
+		if err := linuxtest.RemoveAll(p); err != nil {
+			if _, serr := os.Lstat(p); !errors.Is(serr, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -417,7 +436,8 @@ func removeCgroup(parent string) error {
 }
 
 func newSuperviseCommand(dir *string) *cobra.Command {
-	return &cobra.Command{
+	lockFD := -1
+	cmd := &cobra.Command{
 		Use:    "supervise",
 		Short:  "run the cluster in the foreground (what up starts in the background)",
 		Hidden: true,
@@ -432,7 +452,9 @@ func newSuperviseCommand(dir *string) *cobra.Command {
 			signal.Ignore(syscall.SIGHUP)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			return supervise(ctx, c)
+			return supervise(ctx, c, lockFD)
 		},
 	}
+	cmd.Flags().IntVar(&lockFD, "lock-fd", lockFD, "file descriptor of the state directory's lock, taken (default: take it)")
+	return cmd
 }

@@ -319,7 +319,23 @@ func (k *kubeUp) down(t *testing.T, procs []proc) {
 // down leaving nothing.
 func TestUpDown(t *testing.T) {
 	k := newKubeUp(t)
+	// Two ups at once start one supervisor, and print the same.
+	type result struct {
+		out string
+		err error
+	}
+	other := make(chan result, 1)
+	go func() {
+		out, err := k.run(t, 5*time.Minute, k.upArgs...)
+		other <- result{out, err}
+	}()
 	sup, kids := k.up(t)
+	if r := <-other; r.err != nil || lastLine(r.out) != "export KUBECONFIG="+k.kubeconfig() {
+		t.Errorf("the other up: %v:\n%s", r.err, r.out)
+	}
+	if again, _ := readProcs(filepath.Join(k.dir, pidFile)); len(again) != 1 || again[0] != sup {
+		t.Errorf("after two ups: supervisor %v, was %v", again, sup)
+	}
 	k.applyHello(t)
 
 	again, _ := k.up(t)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/http/client"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -47,15 +48,28 @@ type supervisor struct {
 
 // supervise runs a kube-up until ctx ends or a part of it fails, then
 // stops every part. It holds the state directory's lock throughout.
-func supervise(ctx context.Context, c config) error {
+//
+// lockFD, if not -1, is that lock, taken by up.
+func supervise(ctx context.Context, c config, lockFD int) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	lk, ok, err := lock(c.Dir)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		log.Info("another supervisor runs on this directory; leaving it be")
-		return nil
+	var lk *os.File
+	if lockFD >= 0 {
+		// Inherited, it would pass on to every program started here,
+		// and hold the lock after this process is gone.
+		syscall.CloseOnExec(lockFD)
+		lk = os.NewFile(uintptr(lockFD), lockFile)
+		if err := unix.Flock(lockFD, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			return fmt.Errorf("the lock handed over: %w", err)
+		}
+	} else {
+		var ok bool
+		var err error
+		if lk, ok, err = lock(c.Dir); err != nil {
+			return err
+		} else if !ok {
+			log.Info("another supervisor runs on this directory; leaving it be")
+			return nil
+		}
 	}
 	defer lk.Close()
 	me, err := self("supervisor")
