@@ -67,6 +67,11 @@ KUBE_TEST_TIMEOUT ?= 10m## go test -timeout of make kube-test
 KUBE_PKGS ?= ./...## packages of kubelet/ that make test and make kube-test run (empty: none)
 export TROUPE_KUBE_CACHE
 
+# make kube-up: a local cluster of one troupe node (kubelet/cmd/troupe-kube-up).
+KUBE_UP_DIR      ?= /run/troupe-kube-up## state directory of make kube-up: logs, data, its kubeconfig (make kube-down removes it)
+KUBE_UP_REGISTRY ?= 127.0.0.1:5000## loopback address of make kube-up's registry, which serves busybox:1
+KUBE_UP_FLAGS    ?=## extra flags for troupe-kube-up up, e.g. '--pod-cidr 10.89.0.0/24 --bridge troupe-kup0'
+
 .PHONY: help
 help: ## show this help
 	@echo 'Usage: make [target] [VARIABLE=value ...]'
@@ -129,6 +134,19 @@ kube-binaries: ## build kube-apiserver, -controller-manager, -scheduler and kube
 .PHONY: kube-test
 kube-test: build kube-deps kube-binaries ## vet and test kubelet/ against a real control plane and troupe daemons on loopback (root; make test runs it too)
 	$(MAKE) --no-print-directory kube-check
+
+.PHONY: kube-tools
+kube-tools: ## build the node agent bin/troupe-kubelet and bin/troupe-kube-up
+	cd kubelet && $(GO) build $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(abspath $(BIN_DIR))/troupe-kubelet ./cmd/troupe-kubelet
+	cd kubelet && $(GO) build $(BUILDFLAGS) -ldflags '$(LDFLAGS)' -o $(abspath $(BIN_DIR))/troupe-kube-up ./cmd/troupe-kube-up
+
+.PHONY: kube-up
+kube-up: build kube-deps kube-binaries kube-tools ## start a local control plane and a troupe node in the background (root; a no-op when up); the last line is export KUBECONFIG=...
+	$(BIN_DIR)/troupe-kube-up --dir $(KUBE_UP_DIR) up --troupe $(abspath $(BINARY)) --registry $(KUBE_UP_REGISTRY) $(KUBE_UP_FLAGS)
+
+.PHONY: kube-down
+kube-down: kube-tools ## stop what make kube-up started, pods included, and remove it all (a no-op when nothing runs)
+	$(BIN_DIR)/troupe-kube-up --dir $(KUBE_UP_DIR) down
 
 .PHONY: kube-check
 kube-check:
