@@ -211,9 +211,11 @@ func (s *supervisor) startAgent(ctx context.Context) error {
 	}
 	o := agent.Defaults()
 	o.NodeName = c.NodeName
-	// TODO: the node's own credentials (NodeKubeconfig) once the control
-	// plane issues them; until then the agent is the admin.
-	o.Kubeconfig = s.cp.Kubeconfig
+	// The node's own credentials, as a real cluster would issue them.
+	if o.Kubeconfig, err = s.cp.NodeKubeconfig(ctx, c.NodeName); err != nil {
+		logf.Close()
+		return err
+	}
 	o.Troupe = "unix://" + c.path("troupe/troupe.sock")
 	o.Port = port
 	o.PodCIDR = c.PodCIDR

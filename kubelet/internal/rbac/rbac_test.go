@@ -3,6 +3,7 @@ package rbac_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,9 +11,12 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
 	"github.com/troupe-run/troupe/kubelet/internal/rbac"
@@ -122,5 +126,51 @@ func TestEnsure(t *testing.T) {
 	}
 	if b.RoleRef != rbac.APIServerClusterRoleBinding().RoleRef {
 		t.Errorf("binding %s refers to %+v", b.Name, b.RoleRef)
+	}
+}
+
+// TestManifestMatches keeps deploy/kubernetes/rbac.yaml, for clusters not
+// made by make kube-up, the same as what Ensure makes.
+func TestManifestMatches(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "kubernetes", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	var bindings []rbacv1.ClusterRoleBinding
+	for _, doc := range strings.Split(string(data), "\n---") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch meta.Kind {
+		case "ClusterRole":
+			if err := yaml.UnmarshalStrict([]byte(doc), &role); err != nil {
+				t.Fatal(err)
+			}
+		case "ClusterRoleBinding":
+			var b rbacv1.ClusterRoleBinding
+			if err := yaml.UnmarshalStrict([]byte(doc), &b); err != nil {
+				t.Fatal(err)
+			}
+			bindings = append(bindings, b)
+		}
+	}
+	want := rbac.KubeletClusterRole()
+	if role.Name != want.Name || !equality.Semantic.DeepEqual(role.Rules, want.Rules) {
+		t.Errorf("rbac.yaml's ClusterRole %s rules:\n%+v\nwant (package rbac):\n%+v", role.Name, role.Rules, want.Rules)
+	}
+	found := false
+	for _, b := range bindings {
+		w := rbac.KubeletClusterRoleBinding()
+		if b.Name == w.Name {
+			found = true
+			if !equality.Semantic.DeepEqual(b.RoleRef, w.RoleRef) || !equality.Semantic.DeepEqual(b.Subjects, w.Subjects) {
+				t.Errorf("rbac.yaml's binding %s: %+v %+v; want %+v %+v", b.Name, b.RoleRef, b.Subjects, w.RoleRef, w.Subjects)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("rbac.yaml has no binding %s", rbac.KubeletClusterRoleBinding().Name)
 	}
 }
