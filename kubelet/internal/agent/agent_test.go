@@ -266,6 +266,18 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Draining a node evicts its pods, and removes what they left there.
+	if out, err := cp.Kubectl(ctx, "drain", "troupe-a", "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=2m"); err != nil {
+		t.Fatalf("kubectl drain: %v: %s", err, out)
+	}
+	eventually(t, 30*time.Second, "troupe-a has nothing left after its drain", func() (bool, string) {
+		left := nodes[0].leftovers(t)
+		return len(left) == 0, strings.Join(left, "; ")
+	})
+	if out, err := cp.Kubectl(ctx, "uncordon", "troupe-a"); err != nil {
+		t.Fatalf("kubectl uncordon: %v: %s", err, out)
+	}
+
 	// Scaling to 0 leaves no container, cgroup or overlay behind.
 	scale, err := kube.AppsV1().Deployments("default").GetScale(ctx, "web", metav1.GetOptions{})
 	if err != nil {
