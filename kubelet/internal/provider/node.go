@@ -64,7 +64,7 @@ func NodeSpec(ctx context.Context, troupe *client.Client, o NodeOptions) (*corev
 			// No Hostname address: the node's name need not resolve, and
 			// the API server tries a Hostname first to reach the kubelet
 			// API.
-			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: o.IP}},
+			Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: o.IP}},
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: o.Port}},
 			NodeInfo: corev1.NodeSystemInfo{
 				OperatingSystem:         "linux",
