@@ -65,6 +65,7 @@ TROUPE_KUBE_CACHE ?=## where make kube-binaries keeps its builds, a directory pe
 KUBE_DEB_PACKAGES ?= etcd-server containernetworking-plugins## Debian packages make kube-test ensures
 KUBE_TEST_TIMEOUT ?= 10m## go test -timeout of make kube-test
 KUBE_PKGS ?= ./...## packages of kubelet/ that make test and make kube-test run (empty: none)
+KUBE_BENCH_PODS ?= 1000## replicas make kube-bench scales to
 export TROUPE_KUBE_CACHE
 
 # make kube-up: a local cluster of one troupe node (kubelet/cmd/troupe-kube-up).
@@ -147,6 +148,11 @@ kube-up: build kube-deps kube-binaries kube-tools ## start a local control plane
 .PHONY: kube-down
 kube-down: kube-tools ## stop what make kube-up started, pods included, and remove it all (a no-op when nothing runs)
 	$(BIN_DIR)/troupe-kube-up --dir $(KUBE_UP_DIR) down
+
+.PHONY: kube-bench
+kube-bench: build kube-deps kube-binaries ## scale a Deployment from 0 to KUBE_BENCH_PODS on one troupe node, then the same pods through troupe directly (root; bench/README.md)
+	cd kubelet && TROUPE_REQUIRE_KUBE=1 TROUPE_REQUIRE_REGISTRY=1 TROUPE_BIN=$(abspath $(BINARY)) TROUPE_KUBE_BENCH_PODS=$(KUBE_BENCH_PODS) \
+		$(GO) test -run '^$$' -bench '^BenchmarkScaleDeployment$$' -benchtime 1x -timeout 40m ./internal/agent
 
 .PHONY: kube-check
 kube-check:

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
+	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podnet"
 )
 
@@ -214,4 +215,59 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[min(int(q*float64(len(s))), len(s)-1)]
+}
+
+// BenchmarkDirectStages starts N pods through troupe's API as the agent
+// does, one stage after the other, all N at once within a stage:
+// sandboxes, their CNI ADD, containers joining them, CNI DEL. It shows
+// which stage of BenchmarkScaleDeployment's direct path costs what.
+func BenchmarkDirectStages(b *testing.B) {
+	n := benchPods(b)
+	image := pushBusybox(b)
+	d := daemontest.Start(b, daemontest.Options{Name: "stages"})
+	ctx := context.Background()
+	cli := d.Client
+	if _, err := cli.PullImage(ctx, image, nil); err != nil {
+		b.Fatal(err)
+	}
+	network, err := podnet.New(podnet.Config{Name: "troupe-stages", Bridge: "trstages", LoopbackUp: true,
+		Subnet: netip.MustParsePrefix("10.98.0.0/21"), StateDir: filepath.Join(d.Dir, "net")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { runIP("link", "del", "trstages") })
+	pids := make([]int, n)
+	run := func(what string, f func(i int) error) {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if err := f(i); err != nil {
+					b.Error(what, err)
+				}
+			})
+		}
+		wg.Wait()
+		b.ReportMetric(time.Since(start).Seconds(), "s-"+what)
+	}
+	run("sandboxes", func(i int) error {
+		id := fmt.Sprintf("s-%d", i)
+		sb, err := cli.Start(ctx, id, api.StartRequest{ImageStart: api.ImageStart{Image: image,
+			Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: id}})
+		if err == nil {
+			pids[i] = sb.Processes[0].Pid
+		}
+		return err
+	})
+	run("cni", func(i int) error {
+		_, err := network.Add(ctx, fmt.Sprintf("s-%d", i), fmt.Sprintf("/proc/%d/ns/net", pids[i]))
+		return err
+	})
+	run("containers", func(i int) error {
+		id := fmt.Sprintf("s-%d", i)
+		_, err := cli.Start(ctx, id+"-c", api.StartRequest{Join: &api.Join{Network: id, IPC: id, UTS: id},
+			ImageStart: api.ImageStart{Image: image, Entrypoint: &[]string{"sleep", "100000"}}})
+		return err
+	})
+	run("cni-del", func(i int) error { return network.Del(ctx, fmt.Sprintf("s-%d", i), "") })
 }
