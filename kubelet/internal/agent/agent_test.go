@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/troupe-run/troupe/runtime/image/registrytest"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -127,20 +125,6 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-// pushBusybox pushes a busybox image to a registry of the test's.
-func pushBusybox(t testing.TB) string {
-	t.Helper()
-	reg := registrytest.Start(t, registrytest.Config{})
-	dir, rootfs, err := linuxtest.SharedRootfs("troupe-kubelet-rootfs-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { linuxtest.RemoveAll(dir) })
-	image := reg.Host() + "/busybox:1"
-	registrytest.Push(t, image, v1.Config{Cmd: []string{"sh"}}, registrytest.TarDir(t, rootfs))
-	return image
-}
-
 // eventually polls cond every 200ms for up to timeout, failing with what
 // and the last message cond gave.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
@@ -163,7 +147,7 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 // restarted; scaling to 0 leaves nothing behind on either node.
 func TestTwoNodes(t *testing.T) {
 	cp := controlplane.StartTest(t)
-	image := pushBusybox(t)
+	image := daemontest.PushBusybox(t)
 	nodes := []*testNode{startNode(t, cp, "troupe-a", 1), startNode(t, cp, "troupe-b", 2)}
 	ctx := context.Background()
 	kube := cp.Client

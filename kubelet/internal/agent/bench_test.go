@@ -46,7 +46,7 @@ func benchPods(b *testing.B) int {
 func BenchmarkScaleDeployment(b *testing.B) {
 	n := benchPods(b)
 	cp := controlplane.StartTest(b)
-	image := pushBusybox(b)
+	image := daemontest.PushBusybox(b)
 	node := startNode(b, cp, "troupe-bench", 9)
 	ctx := context.Background()
 	kube := cp.Client
@@ -223,7 +223,7 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 // which stage of BenchmarkScaleDeployment's direct path costs what.
 func BenchmarkDirectStages(b *testing.B) {
 	n := benchPods(b)
-	image := pushBusybox(b)
+	image := daemontest.PushBusybox(b)
 	d := daemontest.Start(b, daemontest.Options{Name: "stages"})
 	ctx := context.Background()
 	cli := d.Client

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
+	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
 )
 
@@ -24,7 +25,7 @@ import (
 // another at its pod IP.
 func TestPodFeatures(t *testing.T) {
 	cp := controlplane.StartTest(t)
-	image := pushBusybox(t)
+	image := daemontest.PushBusybox(t)
 	n := startNode(t, cp, "troupe-f", 3)
 	ctx := context.Background()
 	kube := cp.Client

@@ -26,7 +26,6 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/virtual-kubelet/virtual-kubelet/errdefs"
 	vkapi "github.com/virtual-kubelet/virtual-kubelet/node/api"
 	corev1 "k8s.io/api/core/v1"
@@ -40,7 +39,6 @@ import (
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/kubeletapi"
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
-	"github.com/troupe-run/troupe/runtime/image/registrytest"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
@@ -79,14 +77,7 @@ func newEnv(t *testing.T, ctx context.Context) *env {
 	e.d = daemontest.Start(t, daemontest.Options{Name: "kubeletapi"})
 	e.streams = &kubeletapi.Streams{Client: e.d.Client}
 
-	reg := registrytest.Start(t, registrytest.Config{})
-	dir, rootfs, err := linuxtest.SharedRootfs("troupe-kubeletapi-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	e.ref = reg.Host() + "/busybox:1"
-	registrytest.Push(t, e.ref, v1.Config{Cmd: []string{"sh"}}, registrytest.TarDir(t, rootfs))
+	e.ref = daemontest.PushBusybox(t)
 
 	// The agent's own credentials: its TokenReviews and
 	// SubjectAccessReviews, its node and its pod's status go through them.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1listers "k8s.io/client-go/listers/core/v1"
@@ -68,15 +67,8 @@ func exec(ctx context.Context, t *testing.T, cl *client.Client, id string, uid i
 // they share, a configMap and a secret volume, runAsUser 1000.
 func TestPod(t *testing.T) {
 	registrytest.RequireBinary(t)
-	_, rootfs, err := linuxtest.SharedRootfs("podspec-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(rootfs)) })
-	reg := registrytest.Start(t, registrytest.Config{})
-	image := reg.Host() + "/busybox:1"
-	registrytest.Push(t, image, v1.Config{Cmd: []string{"sh"}}, registrytest.TarDir(t, rootfs))
 	d := daemontest.Start(t, daemontest.Options{Name: "podspec"})
+	image := daemontest.PushBusybox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 

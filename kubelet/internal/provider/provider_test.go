@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/troupe-run/troupe/api"
-	"github.com/troupe-run/troupe/runtime/image/registrytest"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 	"github.com/virtual-kubelet/virtual-kubelet/node"
 	"github.com/virtual-kubelet/virtual-kubelet/node/nodeutil"
@@ -43,7 +41,7 @@ func startNode(t *testing.T) *testNode {
 	t.Helper()
 	cp := controlplane.StartTest(t)
 	d := daemontest.Start(t, daemontest.Options{Name: "provider"})
-	n := &testNode{cp: cp, d: d, name: "troupe-1", image: pushBusybox(t)}
+	n := &testNode{cp: cp, d: d, name: "troupe-1", image: daemontest.PushBusybox(t)}
 	stop := n.run(t)
 	t.Cleanup(stop)
 	return n
@@ -108,21 +106,6 @@ func (n *testNode) run(t *testing.T) (stop func()) {
 		t.Fatal(err)
 	}
 	return stop
-}
-
-// pushBusybox pushes a busybox image to a registry of the test's and
-// returns its reference.
-func pushBusybox(t *testing.T) string {
-	t.Helper()
-	reg := registrytest.Start(t, registrytest.Config{})
-	dir, rootfs, err := linuxtest.SharedRootfs("troupe-kubelet-rootfs-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { linuxtest.RemoveAll(dir) })
-	image := reg.Host() + "/busybox:1"
-	registrytest.Push(t, image, v1.Config{Cmd: []string{"sh"}}, registrytest.TarDir(t, rootfs))
-	return image
 }
 
 func pod(name, image string, policy corev1.RestartPolicy, cmd ...string) *corev1.Pod {
@@ -261,7 +244,7 @@ func TestRestartCountGrows(t *testing.T) {
 func TestAgentRestartAdoptsPods(t *testing.T) {
 	cp := controlplane.StartTest(t)
 	d := daemontest.Start(t, daemontest.Options{Name: "adopt"})
-	n := &testNode{cp: cp, d: d, name: "troupe-1", image: pushBusybox(t)}
+	n := &testNode{cp: cp, d: d, name: "troupe-1", image: daemontest.PushBusybox(t)}
 	stop := n.run(t)
 	ctx := context.Background()
 	pods := cp.Client.CoreV1().Pods("default")
