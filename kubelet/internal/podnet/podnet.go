@@ -36,6 +36,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -88,6 +89,11 @@ type Config struct {
 	// makes: the loopback plugin, a third of the network's cost per pod,
 	// is then not run.
 	LoopbackUp bool
+	// Parallel bounds the pods whose plugins run at once; 0 means twice
+	// the CPUs. Each ADD or DEL execs Go programs that hold a lock (the
+	// address leases) and contend for the CPUs: a thousand at once only
+	// slow each other down.
+	Parallel int
 }
 
 // Network is a pod network. Its methods may be called concurrently for
@@ -96,6 +102,8 @@ type Network struct {
 	cfg  Config
 	cni  *libcni.CNIConfig
 	list *libcni.NetworkConfigList
+	// slots holds a token per plugin run in progress (Config.Parallel).
+	slots chan struct{}
 }
 
 // New checks cfg and the plugins, and returns the network. It creates
@@ -125,10 +133,14 @@ func New(cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("podnet: network %s: %w", cfg.Name, err)
 	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 2 * runtime.NumCPU()
+	}
 	return &Network{
-		cfg:  cfg,
-		cni:  libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(cfg.StateDir, "cache"), nil),
-		list: list,
+		slots: make(chan struct{}, cfg.Parallel),
+		cfg:   cfg,
+		cni:   libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(cfg.StateDir, "cache"), nil),
+		list:  list,
 	}, nil
 }
 
@@ -212,7 +224,12 @@ func (n *Network) Add(ctx context.Context, podID, netnsPath string) (netip.Addr,
 		}
 	}
 	rt := n.runtime(podID, netnsPath)
+	release, err := n.slot(ctx)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("podnet: add pod %s to %s: %w", podID, n.cfg.Name, err)
+	}
 	res, err := n.cni.AddNetworkList(ctx, n.list, rt)
+	release()
 	if err != nil {
 		err = n.failed(ctx, "add pod", podID, err)
 		// Release what the plugins that ran took (the address, the
@@ -250,10 +267,26 @@ func (n *Network) Del(ctx context.Context, podID, netnsPath string) error {
 			return fmt.Errorf("podnet: delete pod %s from %s: %w", podID, n.cfg.Name, err)
 		}
 	}
+	release, err := n.slot(ctx)
+	if err != nil {
+		return fmt.Errorf("podnet: delete pod %s from %s: %w", podID, n.cfg.Name, err)
+	}
+	defer release()
 	if err := n.cni.DelNetworkList(ctx, n.list, n.runtime(podID, netnsPath)); err != nil {
 		return n.failed(ctx, "delete pod", podID, err)
 	}
 	return nil
+}
+
+// slot waits for a free plugin run (Config.Parallel) and returns its
+// release.
+func (n *Network) slot(ctx context.Context) (release func(), err error) {
+	select {
+	case n.slots <- struct{}{}:
+		return func() { <-n.slots }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a turn to run the CNI plugins: %w", ctx.Err())
+	}
 }
 
 // Addr is the address of an attached pod, from the cache.
