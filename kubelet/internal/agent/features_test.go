@@ -77,6 +77,9 @@ func TestPodFeatures(t *testing.T) {
 				ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "conf"}, Key: "greeting"}}}}
 			c.VolumeMounts = []corev1.VolumeMount{{Name: "conf", MountPath: "/conf"}, {Name: "sec", MountPath: "/sec"}, {Name: "shared", MountPath: "/shared"}}
 		})
+	mk("rooted", corev1.RestartPolicyNever, "id -u", func(s *corev1.PodSpec) {
+		s.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: new(true)}
+	})
 	mk("hog", corev1.RestartPolicyNever, "exec tail /dev/zero", func(s *corev1.PodSpec) {
 		s.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}
 	})
@@ -110,6 +113,14 @@ func TestPodFeatures(t *testing.T) {
 	if got, want := strings.TrimSpace(logs(secure)), "id=1000:1000 env=hi from a configmap conf=hi from a configmap secret=s3cret init=done"; got != want {
 		t.Errorf("secure printed %q, want %q", got, want)
 	}
+	// runAsNonRoot with an image whose user is root: refused, not run.
+	eventually(t, time.Minute, "rooted refused", func() (bool, string) {
+		p := get("rooted")
+		cs := p.Status.ContainerStatuses
+		ok := len(cs) == 1 && cs[0].State.Waiting != nil && cs[0].State.Waiting.Reason == "CreateContainerConfigError" &&
+			strings.Contains(cs[0].State.Waiting.Message, "runAsNonRoot")
+		return ok, fmt.Sprintf("%+v", cs)
+	})
 	hog := phase("hog", corev1.PodFailed)
 	if term := hog.Status.ContainerStatuses[0].State.Terminated; term == nil || term.Reason != "OOMKilled" {
 		t.Errorf("hog: %+v, want OOMKilled", hog.Status.ContainerStatuses[0].State)

@@ -102,6 +102,9 @@ func (p *parts) providerConfig(pc nodeutil.ProviderConfig) provider.Config {
 				return podspec.Container(pod, c, podspec.Options{SandboxID: sandbox, Volumes: vols, EtcHosts: hosts, Auth: auth})
 			}, nil
 		},
+		Check: func(pod *corev1.Pod, c *corev1.Container, started api.Container) error {
+			return podspec.CheckNonRoot(pod, c, started.Processes[0].User.UID)
+		},
 		Cleanup:  volumes.Remove,
 		Prepared: volumes.Prepared,
 		Backoff:  p.o.Backoff, MaxBackoff: p.o.MaxBackoff, Logger: p.log,

@@ -45,6 +45,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/utils"
+	"github.com/containernetworking/cni/pkg/version"
 	"golang.org/x/sys/unix"
 )
 
@@ -139,8 +140,13 @@ func New(cfg Config) (*Network, error) {
 	return &Network{
 		slots: make(chan struct{}, cfg.Parallel),
 		cfg:   cfg,
-		cni:   libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(cfg.StateDir, "cache"), nil),
-		list:  list,
+		// An exec of our own: given none, libcni makes one at first use,
+		// a data race between the first pods attached at once.
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(cfg.StateDir, "cache"), &invoke.DefaultExec{
+			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
+			PluginDecoder: version.PluginDecoder{},
+		}),
+		list: list,
 	}, nil
 }
 

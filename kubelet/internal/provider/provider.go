@@ -68,6 +68,10 @@ type Config struct {
 	// volumes) and returns how to start them; it is called again after a
 	// restart of the agent and must then find its work done.
 	Prepare func(ctx context.Context, pod *corev1.Pod) (Starter, error)
+	// Check, if set, vets a container just started, before it counts as
+	// running (runAsNonRoot, when the user is the image's): an error
+	// deletes it and is reported as its CreateContainerConfigError.
+	Check func(pod *corev1.Pod, c *corev1.Container, started api.Container) error
 	// Cleanup removes what Prepare made for a pod; Prepared lists the
 	// pods it made something for (nil: none is collected after a crash).
 	Cleanup  func(uid types.UID) error

@@ -593,6 +593,15 @@ func (w *worker) startContainer(ctx context.Context, x *ctr) {
 		fail(reason, err)
 		return
 	}
+	if check := w.p.cfg.Check; check != nil && len(c.Processes) > 0 {
+		if err := check(w.pod, &x.spec, c); err != nil {
+			if derr := cli.Delete(ctx, x.id, true); derr != nil && !errors.Is(derr, errclass.NotFound) {
+				err = fmt.Errorf("%w (and deleting it: %w)", err, derr)
+			}
+			fail("CreateContainerConfigError", err)
+			return
+		}
+	}
 	if x.started {
 		x.restarts++
 		if x.ended != nil {
