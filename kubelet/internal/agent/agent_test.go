@@ -154,34 +154,20 @@ func TestTwoNodes(t *testing.T) {
 
 	waitNodeReady(t, cp, 2)
 
-	replicas := int32(6)
 	grace := int64(1)
 	sel := map[string]string{"app": "web"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: sel},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: sel},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: &grace,
-					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
-						MaxSkew: 1, TopologyKey: "kubernetes.io/hostname",
-						WhenUnsatisfiable: corev1.DoNotSchedule,
-						LabelSelector:     &metav1.LabelSelector{MatchLabels: sel},
-					}},
-					Containers: []corev1.Container{{
-						Name: "web", Image: image,
-						Command: []string{"sh", "-c", "echo hello from $(hostname); exec sleep 100000"},
-					}},
-				},
-			},
-		},
-	}
-	if _, err := kube.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	createDeployment(t, cp, "web", 6, corev1.PodSpec{
+		TerminationGracePeriodSeconds: &grace,
+		TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: "kubernetes.io/hostname",
+			WhenUnsatisfiable: corev1.DoNotSchedule,
+			LabelSelector:     &metav1.LabelSelector{MatchLabels: sel},
+		}},
+		Containers: []corev1.Container{{
+			Name: "web", Image: image,
+			Command: []string{"sh", "-c", "echo hello from $(hostname); exec sleep 100000"},
+		}},
+	})
 	webPods := func() []corev1.Pod {
 		ps, err := kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(sel).String()})
 		if err != nil {
@@ -263,14 +249,7 @@ func TestTwoNodes(t *testing.T) {
 	}
 
 	// Scaling to 0 leaves no container, cgroup or overlay behind.
-	scale, err := kube.AppsV1().Deployments("default").GetScale(ctx, "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scale.Spec.Replicas = 0
-	if _, err := kube.AppsV1().Deployments("default").UpdateScale(ctx, "web", scale, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	scaleDeployment(t, cp, "web", 0)
 	waitNoPods(t, cp, "", 2*time.Minute)
 	for _, n := range nodes {
 		eventually(t, 30*time.Second, n.name+" has nothing left", func() (bool, string) {
@@ -363,3 +342,35 @@ func waitNoPods(t testing.TB, cp *controlplane.ControlPlane, selector string, ti
 // runIP runs ip(8) for a cleanup, whose failure (the link is gone) does
 // not matter.
 func runIP(args ...string) { _ = exec.Command("ip", args...).Run() }
+
+// createDeployment creates Deployment name of replicas pods labelled
+// app=name, each with spec.
+func createDeployment(t testing.TB, cp *controlplane.ControlPlane, name string, replicas int32, spec corev1.PodSpec) {
+	t.Helper()
+	sel := map[string]string{"app": name}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel}, Spec: spec},
+		},
+	}
+	if _, err := cp.Client.AppsV1().Deployments("default").Create(context.Background(), dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scaleDeployment sets Deployment name's replicas.
+func scaleDeployment(t testing.TB, cp *controlplane.ControlPlane, name string, replicas int32) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := cp.Client.AppsV1().Deployments("default").GetScale(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Spec.Replicas = replicas
+	if _, err := cp.Client.AppsV1().Deployments("default").UpdateScale(ctx, name, s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/api"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -57,43 +56,18 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	}
 	waitNodeReady(b, cp, 1)
 
-	zero := int32(0)
 	grace := int64(1)
-	sel := map[string]string{"app": "bench"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: "default"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &zero,
-			Selector: &metav1.LabelSelector{MatchLabels: sel},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: sel},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: &grace,
-					AutomountServiceAccountToken:  new(bool),
-					Containers: []corev1.Container{{
-						Name: "c", Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
-						Command: []string{"sleep", "100000"},
-					}},
-				},
-			},
-		},
-	}
-	if _, err := kube.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
-	}
+	createDeployment(b, cp, "bench", 0, corev1.PodSpec{
+		TerminationGracePeriodSeconds: &grace,
+		AutomountServiceAccountToken:  new(bool),
+		Containers: []corev1.Container{{
+			Name: "c", Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
+			Command: []string{"sleep", "100000"},
+		}},
+	})
 	b.ResetTimer()
 	start := time.Now()
-	scale := func(replicas int32) {
-		s, err := kube.AppsV1().Deployments("default").GetScale(ctx, "bench", metav1.GetOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		s.Spec.Replicas = replicas
-		if _, err := kube.AppsV1().Deployments("default").UpdateScale(ctx, "bench", s, metav1.UpdateOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	scale(int32(n))
+	scaleDeployment(b, cp, "bench", int32(n))
 	// Polled rather than watched: a list every 200ms costs the API server
 	// little next to 1000 pods' writes, and cannot lose an event.
 	type times struct{ bound, running time.Time }
@@ -143,7 +117,7 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	b.ReportMetric(median(toRun).Seconds()*1000, "ms-bound-to-running-p50")
 	b.ReportMetric(percentile(toRun, 0.95).Seconds()*1000, "ms-bound-to-running-p95")
 
-	scale(0)
+	scaleDeployment(b, cp, "bench", 0)
 	gone := time.Now()
 	waitNoPods(b, cp, "app=bench", 10*time.Minute)
 	b.ReportMetric(time.Since(gone).Seconds(), "s-to-scale-to-0")
