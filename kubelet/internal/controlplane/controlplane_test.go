@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 )
 
 func TestMain(m *testing.M) {
@@ -53,12 +54,17 @@ func TestControlPlane(t *testing.T) {
 	}
 	// Status as a kubelet posts it: a Ready node with room for pods. Without
 	// allocatable pods the scheduler finds no room on it.
-	node, err := core.Nodes().Get(ctx, node.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.Status = testNodeStatus()
-	if _, err := core.Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+	// The node lifecycle controller taints a new node meanwhile: a
+	// conflict is retried on the node as it is then.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := core.Nodes().Get(ctx, node.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Status = testNodeStatus()
+		_, err = core.Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatalf("update node status: %v", err)
 	}
 

@@ -33,6 +33,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
@@ -179,7 +180,7 @@ func (e *env) createNode(t *testing.T, ctx context.Context, port int) {
 		corev1.ResourcePods:   resource.MustParse("110"),
 	}
 	now := metav1.Now()
-	n.Status = corev1.NodeStatus{
+	status := corev1.NodeStatus{
 		Capacity: room, Allocatable: room,
 		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}},
 		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(port)}},
@@ -188,7 +189,17 @@ func (e *env) createNode(t *testing.T, ctx context.Context, port int) {
 			Reason: "TestReady", LastHeartbeatTime: now, LastTransitionTime: now,
 		}},
 	}
-	if _, err := nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+	// The node lifecycle controller taints a new node meanwhile: a
+	// conflict is retried on the node as it is then.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := nodes.Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Status = status
+		_, err = nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

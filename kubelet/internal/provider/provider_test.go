@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -309,5 +310,44 @@ func TestDaemonRestartKeepsPods(t *testing.T) {
 	last := after.Status.ContainerStatuses[0].LastTerminationState.Terminated
 	if last == nil || last.Reason != "ContainerStatusUnknown" {
 		t.Errorf("lastState %+v, want ContainerStatusUnknown", after.Status.ContainerStatuses[0].LastTerminationState)
+	}
+}
+
+// TestSandboxDeathRemakesPod kills a running pod's sandbox: its container,
+// whose namespaces went with it, is stopped and started again in a new
+// sandbox, and counts a restart.
+func TestSandboxDeathRemakesPod(t *testing.T) {
+	n := startNode(t)
+	ctx := context.Background()
+	pods := n.cp.Client.CoreV1().Pods("default")
+	if _, err := pods.Create(ctx, pod("orphaned", n.image, corev1.RestartPolicyAlways, "sleep", "1000"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := n.waitPod(t, "orphaned", "running", func(p *corev1.Pod) bool {
+		return p != nil && p.Status.Phase == corev1.PodRunning && podReady(p)
+	})
+	before, err := n.d.Client.Get(ctx, podid.Sandbox(p.UID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.d.Client.Kill(ctx, podid.Sandbox(p.UID), int(syscall.SIGKILL)); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPod(t, "orphaned", "running again in a new sandbox", func(p *corev1.Pod) bool {
+		return p != nil && podReady(p) && p.Status.ContainerStatuses[0].RestartCount == 1
+	})
+	after, err := n.d.Client.Get(ctx, podid.Sandbox(p.UID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.State.Status != api.Running || after.Processes[0].Pid == before.Processes[0].Pid {
+		t.Errorf("sandbox after its death: %+v (before: pid %d)", after.State, before.Processes[0].Pid)
+	}
+	c, err := n.d.Client.Get(ctx, podid.Container(p.UID, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Join == nil || c.Join.Network != podid.Sandbox(p.UID) {
+		t.Errorf("container's joins %+v", c.Join)
 	}
 }
