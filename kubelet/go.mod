@@ -8,6 +8,7 @@ replace github.com/troupe-run/troupe => ../
 require (
 	github.com/containernetworking/cni v1.3.1
 	github.com/google/go-containerregistry v0.22.1
+	github.com/moby/sys/mountinfo v0.7.2
 	github.com/prometheus/client_model v0.6.3
 	github.com/spf13/cobra v1.10.2
 	github.com/troupe-run/troupe v0.0.0-00010101000000-000000000000

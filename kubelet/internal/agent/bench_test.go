@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/http/client"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -138,38 +140,21 @@ func directPods(b *testing.B, node *testNode, image string, n int) time.Duration
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { runIP("link", "del", node.bridge+"d") })
-	start := time.Now()
+	took := allAtOnce(b, n, "direct pods", func(i int) error {
+		id := fmt.Sprintf("direct-%d", i)
+		pid, err := startSandbox(ctx, cli, image, id)
+		if err != nil {
+			return err
+		}
+		if _, err := network.Add(ctx, id, fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil {
+			return err
+		}
+		return startJoined(ctx, cli, image, id)
+	})
 	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			id := fmt.Sprintf("direct-%d", i)
-			sb, err := cli.Start(ctx, id, api.StartRequest{ImageStart: api.ImageStart{Image: image,
-				Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: id}})
-			if err != nil {
-				errs <- err
-				return
-			}
-			if _, err := network.Add(ctx, id, fmt.Sprintf("/proc/%d/ns/net", sb.Processes[0].Pid)); err != nil {
-				errs <- err
-				return
-			}
-			if _, err := cli.Start(ctx, id+"-c", api.StartRequest{Join: &api.Join{Network: id, IPC: id, UTS: id},
-				ImageStart: api.ImageStart{Image: image, Entrypoint: &[]string{"sleep", "100000"}}}); err != nil {
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	took := time.Since(start)
-	close(errs)
-	for err := range errs {
-		b.Error(err)
-		break
-	}
 	cs, _ := cli.List(ctx)
 	for _, c := range cs {
-		if len(c.ID) > 7 && c.ID[:7] == "direct-" {
+		if strings.HasPrefix(c.ID, "direct-") {
 			wg.Go(func() {
 				cli.Delete(ctx, c.ID, true)
 				network.Del(ctx, c.ID, "")
@@ -212,36 +197,50 @@ func BenchmarkDirectStages(b *testing.B) {
 	b.Cleanup(func() { runIP("link", "del", "trstages") })
 	pids := make([]int, n)
 	run := func(what string, f func(i int) error) {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				if err := f(i); err != nil {
-					b.Error(what, err)
-				}
-			})
-		}
-		wg.Wait()
-		b.ReportMetric(time.Since(start).Seconds(), "s-"+what)
+		b.ReportMetric(allAtOnce(b, n, what, f).Seconds(), "s-"+what)
 	}
-	run("sandboxes", func(i int) error {
-		id := fmt.Sprintf("s-%d", i)
-		sb, err := cli.Start(ctx, id, api.StartRequest{ImageStart: api.ImageStart{Image: image,
-			Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: id}})
-		if err == nil {
-			pids[i] = sb.Processes[0].Pid
-		}
+	run("sandboxes", func(i int) (err error) {
+		pids[i], err = startSandbox(ctx, cli, image, fmt.Sprintf("s-%d", i))
 		return err
 	})
 	run("cni", func(i int) error {
 		_, err := network.Add(ctx, fmt.Sprintf("s-%d", i), fmt.Sprintf("/proc/%d/ns/net", pids[i]))
 		return err
 	})
-	run("containers", func(i int) error {
-		id := fmt.Sprintf("s-%d", i)
-		_, err := cli.Start(ctx, id+"-c", api.StartRequest{Join: &api.Join{Network: id, IPC: id, UTS: id},
-			ImageStart: api.ImageStart{Image: image, Entrypoint: &[]string{"sleep", "100000"}}})
-		return err
-	})
+	run("containers", func(i int) error { return startJoined(ctx, cli, image, fmt.Sprintf("s-%d", i)) })
 	run("cni-del", func(i int) error { return network.Del(ctx, fmt.Sprintf("s-%d", i), "") })
+}
+
+// allAtOnce runs f(0) to f(n-1) at once and returns how long they took
+// together; their errors fail b.
+func allAtOnce(b *testing.B, n int, what string, f func(i int) error) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := f(i); err != nil {
+				b.Error(what, err)
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// startSandbox starts sandbox id as the agent does (a process holding new
+// namespaces) and returns its init's pid.
+func startSandbox(ctx context.Context, cli *client.Client, image, id string) (int, error) {
+	sb, err := cli.Start(ctx, id, api.StartRequest{ImageStart: api.ImageStart{Image: image,
+		Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: id}})
+	if err != nil {
+		return 0, err
+	}
+	return sb.Processes[0].Pid, nil
+}
+
+// startJoined starts container id-c in sandbox id's namespaces.
+func startJoined(ctx context.Context, cli *client.Client, image, id string) error {
+	_, err := cli.Start(ctx, id+"-c", api.StartRequest{Join: &api.Join{Network: id, IPC: id, UTS: id},
+		ImageStart: api.ImageStart{Image: image, Entrypoint: &[]string{"sleep", "100000"}}})
+	return err
 }

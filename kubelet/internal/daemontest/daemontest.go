@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/http/client"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
@@ -148,13 +149,18 @@ func (d *Daemon) Restart(t testing.TB) {
 	d.waitUp(t)
 }
 
-// waitUp waits until the daemon answers.
+// waitUp waits until the daemon answers and its CRIU self-test has a
+// verdict: a daemon stopped while the self-test's criu restore runs can
+// leave that criu behind, waiting for ever.
 func (d *Daemon) waitUp(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), upTimeout)
 	defer cancel()
 	for {
-		err := d.Client.Health(ctx)
+		v, err := d.Client.Version(ctx)
+		if err == nil && v.Criu != nil && v.Criu.Status == api.CriuChecking {
+			err = errors.New("its CRIU self-test still runs")
+		}
 		if err == nil {
 			break
 		}

@@ -3,10 +3,13 @@ package registrytest
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -22,6 +25,16 @@ import (
 // symlinks, owned by root.
 func TarDir(t testing.TB, dir string) []byte {
 	t.Helper()
+	layer, err := TarTree(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return layer
+}
+
+// TarTree is TarDir for a program rather than a test (make kube-up's
+// registry seeds itself with it).
+func TarTree(dir string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -65,12 +78,12 @@ func TarDir(t testing.TB, dir string) []byte {
 		err = tw.Close()
 	}
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return buf.Bytes()
+	return buf.Bytes(), nil
 }
 
-// Push builds a linux/amd64 image of layers (tars, bottom first) with the
+// Push builds an image of layers (tars, bottom first) with the
 // configuration cfg and pushes it, over plain HTTP, as ref.
 func Push(t testing.TB, ref string, cfg v1.Config, layers ...[]byte) {
 	t.Helper()
@@ -86,27 +99,37 @@ func PushAuth(t testing.TB, ref, user, password string, cfg v1.Config, layers ..
 
 func push(t testing.TB, ref string, auth authn.Authenticator, cfg v1.Config, layers ...[]byte) {
 	t.Helper()
-	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: "amd64",
+	if err := PushImage(context.Background(), ref, auth, cfg, layers...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PushImage is Push for a program rather than a test: an image of layers
+// for this machine's architecture with the configuration cfg, pushed over
+// plain HTTP as ref with auth.
+func PushImage(ctx context.Context, ref string, auth authn.Authenticator, cfg v1.Config, layers ...[]byte) error {
+	img, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: runtime.GOARCH,
 		RootFS: v1.RootFS{Type: "layers"}, Config: cfg})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for _, tb := range layers {
 		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(tb)), nil })
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if img, err = mutate.AppendLayers(img, l); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := remote.Write(r, img, remote.WithAuth(auth)); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
+	if err := remote.Write(r, img, remote.WithAuth(auth), remote.WithContext(ctx)); err != nil {
+		return fmt.Errorf("push %s: %w", ref, err)
 	}
+	return nil
 }
 
 // Tar is a layer holding files (name -> content), each 0755 so that any
