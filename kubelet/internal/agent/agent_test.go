@@ -299,7 +299,7 @@ func (n *testNode) leftovers(t testing.TB) []string {
 			left = append(left, "mount "+f[4])
 		}
 	}
-	leases, _ := filepath.Glob(filepath.Join(n.d.Dir, "kubelet", "network", "ipam", "*", "*.*.*.*"))
+	leases, _ := filepath.Glob(filepath.Join(n.d.Dir, "kubelet", "network", "leases", "*", "*", "*.*.*.*"))
 	for _, l := range leases {
 		left = append(left, "lease "+filepath.Base(l))
 	}

@@ -16,8 +16,10 @@
 //     the subnet, so two agents' pods cannot reach each other either.
 //   - hairpinMode: a pod may reach itself through an address that the
 //     bridge sends back to it.
-//   - host-local IPAM on Subnet, with its dataDir under StateDir: the
+//   - host-local IPAM on Subnet, with its dataDirs under StateDir: the
 //     addresses handed out survive an agent restart, and are per Network.
+//     The subnet is split into ranges of a dataDir each (leases.go says
+//     why).
 //   - loopback: a pod's "lo" comes up, as Kubernetes requires.
 //   - libcni's result cache under StateDir: after a restart the agent finds
 //     each pod's address (Addr) and which pods are attached (Attached)
@@ -30,7 +32,6 @@ package podnet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -82,7 +83,7 @@ type Config struct {
 	Subnet netip.Prefix
 	// PluginDirs are searched for the plugins; empty means DefaultPluginDirs.
 	PluginDirs []string
-	// StateDir holds host-local's leases (ipam/) and libcni's cache
+	// StateDir holds host-local's leases (leases/) and libcni's cache
 	// (cache/); it must survive agent restarts and be the agent's own.
 	StateDir string
 	// LoopbackUp says the namespaces come with "lo" up, as troupe's
@@ -102,9 +103,12 @@ type Config struct {
 // Network is a pod network. Its methods may be called concurrently for
 // different pods, not for one pod.
 type Network struct {
-	cfg  Config
-	cni  *libcni.CNIConfig
-	list *libcni.NetworkConfigList
+	cfg Config
+	cni *libcni.CNIConfig
+	// shards split the addresses (leases.go); list is the first one's
+	// configuration, for reading libcni's cache, which is the same for all.
+	shards []shard
+	list   *libcni.NetworkConfigList
 	// slots holds a token per plugin run in progress (Config.Parallel).
 	slots chan struct{}
 }
@@ -128,18 +132,14 @@ func New(cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("podnet: CNI plugins %s not found in %s: install them (Debian: apt-get install containernetworking-plugins; make kube-deps does) or name their directory",
 			strings.Join(missing, ", "), strings.Join(cfg.PluginDirs, ":"))
 	}
-	conf, err := json.Marshal(conflist(cfg))
-	if err != nil {
-		return nil, fmt.Errorf("podnet: network %s: %w", cfg.Name, err)
-	}
-	list, err := libcni.ConfListFromBytes(conf)
+	shards, err := cfg.shards()
 	if err != nil {
 		return nil, fmt.Errorf("podnet: network %s: %w", cfg.Name, err)
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 4 * runtime.NumCPU()
 	}
-	return &Network{
+	n := &Network{
 		slots: make(chan struct{}, cfg.Parallel),
 		cfg:   cfg,
 		// An exec of our own: given none, libcni makes one at first use,
@@ -148,8 +148,13 @@ func New(cfg Config) (*Network, error) {
 			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
 			PluginDecoder: version.PluginDecoder{},
 		}),
-		list: list,
-	}, nil
+		shards: shards,
+		list:   shards[0].list,
+	}
+	if err := n.migrateLeases(); err != nil {
+		return nil, fmt.Errorf("podnet: network %s: %w", cfg.Name, err)
+	}
+	return n, nil
 }
 
 func (cfg Config) check() error {
@@ -175,8 +180,13 @@ func (cfg Config) check() error {
 	return nil
 }
 
-// conflist is the network's CNI configuration list.
-func conflist(cfg Config) map[string]any {
+// conflist is the network's CNI configuration list for the addresses of
+// shard s.
+func conflist(cfg Config, s shard) map[string]any {
+	rng := map[string]string{"subnet": cfg.Subnet.String()}
+	if s.first.IsValid() {
+		rng["rangeStart"], rng["rangeEnd"] = s.first.String(), s.last.String()
+	}
 	list := map[string]any{
 		"cniVersion": cniVersion,
 		"name":       cfg.Name,
@@ -190,8 +200,8 @@ func conflist(cfg Config) map[string]any {
 				"hairpinMode":      true,
 				"ipam": map[string]any{
 					"type":    "host-local",
-					"dataDir": filepath.Join(cfg.StateDir, "ipam"),
-					"ranges":  [][]map[string]string{{{"subnet": cfg.Subnet.String()}}},
+					"dataDir": s.dataDir,
+					"ranges":  [][]map[string]string{{rng}},
 					// No routes: the address's connected route to
 					// the subnet is all a pod gets.
 				},
@@ -232,11 +242,28 @@ func (n *Network) Add(ctx context.Context, podID, netnsPath string) (netip.Addr,
 		}
 	}
 	rt := n.runtime(podID, netnsPath)
+	first := n.shardOf(podID)
+	var err error
+	for i := range n.shards {
+		var addr netip.Addr
+		addr, err = n.addOn(ctx, &n.shards[(first+i)%len(n.shards)], podID, rt)
+		if !full(err) {
+			return addr, err
+		}
+	}
+	return netip.Addr{}, err
+}
+
+// addOn attaches the pod with an address of shard s.
+func (n *Network) addOn(ctx context.Context, s *shard, podID string, rt *libcni.RuntimeConf) (netip.Addr, error) {
+	if err := n.bridgeReady(); err != nil {
+		return netip.Addr{}, fmt.Errorf("podnet: add pod %s to %s: %w", podID, n.cfg.Name, err)
+	}
 	release, err := n.slot(ctx)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("podnet: add pod %s to %s: %w", podID, n.cfg.Name, err)
 	}
-	res, err := n.cni.AddNetworkList(ctx, n.list, rt)
+	res, err := n.cni.AddNetworkList(ctx, s.list, rt)
 	release()
 	if err != nil {
 		err = n.failed(ctx, "add pod", podID, err)
@@ -244,7 +271,7 @@ func (n *Network) Add(ctx context.Context, podID, netnsPath string) (netip.Addr,
 		// veth), even when ctx has ended.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if derr := n.cni.DelNetworkList(cctx, n.list, rt); derr != nil {
+		if derr := n.cni.DelNetworkList(cctx, s.list, rt); derr != nil {
 			err = fmt.Errorf("%w (and undoing it: %w)", err, derr)
 		}
 		return netip.Addr{}, err
@@ -275,12 +302,13 @@ func (n *Network) Del(ctx context.Context, podID, netnsPath string) error {
 			return fmt.Errorf("podnet: delete pod %s from %s: %w", podID, n.cfg.Name, err)
 		}
 	}
+	s := n.shardHolding(podID)
 	release, err := n.slot(ctx)
 	if err != nil {
 		return fmt.Errorf("podnet: delete pod %s from %s: %w", podID, n.cfg.Name, err)
 	}
 	defer release()
-	if err := n.cni.DelNetworkList(ctx, n.list, n.runtime(podID, netnsPath)); err != nil {
+	if err := n.cni.DelNetworkList(ctx, s.list, n.runtime(podID, netnsPath)); err != nil {
 		return n.failed(ctx, "delete pod", podID, err)
 	}
 	return nil

@@ -169,16 +169,18 @@ func ctxT(t *testing.T) context.Context {
 // leases are the addresses host-local has handed out on n.
 func leases(t *testing.T, n *Network) []string {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(n.cfg.StateDir, "ipam", n.cfg.Name))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		t.Fatal(err)
-	}
 	var ips []string
-	for _, e := range ents {
-		if _, err := netip.ParseAddr(e.Name()); err == nil {
-			ips = append(ips, e.Name())
+	for _, s := range n.shards {
+		ents, err := os.ReadDir(filepath.Join(s.dataDir, n.cfg.Name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if _, err := netip.ParseAddr(e.Name()); err == nil {
+				ips = append(ips, e.Name())
+			}
 		}
 	}
 	return ips

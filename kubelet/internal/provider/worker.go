@@ -51,13 +51,16 @@ type worker struct {
 	snap     *corev1.Pod // the last published pod
 	quitOnce sync.Once
 
-	pod      *corev1.Pod
-	start    Starter
-	sandbox  instance
-	ip       netip.Addr
-	inits    []*ctr
-	apps     []*ctr
-	deleting *deleteMsg
+	pod     *corev1.Pod
+	start   Starter
+	sandbox instance
+	// hadSandbox says the pod had a sandbox on this node, found or made:
+	// only then may it hold an address to release before a new one.
+	hadSandbox bool
+	ip         netip.Addr
+	inits      []*ctr
+	apps       []*ctr
+	deleting   *deleteMsg
 	// setupErr is why the sandbox, network or volumes could not be made;
 	// setupTries counts the failures, retried with backoff.
 	setupErr   error
@@ -268,8 +271,11 @@ func (w *worker) all() []*ctr { return append(append([]*ctr(nil), w.inits...), w
 func (w *worker) adopt(ctx context.Context) {
 	w.adopted = true
 	cli := w.p.cfg.Troupe
-	if c, err := cli.Get(ctx, podid.Sandbox(w.uid)); err == nil && running(c) {
-		w.sandbox = instance{pid: c.Processes[0].Pid, started: c.Created}
+	if c, err := cli.Get(ctx, podid.Sandbox(w.uid)); err == nil {
+		w.hadSandbox = true
+		if running(c) {
+			w.sandbox = instance{pid: c.Processes[0].Pid, started: c.Created}
+		}
 	}
 	for _, x := range w.all() {
 		c, err := cli.Get(ctx, x.id)
@@ -520,7 +526,11 @@ func (w *worker) setup(ctx context.Context) error {
 				w.kill(ctx, x)
 			}
 		}
-		if w.p.cfg.Network != nil {
+		// A pod that never had a sandbox here has no address to
+		// release: at a thousand new pods, a DEL each (two plugin runs)
+		// costs as much as their ADDs. An attachment cached from an
+		// earlier agent's sandbox is Add's to release.
+		if w.p.cfg.Network != nil && w.hadSandbox {
 			if err := w.p.cfg.Network.Del(ctx, string(w.uid), ""); err != nil {
 				return fmt.Errorf("detach the old sandbox from the pod network: %w", err)
 			}
@@ -537,6 +547,7 @@ func (w *worker) setup(ctx context.Context) error {
 			return fmt.Errorf("start the sandbox: %w", err)
 		}
 		w.sandbox = instance{pid: c.Processes[0].Pid, started: c.Created}
+		w.hadSandbox = true
 		w.ip = netip.Addr{}
 	}
 	if w.p.cfg.Network != nil && !w.ip.IsValid() {
