@@ -171,11 +171,14 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	var prov *provider.Provider
+	events, stopEvents := podEvents(kube, o.NodeName)
+	defer stopEvents()
 	opts := append([]nodeutil.NodeOpt{
 		nodeutil.WithClient(kube),
 		func(c *nodeutil.NodeConfig) error {
 			c.NodeSpec = *spec
 			c.NumWorkers = o.Workers
+			c.EventRecorder = events
 			return nil
 		},
 	}, serve...)

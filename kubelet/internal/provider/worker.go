@@ -42,13 +42,17 @@ type worker struct {
 	uid             types.UID
 	namespace, name string
 
-	mu       sync.Mutex
-	inbox    []any
-	wake     chan struct{}
-	cancel   context.CancelFunc // cancels the operation in progress
-	quit     chan struct{}
-	done     chan struct{}
-	snap     *corev1.Pod // the last published pod
+	mu     sync.Mutex
+	inbox  []any
+	wake   chan struct{}
+	cancel context.CancelFunc // cancels the operation in progress
+	quit   chan struct{}
+	done   chan struct{}
+	snap   *corev1.Pod // the pod with its latest status
+	// tellMu orders what is told to virtual-kubelet; told is the last
+	// status told, nil before the first.
+	tellMu   sync.Mutex
+	told     *corev1.Pod
 	quitOnce sync.Once
 
 	pod     *corev1.Pod
@@ -201,7 +205,7 @@ func (w *worker) opContext() (context.Context, context.CancelFunc) {
 
 func (w *worker) run() {
 	defer close(w.done)
-	w.publish()
+	defer w.publishLater()()
 	for {
 		ctx, cancel := w.opContext()
 		for _, m := range w.take() {
