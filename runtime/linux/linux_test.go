@@ -248,7 +248,7 @@ func TestStartRunningAndDuplicate(t *testing.T) {
 	e := newEnv(t)
 	c := e.start("dup", busybox.Options{})
 	if s, err := c.Status(); err != nil || s != runtime.Running {
-		t.Fatalf("status = %v, %v; want running", s, err)
+		t.Fatalf("status = %v, %v; want running (%s)", s, err, whyNotRunning(t, c))
 	}
 	pids, err := c.Processes()
 	if err != nil || len(pids) != 1 || pids[0] != c.Init().Pid() {
@@ -269,6 +269,25 @@ func TestStartRunningAndDuplicate(t *testing.T) {
 	if err := c.Delete(context.Background(), false); !errors.Is(err, errclass.FailedPrecondition) {
 		t.Fatalf("delete of a running container without force: %v, want failed precondition", err)
 	}
+}
+
+// whyNotRunning tells what is known of a container that should be running
+// and is not: its init's exit, what the kernel says of that pid, and the
+// log, since a bare "stopped" cannot be told from a misreading.
+func whyNotRunning(t *testing.T, c runtime.Container) string {
+	t.Helper()
+	pid := c.Init().Pid()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	exit := "has not exited within 2s"
+	if st, err := c.Init().Wait(ctx); err == nil {
+		exit = fmt.Sprintf("exited: %+v", st)
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		stat = []byte(err.Error())
+	}
+	return fmt.Sprintf("init %d %s; /proc/%d/stat: %s; log: %q", pid, exit, pid, bytes.TrimSpace(stat), readLog(t, c))
 }
 
 func readProc(t *testing.T, pid int, file string) string {
