@@ -8,47 +8,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// firstStatusDelay is how long a new worker keeps the pod's first status
-// (its containers ContainerCreating) to itself: a pod that starts sooner
-// goes from Pending to Running in one status update instead of two, a
-// thousand writes fewer to the API server when a thousand pods start.
-const firstStatusDelay = time.Second
-
 // publish makes the pod's status from the worker's state and, when it
-// differs from the last one told, tells virtual-kubelet.
+// changed, hands it to virtual-kubelet.
 func (w *worker) publish() {
 	pod := w.podWithStatus()
 	w.mu.Lock()
+	same := w.snap != nil && equality.Semantic.DeepEqual(w.snap.Status, pod.Status)
 	w.snap = pod
 	w.mu.Unlock()
-	w.tellMu.Lock()
-	defer w.tellMu.Unlock()
-	if w.told == nil || !equality.Semantic.DeepEqual(w.told.Status, pod.Status) {
-		w.tell(pod)
+	if !same {
+		w.p.published(pod.DeepCopy())
 	}
-}
-
-// publishLater tells virtual-kubelet the pod's status as it is now (made
-// with the worker) after firstStatusDelay, unless a status was told by
-// then. The returned func cancels it.
-func (w *worker) publishLater() (cancel func() bool) {
-	w.mu.Lock()
-	pod := w.snap
-	w.mu.Unlock()
-	return time.AfterFunc(firstStatusDelay, func() {
-		w.tellMu.Lock()
-		defer w.tellMu.Unlock()
-		if w.told == nil {
-			w.tell(pod)
-		}
-	}).Stop
-}
-
-// tell hands pod to virtual-kubelet; tellMu held, so that statuses reach
-// it in the order they were made.
-func (w *worker) tell(pod *corev1.Pod) {
-	w.told = pod
-	w.p.published(pod.DeepCopy())
 }
 
 // podWithStatus is the pod with the status the worker's state says.
