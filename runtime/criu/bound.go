@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/troupe-run/troupe/runtime/procstat"
 )
 
 // ErrStuck says that a call was still running after its CRIU was killed: it
@@ -98,19 +100,8 @@ func bootTicks() uint64 {
 
 // startTicks is when process pid started, in clock ticks since boot.
 func startTicks(pid int) (uint64, bool) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	s := string(data)
-	// Fields after the command (which may hold spaces), from the state on:
-	// the start time is the 22nd field of the line, the 20th of these.
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 20 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(fields[19], 10, 64)
-	return n, err == nil
+	st, err := procstat.Read(pid)
+	return st.StartTicks, err == nil
 }
 
 // KillTree kills the processes pids and all their descendants. Each is

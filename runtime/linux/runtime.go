@@ -387,6 +387,12 @@ func (l *launch) container() (*container, error) {
 	if err != nil {
 		return nil, classify(err, "start container %q", l.id)
 	}
+	if err := l.settleStartTime(pid); err != nil {
+		// finish removes the container, which libcontainer thinks stopped.
+		_ = l.proc.Signal(unix.SIGKILL)
+		_, _ = l.proc.Wait()
+		return nil, err
+	}
 	c := newContainer(l.lc, l.rx, l.r.waiters, l.m)
 	c.init = waitChild(l.rx, l.r.waiters, pid, l.m.Init, l.proc.Signal, l.proc.Wait, c.afterInitExit(l.pump))
 	c.criuTimeout = l.r.criuTimeout

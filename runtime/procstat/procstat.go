@@ -1,0 +1,50 @@
+// Package procstat reads what the runtime needs of /proc/<pid>/stat: a
+// process's state and when it started, which together tell a live process
+// from a zombie and from a later process that got the same pid.
+package procstat
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Stat is the part of /proc/<pid>/stat the runtime uses.
+type Stat struct {
+	// State is the one-letter state: R, S, D, Z (zombie), X (dead)...
+	State byte
+	// StartTicks is when the process started, in clock ticks since boot.
+	StartTicks uint64
+}
+
+// Gone reports whether the process has exited: a zombie or dead one.
+func (s Stat) Gone() bool { return s.State == 'Z' || s.State == 'X' }
+
+// Read reads /proc/<pid>/stat.
+func Read(pid int) (Stat, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Stat{}, err
+	}
+	return parse(string(data))
+}
+
+func parse(line string) (Stat, error) {
+	// The command, in parentheses, may hold spaces and parentheses itself:
+	// the fields that follow start after the last ')'. From the state on,
+	// the start time is the 20th of them (the line's 22nd).
+	end := strings.LastIndexByte(line, ')')
+	if end < 0 {
+		return Stat{}, fmt.Errorf("proc stat %q: no command", line)
+	}
+	fields := strings.Fields(line[end+1:])
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return Stat{}, fmt.Errorf("proc stat %q: too few fields", line)
+	}
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return Stat{}, fmt.Errorf("proc stat %q: start time: %w", line, err)
+	}
+	return Stat{State: fields[0][0], StartTicks: start}, nil
+}
