@@ -15,6 +15,7 @@ import (
 
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/internal/testutil"
+	"github.com/troupe-run/troupe/runtime/procstat"
 )
 
 // installedCriu is make criu's CRIU, or the test is skipped (failed under
@@ -58,12 +59,8 @@ func fakeCriu(t *testing.T) (path, pidFile string) {
 
 // alive says whether pid runs (a zombie does not count).
 func alive(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
+	st, err := procstat.Read(pid)
+	return err == nil && !st.Gone()
 }
 
 func TestSelfTestPassesWithInstalledCriu(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/troupe-run/troupe/runtime/procstat"
 )
 
 // Scripts of fake CRIUs that hang, for FakeCriu. DIR stands for the fake's
@@ -69,11 +71,6 @@ func HungPid(dir string) int {
 // Gone says whether pid has exited (a zombie counts: its parent has yet to
 // reap it).
 func Gone(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(fields) == 0 || fields[0] == "Z" || fields[0] == "X"
+	st, err := procstat.Read(pid)
+	return err != nil || st.Gone()
 }

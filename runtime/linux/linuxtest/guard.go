@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/troupe-run/troupe/runtime/procstat"
 )
 
 // The guard is a second process per test binary that removes what the run
@@ -156,19 +158,11 @@ func send(kind, arg string) {
 // whether it is a live process: not there, a zombie or dead is not. A pid
 // and its start time name one process, even once the pid is used again.
 func StartTime(pid int) (uint64, bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
+	st, err := procstat.Read(pid)
+	if err != nil || st.Gone() {
 		return 0, false
 	}
-	// The command name may hold spaces and parentheses; the fields after
-	// its last ')' are the state (field 3) and so on to starttime (22).
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 20 || f[0] == "Z" || f[0] == "X" {
-		return 0, false
-	}
-	start, err := strconv.ParseUint(f[19], 10, 64)
-	return start, err == nil
+	return st.StartTicks, true
 }
 
 // guard reads what the run tracks until the test process is gone, then
