@@ -22,7 +22,8 @@ import (
 
 // settleStartTime finds that case once the init of l has started (pid) and
 // mends it: the start time goes into state.json and the container is
-// loaded afresh from it.
+// loaded afresh from it. It costs every start one libcontainer Status (a
+// freezer read and a stat), which 300-start bursts did not tell from noise.
 func (l *launch) settleStartTime(pid int) error {
 	if s, err := l.lc.Status(); err != nil || s != libcontainer.Stopped {
 		return nil // the usual case; an error shows again to whoever asks
@@ -46,28 +47,42 @@ func (l *launch) settleStartTime(pid int) error {
 	return nil
 }
 
-// startTimeKey is State.InitProcessStartTime's name in libcontainer's
-// state.json.
-const startTimeKey = "init_process_start"
+// libcontainer's state.json, and State.InitProcessStartTime's name in it.
+const (
+	stateFile    = "state.json"
+	startTimeKey = "init_process_start"
+)
+
+// readState reads the state.json of dir field by field, each left as it
+// is written, so that one can be changed and the rest written back as is.
+func readState(dir string) (map[string]json.RawMessage, error) {
+	path := filepath.Join(dir, stateFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var state map[string]json.RawMessage
+	if err := json.Unmarshal(data, &state); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return state, nil
+}
 
 // mendStartTime sets the init's start time in the state.json of dir to
 // ticks when it is 0 there, and reports whether it did. Any other value is
 // libcontainer's own reading and stays.
 func mendStartTime(dir string, ticks uint64) (bool, error) {
-	path := filepath.Join(dir, "state.json")
-	data, err := os.ReadFile(path)
+	state, err := readState(dir)
 	if err != nil {
 		return false, err
-	}
-	var state map[string]json.RawMessage
-	if err := json.Unmarshal(data, &state); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	if v, ok := state[startTimeKey]; ok && string(v) != "0" {
 		return false, nil
 	}
 	state[startTimeKey] = json.RawMessage(strconv.FormatUint(ticks, 10))
-	if data, err = json.Marshal(state); err != nil {
+	path := filepath.Join(dir, stateFile)
+	data, err := json.Marshal(state)
+	if err != nil {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	// As libcontainer writes it: a new file renamed over the old one.

@@ -19,20 +19,17 @@ import (
 // loaded from it.
 func loseStartTime(t *testing.T, e *env, id string) *libcontainer.Container {
 	t.Helper()
-	path := filepath.Join(e.rt.stateRoot, id, "state.json")
-	data, err := os.ReadFile(path)
+	dir := filepath.Join(e.rt.stateRoot, id)
+	state, err := readState(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var state map[string]json.RawMessage
-	if err := json.Unmarshal(data, &state); err != nil {
-		t.Fatal(err)
-	}
 	state[startTimeKey] = json.RawMessage("0")
-	if data, err = json.Marshal(state); err != nil {
+	data, err := json.Marshal(state)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, stateFile), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	lc, err := libcontainer.Load(e.rt.stateRoot, id)
@@ -44,12 +41,8 @@ func loseStartTime(t *testing.T, e *env, id string) *libcontainer.Container {
 
 func stateStartTime(t *testing.T, e *env, id string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(e.rt.stateRoot, id, "state.json"))
+	state, err := readState(filepath.Join(e.rt.stateRoot, id))
 	if err != nil {
-		t.Fatal(err)
-	}
-	var state map[string]json.RawMessage
-	if err := json.Unmarshal(data, &state); err != nil {
 		t.Fatal(err)
 	}
 	return string(state[startTimeKey])
@@ -108,14 +101,14 @@ func TestSettleStartTime(t *testing.T) {
 func TestMendStartTimeKeepsAReading(t *testing.T) {
 	dir := t.TempDir()
 	const state = `{"id":"x","init_process_pid":7,"init_process_start":123,"config":{"rootfs":"/r"}}`
-	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(state), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(state), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	mended, err := mendStartTime(dir, 456)
 	if err != nil || mended {
 		t.Fatalf("mendStartTime = %v, %v; want false, nil", mended, err)
 	}
-	if data, _ := os.ReadFile(filepath.Join(dir, "state.json")); string(data) != state {
+	if data, _ := os.ReadFile(filepath.Join(dir, stateFile)); string(data) != state {
 		t.Errorf("state.json changed to %s", data)
 	}
 	if _, err := mendStartTime(t.TempDir(), 1); err == nil {
