@@ -71,7 +71,7 @@ export TROUPE_KUBE_CACHE
 # make kube-up: a local cluster of one troupe node (kubelet/cmd/troupe-kube-up).
 KUBE_UP_DIR      ?= /run/troupe-kube-up## state directory of make kube-up: logs, data, its kubeconfig (make kube-down removes it)
 KUBE_UP_REGISTRY ?= 127.0.0.1:5000## loopback address of make kube-up's registry, which serves busybox:1
-KUBE_UP_FLAGS    ?=## extra flags for troupe-kube-up up, e.g. '--pod-cidr 10.89.0.0/24 --bridge troupe-kup0'
+KUBE_UP_FLAGS    ?=## extra flags for troupe-kube-up up, e.g. '--pod-cidr 10.90.0.0/21 --bridge troupe-kup1'
 
 .PHONY: help
 help: ## show this help

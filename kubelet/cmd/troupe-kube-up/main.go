@@ -65,7 +65,7 @@ func newUpCommand(dir *string) *cobra.Command {
 	c := config{
 		Registry:     "127.0.0.1:5000",
 		NodeName:     agent.Defaults().NodeName,
-		PodCIDR:      "10.89.0.0/24",
+		PodCIDR:      "10.89.0.0/21",
 		Bridge:       "troupe-kup0",
 		CgroupParent: "/troupe-kube-up",
 	}

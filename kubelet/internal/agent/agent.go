@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/troupe-run/troupe/kubelet/internal/podnet"
 	"github.com/troupe-run/troupe/kubelet/internal/provider"
 )
 
@@ -62,7 +63,8 @@ type Options struct {
 	// PauseImage is the image of the pods' sandboxes; empty: one made from
 	// the host's static busybox.
 	PauseImage string
-	// MaxPods is the node's pod capacity.
+	// MaxPods is the node's pod capacity, at most the pod addresses
+	// PodCIDR has.
 	MaxPods int
 	// Taints are KEY[=VALUE]:EFFECT, put on the node at registration.
 	Taints []string
@@ -83,7 +85,7 @@ func Defaults() Options {
 		Troupe:        "unix:///run/troupe/troupe.sock",
 		NodeIP:        "127.0.0.1",
 		Port:          10250,
-		PodCIDR:       "10.88.0.0/24",
+		PodCIDR:       "10.88.0.0/21",
 		Bridge:        "troupe0",
 		CNIPluginDirs: []string{"/usr/lib/cni", "/opt/cni/bin"},
 		StateDir:      "/var/lib/troupe-kubelet",
@@ -151,11 +153,19 @@ func Run(ctx context.Context, o Options) error {
 		}
 		taints = append(taints, t)
 	}
-	if _, err := netip.ParsePrefix(o.PodCIDR); err != nil {
+	cidr, err := netip.ParsePrefix(o.PodCIDR)
+	if err != nil {
 		return fmt.Errorf("pod CIDR %q: %w", o.PodCIDR, err)
 	}
+	// A pod the scheduler sends beyond the addresses would wait for one
+	// forever: the node takes no more pods than it has addresses for.
+	maxPods := o.MaxPods
+	if n := podnet.Addresses(cidr); n < maxPods {
+		log.Warn("fewer pod addresses than pods: the node's pod capacity is their number", "podCIDR", o.PodCIDR, "addresses", n, "maxPods", o.MaxPods)
+		maxPods = n
+	}
 	spec, err := provider.NodeSpec(ctx, troupe, provider.NodeOptions{
-		Name: o.NodeName, IP: o.NodeIP, Port: int32(o.Port), MaxPods: o.MaxPods,
+		Name: o.NodeName, IP: o.NodeIP, Port: int32(o.Port), MaxPods: maxPods,
 		PodCIDR: o.PodCIDR, Taints: taints, KubeletVersion: Version,
 	})
 	if err != nil {

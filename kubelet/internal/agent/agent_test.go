@@ -43,8 +43,9 @@ type testNode struct {
 }
 
 // startNode starts a troupe daemon and an agent for it named name, on a
-// pod subnet and bridge of its own.
-func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet int) *testNode {
+// pod subnet and bridge of its own: subnet numbers the node's /21 of
+// pod addresses, and bits, 21 or more, is the length of its prefix.
+func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet, bits int) *testNode {
 	t.Helper()
 	d := daemontest.Start(t, daemontest.Options{Name: name})
 	n := &testNode{name: name, d: d, bridge: fmt.Sprintf("trk%d-%d", os.Getpid()%100000, subnet)}
@@ -63,7 +64,7 @@ func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet 
 	}
 	o.Troupe = d.Address
 	o.Port = port
-	o.PodCIDR = fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), subnet)
+	o.PodCIDR = fmt.Sprintf("10.%d.%d.0/%d", 200+rand.IntN(50), 8*subnet, bits)
 	o.Bridge = n.bridge
 	o.StateDir = filepath.Join(d.Dir, "kubelet")
 	o.RunDir = filepath.Join(d.Dir, "kubelet-run")
@@ -148,7 +149,7 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 func TestTwoNodes(t *testing.T) {
 	cp := controlplane.StartTest(t)
 	image := daemontest.PushBusybox(t)
-	nodes := []*testNode{startNode(t, cp, "troupe-a", 1), startNode(t, cp, "troupe-b", 2)}
+	nodes := []*testNode{startNode(t, cp, "troupe-a", 1, 24), startNode(t, cp, "troupe-b", 2, 24)}
 	ctx := context.Background()
 	kube := cp.Client
 
@@ -370,6 +371,9 @@ func scaleDeployment(t testing.TB, cp *controlplane.ControlPlane, name string, r
 		t.Fatal(err)
 	}
 	s.Spec.Replicas = replicas
+	// Unconditional: the deployment controller writes the Deployment's
+	// status meanwhile, and its resource version with it.
+	s.ResourceVersion = ""
 	if _, err := cp.Client.AppsV1().Deployments("default").UpdateScale(ctx, name, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

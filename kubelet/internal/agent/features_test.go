@@ -26,7 +26,7 @@ import (
 func TestPodFeatures(t *testing.T) {
 	cp := controlplane.StartTest(t)
 	image := daemontest.PushBusybox(t)
-	n := startNode(t, cp, "troupe-f", 3)
+	n := startNode(t, cp, "troupe-f", 3, 24)
 	ctx := context.Background()
 	kube := cp.Client
 	waitNodeReady(t, cp, 1)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -38,6 +39,21 @@ type shard struct {
 
 func (s *shard) contains(a netip.Addr) bool {
 	return !s.first.IsValid() || (a.Compare(s.first) >= 0 && a.Compare(s.last) <= 0)
+}
+
+// Addresses is how many pods subnet has addresses for: all of its
+// addresses but the network address, the bridge's and, in IPv4, the
+// broadcast address (at most MaxInt).
+func Addresses(subnet netip.Prefix) int {
+	host := subnet.Addr().BitLen() - subnet.Bits()
+	if host >= 62 {
+		return math.MaxInt
+	}
+	n := 1<<host - 2
+	if subnet.Addr().Is4() {
+		n--
+	}
+	return max(n, 0)
 }
 
 // shardRanges splits an IPv4 subnet's pod addresses (all but the network

@@ -2,6 +2,7 @@ package podnet
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -125,5 +126,24 @@ func TestMigrateLeases(t *testing.T) {
 	}
 	if _, err := os.Stat(old); !os.IsNotExist(err) {
 		t.Errorf("the old lease directory is still there (%v)", err)
+	}
+}
+
+func TestAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		subnet string
+		want   int
+	}{
+		{"10.0.0.0/30", 1},
+		{"10.0.0.0/31", 0},
+		{"10.0.0.0/32", 0},
+		{"10.88.0.0/24", 253},
+		{"10.88.0.0/21", 2045},
+		{"fd00::/126", 2},
+		{"fd00::/64", math.MaxInt},
+	} {
+		if got := Addresses(netip.MustParsePrefix(tc.subnet)); got != tc.want {
+			t.Errorf("Addresses(%s) = %d, want %d", tc.subnet, got, tc.want)
+		}
 	}
 }

@@ -444,7 +444,7 @@ func (w *worker) reconcile(ctx context.Context) (wait time.Duration, finished bo
 		w.adopt(ctx)
 	}
 	now := time.Now()
-	if w.start == nil || !w.sandbox.running() {
+	if w.needsSetup() {
 		if now.Before(w.setupNext) {
 			return w.setupNext.Sub(now), false
 		}
@@ -509,6 +509,14 @@ func (x *ctr) backingOff() {
 		x.waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff",
 			Message: fmt.Sprintf("back-off restarting failed container %s", x.spec.Name)}
 	}
+}
+
+// needsSetup says whether the pod lacks its volumes, its sandbox or its
+// address. The address comes last and may fail alone (no address left,
+// say): the sandbox then runs, but no container may start before the pod
+// has its address.
+func (w *worker) needsSetup() bool {
+	return w.start == nil || !w.sandbox.running() || (w.p.cfg.Network != nil && !w.ip.IsValid())
 }
 
 // setup makes what the pod's containers need: its volumes, its sandbox and
