@@ -48,7 +48,7 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	n := benchPods(b)
 	cp := controlplane.StartTest(b)
 	image := daemontest.PushBusybox(b)
-	node := startNode(b, cp, "troupe-bench", 9)
+	node := startNode(b, cp, "troupe-bench", 9, 21)
 	ctx := context.Background()
 	kube := cp.Client
 	// The image is in the store before the clock starts: pulls are not
@@ -68,12 +68,14 @@ func BenchmarkScaleDeployment(b *testing.B) {
 		}},
 	})
 	b.ResetTimer()
+	cpu := sampleCPU()
 	start := time.Now()
 	scaleDeployment(b, cp, "bench", int32(n))
 	// Polled rather than watched: a list every 200ms costs the API server
 	// little next to 1000 pods' writes, and cannot lose an event.
 	type times struct{ bound, running time.Time }
 	pods := map[string]*times{}
+	addrs := map[string]string{} // pod by address
 	running := 0
 	deadline := time.Now().Add(10 * time.Minute)
 	for running < n {
@@ -99,11 +101,18 @@ func BenchmarkScaleDeployment(b *testing.B) {
 			if t.running.IsZero() && p.Status.Phase == corev1.PodRunning {
 				t.running = now
 				running++
+				if holder, taken := addrs[p.Status.PodIP]; taken || p.Status.PodIP == "" {
+					b.Errorf("pod %s is Running with address %q, that of %q", p.Name, p.Status.PodIP, holder)
+				}
+				addrs[p.Status.PodIP] = p.Name
 			}
 		}
 	}
 	total := time.Since(start)
 	b.StopTimer()
+	used := cpu.until(sampleCPU())
+	b.Logf("scale to %d: %v", n, used)
+	b.ReportMetric(used.busy.Seconds()*1000/float64(n), "cpu-ms/pod")
 	var toBind, toRun []time.Duration
 	var lastBound time.Time
 	for _, t := range pods {
@@ -125,13 +134,17 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	b.ReportMetric(time.Since(gone).Seconds(), "s-to-scale-to-0")
 
 	// The same pods through troupe's API directly.
-	b.ReportMetric(directPods(b, node, image, n).Seconds(), "s-troupe-direct")
+	took, used := directPods(b, node, image, n)
+	b.ReportMetric(took.Seconds(), "s-troupe-direct")
+	b.ReportMetric(used.busy.Seconds()*1000/float64(n), "cpu-ms/pod-direct")
+	b.Logf("%d pods through troupe directly: %v", n, used)
 }
 
 // directPods starts n pods through troupe's API as the agent does (a
 // sandbox, its address on a pod network, a container joining it), all at
-// once, and returns the time until all run; it removes them after.
-func directPods(b *testing.B, node *testNode, image string, n int) time.Duration {
+// once, and returns the time until all run and the CPU it took; it
+// removes them after.
+func directPods(b *testing.B, node *testNode, image string, n int) (time.Duration, cpuWindow) {
 	ctx := context.Background()
 	cli := node.d.Client
 	network, err := podnet.New(podnet.Config{Name: "troupe-direct", Bridge: node.bridge + "d",
@@ -140,6 +153,7 @@ func directPods(b *testing.B, node *testNode, image string, n int) time.Duration
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { runIP("link", "del", node.bridge+"d") })
+	cpu := sampleCPU()
 	took := allAtOnce(b, n, "direct pods", func(i int) error {
 		id := fmt.Sprintf("direct-%d", i)
 		pid, err := startSandbox(ctx, cli, image, id)
@@ -151,6 +165,7 @@ func directPods(b *testing.B, node *testNode, image string, n int) time.Duration
 		}
 		return startJoined(ctx, cli, image, id)
 	})
+	used := cpu.until(sampleCPU())
 	var wg sync.WaitGroup
 	cs, _ := cli.List(ctx)
 	for _, c := range cs {
@@ -162,7 +177,7 @@ func directPods(b *testing.B, node *testNode, image string, n int) time.Duration
 		}
 	}
 	wg.Wait()
-	return took
+	return took, used
 }
 
 func median(ds []time.Duration) time.Duration { return percentile(ds, 0.5) }
