@@ -75,8 +75,10 @@
 // the supervisor, for its view: the init pid comes from that record, never
 // from /proc, and a container that does not run (or is still starting) is
 // refused. The runtime checks again, as its init enters the namespaces,
-// that the pid is still that container's init. Such a start claims no warm
-// pool's container.
+// that the pid is still that container's init. A join may name a namespace
+// file by its path instead (a pod's namespaces pinned by bind mounts): no
+// actor is asked, and the runtime checks the file right before the start.
+// Such a start claims no warm pool's container.
 //
 // # Checkpoints
 //

@@ -359,7 +359,8 @@ const joinTimeout = 10 * time.Second
 // joins from that container's actor (through the books, which know them
 // all): its record, not a pid read from /proc, which another process could
 // have by now. The runtime checks again that the pid is still that
-// container's init when its own init enters the namespaces.
+// container's init when its own init enters the namespaces. A namespace
+// file needs no pid: the runtime checks the file itself.
 func resolveJoin(ctx context.Context, root *actor.RootContext, books *actor.PID, join map[runtime.Namespace]string) ([]runtime.Join, error) {
 	timeout := joinTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -368,7 +369,12 @@ func resolveJoin(ctx context.Context, root *actor.RootContext, books *actor.PID,
 	pids := make(map[string]int, len(join))
 	var joins []runtime.Join
 	for _, ns := range slices.Sorted(maps.Keys(join)) {
-		other := join[ns]
+		j := joinOf(ns, join[ns])
+		if j.Path != "" {
+			joins = append(joins, j)
+			continue
+		}
+		other := j.Container
 		pid, ok := pids[other]
 		if !ok {
 			reply, err := root.RequestFuture(books, &GetContainer{ID: other}, timeout).Result()
@@ -389,7 +395,26 @@ func resolveJoin(ctx context.Context, root *actor.RootContext, books *actor.PID,
 			pid = c.Processes[0].Pid // the init comes first
 			pids[other] = pid
 		}
-		joins = append(joins, runtime.Join{Namespace: ns, Container: other, Pid: pid})
+		j.Pid = pid
+		joins = append(joins, j)
 	}
 	return joins, nil
+}
+
+// joinOf is the join of namespace ns that value names, as a start's join
+// does (StartContainer.Join): a path names a namespace file, anything else
+// a container, whose init's pid the caller adds.
+func joinOf(ns runtime.Namespace, value string) runtime.Join {
+	if runtime.IsNamespacePath(value) {
+		return runtime.Join{Namespace: ns, Path: value}
+	}
+	return runtime.Join{Namespace: ns, Container: value}
+}
+
+// joinValue is the inverse of joinOf: what names j in a start's join.
+func joinValue(j runtime.Join) string {
+	if j.Path != "" {
+		return j.Path
+	}
+	return j.Container
 }

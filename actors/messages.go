@@ -57,9 +57,10 @@ type StartContainer struct {
 	Stdio *stdio.Options
 	// Join puts the container in namespaces of other containers of the
 	// daemon, by type: the id of the container whose namespace it joins
-	// (a pod's sandbox). Those must run (or be paused); not with
-	// Checkpoint; such a start claims no warm pool's container (those have
-	// namespaces of their own already).
+	// (a pod's sandbox), or the absolute path of a namespace file (one
+	// that starts with "/"). Those containers must run (or be paused); not
+	// with Checkpoint; such a start claims no warm pool's container (those
+	// have namespaces of their own already).
 	Join map[runtime.Namespace]string
 }
 

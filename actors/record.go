@@ -39,7 +39,8 @@ type record struct {
 	warm bool
 	// log bounds the container's log, as its start asked.
 	log containerlog.Limits
-	// join names the containers whose namespaces the start joins.
+	// join names the containers (or namespace files) whose namespaces the
+	// start joins.
 	join map[runtime.Namespace]string
 	// fromImage is the start from an image that makes the container, if
 	// so; image is the digest of the image it runs from.
@@ -99,19 +100,19 @@ func (r *record) info() api.Container {
 // what its start asked.
 func (r *record) joinInfo() *api.Join {
 	var j api.Join
-	set := func(ns runtime.Namespace, other string) {
+	set := func(ns runtime.Namespace, value string) {
 		switch ns {
 		case runtime.NetworkNamespace:
-			j.Network = other
+			j.Network = value
 		case runtime.IPCNamespace:
-			j.IPC = other
+			j.IPC = value
 		case runtime.UTSNamespace:
-			j.UTS = other
+			j.UTS = value
 		}
 	}
 	if r.ctr != nil {
 		for _, jn := range r.ctr.Joined() {
-			set(jn.Namespace, jn.Container)
+			set(jn.Namespace, joinValue(jn))
 		}
 	} else {
 		for ns, other := range r.join {

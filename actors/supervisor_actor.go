@@ -270,7 +270,9 @@ func (s *supervisorActor) deleteCheckpoint(ctx actor.Context, msg *DeleteCheckpo
 
 // checkJoin checks what a start's joins name before an actor is spawned:
 // the types, the ids, and that each container is known (its actor says
-// whether it runs, when the start asks it for its init).
+// whether it runs, when the start asks it for its init). Of a namespace
+// file only the path is checked here: the runtime checks the file right
+// before the start.
 func (s *supervisorActor) checkJoin(msg *StartContainer) error {
 	if len(msg.Join) == 0 {
 		return nil
@@ -279,24 +281,29 @@ func (s *supervisorActor) checkJoin(msg *StartContainer) error {
 		return fmt.Errorf("start container %q: a restore brings back the namespaces it had: it joins none: %w", msg.ID, errclass.InvalidArgument)
 	}
 	for _, ns := range slices.Sorted(maps.Keys(msg.Join)) {
-		other := msg.Join[ns]
+		j := joinOf(ns, msg.Join[ns])
 		switch {
 		case ns != runtime.NetworkNamespace && ns != runtime.IPCNamespace && ns != runtime.UTSNamespace:
 			return fmt.Errorf("start container %q: join: namespace %q: want %q, %q or %q: %w", msg.ID, ns,
 				runtime.NetworkNamespace, runtime.IPCNamespace, runtime.UTSNamespace, errclass.InvalidArgument)
-		case other == msg.ID:
+		case j.Path != "":
+			if err := runtime.ValidNamespacePath(j.Path); err != nil {
+				return fmt.Errorf("start container %q: join %s: %w", msg.ID, ns, err)
+			}
+			continue
+		case j.Container == msg.ID:
 			return fmt.Errorf("start container %q: join %s: a container cannot join its own namespaces: %w", msg.ID, ns, errclass.InvalidArgument)
 		}
-		if err := runtime.ValidID("container id", other); err != nil {
+		if err := runtime.ValidID("container id", j.Container); err != nil {
 			return fmt.Errorf("start container %q: join %s: %w", msg.ID, ns, err)
 		}
-		if _, ok := s.children[other]; !ok {
-			return fmt.Errorf("start container %q: join %s: %w", msg.ID, ns, s.missing(other))
+		if _, ok := s.children[j.Container]; !ok {
+			return fmt.Errorf("start container %q: join %s: %w", msg.ID, ns, s.missing(j.Container))
 		}
 	}
-	if msg.Image != nil && msg.Image.Overrides.Hostname != "" && msg.Join[runtime.UTSNamespace] != "" {
-		return fmt.Errorf("start container %q: it names a hostname but joins the UTS namespace of container %q, whose host name is that one's: %w",
-			msg.ID, msg.Join[runtime.UTSNamespace], errclass.InvalidArgument)
+	if uts, ok := msg.Join[runtime.UTSNamespace]; ok && msg.Image != nil && msg.Image.Overrides.Hostname != "" {
+		return fmt.Errorf("start container %q: it names a hostname but joins the UTS namespace %s, whose host name is not this container's: %w",
+			msg.ID, joinOf(runtime.UTSNamespace, uts).Where(), errclass.InvalidArgument)
 	}
 	return nil
 }

@@ -31,8 +31,9 @@ type Container struct {
 	// Warm says the container was claimed from a warm pool, prepared ahead,
 	// rather than started cold.
 	Warm bool `json:"warm,omitempty"`
-	// Join names the containers whose namespaces it joined at its start
-	// (StartRequest.Join), also after a daemon restart.
+	// Join names the containers (or namespace files) whose namespaces it
+	// joined at its start, as the start did (StartRequest.Join), also
+	// after a daemon restart.
 	Join *Join `json:"join,omitempty"`
 }
 
@@ -98,9 +99,9 @@ type StartRequest struct {
 	Terminal    bool         `json:"terminal,omitempty"`
 	ConsoleSize *ConsoleSize `json:"consoleSize,omitempty"`
 	// Join puts the container in namespaces of other containers of the
-	// daemon instead of new ones of its own: a pod, whose sandbox
-	// container holds the namespaces that its app containers join. Not
-	// with Checkpoint.
+	// daemon, or ones that namespace files hold, instead of new ones of
+	// its own: a pod, whose sandbox (a container, or bind mounts) holds
+	// the namespaces that its app containers join. Not with Checkpoint.
 	Join *Join `json:"join,omitempty"`
 	// ImageStart, with its Image set, starts the container from an image
 	// in the daemon's store instead of a bundle (BundlePath and Checkpoint
@@ -116,6 +117,14 @@ type StartRequest struct {
 // joined: the kernel would end every process of a joiner only with the
 // sandbox's init, not with its own.
 //
+// A field that starts with "/" is instead the path of a namespace file of
+// that type, such as /run/netns/NAME (made by `ip netns add`), another bind
+// mount of a namespace, or /proc/PID/ns/net: a pod manager may hold a pod's
+// namespaces itself, with no sandbox container. The path must be absolute
+// and clean (400), exist (404), and be a namespace of that type (400
+// otherwise, naming what it is); the namespace is its owner's to keep.
+// Fields may mix paths and ids.
+//
 // A container that joins a UTS namespace has that namespace's host name:
 // its start from an image names none (400 with "hostname"), and a bundle
 // whose config.json sets hostname or domainname is refused (400), as are a
@@ -124,9 +133,10 @@ type StartRequest struct {
 // namespace of its own, which has no privilege over the namespaces it would
 // join. Such a start is cold: it claims no warm pool's container.
 //
-// The namespaces are the kernel's, kept while any process is in them: a
-// joiner keeps running, in the same namespaces, when the container it
-// joined stops or is deleted; only a start that joins it then is refused.
+// The namespaces are the kernel's, kept while any process (or bind mount)
+// holds them: a joiner keeps running, in the same namespaces, when the
+// container it joined stops or is deleted; only a start that joins it then
+// is refused.
 type Join struct {
 	Network string `json:"network,omitempty"`
 	IPC     string `json:"ipc,omitempty"`

@@ -68,11 +68,14 @@
 // "sandbox", "ipc": "sandbox", "uts": "sandbox"}}, from a bundle or an
 // image. The container joined must be running or paused: 404 if unknown,
 // 409 if stopped or still starting; joining itself, "pid", a hostname, or a
-// restore is 400. A joiner shares the host name of the UTS namespace it
-// joined; it keeps running in its namespaces when the container it joined
-// stops or is deleted (the kernel keeps a namespace while a process is in
-// it), and cannot be checkpointed (409). Its [Container] view names what
-// it joined (Join).
+// restore is 400. A value that starts with "/" is the path of a namespace
+// file instead ({"network": "/run/netns/pod1"}, a bind mount that holds the
+// namespace with no process): 400 if not absolute and clean, or not a
+// namespace of that type; 404 if missing. A joiner shares the host name of
+// the UTS namespace it joined; it keeps running in its namespaces when the
+// container it joined stops or is deleted (the kernel keeps a namespace
+// while a process is in it), and cannot be checkpointed (409). Its
+// [Container] view names what it joined (Join), as the start did.
 //
 // # Processes
 //

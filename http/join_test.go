@@ -4,15 +4,18 @@ import (
 	"fmt"
 	nethttp "net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/internal/testutil"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/image/registrytest"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
 
 // probe is a joiner's init: it prints its host name and what the sandbox's
@@ -168,4 +171,106 @@ func TestJoin(t *testing.T) {
 		}
 		want(t, "join the deleted sandbox", e.do("POST", "/containers/late", fmt.Sprintf(`{"bundlePath": %q, %s}`, app, all)), 404, "sandbox")
 	})
+}
+
+// sameNamespace reports whether the namespace links or files a and b lead
+// to the same namespace (device and inode).
+func sameNamespace(t *testing.T, a, b string) bool {
+	t.Helper()
+	var sa, sb unix.Stat_t
+	if err := unix.Stat(a, &sa); err != nil {
+		t.Fatalf("stat %s: %v", a, err)
+	}
+	if err := unix.Stat(b, &sb); err != nil {
+		t.Fatalf("stat %s: %v", b, err)
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}
+
+// TestJoinPath: a pod whose namespaces no container holds, bind mounts
+// do (as a Kubernetes node agent pins them). Containers from a bundle and
+// from an image join them by path, alone or beside a container's: they are
+// in those namespaces, have that UTS namespace's host name, and their view
+// names the paths as given. What is not a namespace file of the type named
+// is refused.
+func TestJoinPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{images: true})
+	pinned := linuxtest.PinNamespaces(t, "pinned")
+	reg := registrytest.Start(t, registrytest.Config{})
+	ref := reg.Host() + "/busybox:1"
+	registrytest.Push(t, ref, v1.Config{Cmd: []string{"sleep", "300"}}, registrytest.TarDir(t, e.rig.Rootfs))
+	if a := e.pull(fmt.Sprintf(`{"reference": %q}`, ref)); a.status != nethttp.StatusOK || a.last().Image == nil {
+		t.Fatalf("pull: %d %s", a.status, a.err.body)
+	}
+	sandbox := e.startContainer("sandbox", e.bundle("sandbox", "sleep", "300"))
+	spid := sandbox.Processes[0].Pid
+	hostname := []string{"sh", "-c", "hostname; exec sleep 300"}
+	app := e.rig.BundleWith(t, "app", busybox.Options{Args: hostname, NoHostname: true})
+	all := fmt.Sprintf(`"join": {"network": %q, "ipc": %q, "uts": %q}`, pinned.Network, pinned.IPC, pinned.UTS)
+
+	for _, tc := range []struct {
+		name, id, body string
+		want           api.Join
+		// files are the namespace files, by /proc/PID/ns name, that the
+		// joiner's namespaces must be.
+		files map[string]string
+	}{
+		{"bundle", "app", fmt.Sprintf(`{"bundlePath": %q, %s}`, app, all),
+			api.Join{Network: pinned.Network, IPC: pinned.IPC, UTS: pinned.UTS},
+			map[string]string{"net": pinned.Network, "ipc": pinned.IPC, "uts": pinned.UTS}},
+		{"image", "img", fmt.Sprintf(`{"image": %q, "args": ["sh", "-c", "hostname; exec sleep 300"], %s}`, ref, all),
+			api.Join{Network: pinned.Network, IPC: pinned.IPC, UTS: pinned.UTS},
+			map[string]string{"net": pinned.Network, "ipc": pinned.IPC, "uts": pinned.UTS}},
+		{"mixed", "mixed", fmt.Sprintf(`{"bundlePath": %q, "join": {"network": %q, "ipc": "sandbox", "uts": %q}}`, app, pinned.Network, pinned.UTS),
+			api.Join{Network: pinned.Network, IPC: "sandbox", UTS: pinned.UTS},
+			map[string]string{"net": pinned.Network, "ipc": fmt.Sprintf("/proc/%d/ns/ipc", spid), "uts": pinned.UTS}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.sub(t)
+			var c api.Container
+			decodeBody(t, e.mustStatus(nethttp.StatusCreated, "POST", "/containers/"+tc.id, tc.body), &c)
+			t.Cleanup(func() { e.do("DELETE", "/containers/"+tc.id+"?force=true", "") })
+			if c.Join == nil || *c.Join != tc.want {
+				t.Errorf("the joiner's view says it joined %+v, want %+v", c.Join, tc.want)
+			}
+			if got := e.get(tc.id); got.Join == nil || *got.Join != tc.want {
+				t.Errorf("GET says it joined %+v", got.Join)
+			}
+			pid := c.Processes[0].Pid
+			for ns, file := range tc.files {
+				if !sameNamespace(t, fmt.Sprintf("/proc/%d/ns/%s", pid, ns), file) {
+					t.Errorf("%s namespace is not %s's", ns, file)
+				}
+			}
+			var log string
+			testutil.Eventually(t, "the joiner to print its host name", func() bool {
+				log = string(e.do("GET", "/containers/"+tc.id+"/logs", "").body)
+				return strings.Contains(log, "\n")
+			})
+			if log != "pinned\n" {
+				t.Errorf("the joiner wrote %q, want the pinned UTS namespace's host name", log)
+			}
+		})
+	}
+
+	regular := filepath.Join(t.TempDir(), "regular")
+	if err := os.WriteFile(regular, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	named := e.bundle("named", "sleep", "300") // its config.json names the host
+	start := func(bundle, join string) string {
+		return fmt.Sprintf(`{"bundlePath": %q, "join": {%s}}`, bundle, join)
+	}
+	e.run(t, []request{
+		{"relative path", "POST", "/containers/j1", start(app, `"network": "run/netns/x"`), 400, []string{"container id"}},
+		{"path not clean", "POST", "/containers/j1", start(app, `"network": "/run/netns/../netns/x"`), 400, []string{"/run/netns/../netns/x", "clean"}},
+		{"missing", "POST", "/containers/j1", start(app, fmt.Sprintf(`"network": %q`, regular+"-nosuch")), 404, []string{regular + "-nosuch", "no such file"}},
+		{"a regular file", "POST", "/containers/j1", start(app, fmt.Sprintf(`"network": %q`, regular)), 400, []string{regular, "a regular file, not a namespace file"}},
+		{"another type", "POST", "/containers/j1", start(app, `"network": "/proc/self/ns/ipc"`), 400, []string{"/proc/self/ns/ipc", "type ipc, not net"}},
+		{"restore", "POST", "/containers/j1", fmt.Sprintf(`{"checkpoint": "c1", "join": {"network": %q}}`, pinned.Network), 400, []string{"restore", "joins none"}},
+		{"bundle's hostname", "POST", "/containers/j1", start(named, fmt.Sprintf(`"uts": %q`, pinned.UTS)), 400, []string{"hostname", "UTS", pinned.UTS}},
+		{"image's hostname", "POST", "/containers/j1", fmt.Sprintf(`{"image": %q, "hostname": "h", "join": {"uts": %q}}`, ref, pinned.UTS), 400, []string{"hostname", "UTS", pinned.UTS}},
+	})
+	want(t, "GET j1", e.do("GET", "/containers/j1", ""), 404)
 }

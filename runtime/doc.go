@@ -32,6 +32,13 @@
 // namespaces, so a pid the kernel handed to another process is never
 // joined.
 //
+// A join may name a namespace file instead ([Join.Path]): a /proc/PID/ns
+// link or a bind mount of one, as a pod manager that pins a pod's
+// namespaces itself makes. The runtime checks right before the start that
+// the file is a namespace of the type named (on nsfs, and of that type by
+// the kernel's word) and joins it by that path; the namespace is its
+// owner's.
+//
 // # Errors
 //
 // Every error wraps one class ([errclass.NotFound], [errclass.AlreadyExists],

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,8 +53,8 @@ type StartOptions struct {
 	ConsoleWidth  uint16   `json:"consoleWidth,omitempty"`
 	ConsoleHeight uint16   `json:"consoleHeight,omitempty"`
 	// Join puts the container in namespaces of other running containers of
-	// the same runtime instead of new ones (a pod: the apps join the
-	// sandbox's). Not with Restore.
+	// the same runtime, or ones held by namespace files, instead of new
+	// ones (a pod: the apps join the sandbox's). Not with Restore.
 	Join []Join `json:"join,omitempty"`
 }
 
@@ -68,25 +70,70 @@ const (
 	UTSNamespace     Namespace = "uts"
 )
 
-// Join is a namespace of another container that a start joins.
+// Join is a namespace that a start joins: another container's (Container
+// and Pid), or the one a namespace file holds (Path).
 type Join struct {
 	Namespace Namespace `json:"namespace"`
 	// Container is the id of the container whose namespace it is.
-	Container string `json:"container"`
+	Container string `json:"container,omitempty"`
 	// Pid is that container's init, as the caller knows it: the runtime
 	// joins only if it still is that container's init, so that a pid the
 	// kernel reused after the init's exit is never joined.
-	Pid int `json:"pid"`
+	Pid int `json:"pid,omitempty"`
+	// Path, instead of Container and Pid, is the absolute path of a
+	// namespace file of that type: a /proc/PID/ns link, or a bind mount
+	// of one (as `ip netns add` makes), which keeps the namespace with no
+	// process in it. The namespace is its owner's, not the runtime's: the
+	// runtime checks right before the start that the file is a namespace
+	// of that type, and nothing of it after.
+	Path string `json:"path,omitempty"`
+}
+
+// Where says whose namespace j is, for messages: `of container "sandbox"`,
+// or `at "/run/netns/pod1"`.
+func (j Join) Where() string {
+	if j.Path != "" {
+		return fmt.Sprintf("at %q", j.Path)
+	}
+	return fmt.Sprintf("of container %q", j.Container)
+}
+
+// IsNamespacePath reports whether v, a value of a start's join as the API
+// takes it (api.Join), is the path of a namespace file rather than the id
+// of a container: whether it starts with "/", which no id does (ValidID).
+func IsNamespacePath(v string) bool { return strings.HasPrefix(v, "/") }
+
+// ValidNamespacePath checks what can be checked of a namespace file's path
+// without reading anything: it is absolute and clean, so that the path a
+// container's record shows is the very one that was checked and joined.
+// Whether it is a namespace file, and of which type, is the runtime's to
+// check.
+func ValidNamespacePath(p string) error {
+	switch {
+	case !filepath.IsAbs(p):
+		return fmt.Errorf("namespace file %q: not an absolute path: %w", p, errclass.InvalidArgument)
+	case strings.ContainsRune(p, 0):
+		return fmt.Errorf("namespace file %q: a path has no NUL byte: %w", p, errclass.InvalidArgument)
+	case filepath.Clean(p) != p:
+		return fmt.Errorf("namespace file %q: not a clean path (%q is): %w", p, filepath.Clean(p), errclass.InvalidArgument)
+	}
+	return nil
 }
 
 // Joins reports whether o joins a namespace of type ns.
 func (o StartOptions) Joins(ns Namespace) bool {
+	_, ok := o.JoinOf(ns)
+	return ok
+}
+
+// JoinOf returns o's join of the namespace of type ns, if it has one.
+func (o StartOptions) JoinOf(ns Namespace) (Join, bool) {
 	for _, j := range o.Join {
 		if j.Namespace == ns {
-			return true
+			return j, true
 		}
 	}
-	return false
+	return Join{}, false
 }
 
 // Validate checks what can be checked of o without reading anything: the
@@ -113,6 +160,16 @@ func (o StartOptions) Validate() error {
 			return fmt.Errorf("join: namespace %q named twice: %w", j.Namespace, errclass.InvalidArgument)
 		}
 		seen[j.Namespace] = true
+		if j.Path != "" {
+			if j.Container != "" || j.Pid != 0 {
+				return fmt.Errorf("join %s: names both the file %q and container %q: want one: %w",
+					j.Namespace, j.Path, j.Container, errclass.InvalidArgument)
+			}
+			if err := ValidNamespacePath(j.Path); err != nil {
+				return fmt.Errorf("join %s: %w", j.Namespace, err)
+			}
+			continue
+		}
 		if err := ValidID("container id", j.Container); err != nil {
 			return fmt.Errorf("join %s: %w", j.Namespace, err)
 		}

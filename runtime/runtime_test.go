@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -79,5 +80,54 @@ func TestWithClass(t *testing.T) {
 	}
 	if errclass.With(errclass.NotFound, nil) != nil {
 		t.Error("WithClass of nil is not nil")
+	}
+}
+
+// TestJoinJSON: a record of a join written by a daemon that knew only
+// containers' joins still reads the same, and a join of a namespace file
+// writes its path alone.
+func TestJoinJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name, json string
+		join       Join
+	}{
+		{"a container's, as an older daemon wrote it", `{"namespace":"network","container":"sandbox","pid":42}`,
+			Join{Namespace: NetworkNamespace, Container: "sandbox", Pid: 42}},
+		{"a namespace file's", `{"namespace":"uts","path":"/run/netns/pod1"}`,
+			Join{Namespace: UTSNamespace, Path: "/run/netns/pod1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got Join
+			if err := json.Unmarshal([]byte(tc.json), &got); err != nil || got != tc.join {
+				t.Errorf("decoded %+v, %v; want %+v", got, err, tc.join)
+			}
+			if data, err := json.Marshal(tc.join); err != nil || string(data) != tc.json {
+				t.Errorf("encoded %s, %v; want %s", data, err, tc.json)
+			}
+		})
+	}
+}
+
+// TestValidJoinPath: a join of a namespace file names an absolute, clean
+// path and no container; whether the file is a namespace is the runtime's
+// to check at the start.
+func TestValidJoinPath(t *testing.T) {
+	for _, tc := range []struct {
+		join Join
+		ok   bool
+	}{
+		{Join{Namespace: NetworkNamespace, Path: "/run/netns/pod1"}, true},
+		{Join{Namespace: NetworkNamespace, Path: "/nonexistent"}, true},
+		{Join{Namespace: NetworkNamespace, Path: "run/netns/pod1"}, false},
+		{Join{Namespace: NetworkNamespace, Path: "/run/netns/"}, false},
+		{Join{Namespace: NetworkNamespace, Path: "/run/./netns/pod1"}, false},
+		{Join{Namespace: NetworkNamespace, Path: "/run/netns/pod1\x00"}, false},
+		{Join{Namespace: NetworkNamespace, Path: "/run/netns/pod1", Container: "sandbox", Pid: 1}, false},
+		{Join{Namespace: "pid", Path: "/proc/1/ns/pid"}, false},
+	} {
+		err := StartOptions{BundlePath: "/b", Join: []Join{tc.join}}.Validate()
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, errclass.InvalidArgument)) {
+			t.Errorf("Validate of %+v: %v, want ok=%v", tc.join, err, tc.ok)
+		}
 	}
 }

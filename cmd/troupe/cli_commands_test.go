@@ -273,9 +273,19 @@ func TestCommands(t *testing.T) {
 			stdout: "web\n",
 		},
 		{
-			name:    "run --network host: only container:ID",
+			name: "run in pinned namespaces: a path joins the namespace file, beside a container",
+			args: []string{"run", "-d", "--name", "app", "--pull", "never", "--network", "/run/netns/pod1", "--ipc", "container:pod1",
+				"--uts", "/run/pods/pod1/uts", "busybox"},
+			calls: []call{
+				{"POST", "/containers/app", `{"image": "busybox", "pull": "never",
+					"join": {"network": "/run/netns/pod1", "ipc": "pod1", "uts": "/run/pods/pod1/uts"}}`, 201, webJSON},
+			},
+			stdout: "web\n",
+		},
+		{
+			name:    "run --network host: only container:ID or a path",
 			args:    []string{"run", "--network", "host", "busybox"},
-			stderr:  "troupe: --network \"host\": want container:ID, to join that container's namespace\n",
+			stderr:  "troupe: --network \"host\": want container:ID, to join that container's namespace, or the absolute path of a namespace file\n",
 			wantErr: true,
 		},
 		{

@@ -29,7 +29,9 @@ With --checkpoint the container is restored from that checkpoint instead of
 started fresh; CONTAINER/NAME restores another container's checkpoint under ID.
 
 --network, --ipc and --uts container:ID put the container in those
-namespaces of the running container ID instead of its own, as in a pod.`,
+namespaces of the running container ID instead of its own, as in a pod; an
+absolute path instead, such as /run/netns/NAME, joins the namespace that
+file holds.`,
 		Example: `  troupe start redis /containers/redis
   troupe start redis2 /containers/redis --checkpoint redis/before-upgrade
   troupe start app /containers/app --network container:pod1 --ipc container:pod1 --uts container:pod1`,

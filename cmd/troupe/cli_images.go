@@ -304,13 +304,15 @@ ends, its terminal hangs up); its log does.
 
 --network, --ipc and --uts container:ID put the container in those
 namespaces of the running container ID instead of its own, as in a pod
-(its host name is then ID's: not with --hostname).`,
+(its host name is then ID's: not with --hostname). An absolute path instead,
+such as /run/netns/NAME (ip netns add), joins the namespace that file holds.`,
 		Example: `  troupe run --rm 127.0.0.1:5000/busybox:1 sh -c 'echo hi; exit 3'
   troupe run -d --name web 127.0.0.1:5000/busybox:1 httpd -f -p 8080
   troupe run --name job -e MODE=batch --user 1000:1000 --memory 64m --pids-limit 100 \
       --read-only --tmpfs /tmp:size=16m --cap-drop ALL busybox sh -c 'echo hi'
   troupe run --pull never --entrypoint /bin/sleep busybox 300
-  troupe run -d --network container:pod1 --ipc container:pod1 --uts container:pod1 busybox httpd -f -p 8080`,
+  troupe run -d --network container:pod1 --ipc container:pod1 --uts container:pod1 busybox httpd -f -p 8080
+  troupe run -d --network /run/netns/pod2 busybox httpd -f -p 8080`,
 		GroupID: groupImages,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -334,9 +336,9 @@ namespaces of the running container ID instead of its own, as in a pod
 // joinFlags adds --network, --ipc and --uts (troupe run's and troupe
 // start's).
 func (r *runOptions) joinFlags(f *pflag.FlagSet) {
-	f.StringVar(&r.network, "network", "", "join the network namespace of another container, `container:ID` (a pod)")
-	f.StringVar(&r.ipc, "ipc", "", "join the IPC namespace of another container, `container:ID`")
-	f.StringVar(&r.uts, "uts", "", "join the UTS namespace (and host name) of another container, `container:ID`")
+	f.StringVar(&r.network, "network", "", "join the network namespace of another container, `container:ID` (a pod), or of a namespace file, /PATH")
+	f.StringVar(&r.ipc, "ipc", "", "join the IPC namespace of another container, `container:ID`, or of a namespace file, /PATH")
+	f.StringVar(&r.uts, "uts", "", "join the UTS namespace (and host name) of another container, `container:ID`, or of a namespace file, /PATH")
 }
 
 // join is the start's join of the namespaces --network, --ipc and --uts
@@ -345,18 +347,23 @@ func (r *runOptions) join() (*api.Join, error) {
 	var j api.Join
 	for _, f := range []struct {
 		flag, value string
-		id          *string
+		field       *string
 	}{{"network", r.network, &j.Network}, {"ipc", r.ipc, &j.IPC}, {"uts", r.uts, &j.UTS}} {
 		if f.value == "" {
+			continue
+		}
+		if strings.HasPrefix(f.value, "/") {
+			// A namespace file, as the API takes it: the daemon checks it.
+			*f.field = f.value
 			continue
 		}
 		id, ok := strings.CutPrefix(f.value, "container:")
 		if !ok || id == "" {
 			// A container has namespaces of its own by default; the host's
-			// are not offered.
-			return nil, fmt.Errorf("--%s %q: want container:ID, to join that container's namespace", f.flag, f.value)
+			// are not offered by name.
+			return nil, fmt.Errorf("--%s %q: want container:ID, to join that container's namespace, or the absolute path of a namespace file", f.flag, f.value)
 		}
-		*f.id = id
+		*f.field = id
 	}
 	if j == (api.Join{}) {
 		return nil, nil

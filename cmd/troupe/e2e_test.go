@@ -904,6 +904,16 @@ func testCLIAgainstDaemon(t *testing.T, args ...string) {
 		}
 	}
 	must("rm", "-f", "app")
+	// A pod whose network namespace a bind mount holds, beside web's IPC
+	// namespace: the daemon (and its engine) join the file's.
+	pinned := linuxtest.PinNamespaces(t, "pinned")
+	must("start", "app", app, "--network", pinned.Network, "--ipc", "container:web")
+	var mine, file unix.Stat_t
+	if err1, err2 := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", initOf("app")), &mine), unix.Stat(pinned.Network, &file); err1 != nil ||
+		err2 != nil || mine.Dev != file.Dev || mine.Ino != file.Ino {
+		t.Errorf("app's network namespace %d:%d (%v), %s's %d:%d (%v)", mine.Dev, mine.Ino, err1, pinned.Network, file.Dev, file.Ino, err2)
+	}
+	must("rm", "-f", "app")
 	// Checkpoint, clone from it, list and remove it.
 	must("checkpoint", "create", "web", "cp1")
 	if out := must("checkpoint", "ls", "web"); !strings.Contains(out, "cp1") {

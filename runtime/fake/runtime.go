@@ -2,6 +2,7 @@ package fake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -353,12 +354,22 @@ func (r *Runtime) remove(c *Container) {
 }
 
 // checkJoins checks the namespaces a start joins as the real runtime does:
-// each container exists, and the pid named is its init, which runs.
+// each container exists, and the pid named is its init, which runs. Of a
+// namespace file it checks only that it exists: the fake makes no
+// namespaces, and joins none.
 func (r *Runtime) checkJoins(id string, opts runtime.StartOptions) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
 	for _, j := range opts.Join {
+		if j.Path != "" {
+			if _, err := os.Stat(j.Path); errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("join %s %s: no such file: %w", j.Namespace, j.Where(), errclass.NotFound)
+			} else if err != nil {
+				return fmt.Errorf("join %s %s: %w", j.Namespace, j.Where(), err)
+			}
+			continue
+		}
 		if j.Container == id {
 			return fmt.Errorf("join %s: a container cannot join its own namespaces: %w", j.Namespace, errclass.InvalidArgument)
 		}

@@ -38,8 +38,8 @@ func (c *container) Checkpoint(ctx context.Context, dir string, o runtime.Checkp
 		// CRIU would record the namespaces as external ones, and a restore
 		// (which joins nothing) would have none to give it.
 		j := c.meta.Join[0]
-		return fmt.Errorf("checkpoint container %q: it joined the %s namespace of container %q, which a restore could not join again: %w",
-			c.ID(), j.Namespace, j.Container, errclass.FailedPrecondition)
+		return fmt.Errorf("checkpoint container %q: it joined the %s namespace %s, which a restore could not join again: %w",
+			c.ID(), j.Namespace, j.Where(), errclass.FailedPrecondition)
 	}
 	opts := &libcontainer.CriuOpts{
 		ImagesDirectory:         dir,

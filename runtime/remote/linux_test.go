@@ -306,6 +306,8 @@ func TestStartJoin(t *testing.T) {
 	}{
 		{"network", runtime.Join{Namespace: runtime.NetworkNamespace, Container: "sandbox", Pid: pid}, nil},
 		{"another pid", runtime.Join{Namespace: runtime.NetworkNamespace, Container: "sandbox", Pid: pid + 1}, errclass.FailedPrecondition},
+		{"network by path", runtime.Join{Namespace: runtime.NetworkNamespace, Path: fmt.Sprintf("/proc/%d/ns/net", pid)}, nil},
+		{"a path of another type", runtime.Join{Namespace: runtime.NetworkNamespace, Path: fmt.Sprintf("/proc/%d/ns/ipc", pid)}, errclass.InvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := cl.Start(ctx, "joiner", runtime.StartOptions{BundlePath: bundle, Join: []runtime.Join{tc.join}})

@@ -415,6 +415,10 @@ var cases = []struct {
 			{"stopped", runtime.Join{Namespace: runtime.IPCNamespace, Container: "stopped", Pid: stopped.Init().Pid()}, errclass.FailedPrecondition},
 			{"itself", runtime.Join{Namespace: runtime.IPCNamespace, Container: "joiner", Pid: pid}, errclass.InvalidArgument},
 			{"pid namespace", runtime.Join{Namespace: "pid", Container: "sandbox", Pid: pid}, errclass.InvalidArgument},
+			{"no such namespace file", runtime.Join{Namespace: runtime.NetworkNamespace, Path: "/nonexistent/troupe/ns/net"}, errclass.NotFound},
+			{"relative namespace path", runtime.Join{Namespace: runtime.NetworkNamespace, Path: "proc/self/ns/net"}, errclass.InvalidArgument},
+			{"namespace path not clean", runtime.Join{Namespace: runtime.NetworkNamespace, Path: "/proc/self/../self/ns/net"}, errclass.InvalidArgument},
+			{"a path and a container", runtime.Join{Namespace: runtime.NetworkNamespace, Path: "/proc/self/ns/net", Container: "sandbox", Pid: pid}, errclass.InvalidArgument},
 		} {
 			opts := runtime.StartOptions{BundlePath: s.Bundle, Join: []runtime.Join{tc.join}}
 			if c, err := s.Runtime.Start(context.Background(), "joiner", opts); !errors.Is(err, tc.want) {
