@@ -29,9 +29,9 @@ func newCommand() *cobra.Command {
 		Use:   "troupe-kubelet",
 		Short: "run a troupe daemon as a Kubernetes node",
 		Long: `troupe-kubelet registers a Node with the Kubernetes API server and runs the
-pods bound to it as containers of one troupe daemon: a pod is a sandbox
-container holding its network, IPC and UTS namespaces, and a container per
-pod container joining them. It serves the kubelet API (logs, exec, attach)
+pods bound to it as containers of one troupe daemon: a pod is a sandbox, its
+network, IPC and UTS namespaces held by bind mounts under --run-dir (no
+process holds them), and a container per pod container joining them. It serves the kubelet API (logs, exec, attach)
 over TLS for the API server. On SIGTERM or SIGINT it stops; the pods run on,
 and the next troupe-kubelet for the node adopts them.
 
@@ -68,8 +68,7 @@ pods' volumes are bind mounts of directories the agent fills.`,
 	f.StringVar(&o.Bridge, "bridge", o.Bridge, "the host bridge of the pod network (at most 15 characters)")
 	f.StringSliceVar(&o.CNIPluginDirs, "cni-bin-dir", o.CNIPluginDirs, "directories holding the CNI plugins bridge, host-local and loopback")
 	f.StringVar(&o.StateDir, "state-dir", o.StateDir, "directory for the pods' volumes and the pod network's leases")
-	f.StringVar(&o.RunDir, "run-dir", o.RunDir, "directory for the pods' secrets (should be on a tmpfs)")
-	f.StringVar(&o.PauseImage, "pause-image", "", "image of the pods' sandboxes (default: one made from the host's static busybox)")
+	f.StringVar(&o.RunDir, "run-dir", o.RunDir, "directory of the pods' sandboxes, their namespaces held by mounts (should be on a tmpfs)")
 	f.IntVar(&o.MaxPods, "max-pods", o.MaxPods, "the node's pod capacity")
 	f.StringArrayVar(&o.Taints, "register-with-taints", nil, "a taint KEY[=VALUE]:EFFECT put on the node at registration (repeatable)")
 	f.DurationVar(&o.Backoff, "restart-backoff", o.Backoff, "delay before the second restart of a container that exited; it doubles with each further one")

@@ -57,12 +57,10 @@ type Options struct {
 	// CNIPluginDirs hold the CNI plugins (bridge, host-local, loopback).
 	CNIPluginDirs []string
 	// StateDir holds what the agent keeps on disk (pods' volumes, the pod
-	// network's address leases); RunDir what must not reach a disk (the
-	// pods' secrets): it should be on a tmpfs.
+	// network's address leases); RunDir what must not outlive the boot,
+	// the pods' sandboxes (their namespaces, held by mounts): it should
+	// be on a tmpfs.
 	StateDir, RunDir string
-	// PauseImage is the image of the pods' sandboxes; empty: one made from
-	// the host's static busybox.
-	PauseImage string
 	// MaxPods is the node's pod capacity, at most the pod addresses
 	// PodCIDR has.
 	MaxPods int

@@ -24,6 +24,7 @@ import (
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
+	"github.com/troupe-run/troupe/kubelet/internal/podns"
 	"github.com/troupe-run/troupe/kubelet/internal/podvolumes"
 )
 
@@ -112,6 +113,14 @@ func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet,
 			if err := vm.Remove(uid); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
+		}
+		sandboxes := &podns.Manager{Dir: filepath.Join(o.RunDir, "sandboxes")}
+		ids, err := sandboxes.List()
+		for _, id := range ids {
+			err = errors.Join(err, sandboxes.Remove(id))
+		}
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
 		}
 		// The bridge is the node's; nothing removes it but its owner.
 		runIP("link", "del", n.bridge)
@@ -271,7 +280,7 @@ func ready(p *corev1.Pod) bool {
 
 // leftovers lists what is left on the node of the pods it ran: troupe
 // containers, cgroups under its cgroup parent, mounts under its daemon's
-// directory, and pod network leases.
+// directory, sandboxes, and pod network leases.
 func (n *testNode) leftovers(t testing.TB) []string {
 	var left []string
 	cs, err := n.d.Client.List(context.Background())
@@ -299,6 +308,10 @@ func (n *testNode) leftovers(t testing.TB) []string {
 		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], n.d.Dir+"/") {
 			left = append(left, "mount "+f[4])
 		}
+	}
+	sandboxes, _ := filepath.Glob(filepath.Join(n.d.Dir, "kubelet-run", "sandboxes", "*"))
+	for _, s := range sandboxes {
+		left = append(left, "sandbox "+filepath.Base(s))
 	}
 	leases, _ := filepath.Glob(filepath.Join(n.d.Dir, "kubelet", "network", "leases", "*", "*", "*.*.*.*"))
 	for _, l := range leases {

@@ -18,22 +18,21 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/troupe-run/troupe/kubelet/internal/kubeletapi"
-	"github.com/troupe-run/troupe/kubelet/internal/pause"
 	"github.com/troupe-run/troupe/kubelet/internal/podnet"
+	"github.com/troupe-run/troupe/kubelet/internal/podns"
 	"github.com/troupe-run/troupe/kubelet/internal/podspec"
 	"github.com/troupe-run/troupe/kubelet/internal/podvolumes"
 	"github.com/troupe-run/troupe/kubelet/internal/provider"
 )
 
 // parts are the pieces of the node the provider is given: the pod
-// network, the sandbox image, the pods' volumes and specs.
+// network, the pods' sandboxes, volumes and specs.
 type parts struct {
 	o       Options
 	log     *slog.Logger
 	troupe  *client.Client
 	kube    kubernetes.Interface
 	network *podnet.Network
-	pause   string
 }
 
 func newParts(ctx context.Context, o Options, log *slog.Logger, kube kubernetes.Interface, troupe *client.Client) (*parts, error) {
@@ -50,13 +49,14 @@ func newParts(ctx context.Context, o Options, log *slog.Logger, kube kubernetes.
 	if err != nil {
 		return nil, err
 	}
-	ref := o.PauseImage
-	if ref == "" {
-		if ref, err = pause.Ensure(ctx, troupe); err != nil {
-			return nil, fmt.Errorf("sandbox image: %w", err)
-		}
-	}
-	return &parts{o: o, log: log, troupe: troupe, kube: kube, network: network, pause: ref}, nil
+	return &parts{o: o, log: log, troupe: troupe, kube: kube, network: network}, nil
+}
+
+// sandboxes are the pods' sandboxes; on an IPv4 pod network their
+// interfaces get no IPv6.
+func (p *parts) sandboxes() *podns.Manager {
+	subnet, err := netip.ParsePrefix(p.o.PodCIDR)
+	return &podns.Manager{Dir: filepath.Join(p.o.RunDir, "sandboxes"), NoIPv6: err == nil && subnet.Addr().Is4()}
 }
 
 // providerConfig is the provider's configuration, with the listers
@@ -68,8 +68,9 @@ func (p *parts) providerConfig(pc nodeutil.ProviderConfig) provider.Config {
 	}
 	return provider.Config{
 		Troupe: p.troupe, NodeIP: p.o.NodeIP, Pods: pc.Pods,
-		Network: p.network,
-		Sandbox: func(pod *corev1.Pod) (api.StartRequest, error) { return podspec.Sandbox(pod, p.pause) },
+		Network:   p.network,
+		Sandboxes: p.sandboxes(),
+		Hostname:  podspec.SandboxHostname,
 		Prepare: func(ctx context.Context, pod *corev1.Pod) (provider.Starter, error) {
 			vols, err := volumes.Prepare(ctx, pod)
 			if err != nil {
@@ -86,7 +87,7 @@ func (p *parts) providerConfig(pc nodeutil.ProviderConfig) provider.Config {
 				}
 				secrets = append(secrets, s)
 			}
-			return func(c *corev1.Container, sandbox string, ip netip.Addr) (api.StartRequest, error) {
+			return func(c *corev1.Container, sandbox podns.Sandbox, ip netip.Addr) (api.StartRequest, error) {
 				var ips []string
 				if ip.IsValid() {
 					ips = []string{ip.String()}
@@ -99,7 +100,7 @@ func (p *parts) providerConfig(pc nodeutil.ProviderConfig) provider.Config {
 				if err != nil {
 					return api.StartRequest{}, err
 				}
-				return podspec.Container(pod, c, podspec.Options{SandboxID: sandbox, Volumes: vols, EtcHosts: hosts, Auth: auth})
+				return podspec.Container(pod, c, podspec.Options{Sandbox: sandbox.Join(), Volumes: vols, EtcHosts: hosts, Auth: auth})
 			}, nil
 		},
 		Check: func(pod *corev1.Pod, c *corev1.Container, started api.Container) error {

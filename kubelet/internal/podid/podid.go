@@ -3,10 +3,10 @@
 // no labels, so after a restart the agent finds its pods' containers by
 // parsing the ids the daemon lists.
 //
-// A pod's sandbox, the container holding its network, IPC and UTS
-// namespaces, is "k8s_<pod uid>"; its container NAME is
-// "k8s_<pod uid>_<NAME>" (init containers included: names are unique
-// within a pod). A pod uid is 36 characters and a container name a DNS
+// A pod's container NAME is "k8s_<pod uid>_<NAME>" (init containers
+// included: names are unique within a pod). "k8s_<pod uid>" was the pod's
+// sandbox container when the agent ran one: Parse still takes it, so that
+// one left by an earlier agent is collected. A pod uid is 36 characters and a container name a DNS
 // label of at most 63, so an id fits troupe's 128.
 package podid
 
@@ -20,14 +20,11 @@ import (
 // are not the agent's.
 const Prefix = "k8s_"
 
-// Sandbox is the id of the pod's sandbox container.
-func Sandbox(pod types.UID) string { return Prefix + string(pod) }
-
 // Container is the id of the pod's container named name.
 func Container(pod types.UID, name string) string { return Prefix + string(pod) + "_" + name }
 
-// Parse splits an id made by Sandbox or Container. name is empty for a
-// sandbox; ok is false for an id the agent did not make.
+// Parse splits an id made by Container, or an earlier agent's sandbox
+// (name empty); ok is false for an id the agent did not make.
 func Parse(id string) (pod types.UID, name string, ok bool) {
 	rest, found := strings.CutPrefix(id, Prefix)
 	if !found || rest == "" {

@@ -14,7 +14,7 @@ func TestParse(t *testing.T) {
 		name string
 		ok   bool
 	}{
-		{Sandbox(uid), uid, "", true},
+		{"k8s_" + string(uid), uid, "", true},
 		{Container(uid, "web"), uid, "web", true},
 		{Container(uid, "a-b.c"), uid, "a-b.c", true},
 		{"box", "", "", false},

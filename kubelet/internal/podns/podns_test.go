@@ -1,6 +1,7 @@
 package podns
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,5 +161,30 @@ func TestBadIDs(t *testing.T) {
 		if err := m.Remove(id); err == nil {
 			t.Errorf("Remove(%q) = nil", id)
 		}
+	}
+}
+
+// TestNoIPv6: with NoIPv6, an interface that comes into the sandbox gets
+// no IPv6, and its loopback keeps ::1; without it, the interface has IPv6.
+func TestNoIPv6(t *testing.T) {
+	for _, tc := range []struct {
+		noIPv6 bool
+		want   string
+	}{{true, "1"}, {false, "0"}} {
+		t.Run(fmt.Sprint("NoIPv6=", tc.noIPv6), func(t *testing.T) {
+			m := newManager(t)
+			m.NoIPv6 = tc.noIPv6
+			sb, err := m.Make("pod", "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			in(t, sb, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+			if got := strings.TrimSpace(in(t, sb, "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6")); got != tc.want {
+				t.Errorf("eth0's disable_ipv6 = %s, want %s", got, tc.want)
+			}
+			if got := in(t, sb, "ip", "-6", "addr", "show", "dev", "lo"); !strings.Contains(got, "::1/128") {
+				t.Errorf("lo has no ::1: %q", got)
+			}
+		})
 	}
 }

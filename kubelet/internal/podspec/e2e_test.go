@@ -18,8 +18,8 @@ import (
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/http/client"
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
-	"github.com/troupe-run/troupe/kubelet/internal/pause"
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
+	"github.com/troupe-run/troupe/kubelet/internal/podns"
 	"github.com/troupe-run/troupe/kubelet/internal/podspec"
 	"github.com/troupe-run/troupe/kubelet/internal/podvolumes"
 	"github.com/troupe-run/troupe/runtime/image/registrytest"
@@ -63,7 +63,7 @@ func exec(ctx context.Context, t *testing.T, cl *client.Client, id string, uid i
 }
 
 // TestPod runs a pod of two containers through podspec, podvolumes and
-// pause on a real daemon, from an image in a local registry: an emptyDir
+// podns on a real daemon, from an image in a local registry: an emptyDir
 // they share, a configMap and a secret volume, runAsUser 1000.
 func TestPod(t *testing.T) {
 	registrytest.RequireBinary(t)
@@ -110,30 +110,28 @@ func TestPod(t *testing.T) {
 		},
 	}
 
-	ref, err := pause.Ensure(ctx, d.Client)
-	if err != nil {
-		t.Fatal(err)
-	}
 	vols, err := vm.Prepare(ctx, pod)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = vm.Remove(pod.UID) })
-	sandbox := podid.Sandbox(pod.UID)
-	sreq, err := podspec.Sandbox(pod, ref)
+	sandboxes := &podns.Manager{Dir: filepath.Join(d.Dir, "kubelet-sandboxes")}
+	hostname, err := podspec.SandboxHostname(pod)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Client.Start(ctx, sandbox, sreq); err != nil {
+	sandbox, err := sandboxes.Make(string(pod.UID), hostname)
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = sandboxes.Remove(string(pod.UID)) })
 	hosts, err := vm.WriteEtcHosts(pod.UID, podspec.EtcHosts(pod, []string{"10.88.0.7"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		req, err := podspec.Container(pod, c, podspec.Options{SandboxID: sandbox, Volumes: vols, EtcHosts: hosts})
+		req, err := podspec.Container(pod, c, podspec.Options{Sandbox: sandbox.Join(), Volumes: vols, EtcHosts: hosts})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,12 +183,15 @@ func TestPod(t *testing.T) {
 	}
 
 	// Deleting the pod leaves nothing: no container, no volume.
-	for _, id := range []string{writer, reader, sandbox} {
+	for _, id := range []string{writer, reader} {
 		if err := d.Client.Delete(ctx, id, true); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := vm.Remove(pod.UID); err != nil {
+		t.Fatal(err)
+	}
+	if err := sandboxes.Remove(string(pod.UID)); err != nil {
 		t.Fatal(err)
 	}
 	if cs, err := d.Client.List(ctx); err != nil || len(cs) != 0 {

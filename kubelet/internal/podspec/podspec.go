@@ -56,19 +56,14 @@ func Hostname(pod *corev1.Pod) string {
 	return h
 }
 
-// Sandbox is the start of the pod's sandbox: a container of pauseImage
-// that holds the pod's network, IPC and UTS namespaces (and so its host
-// name) for its containers to join. A pod that cannot run at all
-// (CheckPod) is an error.
-func Sandbox(pod *corev1.Pod, pauseImage string) (api.StartRequest, error) {
+// SandboxHostname is the host name of the pod's sandbox, which holds its
+// network, IPC and UTS namespaces for its containers to join. A pod that
+// cannot run at all (CheckPod) is an error.
+func SandboxHostname(pod *corev1.Pod) (string, error) {
 	if err := CheckPod(pod); err != nil {
-		return api.StartRequest{}, err
+		return "", err
 	}
-	return api.StartRequest{ImageStart: api.ImageStart{
-		Image:    pauseImage,
-		Pull:     api.PullMissing,
-		Hostname: Hostname(pod),
-	}}, nil
+	return Hostname(pod), nil
 }
 
 // CheckPod refuses what of the pod's own spec troupe cannot honour.
@@ -123,9 +118,8 @@ func checkProfiles(f string, se *corev1.SELinuxOptions, sc *corev1.SeccompProfil
 
 // Options are what a container's start needs besides the pod.
 type Options struct {
-	// SandboxID is the id of the pod's sandbox, whose namespaces the
-	// container joins.
-	SandboxID string
+	// Sandbox is the pod's sandbox: the container joins its namespaces.
+	Sandbox api.Join
 	// Volumes are the pod's volumes on the host.
 	Volumes Volumes
 	// EtcHosts, if set, is the host file bound on the container's
@@ -146,7 +140,7 @@ func Container(pod *corev1.Pod, c *corev1.Container, o Options) (api.StartReques
 	if c.Image == "" {
 		return api.StartRequest{}, fieldErr(f+".image", "required")
 	}
-	if o.SandboxID == "" {
+	if o.Sandbox.Network == "" || o.Sandbox.IPC == "" || o.Sandbox.UTS == "" {
 		return api.StartRequest{}, fmt.Errorf("container %s: no sandbox to join", c.Name)
 	}
 	env, err := environment(c, f)
@@ -165,7 +159,7 @@ func Container(pod *corev1.Pod, c *corev1.Container, o Options) (api.StartReques
 		slices.Sort(env)
 	}
 	req := api.StartRequest{
-		Join:     &api.Join{Network: o.SandboxID, IPC: o.SandboxID, UTS: o.SandboxID},
+		Join:     &o.Sandbox,
 		Stdin:    c.Stdin,
 		Terminal: c.TTY,
 		ImageStart: api.ImageStart{

@@ -16,7 +16,7 @@ import (
 	"github.com/troupe-run/troupe/api"
 )
 
-func TestSandbox(t *testing.T) {
+func TestSandboxHostname(t *testing.T) {
 	long := strings.Repeat("a", 62) + "-b"
 	tests := []struct {
 		name string
@@ -29,13 +29,12 @@ func TestSandbox(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Sandbox(&tt.pod, "troupe.local/pause:1")
+			got, err := SandboxHostname(&tt.pod)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := api.StartRequest{ImageStart: api.ImageStart{Image: "troupe.local/pause:1", Pull: api.PullMissing, Hostname: tt.want}}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got %+v, want %+v", got, want)
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
 	}
@@ -44,7 +43,7 @@ func TestSandbox(t *testing.T) {
 func TestSandboxRefused(t *testing.T) {
 	p := testPod(func(p *corev1.Pod, c *corev1.Container) { p.Spec.HostNetwork = true })
 	var fe *FieldError
-	if _, err := Sandbox(p, "x"); !errors.As(err, &fe) || fe.Field != "spec.hostNetwork" {
+	if _, err := SandboxHostname(p); !errors.As(err, &fe) || fe.Field != "spec.hostNetwork" {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -95,7 +94,8 @@ func TestContainer(t *testing.T) {
 	}
 	data := filepath.Join(vol, "data")
 	vols := Volumes{"data": data, "cfg": filepath.Join(vol, "cfg")}
-	join := &api.Join{Network: "k8s_uid-1", IPC: "k8s_uid-1", UTS: "k8s_uid-1"}
+	sandbox := api.Join{Network: "/run/sb/uid-1/net", IPC: "/run/sb/uid-1/ipc", UTS: "/run/sb/uid-1/uts"}
+	join := &sandbox
 	base := func(change func(r *api.StartRequest)) api.StartRequest {
 		r := api.StartRequest{Join: join, ImageStart: api.ImageStart{Image: "reg.example/app:1", Pull: api.PullMissing,
 			Env: []string{"HOSTNAME=p"}, CPUShares: 2}}
@@ -270,7 +270,7 @@ func TestContainer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := Options{SandboxID: "k8s_uid-1", Volumes: vols}
+			o := Options{Sandbox: sandbox, Volumes: vols}
 			if tt.opts != nil {
 				tt.opts(&o)
 			}
@@ -296,7 +296,7 @@ func TestContainerFieldOfInit(t *testing.T) {
 	p := testPod(func(p *corev1.Pod, c *corev1.Container) {
 		p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "x:1", WorkingDir: "rel"}}
 	})
-	_, err := Container(p, &p.Spec.InitContainers[0], Options{SandboxID: "s"})
+	_, err := Container(p, &p.Spec.InitContainers[0], Options{Sandbox: api.Join{Network: "/n", IPC: "/i", UTS: "/u"}})
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "spec.initContainers[0].workingDir" {
 		t.Fatalf("err = %v", err)

@@ -1,7 +1,10 @@
 package podvolumes
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -26,6 +29,69 @@ func mountTmpfs(dir string, size int64, exec bool) error {
 		return fmt.Errorf("mount a tmpfs on %s: %w", dir, err)
 	}
 	return nil
+}
+
+// isMountPoint says whether something is mounted on dir, without reading
+// the mount table where the kernel can tell (openat2, Linux 5.6); a dir
+// that does not exist is not.
+func isMountPoint(dir string) (bool, error) {
+	ok, err := mountinfo.Mounted(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("is %s a mount point: %w", dir, err)
+	}
+	return ok, nil
+}
+
+// unmountVolumes unmounts what is mounted on each directory in dir (a
+// pod's volumes), as many times as it is.
+func unmountVolumes(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		for {
+			err := unix.Unmount(p, unix.UMOUNT_NOFOLLOW)
+			if err == unix.EBUSY {
+				err = unix.Unmount(p, unix.UMOUNT_NOFOLLOW|unix.MNT_DETACH)
+			}
+			if err == unix.EINVAL || err == unix.ENOENT {
+				break // nothing (more) mounted there
+			}
+			if err != nil {
+				return fmt.Errorf("unmount %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// anyMountBelow says whether a directory below dir is a mount point.
+func anyMountBelow(dir string) (bool, error) {
+	found := false
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() || p == dir {
+			return nil
+		}
+		if found, err = isMountPoint(p); err != nil {
+			return err
+		}
+		if found {
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found, err
 }
 
 // mountsUnder returns the mount points at or below dir, as this process's

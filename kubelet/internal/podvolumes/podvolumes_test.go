@@ -501,3 +501,36 @@ func BenchmarkPrepare(b *testing.B) {
 		}
 	}
 }
+
+// TestRemoveLeavesOthersMounts: a host directory that someone else
+// bind-mounted deep inside a pod's volume is unmounted by Remove, not
+// emptied.
+func TestRemoveLeavesOthersMounts(t *testing.T) {
+	m := newManager(t, secret)
+	p := pod("uid-nested", corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	vols, err := m.Prepare(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "keep"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inner := filepath.Join(vols["data"], "a", "b")
+	if err := os.MkdirAll(inner, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(host, inner, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(inner, unix.MNT_DETACH) })
+	if err := m.Remove(p.UID); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(host, "keep")); err != nil || string(data) != "mine" {
+		t.Errorf("the host directory mounted in the volume lost its file: %q, %v", data, err)
+	}
+	if ms, _ := mountsUnder(m.Dir); len(ms) != 0 {
+		t.Errorf("mounts left: %v", ms)
+	}
+}

@@ -8,10 +8,15 @@
 // what the worker last published: virtual-kubelet pushes it to the API
 // server as it changes (PodNotifier).
 //
-// The agent keeps nothing of its own on disk: after a restart it finds
-// its pods' containers by their ids (package podid), adopts those still
-// running when virtual-kubelet hands it the pods again, and deletes those
-// of pods that are gone.
+// A pod's sandbox, its network, IPC and UTS namespaces, is held by bind
+// mounts (package podns), not by a process: its containers join it by
+// path.
+//
+// The agent keeps nothing of its own on disk but the sandboxes: after a
+// restart it finds its pods' containers by their ids (package podid) and
+// their sandboxes by their uids, adopts those still running when
+// virtual-kubelet hands it the pods again, and removes those of pods
+// that are gone.
 package provider
 
 import (
@@ -33,6 +38,7 @@ import (
 	corev1listers "k8s.io/client-go/listers/core/v1"
 
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
+	"github.com/troupe-run/troupe/kubelet/internal/podns"
 )
 
 // Network gives pods their addresses: it attaches a sandbox's network
@@ -48,7 +54,7 @@ type Network interface {
 // Starter makes the start of one of a pod's containers, joining the
 // namespaces of the pod's sandbox; podIP is the pod's address, if it has
 // one.
-type Starter func(c *corev1.Container, sandboxID string, podIP netip.Addr) (api.StartRequest, error)
+type Starter func(c *corev1.Container, sandbox podns.Sandbox, podIP netip.Addr) (api.StartRequest, error)
 
 // Config is what a Provider needs.
 type Config struct {
@@ -62,8 +68,11 @@ type Config struct {
 	// Network attaches pods to the pod network; nil leaves them without
 	// one (their sandbox's namespace has only loopback).
 	Network Network
-	// Sandbox makes the start of a pod's sandbox container.
-	Sandbox func(pod *corev1.Pod) (api.StartRequest, error)
+	// Sandboxes hold the pods' namespaces.
+	Sandboxes *podns.Manager
+	// Hostname is the host name of a pod's sandbox; an error (a pod that
+	// troupe cannot run as it asks) keeps the pod from starting.
+	Hostname func(pod *corev1.Pod) (string, error)
 	// Prepare readies what a pod's containers need on the host (its
 	// volumes) and returns how to start them; it is called again after a
 	// restart of the agent and must then find its work done.
@@ -100,8 +109,8 @@ type Provider struct {
 
 // New returns a Provider; Run must be running for its pods to start.
 func New(cfg Config) (*Provider, error) {
-	if cfg.Troupe == nil || cfg.Sandbox == nil || cfg.Prepare == nil || cfg.Cleanup == nil {
-		return nil, errors.New("provider: Troupe, Sandbox, Prepare and Cleanup are required")
+	if cfg.Troupe == nil || cfg.Sandboxes == nil || cfg.Hostname == nil || cfg.Prepare == nil || cfg.Cleanup == nil {
+		return nil, errors.New("provider: Troupe, Sandboxes, Hostname, Prepare and Cleanup are required")
 	}
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = 10 * time.Second
@@ -387,9 +396,12 @@ func (p *Provider) collectOnce(ctx context.Context) error {
 			orphans[uid] = append(orphans[uid], c.ID)
 		}
 	}
-	// A pod whose containers went but whose address or volumes stayed
-	// (the agent died in between) is collected too.
-	var leftovers []string
+	// A pod whose containers went but whose sandbox, address or volumes
+	// stayed (the agent died in between) is collected too.
+	leftovers, err := p.cfg.Sandboxes.List()
+	if err != nil {
+		return err
+	}
 	if p.cfg.Network != nil {
 		attached, err := p.cfg.Network.Attached()
 		if err != nil {
@@ -419,30 +431,32 @@ func (p *Provider) collectOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// removePod deletes the containers ids of pod uid, the sandbox last, then
-// its network attachment and what Prepare made.
+// removePod deletes the containers ids of pod uid, then its network
+// attachment, its sandbox and what Prepare made.
 func (p *Provider) removePod(ctx context.Context, uid types.UID, ids []string) error {
 	var errs []error
-	sandbox := podid.Sandbox(uid)
-	netns := ""
 	for _, id := range ids {
-		if id == sandbox {
-			continue
-		}
 		if err := p.cfg.Troupe.Delete(ctx, id, true); err != nil && !errors.Is(err, errclass.NotFound) {
 			errs = append(errs, fmt.Errorf("delete %s: %w", id, err))
 		}
 	}
-	if c, err := p.cfg.Troupe.Get(ctx, sandbox); err == nil && len(c.Processes) > 0 && c.State.Status == api.Running {
-		netns = fmt.Sprintf("/proc/%d/ns/net", c.Processes[0].Pid)
+	sb, ok, err := p.cfg.Sandboxes.Get(string(uid))
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if p.cfg.Network != nil {
+		// Without its sandbox the pod's namespace is gone, and its veth
+		// with it: the address is released all the same.
+		netns := ""
+		if ok {
+			netns = sb.Network
+		}
 		if err := p.cfg.Network.Del(ctx, string(uid), netns); err != nil {
 			errs = append(errs, fmt.Errorf("detach pod %s from the network: %w", uid, err))
 		}
 	}
-	if err := p.cfg.Troupe.Delete(ctx, sandbox, true); err != nil && !errors.Is(err, errclass.NotFound) {
-		errs = append(errs, fmt.Errorf("delete %s: %w", sandbox, err))
+	if err := p.cfg.Sandboxes.Remove(string(uid)); err != nil {
+		errs = append(errs, err)
 	}
 	if err := p.cfg.Cleanup(uid); err != nil {
 		errs = append(errs, err)

@@ -2,8 +2,11 @@ package provider
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +24,7 @@ import (
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
+	"github.com/troupe-run/troupe/kubelet/internal/podns"
 )
 
 func TestMain(m *testing.M) {
@@ -34,6 +38,8 @@ type testNode struct {
 	name  string
 	image string
 	prov  *Provider
+	// sandboxes outlive a run of the provider, as the agent's do.
+	sandboxes *podns.Manager
 }
 
 // startNode starts a control plane, a troupe daemon and the provider as
@@ -42,9 +48,29 @@ func startNode(t *testing.T) *testNode {
 	t.Helper()
 	cp := controlplane.StartTest(t)
 	d := daemontest.Start(t, daemontest.Options{Name: "provider"})
-	n := &testNode{cp: cp, d: d, name: "troupe-1", image: daemontest.PushBusybox(t)}
+	n := newTestNode(t, cp, d)
 	stop := n.run(t)
 	t.Cleanup(stop)
+	return n
+}
+
+// newTestNode is node "troupe-1" of daemon d, with a busybox image pushed
+// to a local registry; its provider is not running yet.
+func newTestNode(t *testing.T, cp *controlplane.ControlPlane, d *daemontest.Daemon) *testNode {
+	t.Helper()
+	n := &testNode{cp: cp, d: d, name: "troupe-1", image: daemontest.PushBusybox(t),
+		sandboxes: &podns.Manager{Dir: filepath.Join(d.Dir, "sandboxes")}}
+	// The sandboxes of pods still running at the end, after the provider
+	// stopped: the daemon's cleanup would find them mounted.
+	t.Cleanup(func() {
+		ids, err := n.sandboxes.List()
+		for _, id := range ids {
+			err = errors.Join(err, n.sandboxes.Remove(id))
+		}
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	return n
 }
 
@@ -57,17 +83,15 @@ func (n *testNode) run(t *testing.T) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	image := n.image
 	vk, err := nodeutil.NewNode(n.name, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 		p, err := New(Config{
 			Troupe: n.d.Client, NodeIP: "127.0.0.1", Pods: pc.Pods,
-			Sandbox: func(pod *corev1.Pod) (api.StartRequest, error) {
-				return api.StartRequest{ImageStart: api.ImageStart{Image: image, Pull: api.PullMissing,
-					Entrypoint: &[]string{"sleep", "2147483647"}, Hostname: pod.Name}}, nil
-			},
+			Sandboxes: n.sandboxes,
+			Hostname:  func(pod *corev1.Pod) (string, error) { return pod.Name, nil },
 			Prepare: func(ctx context.Context, pod *corev1.Pod) (Starter, error) {
-				return func(c *corev1.Container, sandbox string, _ netip.Addr) (api.StartRequest, error) {
-					req := api.StartRequest{Join: &api.Join{Network: sandbox, IPC: sandbox, UTS: sandbox},
+				return func(c *corev1.Container, sandbox podns.Sandbox, _ netip.Addr) (api.StartRequest, error) {
+					join := sandbox.Join()
+					req := api.StartRequest{Join: &join,
 						ImageStart: api.ImageStart{Image: c.Image, Pull: api.PullMissing, Args: c.Args}}
 					if c.Command != nil {
 						req.Entrypoint = &c.Command
@@ -245,7 +269,7 @@ func TestRestartCountGrows(t *testing.T) {
 func TestAgentRestartAdoptsPods(t *testing.T) {
 	cp := controlplane.StartTest(t)
 	d := daemontest.Start(t, daemontest.Options{Name: "adopt"})
-	n := &testNode{cp: cp, d: d, name: "troupe-1", image: daemontest.PushBusybox(t)}
+	n := newTestNode(t, cp, d)
 	stop := n.run(t)
 	ctx := context.Background()
 	pods := cp.Client.CoreV1().Pods("default")
@@ -313,41 +337,58 @@ func TestDaemonRestartKeepsPods(t *testing.T) {
 	}
 }
 
-// TestSandboxDeathRemakesPod kills a running pod's sandbox: its container,
-// whose namespaces went with it, is stopped and started again in a new
-// sandbox, and counts a restart.
-func TestSandboxDeathRemakesPod(t *testing.T) {
+// TestPodSandbox runs a pod: its container joins the namespaces of the
+// pod's sandbox (bind mounts, no process), and deleting the pod removes
+// the sandbox.
+func TestPodSandbox(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
 	pods := n.cp.Client.CoreV1().Pods("default")
-	if _, err := pods.Create(ctx, pod("orphaned", n.image, corev1.RestartPolicyAlways, "sleep", "1000"), metav1.CreateOptions{}); err != nil {
+	if _, err := pods.Create(ctx, pod("boxed", n.image, corev1.RestartPolicyAlways, "sleep", "1000"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	p := n.waitPod(t, "orphaned", "running", func(p *corev1.Pod) bool {
+	p := n.waitPod(t, "boxed", "running", func(p *corev1.Pod) bool {
 		return p != nil && p.Status.Phase == corev1.PodRunning && podReady(p)
 	})
-	before, err := n.d.Client.Get(ctx, podid.Sandbox(p.UID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.d.Client.Kill(ctx, podid.Sandbox(p.UID), int(syscall.SIGKILL)); err != nil {
-		t.Fatal(err)
-	}
-	n.waitPod(t, "orphaned", "running again in a new sandbox", func(p *corev1.Pod) bool {
-		return p != nil && podReady(p) && p.Status.ContainerStatuses[0].RestartCount == 1
-	})
-	after, err := n.d.Client.Get(ctx, podid.Sandbox(p.UID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.State.Status != api.Running || after.Processes[0].Pid == before.Processes[0].Pid {
-		t.Errorf("sandbox after its death: %+v (before: pid %d)", after.State, before.Processes[0].Pid)
+	sb, ok, err := n.sandboxes.Get(string(p.UID))
+	if err != nil || !ok {
+		t.Fatalf("the pod's sandbox: %v, %v", ok, err)
 	}
 	c, err := n.d.Client.Get(ctx, podid.Container(p.UID, "c"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Join == nil || c.Join.Network != podid.Sandbox(p.UID) {
-		t.Errorf("container's joins %+v", c.Join)
+	if c.Join == nil || *c.Join != sb.Join() {
+		t.Errorf("container's joins %+v, want %+v", c.Join, sb.Join())
+	}
+	for _, ns := range []struct{ name, pinned string }{{"net", sb.Network}, {"ipc", sb.IPC}, {"uts", sb.UTS}} {
+		var in, pinned syscall.Stat_t
+		if err := syscall.Stat(fmt.Sprintf("/proc/%d/ns/%s", c.Processes[0].Pid, ns.name), &in); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Stat(ns.pinned, &pinned); err != nil {
+			t.Fatal(err)
+		}
+		if in.Ino != pinned.Ino {
+			t.Errorf("the container's %s namespace is not its sandbox's", ns.name)
+		}
+	}
+	if err := pods.Delete(ctx, "boxed", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPod(t, "boxed", "gone", func(p *corev1.Pod) bool { return p == nil })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ids, err := n.sandboxes.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sandboxes left after the pod's deletion: %v", ids)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -53,7 +53,7 @@ func (w *worker) podWithStatus() *corev1.Pod {
 			ready = false
 		}
 	}
-	sandboxReady := w.sandbox.running() && (w.p.cfg.Network == nil || w.ip.IsValid())
+	sandboxReady := w.sandbox != nil && (w.p.cfg.Network == nil || w.ip.IsValid())
 	setupMsg := ""
 	if w.setupErr != nil {
 		setupMsg = w.setupErr.Error()

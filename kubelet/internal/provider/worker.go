@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
+	"github.com/troupe-run/troupe/kubelet/internal/podns"
 )
 
 // The messages a worker takes.
@@ -51,9 +52,10 @@ type worker struct {
 	snap     *corev1.Pod // the last published pod
 	quitOnce sync.Once
 
-	pod     *corev1.Pod
-	start   Starter
-	sandbox instance
+	pod   *corev1.Pod
+	start Starter
+	// sandbox holds the pod's namespaces, once found or made.
+	sandbox *podns.Sandbox
 	// hadSandbox says the pod had a sandbox on this node, found or made:
 	// only then may it hold an address to release before a new one.
 	hadSandbox bool
@@ -93,9 +95,10 @@ type ctr struct {
 	// last is how the incarnation before the current one ended
 	// (lastState).
 	last *corev1.ContainerStateTerminated
-	// started says it ran at least once (in this agent or an earlier one).
-	started  bool
-	restarts int32
+	// started says it ran at least once (in this agent or an earlier one);
+	// mayExist that troupe may have it: not known to be unknown.
+	started, mayExist bool
+	restarts          int32
 	// waiting is why it does not run, while it does not.
 	waiting *corev1.ContainerStateWaiting
 	// next is when it may be started again; fails counts the starts and
@@ -276,14 +279,14 @@ func (w *worker) all() []*ctr { return append(append([]*ctr(nil), w.inits...), w
 func (w *worker) adopt(ctx context.Context) {
 	w.adopted = true
 	cli := w.p.cfg.Troupe
-	if c, err := cli.Get(ctx, podid.Sandbox(w.uid)); err == nil {
-		w.hadSandbox = true
-		if running(c) {
-			w.sandbox = instance{pid: c.Processes[0].Pid, started: c.Created}
-		}
+	if sb, ok, err := w.p.cfg.Sandboxes.Get(string(w.uid)); err != nil {
+		w.p.log.Warn("look for the pod's sandbox", "pod", w.namespace+"/"+w.name, "err", err)
+	} else if ok {
+		w.sandbox, w.hadSandbox = &sb, true
 	}
 	for _, x := range w.all() {
 		c, err := cli.Get(ctx, x.id)
+		x.mayExist = !errors.Is(err, errclass.NotFound)
 		if err != nil {
 			continue
 		}
@@ -338,14 +341,6 @@ func terminated(c api.Container, code int32, started, finished time.Time) *corev
 
 // exited records that the container id's init, pid, exited.
 func (w *worker) exited(ctx context.Context, id string, pid int, status *int, at time.Time) {
-	if id == podid.Sandbox(w.uid) {
-		if w.sandbox.pid == pid && pid != 0 {
-			w.p.log.Warn("pod sandbox exited; remaking the pod", "pod", w.namespace+"/"+w.name)
-			w.sandbox = instance{}
-			w.ip = netip.Addr{}
-		}
-		return
-	}
 	for _, x := range w.all() {
 		if x.id != id || !x.cur.running() || (pid != 0 && x.cur.pid != pid) {
 			continue
@@ -370,10 +365,10 @@ func (w *worker) resync(ctx context.Context) {
 		return
 	}
 	cli := w.p.cfg.Troupe
-	if w.sandbox.running() {
-		c, err := cli.Get(ctx, podid.Sandbox(w.uid))
-		if errors.Is(err, errclass.NotFound) || (err == nil && !running(c)) {
-			w.exited(ctx, podid.Sandbox(w.uid), w.sandbox.pid, nil, time.Now())
+	if w.sandbox != nil {
+		if _, ok, err := w.p.cfg.Sandboxes.Get(string(w.uid)); err == nil && !ok {
+			w.p.log.Warn("pod sandbox gone; remaking the pod", "pod", w.namespace+"/"+w.name)
+			w.sandbox, w.ip = nil, netip.Addr{}
 		}
 	}
 	for _, x := range w.all() {
@@ -516,13 +511,12 @@ func (x *ctr) backingOff() {
 // say): the sandbox then runs, but no container may start before the pod
 // has its address.
 func (w *worker) needsSetup() bool {
-	return w.start == nil || !w.sandbox.running() || (w.p.cfg.Network != nil && !w.ip.IsValid())
+	return w.start == nil || w.sandbox == nil || (w.p.cfg.Network != nil && !w.ip.IsValid())
 }
 
 // setup makes what the pod's containers need: its volumes, its sandbox and
 // its place on the pod network.
 func (w *worker) setup(ctx context.Context) error {
-	cli := w.p.cfg.Troupe
 	if w.start == nil {
 		start, err := w.p.cfg.Prepare(ctx, w.pod)
 		if err != nil {
@@ -530,8 +524,7 @@ func (w *worker) setup(ctx context.Context) error {
 		}
 		w.start = start
 	}
-	id := podid.Sandbox(w.uid)
-	if !w.sandbox.running() {
+	if w.sandbox == nil {
 		// The containers joined the namespaces of the sandbox that is
 		// gone: they go too, and start again in the new one.
 		for _, x := range w.all() {
@@ -548,23 +541,19 @@ func (w *worker) setup(ctx context.Context) error {
 				return fmt.Errorf("detach the old sandbox from the pod network: %w", err)
 			}
 		}
-		if err := cli.Delete(ctx, id, true); err != nil && !errors.Is(err, errclass.NotFound) {
-			return fmt.Errorf("delete the old sandbox: %w", err)
-		}
-		req, err := w.p.cfg.Sandbox(w.pod)
+		hostname, err := w.p.cfg.Hostname(w.pod)
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
-		c, err := cli.Start(ctx, id, req)
+		sb, err := w.p.cfg.Sandboxes.Make(string(w.uid), hostname)
 		if err != nil {
-			return fmt.Errorf("start the sandbox: %w", err)
+			return fmt.Errorf("sandbox: %w", err)
 		}
-		w.sandbox = instance{pid: c.Processes[0].Pid, started: c.Created}
-		w.hadSandbox = true
+		w.sandbox, w.hadSandbox = &sb, true
 		w.ip = netip.Addr{}
 	}
 	if w.p.cfg.Network != nil && !w.ip.IsValid() {
-		ip, err := w.p.cfg.Network.Add(ctx, string(w.uid), fmt.Sprintf("/proc/%d/ns/net", w.sandbox.pid))
+		ip, err := w.p.cfg.Network.Add(ctx, string(w.uid), w.sandbox.Network)
 		if err != nil {
 			return fmt.Errorf("attach the pod to the pod network: %w", err)
 		}
@@ -590,16 +579,20 @@ func (w *worker) startContainer(ctx context.Context, x *ctr) {
 		x.fails++
 		w.p.log.Warn("container start failed", "pod", w.namespace+"/"+w.name, "container", x.spec.Name, "reason", reason, "err", err)
 	}
-	req, err := w.start(&x.spec, podid.Sandbox(w.uid), w.ip)
+	req, err := w.start(&x.spec, *w.sandbox, w.ip)
 	if err != nil {
 		fail("CreateContainerConfigError", err)
 		return
 	}
 	cli := w.p.cfg.Troupe
-	if err := cli.Delete(ctx, x.id, true); err != nil && !errors.Is(err, errclass.NotFound) {
-		fail("CreateContainerError", fmt.Errorf("delete the last incarnation: %w", err))
-		return
+	if x.started || x.mayExist {
+		if err := cli.Delete(ctx, x.id, true); err != nil && !errors.Is(err, errclass.NotFound) {
+			fail("CreateContainerError", fmt.Errorf("delete the last incarnation: %w", err))
+			return
+		}
 	}
+	// From here on troupe may have it, whatever the start says.
+	x.mayExist = true
 	// The status says ContainerCreating meanwhile, as the kubelet's does
 	// while it pulls; one update less per pod counts at a thousand pods.
 	c, err := cli.Start(ctx, x.id, req)
@@ -680,7 +673,7 @@ func (w *worker) teardown() {
 			x.cur = instance{}
 		}
 	}
-	ids := []string{podid.Sandbox(w.uid)}
+	var ids []string
 	for _, x := range w.all() {
 		ids = append(ids, x.id)
 	}
@@ -688,7 +681,7 @@ func (w *worker) teardown() {
 		// What is left is collected later: the pod is no longer bound.
 		w.p.log.Warn("remove pod", "pod", w.namespace+"/"+w.name, "err", err)
 	}
-	w.sandbox = instance{}
+	w.sandbox = nil
 	for _, x := range w.all() {
 		x.next = time.Time{}
 		if x.ended == nil {
