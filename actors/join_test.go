@@ -8,28 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/errclass"
 	"github.com/troupe-run/troupe/runtime"
 	"github.com/troupe-run/troupe/runtime/bundle/busybox"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
 )
-
-// sameNamespace reports whether the namespace links or files a and b lead
-// to the same namespace (device and inode).
-func sameNamespace(t *testing.T, a, b string) bool {
-	t.Helper()
-	var sa, sb unix.Stat_t
-	if err := unix.Stat(a, &sa); err != nil {
-		t.Fatalf("stat %s: %v", a, err)
-	}
-	if err := unix.Stat(b, &sb); err != nil {
-		t.Fatalf("stat %s: %v", b, err)
-	}
-	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
-}
 
 // TestJoinPath: a start joins namespaces by the paths of their files, alone
 // or beside a container's, with no actor asked for a path; its view names
@@ -83,7 +67,7 @@ func TestJoinPath(t *testing.T) {
 			}
 			pid := res.Container.Processes[0].Pid
 			for ns, file := range tc.files {
-				if !sameNamespace(t, fmt.Sprintf("/proc/%d/ns/%s", pid, ns), file) {
+				if !linuxtest.SameNamespace(t, fmt.Sprintf("/proc/%d/ns/%s", pid, ns), file) {
 					t.Errorf("%s namespace is not %s's", ns, file)
 				}
 			}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/internal/testutil"
@@ -173,20 +172,6 @@ func TestJoin(t *testing.T) {
 	})
 }
 
-// sameNamespace reports whether the namespace links or files a and b lead
-// to the same namespace (device and inode).
-func sameNamespace(t *testing.T, a, b string) bool {
-	t.Helper()
-	var sa, sb unix.Stat_t
-	if err := unix.Stat(a, &sa); err != nil {
-		t.Fatalf("stat %s: %v", a, err)
-	}
-	if err := unix.Stat(b, &sb); err != nil {
-		t.Fatalf("stat %s: %v", b, err)
-	}
-	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
-}
-
 // TestJoinPath: a pod whose namespaces no container holds, bind mounts
 // do (as a Kubernetes node agent pins them). Containers from a bundle and
 // from an image join them by path, alone or beside a container's: they are
@@ -239,7 +224,7 @@ func TestJoinPath(t *testing.T) {
 			}
 			pid := c.Processes[0].Pid
 			for ns, file := range tc.files {
-				if !sameNamespace(t, fmt.Sprintf("/proc/%d/ns/%s", pid, ns), file) {
+				if !linuxtest.SameNamespace(t, fmt.Sprintf("/proc/%d/ns/%s", pid, ns), file) {
 					t.Errorf("%s namespace is not %s's", ns, file)
 				}
 			}

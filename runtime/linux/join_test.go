@@ -63,18 +63,7 @@ func TestJoin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "joiner-" + strings.ReplaceAll(tc.name, " ", "-")
-			c, err := e.rt.Start(context.Background(), id, runtime.StartOptions{
-				BundlePath: e.bundle(id, busybox.Options{NoHostname: true}), Join: tc.join})
-			if err != nil {
-				t.Fatalf("start: %v", err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-				defer cancel()
-				if err := c.Delete(ctx, true); err != nil {
-					t.Errorf("delete: %v", err)
-				}
-			})
+			c := e.startJoiner(t, id, tc.join)
 			got := e.nsLinks(c)
 			for ns := range want {
 				shared := slices.Contains(tc.shared, ns)
@@ -275,18 +264,7 @@ func TestJoinPath(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "joiner-" + strings.ReplaceAll(tc.name, " ", "-")
-			c, err := e.rt.Start(context.Background(), id, runtime.StartOptions{
-				BundlePath: e.bundle(id, busybox.Options{NoHostname: true}), Join: tc.join})
-			if err != nil {
-				t.Fatalf("start: %v", err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-				defer cancel()
-				if err := c.Delete(ctx, true); err != nil {
-					t.Errorf("delete: %v", err)
-				}
-			})
+			c := e.startJoiner(t, id, tc.join)
 			pid := c.Init().Pid()
 			for ns, file := range tc.want {
 				if got, want := nsID(t, fmt.Sprintf("/proc/%d/ns/%s", pid, ns)), nsID(t, file); got != want {
@@ -372,4 +350,23 @@ func TestJoinPathRefused(t *testing.T) {
 			e.assertGone("joiner", "")
 		})
 	}
+}
+
+// startJoiner starts container id of a plain bundle joining joins, and
+// deletes it at t's end.
+func (e *env) startJoiner(t *testing.T, id string, joins []runtime.Join) runtime.Container {
+	t.Helper()
+	c, err := e.rt.Start(context.Background(), id, runtime.StartOptions{
+		BundlePath: e.bundle(id, busybox.Options{NoHostname: true}), Join: joins})
+	if err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		defer cancel()
+		if err := c.Delete(ctx, true); err != nil {
+			t.Errorf("delete: %v", err)
+		}
+	})
+	return c
 }

@@ -1,6 +1,7 @@
 // Package procstat reads what the runtime needs of /proc/<pid>/stat: a
 // process's state and when it started, which together tell a live process
-// from a zombie and from a later process that got the same pid.
+// from a zombie and from a later process that got the same pid; and, for
+// benchmarks, its command and the CPU it used.
 package procstat
 
 import (
@@ -16,6 +17,11 @@ type Stat struct {
 	State byte
 	// StartTicks is when the process started, in clock ticks since boot.
 	StartTicks uint64
+	// Comm is the command's name, as the kernel keeps it (15 bytes).
+	Comm string
+	// CPUTicks is the CPU time the process used (user and system), and
+	// ReapedTicks that of its children it waited for, in clock ticks.
+	CPUTicks, ReapedTicks uint64
 }
 
 // Gone reports whether the process has exited: a zombie or dead one.
@@ -34,8 +40,8 @@ func parse(line string) (Stat, error) {
 	// The command, in parentheses, may hold spaces and parentheses itself:
 	// the fields that follow start after the last ')'. From the state on,
 	// the start time is the 20th of them (the line's 22nd).
-	end := strings.LastIndexByte(line, ')')
-	if end < 0 {
+	open, end := strings.IndexByte(line, '('), strings.LastIndexByte(line, ')')
+	if open < 0 || end < open {
 		return Stat{}, fmt.Errorf("proc stat %q: no command", line)
 	}
 	fields := strings.Fields(line[end+1:])
@@ -46,5 +52,14 @@ func parse(line string) (Stat, error) {
 	if err != nil {
 		return Stat{}, fmt.Errorf("proc stat %q: start time: %w", line, err)
 	}
-	return Stat{State: fields[0][0], StartTicks: start}, nil
+	// utime, stime, cutime and cstime are the 12th to 15th fields from
+	// the state on.
+	var ticks [4]uint64
+	for i, f := range fields[11:15] {
+		if ticks[i], err = strconv.ParseUint(f, 10, 64); err != nil {
+			return Stat{}, fmt.Errorf("proc stat %q: CPU times: %w", line, err)
+		}
+	}
+	return Stat{State: fields[0][0], StartTicks: start, Comm: line[open+1 : end],
+		CPUTicks: ticks[0] + ticks[1], ReapedTicks: ticks[2] + ticks[3]}, nil
 }

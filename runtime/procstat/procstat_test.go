@@ -14,10 +14,11 @@ func TestParse(t *testing.T) {
 		want  Stat
 		isErr bool
 	}{
-		{"plain", "42 (sleep) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 2144816 2322432 332 18446744073709551615 0\n",
-			Stat{State: 'S', StartTicks: 2144816}, false},
+		{"plain", "42 (sleep) S 1 42 42 0 -1 4194560 1 0 0 0 5 3 7 2 20 0 1 0 2144816 2322432 332 18446744073709551615 0\n",
+			Stat{State: 'S', StartTicks: 2144816, Comm: "sleep", CPUTicks: 8, ReapedTicks: 9}, false},
 		{"command with spaces and parens", "7 (a) b (c) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 0 0\n",
-			Stat{State: 'Z', StartTicks: 99}, false},
+			Stat{State: 'Z', StartTicks: 99, Comm: "a) b (c"}, false},
+		{"CPU time not a number", "7 (a) S 1 7 7 0 -1 0 0 0 0 0 x 0 0 0 20 0 1 0 99 0\n", Stat{}, true},
 		{"no command", "7 a S 1\n", Stat{}, true},
 		{"cut short", "7 (a) S 1 7 7\n", Stat{}, true},
 		{"start time not a number", "7 (a) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 x 0\n", Stat{}, true},

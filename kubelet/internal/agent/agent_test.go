@@ -24,8 +24,8 @@ import (
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
-	"github.com/troupe-run/troupe/kubelet/internal/podns"
 	"github.com/troupe-run/troupe/kubelet/internal/podvolumes"
+	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 func TestMain(m *testing.M) {

@@ -23,7 +23,8 @@ import (
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podnet"
-	"github.com/troupe-run/troupe/kubelet/internal/podns"
+	"github.com/troupe-run/troupe/kubelet/internal/podspec"
+	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 // benchPods is how many pods BenchmarkScaleDeployment scales to:
@@ -280,7 +281,7 @@ func allAtOnce(b *testing.B, n int, what string, f func(i int) error) time.Durat
 
 // startJoined starts container id-c in sandbox sb's namespaces.
 func startJoined(ctx context.Context, cli *client.Client, image, id string, sb podns.Sandbox) error {
-	join := sb.Join()
+	join := podspec.Join(sb)
 	_, err := cli.Start(ctx, id+"-c", api.StartRequest{Join: &join,
 		ImageStart: api.ImageStart{Image: image, Entrypoint: &[]string{"sleep", "100000"}}})
 	return err

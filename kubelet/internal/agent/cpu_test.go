@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/troupe-run/troupe/runtime/procstat"
 )
 
 // clockTick is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
@@ -25,7 +27,7 @@ type cpuSample struct {
 
 type procKey struct {
 	pid   int
-	start string
+	start uint64
 }
 
 type procCPU struct {
@@ -52,28 +54,18 @@ func sampleCPU() cpuSample {
 			}
 		}
 	}
-	paths, _ := filepath.Glob("/proc/[0-9]*/stat")
+	paths, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range paths {
-		data, err := os.ReadFile(p)
+		pid, err := strconv.Atoi(filepath.Base(p))
 		if err != nil {
 			continue
 		}
-		line := string(data)
-		open, end := strings.IndexByte(line, '('), strings.LastIndexByte(line, ')')
-		if open < 0 || end < open {
+		st, err := procstat.Read(pid) // gone since the glob: not counted
+		if err != nil {
 			continue
 		}
-		f := strings.Fields(line[end+1:])
-		if len(f) < 20 {
-			continue
-		}
-		var ticks [4]int64 // utime stime cutime cstime
-		for i, x := range f[11:15] {
-			ticks[i], _ = strconv.ParseInt(x, 10, 64)
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(line[:open]))
-		s.procs[procKey{pid, f[19]}] = procCPU{comm: line[open+1 : end],
-			own: time.Duration(ticks[0]+ticks[1]) * clockTick, reaped: time.Duration(ticks[2]+ticks[3]) * clockTick}
+		s.procs[procKey{pid, st.StartTicks}] = procCPU{comm: st.Comm,
+			own: time.Duration(st.CPUTicks) * clockTick, reaped: time.Duration(st.ReapedTicks) * clockTick}
 	}
 	return s
 }

@@ -19,10 +19,10 @@ import (
 
 	"github.com/troupe-run/troupe/kubelet/internal/kubeletapi"
 	"github.com/troupe-run/troupe/kubelet/internal/podnet"
-	"github.com/troupe-run/troupe/kubelet/internal/podns"
 	"github.com/troupe-run/troupe/kubelet/internal/podspec"
 	"github.com/troupe-run/troupe/kubelet/internal/podvolumes"
 	"github.com/troupe-run/troupe/kubelet/internal/provider"
+	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 // parts are the pieces of the node the provider is given: the pod
@@ -100,7 +100,7 @@ func (p *parts) providerConfig(pc nodeutil.ProviderConfig) provider.Config {
 				if err != nil {
 					return api.StartRequest{}, err
 				}
-				return podspec.Container(pod, c, podspec.Options{Sandbox: sandbox.Join(), Volumes: vols, EtcHosts: hosts, Auth: auth})
+				return podspec.Container(pod, c, podspec.Options{Sandbox: sandbox, Volumes: vols, EtcHosts: hosts, Auth: auth})
 			}, nil
 		},
 		Check: func(pod *corev1.Pod, c *corev1.Container, started api.Container) error {

@@ -19,11 +19,11 @@ import (
 	"github.com/troupe-run/troupe/http/client"
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
-	"github.com/troupe-run/troupe/kubelet/internal/podns"
 	"github.com/troupe-run/troupe/kubelet/internal/podspec"
 	"github.com/troupe-run/troupe/kubelet/internal/podvolumes"
 	"github.com/troupe-run/troupe/runtime/image/registrytest"
 	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
+	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 func TestMain(m *testing.M) {
@@ -131,7 +131,7 @@ func TestPod(t *testing.T) {
 	}
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		req, err := podspec.Container(pod, c, podspec.Options{Sandbox: sandbox.Join(), Volumes: vols, EtcHosts: hosts})
+		req, err := podspec.Container(pod, c, podspec.Options{Sandbox: sandbox, Volumes: vols, EtcHosts: hosts})
 		if err != nil {
 			t.Fatal(err)
 		}

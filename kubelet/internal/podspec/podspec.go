@@ -15,6 +15,7 @@ import (
 
 	"github.com/troupe-run/troupe/api"
 	"github.com/troupe-run/troupe/runtime"
+	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 // FieldError is a field of the pod that troupe cannot honour, or that is
@@ -54,6 +55,12 @@ func Hostname(pod *corev1.Pod) string {
 		h = strings.TrimRight(h[:maxHostname], "-.")
 	}
 	return h
+}
+
+// Join is the join of a troupe start that puts its container in the
+// namespaces of sandbox sb.
+func Join(sb podns.Sandbox) api.Join {
+	return api.Join{Network: sb.Network, IPC: sb.IPC, UTS: sb.UTS}
 }
 
 // SandboxHostname is the host name of the pod's sandbox, which holds its
@@ -119,7 +126,7 @@ func checkProfiles(f string, se *corev1.SELinuxOptions, sc *corev1.SeccompProfil
 // Options are what a container's start needs besides the pod.
 type Options struct {
 	// Sandbox is the pod's sandbox: the container joins its namespaces.
-	Sandbox api.Join
+	Sandbox podns.Sandbox
 	// Volumes are the pod's volumes on the host.
 	Volumes Volumes
 	// EtcHosts, if set, is the host file bound on the container's
@@ -159,7 +166,7 @@ func Container(pod *corev1.Pod, c *corev1.Container, o Options) (api.StartReques
 		slices.Sort(env)
 	}
 	req := api.StartRequest{
-		Join:     &o.Sandbox,
+		Join:     new(Join(o.Sandbox)),
 		Stdin:    c.Stdin,
 		Terminal: c.TTY,
 		ImageStart: api.ImageStart{

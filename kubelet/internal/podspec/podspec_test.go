@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 func TestSandboxHostname(t *testing.T) {
@@ -94,8 +95,8 @@ func TestContainer(t *testing.T) {
 	}
 	data := filepath.Join(vol, "data")
 	vols := Volumes{"data": data, "cfg": filepath.Join(vol, "cfg")}
-	sandbox := api.Join{Network: "/run/sb/uid-1/net", IPC: "/run/sb/uid-1/ipc", UTS: "/run/sb/uid-1/uts"}
-	join := &sandbox
+	sandbox := podns.Sandbox{Network: "/run/sb/uid-1/net", IPC: "/run/sb/uid-1/ipc", UTS: "/run/sb/uid-1/uts"}
+	join := &api.Join{Network: "/run/sb/uid-1/net", IPC: "/run/sb/uid-1/ipc", UTS: "/run/sb/uid-1/uts"}
 	base := func(change func(r *api.StartRequest)) api.StartRequest {
 		r := api.StartRequest{Join: join, ImageStart: api.ImageStart{Image: "reg.example/app:1", Pull: api.PullMissing,
 			Env: []string{"HOSTNAME=p"}, CPUShares: 2}}
@@ -296,7 +297,7 @@ func TestContainerFieldOfInit(t *testing.T) {
 	p := testPod(func(p *corev1.Pod, c *corev1.Container) {
 		p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "x:1", WorkingDir: "rel"}}
 	})
-	_, err := Container(p, &p.Spec.InitContainers[0], Options{Sandbox: api.Join{Network: "/n", IPC: "/i", UTS: "/u"}})
+	_, err := Container(p, &p.Spec.InitContainers[0], Options{Sandbox: podns.Sandbox{Network: "/n", IPC: "/i", UTS: "/u"}})
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "spec.initContainers[0].workingDir" {
 		t.Fatalf("err = %v", err)

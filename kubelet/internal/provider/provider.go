@@ -38,7 +38,7 @@ import (
 	corev1listers "k8s.io/client-go/listers/core/v1"
 
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
-	"github.com/troupe-run/troupe/kubelet/internal/podns"
+	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 // Network gives pods their addresses: it attaches a sandbox's network

@@ -24,7 +24,8 @@ import (
 	"github.com/troupe-run/troupe/kubelet/internal/controlplane"
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
-	"github.com/troupe-run/troupe/kubelet/internal/podns"
+	"github.com/troupe-run/troupe/kubelet/internal/podspec"
+	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 func TestMain(m *testing.M) {
@@ -90,7 +91,7 @@ func (n *testNode) run(t *testing.T) (stop func()) {
 			Hostname:  func(pod *corev1.Pod) (string, error) { return pod.Name, nil },
 			Prepare: func(ctx context.Context, pod *corev1.Pod) (Starter, error) {
 				return func(c *corev1.Container, sandbox podns.Sandbox, _ netip.Addr) (api.StartRequest, error) {
-					join := sandbox.Join()
+					join := podspec.Join(sandbox)
 					req := api.StartRequest{Join: &join,
 						ImageStart: api.ImageStart{Image: c.Image, Pull: api.PullMissing, Args: c.Args}}
 					if c.Command != nil {
@@ -358,8 +359,8 @@ func TestPodSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Join == nil || *c.Join != sb.Join() {
-		t.Errorf("container's joins %+v, want %+v", c.Join, sb.Join())
+	if c.Join == nil || *c.Join != podspec.Join(sb) {
+		t.Errorf("container's joins %+v, want %+v", c.Join, podspec.Join(sb))
 	}
 	for _, ns := range []struct{ name, pinned string }{{"net", sb.Network}, {"ipc", sb.IPC}, {"uts", sb.UTS}} {
 		var in, pinned syscall.Stat_t

@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/troupe-run/troupe/kubelet/internal/podid"
-	"github.com/troupe-run/troupe/kubelet/internal/podns"
+	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 // The messages a worker takes.

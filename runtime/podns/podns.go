@@ -1,8 +1,10 @@
 // Package podns makes a pod's sandbox: the network, IPC and UTS
 // namespaces its containers share, held by no process. Each namespace is
 // bind-mounted onto a file (as `ip netns add` does), which keeps it while
-// the pod lives; the containers join the namespaces by those paths, and
-// the CNI plugins attach the network one.
+// the pod lives; the containers join the namespaces by those paths (a
+// start's join takes a namespace file), and the CNI plugins attach the
+// network one. The Kubernetes node agent makes its pods' sandboxes with
+// it, and tests their namespaces to join (linuxtest.PinNamespaces).
 //
 // A sandbox container (a pause process holding the namespaces) did the
 // same at the cost of a container start per pod, and a pod's address then
@@ -22,19 +24,12 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/troupe-run/troupe/api"
 	"golang.org/x/sys/unix"
 )
 
 // Sandbox names the files of a pod's namespaces.
 type Sandbox struct {
 	Network, IPC, UTS string
-}
-
-// Join is the join of a troupe start that puts its container in the
-// sandbox's namespaces.
-func (s Sandbox) Join() api.Join {
-	return api.Join{Network: s.Network, IPC: s.IPC, UTS: s.UTS}
 }
 
 // kinds are the namespaces of a sandbox: the name of each file, as /proc
