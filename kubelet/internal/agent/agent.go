@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/troupe-run/troupe/kubelet/internal/podnet"
 	"github.com/troupe-run/troupe/kubelet/internal/provider"
@@ -189,6 +190,7 @@ func Run(ctx context.Context, o Options) error {
 			c.EventRecorder = events
 			return nil
 		},
+		nodeutil.WithPodControllerConfigOverrides(onlyBackoff),
 	}, serve...)
 	vk, err := nodeutil.NewNode(o.NodeName, func(pc nodeutil.ProviderConfig) (nodeutil.Provider, node.NodeProvider, error) {
 		prov, err = provider.New(parts.providerConfig(pc))
@@ -217,6 +219,23 @@ func Run(ctx context.Context, o Options) error {
 		err = nil
 	}
 	return err
+}
+
+// onlyBackoff leaves virtual-kubelet's pod queues only their backoff per
+// pod after a failure. Their default, client-go's controller rate limiter,
+// also spaces all pods together 100 ms apart beyond a burst of 100: the
+// 1000th new pod of a burst reached CreatePod 90 s after its binding, and
+// its status went out as late again. The API calls the queues make are
+// bounded by the client's QPS already.
+func onlyBackoff(c *node.PodControllerConfig) error {
+	backoff := func() workqueue.TypedRateLimiter[any] {
+		// client-go's per-item part of the default: 5 ms doubling to 1000 s.
+		return workqueue.NewTypedItemExponentialFailureRateLimiter[any](5*time.Millisecond, 1000*time.Second)
+	}
+	c.SyncPodsFromKubernetesRateLimiter = backoff()
+	c.DeletePodsFromKubernetesRateLimiter = backoff()
+	c.SyncPodStatusFromProviderRateLimiter = backoff()
+	return nil
 }
 
 // waitTroupe waits for the troupe daemon to answer: the agent may start

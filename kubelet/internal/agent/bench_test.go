@@ -158,6 +158,12 @@ func BenchmarkScaleDeployment(b *testing.B) {
 	b.ReportMetric(lastBound.Sub(start).Seconds(), "s-to-all-bound")
 	b.ReportMetric(median(toRun).Seconds()*1000, "ms-bound-to-running-p50")
 	b.ReportMetric(percentile(toRun, 0.95).Seconds()*1000, "ms-bound-to-running-p95")
+	bound := map[string]time.Time{}
+	seen := map[string]time.Time{}
+	for name, t := range pods {
+		bound["default/"+name], seen["default/"+name] = t.bound, t.running
+	}
+	logStages(b, filepath.Join(node.d.Dir, "agent.log"), bound, seen)
 
 	scaleDeployment(b, cp, "bench", 0)
 	gone := time.Now()
@@ -212,6 +218,56 @@ func directPods(b *testing.B, node *testNode, image string, n int) (time.Duratio
 	}
 	wg.Wait()
 	return took, used
+}
+
+// logStages logs where the pods' time from binding to Running went, from
+// the agent's "pod running" lines: virtual-kubelet's queue (binding to
+// CreatePod), the provider's stages, and the status's way back (the line
+// to the pod seen Running).
+func logStages(b *testing.B, agentLog string, bound, seen map[string]time.Time) {
+	data, err := os.ReadFile(agentLog)
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := []string{"queue", "volumes", "sandbox", "network", "start", "waited", "total", "status"}
+	stages := map[string][]time.Duration{}
+	for line := range strings.Lines(string(data)) {
+		if !strings.Contains(line, `msg="pod running"`) {
+			continue
+		}
+		f := map[string]string{}
+		for _, kv := range strings.Fields(line) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				f[k] = v
+			}
+		}
+		at, err := time.Parse(time.RFC3339Nano, f["time"])
+		if err != nil {
+			b.Fatalf("agent log line %q: %v", line, err)
+		}
+		pod := f["pod"]
+		if bound[pod].IsZero() {
+			continue
+		}
+		for _, k := range names[1:7] {
+			d, err := time.ParseDuration(f[k])
+			if err != nil {
+				b.Fatalf("agent log line %q: %s: %v", line, k, err)
+			}
+			stages[k] = append(stages[k], d)
+		}
+		total := stages["total"][len(stages["total"])-1]
+		stages["queue"] = append(stages["queue"], at.Add(-total).Sub(bound[pod]))
+		stages["status"] = append(stages["status"], seen[pod].Sub(at))
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "binding to Running, %d pods (p50 / p95 / max):", len(stages["total"]))
+	for _, k := range names {
+		ds := stages[k]
+		fmt.Fprintf(&sb, "\n  %-8s %8v %8v %8v", k, median(ds).Round(time.Millisecond),
+			percentile(ds, 0.95).Round(time.Millisecond), percentile(ds, 1).Round(time.Millisecond))
+	}
+	b.Log(sb.String())
 }
 
 func median(ds []time.Duration) time.Duration { return percentile(ds, 0.5) }

@@ -19,6 +19,9 @@ func (w *worker) publish() {
 	if !same {
 		w.p.published(pod.DeepCopy())
 	}
+	if pod.Status.Phase == corev1.PodRunning {
+		w.logStages()
+	}
 }
 
 // podWithStatus is the pod with the status the worker's state says.

@@ -72,6 +72,7 @@ type worker struct {
 	conditions map[corev1.PodConditionType]corev1.PodCondition
 	// adopted says the first look at troupe's containers is done.
 	adopted bool
+	stages  stages
 }
 
 // instance is a running container of troupe, known by its init's pid.
@@ -113,6 +114,7 @@ func newWorker(p *Provider, pod *corev1.Pod) *worker {
 		p: p, uid: pod.UID, namespace: pod.Namespace, name: pod.Name,
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		pod: pod, conditions: map[corev1.PodConditionType]corev1.PodCondition{},
+		stages: stages{created: time.Now()},
 	}
 	w.startTime = metav1.Now()
 	if pod.Status.StartTime != nil {
@@ -295,6 +297,7 @@ func (w *worker) adopt(ctx context.Context) {
 		if running(c) {
 			x.cur = instance{pid: c.Processes[0].Pid, started: c.Created}
 			x.waiting = nil
+			w.stages.told = true // an earlier agent started it
 			continue
 		}
 		if c.State.Status == api.Stopped {
@@ -518,7 +521,11 @@ func (w *worker) needsSetup() bool {
 // its place on the pod network.
 func (w *worker) setup(ctx context.Context) error {
 	if w.start == nil {
-		start, err := w.p.cfg.Prepare(ctx, w.pod)
+		var start Starter
+		err := timed(&w.stages.volumes, func() (err error) {
+			start, err = w.p.cfg.Prepare(ctx, w.pod)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("prepare volumes: %w", err)
 		}
@@ -545,7 +552,11 @@ func (w *worker) setup(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
-		sb, err := w.p.cfg.Sandboxes.Make(string(w.uid), hostname)
+		var sb podns.Sandbox
+		err = timed(&w.stages.sandbox, func() (err error) {
+			sb, err = w.p.cfg.Sandboxes.Make(string(w.uid), hostname)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
@@ -553,7 +564,11 @@ func (w *worker) setup(ctx context.Context) error {
 		w.ip = netip.Addr{}
 	}
 	if w.p.cfg.Network != nil && !w.ip.IsValid() {
-		ip, err := w.p.cfg.Network.Add(ctx, string(w.uid), w.sandbox.Network)
+		var ip netip.Addr
+		err := timed(&w.stages.network, func() (err error) {
+			ip, err = w.p.cfg.Network.Add(ctx, string(w.uid), w.sandbox.Network)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("attach the pod to the pod network: %w", err)
 		}
@@ -595,7 +610,11 @@ func (w *worker) startContainer(ctx context.Context, x *ctr) {
 	x.mayExist = true
 	// The status says ContainerCreating meanwhile, as the kubelet's does
 	// while it pulls; one update less per pod counts at a thousand pods.
-	c, err := cli.Start(ctx, x.id, req)
+	var c api.Container
+	err = timed(&w.stages.start, func() (err error) {
+		c, err = cli.Start(ctx, x.id, req)
+		return err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return
