@@ -204,18 +204,33 @@ func directPods(b *testing.B, node *testNode, image string, n int) (time.Duratio
 	b.Cleanup(func() { runIP("link", "del", node.bridge+"d") })
 	cpu := sampleCPU()
 	sandboxes := &podns.Manager{Dir: filepath.Join(node.d.Dir, "direct-sandboxes"), NoIPv6: true}
+	var mu sync.Mutex
+	stages := map[string][]time.Duration{}
 	took := allAtOnce(b, n, "direct pods", func(i int) error {
 		id := fmt.Sprintf("direct-%d", i)
+		t0 := time.Now()
 		sb, err := sandboxes.Make(id, id)
 		if err != nil {
 			return err
 		}
+		t1 := time.Now()
 		if _, err := network.Add(ctx, id, sb.Network); err != nil {
 			return err
 		}
-		return startJoined(ctx, cli, image, id, sb)
+		t2 := time.Now()
+		if err := startJoined(ctx, cli, image, id, sb); err != nil {
+			return err
+		}
+		t3 := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		for k, d := range map[string]time.Duration{"sandbox": t1.Sub(t0), "network": t2.Sub(t1), "start": t3.Sub(t2), "total": t3.Sub(t0)} {
+			stages[k] = append(stages[k], d)
+		}
+		return nil
 	})
 	used := cpu.until(sampleCPU())
+	b.Log(stageTable(fmt.Sprintf("%d pods through troupe directly", n), stages, []string{"sandbox", "network", "start", "total"}))
 	var wg sync.WaitGroup
 	cs, _ := cli.List(ctx)
 	for _, c := range cs {
@@ -272,14 +287,19 @@ func logStages(b *testing.B, agentLog string, bound, seen map[string]time.Time) 
 		stages["queue"] = append(stages["queue"], at.Add(-total).Sub(bound[pod]))
 		stages["status"] = append(stages["status"], seen[pod].Sub(at))
 	}
+	b.Log(stageTable(fmt.Sprintf("binding to Running, %d pods", len(stages["total"])), stages, names))
+}
+
+// stageTable shows the median, 95th percentile and maximum of each stage.
+func stageTable(title string, stages map[string][]time.Duration, names []string) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "binding to Running, %d pods (p50 / p95 / max):", len(stages["total"]))
+	fmt.Fprintf(&sb, "%s (p50 / p95 / max):", title)
 	for _, k := range names {
 		ds := stages[k]
 		fmt.Fprintf(&sb, "\n  %-8s %8v %8v %8v", k, median(ds).Round(time.Millisecond),
 			percentile(ds, 0.95).Round(time.Millisecond), percentile(ds, 1).Round(time.Millisecond))
 	}
-	b.Log(sb.String())
+	return sb.String()
 }
 
 func median(ds []time.Duration) time.Duration { return percentile(ds, 0.5) }
@@ -291,6 +311,24 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[min(int(q*float64(len(s))), len(s)-1)]
+}
+
+// BenchmarkDirectPods starts N pods through troupe's API as the agent does,
+// all at once, with no control plane: BenchmarkScaleDeployment's direct
+// part alone.
+func BenchmarkDirectPods(b *testing.B) {
+	n := benchPods(b)
+	image := daemontest.PushBusybox(b)
+	d := daemontest.Start(b, daemontest.Options{Name: "direct"})
+	if _, err := d.Client.PullImage(context.Background(), image, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	took, used := directPods(b, &testNode{name: "direct", d: d, bridge: fmt.Sprintf("trd%d", os.Getpid()%100000)}, image, n)
+	b.StopTimer()
+	b.ReportMetric(took.Seconds(), "s-troupe-direct")
+	b.ReportMetric(used.busy.Seconds()*1000/float64(n), "cpu-ms/pod-direct")
+	b.Logf("%d pods through troupe directly: %v", n, used)
 }
 
 // BenchmarkDirectStages starts N pods through troupe's API as the agent
