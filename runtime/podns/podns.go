@@ -13,6 +13,8 @@
 //
 // Sandboxes live under Dir, one directory per pod: net, ipc and uts.
 // They outlive the agent (the mounts stay until Remove), not the machine.
+// With Apart, their mounts are made in a mount namespace of their own,
+// not the host's (apart.go).
 package podns
 
 import (
@@ -23,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -56,11 +59,22 @@ type Manager struct {
 	// to every pod (1000 pods attached at once: about 7 s of the kernel's
 	// CPU, measured here).
 	NoIPv6 bool
+	// Apart makes the sandboxes' mounts in a mount namespace of their
+	// own, not in the host's, which every new container copies (apart.go
+	// says more); the sandboxes' paths then begin with /proc/PID/task/TID/root.
+	// Close ends what it keeps running.
+	Apart bool
+
+	mu    sync.Mutex
+	space *space
 }
 
 func (m *Manager) dir(id string) (string, error) {
 	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/\x00") {
 		return "", fmt.Errorf("podns: sandbox id %q: not a file name", id)
+	}
+	if m.Apart && !filepath.IsAbs(m.Dir) {
+		return "", fmt.Errorf("podns: Dir %q: a relative path, with Apart", m.Dir)
 	}
 	return filepath.Join(m.Dir, id), nil
 }
@@ -93,8 +107,17 @@ func (m *Manager) Make(id, hostname string) (Sandbox, error) {
 		}
 		f.Close()
 	}
-	if err := onThreadOfItsOwn(func() error { return pin(dir, hostname, m.NoIPv6) }); err != nil {
+	var s *space
+	if m.Apart {
+		if s, err = m.spaceFor(); err != nil {
+			return Sandbox{}, errors.Join(err, m.Remove(id))
+		}
+	}
+	if err := onThreadOfItsOwn(func() error { return pin(dir, hostname, m.NoIPv6, s) }); err != nil {
 		return Sandbox{}, errors.Join(fmt.Errorf("podns: make sandbox %s: %w", id, err), m.Remove(id))
+	}
+	if s != nil {
+		return sandboxIn(s.root + dir), nil
 	}
 	return sandboxIn(dir), nil
 }
@@ -106,29 +129,36 @@ func (m *Manager) Make(id, hostname string) (Sandbox, error) {
 // which stands for the whole process in /proc/PID/ns: f never runs there.
 func onThreadOfItsOwn(f func() error) error {
 	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() != unix.Getpid() {
-			done <- f()
-			return
-		}
-		// While this goroutine holds the main thread, the one it starts
-		// runs on another.
-		inner := make(chan error, 1)
-		go func() {
-			runtime.LockOSThread()
-			inner <- f()
-		}()
-		err := <-inner
-		runtime.UnlockOSThread()
-		done <- err
-	}()
+	onOwnThread(func() { done <- f() })
 	return <-done
 }
 
+// onOwnThread starts f on a goroutine locked to a thread that is not the
+// main thread, and that ends when f returns.
+func onOwnThread(f func()) {
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			f()
+			return
+		}
+		// While this goroutine holds the main thread, the one it starts
+		// locks itself to another.
+		locked := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			close(locked)
+			f()
+		}()
+		<-locked
+		runtime.UnlockOSThread()
+	}()
+}
+
 // pin runs on a thread of its own: it moves the thread to new namespaces,
-// readies them, and bind-mounts each onto its file in dir.
-func pin(dir, hostname string, noIPv6 bool) error {
+// readies them, and bind-mounts each onto its file in dir, in space s if
+// there is one.
+func pin(dir, hostname string, noIPv6 bool, s *space) error {
 	flags := 0
 	for _, k := range kinds {
 		flags |= k.flag
@@ -146,6 +176,14 @@ func pin(dir, hostname string, noIPv6 bool) error {
 		// /proc/sys/net is the opening thread's network namespace's.
 		if err := os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("turn IPv6 off for new interfaces: %w", err)
+		}
+	}
+	if s != nil {
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return fmt.Errorf("unshare the file system attributes: %w", err)
+		}
+		if err := setnsPath(s.pin, unix.CLONE_NEWNS); err != nil {
+			return err
 		}
 	}
 	self := fmt.Sprintf("/proc/self/task/%d/ns", unix.Gettid())
@@ -181,11 +219,30 @@ func loopbackUp() error {
 
 // Get returns sandbox id if it is whole: each of its files holds a
 // namespace.
+//
+// With Apart, a sandbox whose mounts are in the host's mount namespace
+// (made by a Manager without Apart) is found too.
 func (m *Manager) Get(id string) (Sandbox, bool, error) {
 	dir, err := m.dir(id)
 	if err != nil {
 		return Sandbox{}, false, err
 	}
+	if m.Apart {
+		s, err := m.spaceFor()
+		if err != nil {
+			return Sandbox{}, false, err
+		}
+		sb, ok, err := whole(s.root+dir, id)
+		if err != nil || ok {
+			return sb, ok, err
+		}
+	}
+	return whole(dir, id)
+}
+
+// whole returns the sandbox in dir if each of its files holds a
+// namespace.
+func whole(dir, id string) (Sandbox, bool, error) {
 	for _, k := range kinds {
 		ok, err := isNamespace(filepath.Join(dir, k.name))
 		if err != nil {
@@ -219,6 +276,25 @@ func (m *Manager) Remove(id string) error {
 	if err != nil {
 		return err
 	}
+	err = unpin(dir)
+	if m.Apart && err == nil {
+		var s *space
+		if s, err = m.spaceFor(); err == nil {
+			err = s.run(func() error { return unpin(dir) })
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("podns: remove sandbox %s: %w", id, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("podns: remove sandbox %s: %w", id, err)
+	}
+	return nil
+}
+
+// unpin unmounts the namespaces of the sandbox in dir, in the calling
+// thread's mount namespace.
+func unpin(dir string) error {
 	var errs []error
 	for _, k := range kinds {
 		p := filepath.Join(dir, k.name)
@@ -236,13 +312,7 @@ func (m *Manager) Remove(id string) error {
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("podns: remove sandbox %s: %w", id, err)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("podns: remove sandbox %s: %w", id, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // List returns the ids of the sandboxes under Dir, whole or not.

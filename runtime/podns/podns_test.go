@@ -6,18 +6,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
-func newManager(t *testing.T) *Manager {
+// newManager returns a Manager of sandboxes under a directory of the
+// test's; it removes them when the test ends.
+func newManager(t *testing.T, apart bool) *Manager {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: it makes namespaces and mounts")
 	}
-	m := &Manager{Dir: t.TempDir()}
+	m := &Manager{Dir: filepath.Join(t.TempDir(), "sandboxes"), Apart: apart}
 	t.Cleanup(func() {
 		ids, _ := m.List()
 		for _, id := range ids {
@@ -25,8 +28,19 @@ func newManager(t *testing.T) *Manager {
 				t.Error(err)
 			}
 		}
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
 	})
 	return m
+}
+
+// modes runs f with sandboxes mounted in the host's mount namespace, and
+// apart.
+func modes(t *testing.T, f func(t *testing.T, apart bool)) {
+	for _, apart := range []bool{false, true} {
+		t.Run(fmt.Sprint("Apart=", apart), func(t *testing.T) { f(t, apart) })
+	}
 }
 
 // inode is the inode of the namespace at path; ns files of one namespace
@@ -50,14 +64,16 @@ func in(t *testing.T, sb Sandbox, args ...string) string {
 	return string(out)
 }
 
-func TestMakeGetRemove(t *testing.T) {
-	m := newManager(t)
+func TestMakeGetRemove(t *testing.T) { modes(t, testMakeGetRemove) }
+
+func testMakeGetRemove(t *testing.T, apart bool) {
+	m := newManager(t, apart)
 	sb, err := m.Make("pod-a", "web-0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, p := range map[string]string{"net": sb.Network, "ipc": sb.IPC, "uts": sb.UTS} {
-		if filepath.Dir(p) != filepath.Join(m.Dir, "pod-a") {
+		if !strings.HasSuffix(filepath.Dir(p), filepath.Join(m.Dir, "pod-a")) {
 			t.Errorf("%s namespace at %s, not in the sandbox's directory", name, p)
 		}
 		if inode(t, p) == inode(t, "/proc/self/ns/"+name) {
@@ -105,13 +121,24 @@ func TestMakeGetRemove(t *testing.T) {
 
 // TestMakeAfterHalfMade: a sandbox left half made (a file with no
 // namespace on it) is made again.
-func TestMakeAfterHalfMade(t *testing.T) {
-	m := newManager(t)
+func TestMakeAfterHalfMade(t *testing.T) { modes(t, testMakeAfterHalfMade) }
+
+func testMakeAfterHalfMade(t *testing.T, apart bool) {
+	m := newManager(t, apart)
 	sb, err := m.Make("pod-b", "b")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Unmount(sb.UTS, unix.MNT_DETACH); err != nil {
+	unmount := func() error { return unix.Unmount(sb.UTS, unix.MNT_DETACH) }
+	if apart {
+		s, err := m.spaceFor()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uts := strings.TrimPrefix(sb.UTS, s.root)
+		unmount = func() error { return s.run(func() error { return unix.Unmount(uts, unix.MNT_DETACH) }) }
+	}
+	if err := unmount(); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := m.Get("pod-b"); ok {
@@ -128,12 +155,15 @@ func TestMakeAfterHalfMade(t *testing.T) {
 
 // TestMakeLeavesTheCallerAlone: the namespaces are entered by a thread
 // of their own, never by one that runs other goroutines afterwards.
-func TestMakeLeavesTheCallerAlone(t *testing.T) {
-	m := newManager(t)
+func TestMakeLeavesTheCallerAlone(t *testing.T) { modes(t, testMakeLeavesTheCallerAlone) }
+
+func testMakeLeavesTheCallerAlone(t *testing.T, apart bool) {
+	m := newManager(t, apart)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	tid := unix.Gettid()
 	before := inode(t, "/proc/thread-self/ns/net")
+	mnt := inode(t, "/proc/thread-self/ns/mnt")
 	host, _ := os.Hostname()
 	process := inode(t, "/proc/self/ns/net")
 	for i := range 20 {
@@ -143,6 +173,9 @@ func TestMakeLeavesTheCallerAlone(t *testing.T) {
 	}
 	if unix.Gettid() != tid || inode(t, "/proc/thread-self/ns/net") != before {
 		t.Error("Make moved the calling thread")
+	}
+	if inode(t, "/proc/thread-self/ns/mnt") != mnt || inode(t, "/proc/self/ns/mnt") != mnt {
+		t.Error("Make moved the calling thread to another mount namespace")
 	}
 	if inode(t, "/proc/self/ns/net") != process {
 		t.Error("the process (its main thread) is no longer in the host's network namespace")
@@ -172,7 +205,7 @@ func TestNoIPv6(t *testing.T) {
 		want   string
 	}{{true, "1"}, {false, "0"}} {
 		t.Run(fmt.Sprint("NoIPv6=", tc.noIPv6), func(t *testing.T) {
-			m := newManager(t)
+			m := newManager(t, true)
 			m.NoIPv6 = tc.noIPv6
 			sb, err := m.Make("pod", "h")
 			if err != nil {
@@ -186,5 +219,127 @@ func TestNoIPv6(t *testing.T) {
 				t.Errorf("lo has no ::1: %q", got)
 			}
 		})
+	}
+}
+
+// hostMounts lists the host's mount points under dir.
+func hostMounts(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var under []string
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			under = append(under, f[4])
+		}
+	}
+	return under
+}
+
+// TestApart: with Apart, the host's mount table gains one mount, the
+// space's pin, however many sandboxes there are; another Manager (the
+// agent restarted) finds them, and so does one for sandboxes made in the
+// host's mount namespace. The space holds no mount the host made before
+// it but those its files need.
+func TestApart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it makes namespaces and mounts")
+	}
+	top := t.TempDir()
+	// A tmpfs of the host's, there when the space is made (a pod's
+	// volume, say): the space must not keep it.
+	vol := filepath.Join(top, "volume")
+	if err := os.Mkdir(vol, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", vol, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(vol, unix.MNT_DETACH) })
+
+	dir := filepath.Join(top, "sandboxes")
+	// Made as a Manager without Apart did: found and removed by one with.
+	old := &Manager{Dir: dir}
+	if _, err := old.Make("old", "o"); err != nil {
+		t.Fatal(err)
+	}
+	m := &Manager{Dir: dir, Apart: true}
+	t.Cleanup(func() {
+		ids, _ := m.List()
+		for _, id := range ids {
+			m.Remove(id)
+		}
+		m.Close()
+	})
+	var made []Sandbox
+	for i := range 5 {
+		sb, err := m.Make(fmt.Sprint("pod-", i), fmt.Sprint("h", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(sb.Network, fmt.Sprintf("/proc/%d/task/", os.Getpid())) {
+			t.Errorf("sandbox %d's network namespace at %s, not in the space", i, sb.Network)
+		}
+		if got := strings.TrimSpace(in(t, sb, "hostname")); got != fmt.Sprint("h", i) {
+			t.Errorf("host name in sandbox %d = %q", i, got)
+		}
+		made = append(made, sb)
+	}
+	if got := hostMounts(t, top); len(got) != 5 || !slices.Contains(got, dir+".mnt") || !slices.Contains(got, vol) {
+		// The old sandbox's three, the volume and the pin.
+		t.Errorf("the host's mounts under the test's directory: %v; want the old sandbox's, the volume and %s.mnt", got, dir)
+	}
+	s, err := m.spaceFor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaceMounts, err := os.ReadFile(filepath.Join(filepath.Dir(s.root), "mountinfo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(spaceMounts), vol) {
+		t.Errorf("the space keeps the host's tmpfs at %s:\n%s", vol, spaceMounts)
+	}
+	if n := strings.Count(string(spaceMounts), " - nsfs "); n != 15 {
+		t.Errorf("the space holds %d namespace mounts, want 15:\n%s", n, spaceMounts)
+	}
+	if sb, ok, err := m.Get("old"); err != nil || !ok || strings.HasPrefix(sb.Network, "/proc/") {
+		t.Errorf("Get of the old sandbox = %+v, %v, %v; want it in the host's mount namespace", sb, ok, err)
+	}
+	if err := m.Remove("old"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The agent restarts: its holder goes, the sandboxes stay.
+	var inodes []uint64
+	for _, sb := range made {
+		inodes = append(inodes, inode(t, sb.Network))
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := &Manager{Dir: dir, Apart: true}
+	for i := range made {
+		sb, ok, err := again.Get(fmt.Sprint("pod-", i))
+		if err != nil || !ok {
+			t.Fatalf("after a restart, Get of sandbox %d = %v, %v", i, ok, err)
+		}
+		if inode(t, sb.Network) != inodes[i] {
+			t.Errorf("after a restart, sandbox %d is %+v (network namespace %d), was %+v (%d)", i, sb, inode(t, sb.Network), made[i], inodes[i])
+		}
+		if got := strings.TrimSpace(in(t, sb, "hostname")); got != fmt.Sprint("h", i) {
+			t.Errorf("after a restart, host name in sandbox %d = %q", i, got)
+		}
+		if err := again.Remove(fmt.Sprint("pod-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := again.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := hostMounts(t, top); len(got) != 1 || got[0] != vol {
+		t.Errorf("the host's mounts under the test's directory after all went: %v; want only the volume", got)
 	}
 }

@@ -180,6 +180,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err := parts.sandboxes.Close(); err != nil {
+			log.Warn("close the sandboxes", "err", err)
+		}
+	}()
 
 	serve, err := parts.serve(net.JoinHostPort(o.NodeIP, strconv.Itoa(o.Port)), kcfg)
 	if err != nil {

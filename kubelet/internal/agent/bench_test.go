@@ -203,7 +203,8 @@ func directPods(b *testing.B, node *testNode, image string, n int) (time.Duratio
 	}
 	b.Cleanup(func() { runIP("link", "del", node.bridge+"d") })
 	cpu := sampleCPU()
-	sandboxes := &podns.Manager{Dir: filepath.Join(node.d.Dir, "direct-sandboxes"), NoIPv6: true}
+	sandboxes := &podns.Manager{Dir: filepath.Join(node.d.Dir, "direct-sandboxes"), NoIPv6: true, Apart: true}
+	defer sandboxes.Close()
 	var mu sync.Mutex
 	stages := map[string][]time.Duration{}
 	took := allAtOnce(b, n, "direct pods", func(i int) error {
@@ -350,7 +351,8 @@ func BenchmarkDirectStages(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { runIP("link", "del", "trstages") })
-	sandboxes := &podns.Manager{Dir: filepath.Join(d.Dir, "sandboxes"), NoIPv6: true}
+	sandboxes := &podns.Manager{Dir: filepath.Join(d.Dir, "sandboxes"), NoIPv6: true, Apart: true}
+	b.Cleanup(func() { sandboxes.Close() })
 	sbs := make([]podns.Sandbox, n)
 	run := func(what string, f func(i int) error) {
 		b.ReportMetric(allAtOnce(b, n, what, f).Seconds(), "s-"+what)

@@ -33,6 +33,10 @@ type parts struct {
 	troupe  *client.Client
 	kube    kubernetes.Interface
 	network *podnet.Network
+	// sandboxes are the pods' sandboxes: their mounts apart from the
+	// host's, which each container start copies; on an IPv4 pod network
+	// their interfaces get no IPv6.
+	sandboxes *podns.Manager
 }
 
 func newParts(ctx context.Context, o Options, log *slog.Logger, kube kubernetes.Interface, troupe *client.Client) (*parts, error) {
@@ -49,14 +53,12 @@ func newParts(ctx context.Context, o Options, log *slog.Logger, kube kubernetes.
 	if err != nil {
 		return nil, err
 	}
-	return &parts{o: o, log: log, troupe: troupe, kube: kube, network: network}, nil
-}
-
-// sandboxes are the pods' sandboxes; on an IPv4 pod network their
-// interfaces get no IPv6.
-func (p *parts) sandboxes() *podns.Manager {
-	subnet, err := netip.ParsePrefix(p.o.PodCIDR)
-	return &podns.Manager{Dir: filepath.Join(p.o.RunDir, "sandboxes"), NoIPv6: err == nil && subnet.Addr().Is4()}
+	run, err := filepath.Abs(o.RunDir)
+	if err != nil {
+		return nil, fmt.Errorf("run dir: %w", err)
+	}
+	sandboxes := &podns.Manager{Dir: filepath.Join(run, "sandboxes"), NoIPv6: subnet.Addr().Is4(), Apart: true}
+	return &parts{o: o, log: log, troupe: troupe, kube: kube, network: network, sandboxes: sandboxes}, nil
 }
 
 // providerConfig is the provider's configuration, with the listers
@@ -69,7 +71,7 @@ func (p *parts) providerConfig(pc nodeutil.ProviderConfig) provider.Config {
 	return provider.Config{
 		Troupe: p.troupe, NodeIP: p.o.NodeIP, Pods: pc.Pods,
 		Network:   p.network,
-		Sandboxes: p.sandboxes(),
+		Sandboxes: p.sandboxes,
 		Hostname:  podspec.SandboxHostname,
 		Prepare: func(ctx context.Context, pod *corev1.Pod) (provider.Starter, error) {
 			vols, err := volumes.Prepare(ctx, pod)

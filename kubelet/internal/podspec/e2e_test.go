@@ -115,7 +115,7 @@ func TestPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = vm.Remove(pod.UID) })
-	sandboxes := &podns.Manager{Dir: filepath.Join(d.Dir, "kubelet-sandboxes")}
+	sandboxes := &podns.Manager{Dir: filepath.Join(d.Dir, "kubelet-sandboxes"), Apart: true}
 	hostname, err := podspec.SandboxHostname(pod)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,10 @@ func TestPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sandboxes.Remove(string(pod.UID)) })
+	t.Cleanup(func() {
+		_ = sandboxes.Remove(string(pod.UID))
+		_ = sandboxes.Close()
+	})
 	hosts, err := vm.WriteEtcHosts(pod.UID, podspec.EtcHosts(pod, []string{"10.88.0.7"}))
 	if err != nil {
 		t.Fatal(err)

@@ -60,7 +60,7 @@ func startNode(t *testing.T) *testNode {
 func newTestNode(t *testing.T, cp *controlplane.ControlPlane, d *daemontest.Daemon) *testNode {
 	t.Helper()
 	n := &testNode{cp: cp, d: d, name: "troupe-1", image: daemontest.PushBusybox(t),
-		sandboxes: &podns.Manager{Dir: filepath.Join(d.Dir, "sandboxes")}}
+		sandboxes: &podns.Manager{Dir: filepath.Join(d.Dir, "sandboxes"), Apart: true}}
 	// The sandboxes of pods still running at the end, after the provider
 	// stopped: the daemon's cleanup would find them mounted.
 	t.Cleanup(func() {
@@ -68,6 +68,7 @@ func newTestNode(t *testing.T, cp *controlplane.ControlPlane, d *daemontest.Daem
 		for _, id := range ids {
 			err = errors.Join(err, n.sandboxes.Remove(id))
 		}
+		err = errors.Join(err, n.sandboxes.Close())
 		if err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
