@@ -373,28 +373,12 @@ func (p *Provider) collectOnce(ctx context.Context) error {
 	if p.cfg.Pods == nil {
 		return nil
 	}
+	// What is on the node is listed before what should be: a pod that
+	// arrives in between (its worker made, its sandbox and volumes with
+	// it) is then among the pods that should, not taken for a leftover.
 	cs, err := p.cfg.Troupe.List(ctx)
 	if err != nil {
 		return fmt.Errorf("list troupe containers: %w", err)
-	}
-	pods, err := p.cfg.Pods.List(labels.Everything())
-	if err != nil {
-		return fmt.Errorf("list pods: %w", err)
-	}
-	bound := make(map[types.UID]bool, len(pods))
-	for _, pod := range pods {
-		bound[pod.UID] = true
-	}
-	p.mu.Lock()
-	for uid := range p.workers {
-		bound[uid] = true
-	}
-	p.mu.Unlock()
-	orphans := map[types.UID][]string{}
-	for _, c := range cs {
-		if uid, _, ok := podid.Parse(c.ID); ok && !bound[uid] {
-			orphans[uid] = append(orphans[uid], c.ID)
-		}
 	}
 	// A pod whose containers went but whose sandbox, address or volumes
 	// stayed (the agent died in between) is collected too.
@@ -416,6 +400,25 @@ func (p *Provider) collectOnce(ctx context.Context) error {
 		}
 		for _, uid := range prepared {
 			leftovers = append(leftovers, string(uid))
+		}
+	}
+	pods, err := p.cfg.Pods.List(labels.Everything())
+	if err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	bound := make(map[types.UID]bool, len(pods))
+	for _, pod := range pods {
+		bound[pod.UID] = true
+	}
+	p.mu.Lock()
+	for uid := range p.workers {
+		bound[uid] = true
+	}
+	p.mu.Unlock()
+	orphans := map[types.UID][]string{}
+	for _, c := range cs {
+		if uid, _, ok := podid.Parse(c.ID); ok && !bound[uid] {
+			orphans[uid] = append(orphans[uid], c.ID)
 		}
 	}
 	for _, uid := range leftovers {

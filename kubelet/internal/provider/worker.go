@@ -570,6 +570,11 @@ func (w *worker) setup(ctx context.Context) error {
 			return err
 		})
 		if err != nil {
+			// A sandbox removed under the pod is made again at the next
+			// try, rather than tried forever.
+			if _, ok, gerr := w.p.cfg.Sandboxes.Get(string(w.uid)); gerr == nil && !ok {
+				w.sandbox = nil
+			}
 			return fmt.Errorf("attach the pod to the pod network: %w", err)
 		}
 		w.ip = ip
