@@ -281,7 +281,7 @@ func ready(p *corev1.Pod) bool {
 
 // leftovers lists what is left on the node of the pods it ran: troupe
 // containers, cgroups under its cgroup parent, mounts under its daemon's
-// directory, sandboxes, and pod network leases.
+// directory, sandboxes, ports of its bridge and pod network leases.
 func (n *testNode) leftovers(t testing.TB) []string {
 	var left []string
 	cs, err := n.d.Client.List(context.Background())
@@ -316,6 +316,13 @@ func (n *testNode) leftovers(t testing.TB) []string {
 	sandboxes, _ := filepath.Glob(filepath.Join(n.d.Dir, "kubelet-run", "sandboxes", "*"))
 	for _, s := range sandboxes {
 		left = append(left, "sandbox "+filepath.Base(s))
+	}
+	// A pod's veth goes with its network namespace, which the kernel
+	// destroys in the background once nothing holds it: long after the
+	// sandbox's removal when a thousand go at once.
+	ports, _ := os.ReadDir(filepath.Join("/sys/class/net", n.bridge, "brif"))
+	for _, p := range ports {
+		left = append(left, "bridge port "+p.Name())
 	}
 	leases, _ := filepath.Glob(filepath.Join(n.d.Dir, "kubelet", "network", "leases", "*", "*", "*.*.*.*"))
 	for _, l := range leases {
