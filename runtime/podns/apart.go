@@ -1,15 +1,14 @@
 package podns
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,18 +112,13 @@ func trim(dir string) error {
 		return err
 	}
 	defer f.Close()
-	var points []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) > 4 {
-			points = append(points, unescape(fields[4]))
-		}
-	}
-	if err := sc.Err(); err != nil {
+	mounts, err := mountinfo.GetMountsFromReader(f, nil)
+	if err != nil {
 		return fmt.Errorf("read the mount table: %w", err)
 	}
 	// Children come after their parents: the last first.
-	for _, p := range slices.Backward(points) {
+	for _, m := range slices.Backward(mounts) {
+		p := m.Mountpoint
 		if p == "/" || p == "/proc" || dir == p || strings.HasPrefix(dir, p+"/") {
 			continue
 		}
@@ -134,25 +128,6 @@ func trim(dir string) error {
 		}
 	}
 	return nil
-}
-
-// unescape undoes mountinfo's octal escapes (a space is \040).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // pinSpace bind-mounts the namespace file ns onto pin, in the calling
