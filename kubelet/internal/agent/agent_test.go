@@ -114,15 +114,7 @@ func startNode(t testing.TB, cp *controlplane.ControlPlane, name string, subnet,
 				t.Errorf("cleanup: %v", err)
 			}
 		}
-		sandboxes := &podns.Manager{Dir: filepath.Join(o.RunDir, "sandboxes"), Apart: true}
-		ids, err := sandboxes.List()
-		for _, id := range ids {
-			err = errors.Join(err, sandboxes.Remove(id))
-		}
-		err = errors.Join(err, sandboxes.Close())
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
+		linuxtest.RemoveSandboxes(t, &podns.Manager{Dir: filepath.Join(o.RunDir, "sandboxes"), Apart: true})
 		// The bridge is the node's; nothing removes it but its owner.
 		runIP("link", "del", n.bridge)
 	})

@@ -6,8 +6,9 @@
 // A pod's container NAME is "k8s_<pod uid>_<NAME>" (init containers
 // included: names are unique within a pod). "k8s_<pod uid>" was the pod's
 // sandbox container when the agent ran one: Parse still takes it, so that
-// one left by an earlier agent is collected. A pod uid is 36 characters and a container name a DNS
-// label of at most 63, so an id fits troupe's 128.
+// one left by an earlier agent is collected. A pod uid is 36 characters
+// and a container name a DNS label of at most 63, so an id fits troupe's
+// 128.
 package podid
 
 import (

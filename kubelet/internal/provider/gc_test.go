@@ -13,6 +13,8 @@ import (
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
+
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podspec"
 	"github.com/troupe-run/troupe/runtime/podns"
@@ -27,17 +29,7 @@ func TestCollectSparesPodsArriving(t *testing.T) {
 	d := daemontest.Start(t, daemontest.Options{Name: "gc"})
 	image := daemontest.PushBusybox(t)
 	sandboxes := &podns.Manager{Dir: filepath.Join(d.Dir, "sandboxes"), Apart: true}
-	t.Cleanup(func() {
-		ids, _ := sandboxes.List()
-		for _, id := range ids {
-			if err := sandboxes.Remove(id); err != nil {
-				t.Error(err)
-			}
-		}
-		if err := sandboxes.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	t.Cleanup(func() { linuxtest.RemoveSandboxes(t, sandboxes) })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -63,16 +62,7 @@ func newTestNode(t *testing.T, cp *controlplane.ControlPlane, d *daemontest.Daem
 		sandboxes: &podns.Manager{Dir: filepath.Join(d.Dir, "sandboxes"), Apart: true}}
 	// The sandboxes of pods still running at the end, after the provider
 	// stopped: the daemon's cleanup would find them mounted.
-	t.Cleanup(func() {
-		ids, err := n.sandboxes.List()
-		for _, id := range ids {
-			err = errors.Join(err, n.sandboxes.Remove(id))
-		}
-		err = errors.Join(err, n.sandboxes.Close())
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	t.Cleanup(func() { linuxtest.RemoveSandboxes(t, n.sandboxes) })
 	return n
 }
 

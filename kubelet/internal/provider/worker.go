@@ -368,12 +368,7 @@ func (w *worker) resync(ctx context.Context) {
 		return
 	}
 	cli := w.p.cfg.Troupe
-	if w.sandbox != nil {
-		if _, ok, err := w.p.cfg.Sandboxes.Get(string(w.uid)); err == nil && !ok {
-			w.p.log.Warn("pod sandbox gone; remaking the pod", "pod", w.namespace+"/"+w.name)
-			w.sandbox, w.ip = nil, netip.Addr{}
-		}
-	}
+	w.forgetGoneSandbox()
 	for _, x := range w.all() {
 		if !x.cur.running() {
 			continue
@@ -572,14 +567,24 @@ func (w *worker) setup(ctx context.Context) error {
 		if err != nil {
 			// A sandbox removed under the pod is made again at the next
 			// try, rather than tried forever.
-			if _, ok, gerr := w.p.cfg.Sandboxes.Get(string(w.uid)); gerr == nil && !ok {
-				w.sandbox = nil
-			}
+			w.forgetGoneSandbox()
 			return fmt.Errorf("attach the pod to the pod network: %w", err)
 		}
 		w.ip = ip
 	}
 	return nil
+}
+
+// forgetGoneSandbox forgets the pod's sandbox if it is no longer there:
+// the next setup makes the pod again, its containers in a new sandbox.
+func (w *worker) forgetGoneSandbox() {
+	if w.sandbox == nil {
+		return
+	}
+	if _, ok, err := w.p.cfg.Sandboxes.Get(string(w.uid)); err == nil && !ok {
+		w.p.log.Warn("pod sandbox gone; remaking the pod", "pod", w.namespace+"/"+w.name)
+		w.sandbox, w.ip = nil, netip.Addr{}
+	}
 }
 
 // kill ends an incarnation of x whose sandbox went: it counts as exited.

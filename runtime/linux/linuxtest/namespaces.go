@@ -1,6 +1,7 @@
 package linuxtest
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/troupe-run/troupe/runtime/podns"
@@ -28,6 +29,21 @@ func PinNamespaces(t testing.TB, hostname string) podns.Sandbox {
 		t.Fatalf("pin namespaces: %v", err)
 	}
 	return sb
+}
+
+// RemoveSandboxes removes every sandbox of m and closes it (with Apart,
+// its mount namespace is unpinned once none is left); a failure fails t.
+// For a test's cleanup: a sandbox left mounted under a t.TempDir() would
+// fail its removal.
+func RemoveSandboxes(t testing.TB, m *podns.Manager) {
+	t.Helper()
+	ids, err := m.List()
+	for _, id := range ids {
+		err = errors.Join(err, m.Remove(id))
+	}
+	if err := errors.Join(err, m.Close()); err != nil {
+		t.Errorf("remove sandboxes: %v", err)
+	}
 }
 
 // SameNamespace reports whether the namespace links or files a and b lead
