@@ -789,7 +789,7 @@ func TestConcurrentStarts(t *testing.T) {
 			continue
 		}
 		if s, err := c.Status(); err != nil || s != runtime.Running {
-			t.Errorf("%s: status %v, %v", c.ID(), s, err)
+			t.Errorf("%s: status %v, %v; %s", c.ID(), s, err, whyStopped(c))
 		}
 	}
 	errs = make([]error, n)
@@ -815,6 +815,16 @@ func TestConcurrentStarts(t *testing.T) {
 	if ids, _ := e.rt.List(context.Background()); len(ids) != 0 {
 		t.Errorf("containers left: %v", ids)
 	}
+}
+
+// whyStopped tells how a container that should run ended: its init's exit
+// status and log.
+func whyStopped(c runtime.Container) string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := c.Init().Wait(ctx)
+	log, _ := os.ReadFile(c.LogPath())
+	return fmt.Sprintf("init pid %d: exit %+v, %v; log %q", c.Init().Pid(), st, err, log)
 }
 
 func TestSecurityFromSpec(t *testing.T) {
