@@ -140,10 +140,8 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 		// ("procReady not received", or its namespaces already gone): then
 		// the container's state is the cause. A dying init may take a moment
 		// to be reaped, hence the short wait, paid only on failure.
-		select {
-		case <-c.init.Done():
+		if c.initEnded(exitGrace) {
 			err = errclass.With(errclass.FailedPrecondition, err)
-		case <-time.After(exitGrace):
 		}
 		return nil, err
 	}
@@ -170,6 +168,35 @@ func (c *container) Exec(ctx context.Context, spec runtime.ProcessSpec) (runtime
 // exitGrace is how long a failed exec waits to learn whether the init was
 // exiting.
 const exitGrace = 250 * time.Millisecond
+
+// initEnded reports whether the init has exited, waiting up to grace for
+// it. The kernel is asked as well as the reaper: on a loaded machine the
+// reap of an init that exited before the exec failed may come later than
+// grace, while its pidfd tells at once.
+func (c *container) initEnded(grace time.Duration) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(grace)
+	for {
+		if c.init.ended.Load() {
+			return true
+		}
+		// Unreaped, the init's pid is still its own: no other process has
+		// it. An init that is exiting may take a while to end: that of a
+		// pid namespace waits for the namespace's last process, which a
+		// failed exec may leave for strays.go to reap.
+		if exited, err := groupExited(c.init.pid); err == nil && exited || allExiting(c.init.pid) {
+			return true
+		}
+		select {
+		case <-c.init.Done():
+			return true
+		case <-deadline:
+			return false
+		case <-tick.C:
+		}
+	}
+}
 
 // orFile returns f, or def when f is nil.
 func orFile(f, def *os.File) *os.File {
@@ -251,6 +278,19 @@ func (c *container) Status() (runtime.Status, error) {
 		return runtime.Running, nil
 	case libcontainer.Paused:
 		return runtime.Paused, nil
+	}
+	// libcontainer calls an init stopped once its main thread is a zombie,
+	// but the process lives on while another of its threads does: the
+	// init's execve from a thread other than the main one (the Go init's
+	// usual case) makes the main thread a zombie until the exec takes over
+	// its pid, which on a cgroup v1 host waits behind the cgroup moves of
+	// every other start (cgroup_threadgroup_rwsem): a burst of 50 starts
+	// on two loaded cores showed inits in that state for over a second.
+	if c.init.ended.Load() {
+		return runtime.Stopped, nil
+	}
+	if exited, err := groupExited(c.init.pid); err == nil && !exited {
+		return runtime.Running, nil
 	}
 	return runtime.Stopped, nil
 }

@@ -32,6 +32,9 @@ var testDir string
 func TestMain(m *testing.M) {
 	// This test binary is also the container init.
 	Init()
+	if os.Getenv(leaderExitEnv) != "" {
+		exitLeader()
+	}
 	os.Exit(linuxtest.Guarded(func() int { return run(m) }))
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,9 @@ type process struct {
 	pid           int
 	spec          runtime.ProcessSpec
 	send          func(os.Signal) error // through a pidfd, so a recycled pid is never hit
+	// ended is set the moment the exit is seen, before the log drains and
+	// Done closes: from then on pid may be another process's.
+	ended atomic.Bool
 }
 
 func newProcess(pid int, spec runtime.ProcessSpec, send func(os.Signal) error) *process {
@@ -89,6 +93,7 @@ func waitChild(rx *reactor, w *waiters, pid int, spec runtime.ProcessSpec, send 
 	w.add(pid)
 	reap := func() {
 		state, err := wait()
+		p.ended.Store(true)
 		w.remove(pid)
 		st := exitStatus(state, err)
 		if afterExit != nil {
@@ -166,6 +171,7 @@ func watchForeign(rx *reactor, pid int, spec runtime.ProcessSpec, afterExit func
 	}
 	p := newProcess(pid, spec, handle.Signal)
 	exited := func() {
+		p.ended.Store(true)
 		st := runtime.ExitStatus{Code: -1, At: time.Now()}
 		if afterExit != nil {
 			// Waits for the log to drain, which the reactor itself does.

@@ -1,7 +1,7 @@
 // Package procstat reads what the runtime needs of /proc/<pid>/stat: a
 // process's state and when it started, which together tell a live process
-// from a zombie and from a later process that got the same pid; and, for
-// benchmarks, its command and the CPU it used.
+// from a zombie and from a later process that got the same pid; whether it
+// is exiting; and, for benchmarks, its command and the CPU it used.
 package procstat
 
 import (
@@ -22,14 +22,33 @@ type Stat struct {
 	// CPUTicks is the CPU time the process used (user and system), and
 	// ReapedTicks that of its children it waited for, in clock ticks.
 	CPUTicks, ReapedTicks uint64
+	// Flags are the kernel's per-task flags (PF_*).
+	Flags uint64
 }
+
+// pfExiting is the kernel's PF_EXITING: the task has begun to exit.
+const pfExiting = 0x4
 
 // Gone reports whether the process has exited: a zombie or dead one.
 func (s Stat) Gone() bool { return s.State == 'Z' || s.State == 'X' }
 
-// Read reads /proc/<pid>/stat.
+// Exiting reports whether the task has begun to exit. Such a task may still
+// wait a long time before it is a zombie: a pid namespace's init, for one,
+// until every other process of its namespace is gone.
+func (s Stat) Exiting() bool { return s.Flags&pfExiting != 0 }
+
+// Read reads /proc/<pid>/stat: the process's main thread.
 func Read(pid int) (Stat, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return read("/proc/" + strconv.Itoa(pid) + "/stat")
+}
+
+// ReadTask reads /proc/<pid>/task/<tid>/stat: one thread of the process.
+func ReadTask(pid, tid int) (Stat, error) {
+	return read("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(tid) + "/stat")
+}
+
+func read(path string) (Stat, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return Stat{}, err
 	}
@@ -60,6 +79,11 @@ func parse(line string) (Stat, error) {
 			return Stat{}, fmt.Errorf("proc stat %q: CPU times: %w", line, err)
 		}
 	}
+	// The flags are the 7th field from the state on.
+	flags, err := strconv.ParseUint(fields[6], 10, 64)
+	if err != nil {
+		return Stat{}, fmt.Errorf("proc stat %q: flags: %w", line, err)
+	}
 	return Stat{State: fields[0][0], StartTicks: start, Comm: line[open+1 : end],
-		CPUTicks: ticks[0] + ticks[1], ReapedTicks: ticks[2] + ticks[3]}, nil
+		CPUTicks: ticks[0] + ticks[1], ReapedTicks: ticks[2] + ticks[3], Flags: flags}, nil
 }

@@ -15,9 +15,12 @@ func TestParse(t *testing.T) {
 		isErr bool
 	}{
 		{"plain", "42 (sleep) S 1 42 42 0 -1 4194560 1 0 0 0 5 3 7 2 20 0 1 0 2144816 2322432 332 18446744073709551615 0\n",
-			Stat{State: 'S', StartTicks: 2144816, Comm: "sleep", CPUTicks: 8, ReapedTicks: 9}, false},
+			Stat{State: 'S', StartTicks: 2144816, Comm: "sleep", CPUTicks: 8, ReapedTicks: 9, Flags: 4194560}, false},
 		{"command with spaces and parens", "7 (a) b (c) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 0 0\n",
 			Stat{State: 'Z', StartTicks: 99, Comm: "a) b (c"}, false},
+		{"exiting", "9 (sh) D 1 9 9 0 -1 4228428 0 0 0 0 0 0 0 0 20 0 1 0 99 0 0\n",
+			Stat{State: 'D', StartTicks: 99, Comm: "sh", Flags: 4228428}, false},
+		{"flags not a number", "7 (a) S 1 7 7 0 -1 x 0 0 0 0 0 0 0 0 20 0 1 0 99 0\n", Stat{}, true},
 		{"CPU time not a number", "7 (a) S 1 7 7 0 -1 0 0 0 0 0 x 0 0 0 20 0 1 0 99 0\n", Stat{}, true},
 		{"no command", "7 a S 1\n", Stat{}, true},
 		{"cut short", "7 (a) S 1 7 7\n", Stat{}, true},
@@ -54,6 +57,12 @@ func TestRead(t *testing.T) {
 	}
 	if err != nil || zombie.State != 'Z' || zombie.StartTicks < self.StartTicks {
 		t.Errorf("Read(exited child) = %+v, %v; want a zombie started after this process (%d)", zombie, err, self.StartTicks)
+	}
+	if self.Exiting() {
+		t.Errorf("Read(self) = %+v: exiting", self)
+	}
+	if task, err := ReadTask(pid, pid); err != nil || task != zombie || !task.Exiting() {
+		t.Errorf("ReadTask(exited child's only thread) = %+v, %v; want %+v, exiting", task, err, zombie)
 	}
 	_ = cmd.Wait()
 	if st, err := Read(pid); err == nil {
