@@ -41,10 +41,11 @@ func TestStatsAndLogs(t *testing.T) {
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 			t.Fatalf("logs Content-Type %q", ct)
 		}
-		// Two pipes: the order between stdout and stderr is not kept.
+		// Two pipes: the order between stdout and stderr is not kept, and on
+		// a loaded machine "oops" may come after any number of "x".
 		lines := strings.Split(string(r.body), "\n")
-		return len(lines) > 3 && slices.Contains(lines[:3], "hello") && slices.Contains(lines[:3], "oops") &&
-			slices.Contains(lines[:3], "x")
+		return len(lines) > 3 && lines[0] != "x" && slices.Contains(lines, "hello") && slices.Contains(lines, "oops") &&
+			slices.Contains(lines, "x")
 	})
 
 	e.run(t, []request{
