@@ -169,8 +169,10 @@ func TestImageCheckpointRestore(t *testing.T) {
 	linuxtest.RequireCriu(t)
 	e := newImageEnv(t)
 	ctx := testContext(t)
+	// The count is renamed into place: the dump may stop the shell between
+	// a truncation and its write, which would leave /count empty.
 	counter := []string{"sh", "-c", "mkdir -p /data && echo kept > /data/file; rm /etc/group; " +
-		"i=0; while true; i=$((i+1)); do echo $i > /count; sleep 0.05; done"}
+		"i=0; while true; i=$((i+1)); do echo $i > /count.new; mv /count.new /count; sleep 0.05; done"}
 	if _, err := e.sup.StartContainer(ctx, StartContainer{ID: "c", Image: &ImageStart{Ref: e.ref, Pull: api.PullMissing,
 		Overrides: imagespec.Overrides{Args: counter}}}); err != nil {
 		t.Fatal(err)

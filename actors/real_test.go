@@ -339,7 +339,7 @@ func TestRealCheckpointCloneAndExit(t *testing.T) {
 	ctx := testContext(t)
 	sub := e.sup.Events().Subscribe(events.Filter{})
 	defer sub.Close()
-	counter := []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; usleep 50000; done"}
+	counter := []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; usleep 50000; done"}
 	r, err := e.sup.Start(ctx, "orig", e.bundle("orig", counter...))
 	if err != nil {
 		t.Fatal(err)

@@ -1092,7 +1092,7 @@ func TestMigrationBetweenDaemons(t *testing.T) {
 	src, dst := startDaemon(t), startDaemon(t)
 	bundle := filepath.Join(src.dir, "counter")
 	if out, err := exec.Command(src.bin, "bundle", bundle, "--", "sh", "-c",
-		"i=0; while true; do i=$((i+1)); echo $i > /tmp/count; usleep 50000; done").CombinedOutput(); err != nil {
+		"i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; usleep 50000; done").CombinedOutput(); err != nil {
 		t.Fatalf("bundle: %v %s", err, out)
 	}
 	call := func(method, url, body string) (int, []byte) {

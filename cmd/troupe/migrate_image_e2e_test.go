@@ -30,7 +30,7 @@ func TestMigrationOfImageContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := reg.Host() + "/busybox:1"
-	registrytest.Push(t, ref, v1.Config{Cmd: []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /count; usleep 50000; done"},
+	registrytest.Push(t, ref, v1.Config{Cmd: []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; usleep 50000; done"},
 		Env: []string{"PATH=/bin"}}, registrytest.TarDir(t, rootfs))
 	src, dst := startDaemon(t), startDaemon(t)
 

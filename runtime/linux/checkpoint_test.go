@@ -16,7 +16,7 @@ import (
 
 // counterArgs count in a file inside the container, so that its memory
 // (the shell variable) is what a restore must bring back.
-var counterArgs = []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; echo tick $i; usleep 50000; done"}
+var counterArgs = []string{"sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; echo tick $i; usleep 50000; done"}
 
 func readCount(t *testing.T, c runtime.Container) int {
 	t.Helper()
