@@ -2,6 +2,7 @@ package linux
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -267,7 +268,20 @@ func (c *container) Status() (runtime.Status, error) {
 	if c.init.Exited() {
 		return runtime.Stopped, nil
 	}
+	// libcontainer calls an init stopped once its main thread is a zombie,
+	// but the process lives on while another of its threads does: the
+	// init's execve from a thread other than the main one (the Go init's
+	// usual case) makes the main thread a zombie until the exec takes over
+	// its pid, which on a cgroup v1 host waits behind the cgroup moves of
+	// every other start (cgroup_threadgroup_rwsem): a burst of 50 starts
+	// on two loaded cores showed inits in that state for over a second.
+	// When the exec ends between libcontainer's two looks at the init (one
+	// to choose the state, one to allow the change), it fails with
+	// ErrRunning: the init is running, as it says.
 	s, err := c.lc.Status()
+	if errors.Is(err, libcontainer.ErrRunning) {
+		return runtime.Running, nil
+	}
 	if err != nil {
 		return "", classify(err, "status of container %q", c.ID())
 	}
@@ -279,13 +293,6 @@ func (c *container) Status() (runtime.Status, error) {
 	case libcontainer.Paused:
 		return runtime.Paused, nil
 	}
-	// libcontainer calls an init stopped once its main thread is a zombie,
-	// but the process lives on while another of its threads does: the
-	// init's execve from a thread other than the main one (the Go init's
-	// usual case) makes the main thread a zombie until the exec takes over
-	// its pid, which on a cgroup v1 host waits behind the cgroup moves of
-	// every other start (cgroup_threadgroup_rwsem): a burst of 50 starts
-	// on two loaded cores showed inits in that state for over a second.
 	if c.init.ended.Load() {
 		return runtime.Stopped, nil
 	}
