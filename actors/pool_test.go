@@ -150,7 +150,9 @@ func TestRealWarmPoolFailingBundle(t *testing.T) {
 	if _, _, err := e.sup.SetPool(ctx, "breaks", b, 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.RemoveAll(rootfs); err != nil {
+	// Moved away, not removed: a prepare under way may be making
+	// directories in it, and a removal would race those.
+	if err := os.Rename(rootfs, rootfs+".gone"); err != nil {
 		t.Fatal(err)
 	}
 	// A prepare under way when it broke fails in libcontainer; the retries,

@@ -45,8 +45,8 @@ const usage = `usage:
 `
 
 func main() {
-	// First: when this process is a container's init, it must become that
-	// init before anything else runs (it never returns then).
+	// A container's init became that init in the package's initialisation
+	// (it never returns then), on the main thread; see linux.Init.
 	linux.Init()
 	nameThreads("troupe-engine")
 	if len(os.Args) < 2 {

@@ -14,8 +14,8 @@ import (
 )
 
 func main() {
-	// First: when this process is a container's init, it must become that
-	// init before anything else runs (it never returns then).
+	// A container's init became that init in the package's initialisation
+	// (it never returns then), on the main thread; see linux.Init.
 	linux.Init()
 	// Explicit, not a blank import: automaxprocs' init would log into every
 	// container's stdout, since package inits also run in each init.

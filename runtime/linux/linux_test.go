@@ -778,13 +778,31 @@ func TestConcurrentStarts(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			containers[i], errs[i] = e.rt.Start(context.Background(), fmt.Sprintf("c%02d", i), runtime.StartOptions{BundlePath: b})
+			c, err := e.rt.Start(context.Background(), fmt.Sprintf("c%02d", i), runtime.StartOptions{BundlePath: b})
+			containers[i], errs[i] = c, err
+			if err != nil {
+				return
+			}
+			// At once: the init may still be in its execve, behind the
+			// other starts' cgroup moves.
+			ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+			defer cancel()
+			p, err := c.Exec(ctx, runtime.ProcessSpec{Args: []string{"true"}})
+			if err == nil {
+				var st runtime.ExitStatus
+				if st, err = p.Wait(ctx); err == nil && st.Code != 0 {
+					err = fmt.Errorf("exit %+v", st)
+				}
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("exec right after the start: %w", err)
+			}
 		}()
 	}
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			t.Errorf("start c%02d: %v", i, err)
+			t.Errorf("c%02d: %v", i, err)
 		}
 	}
 	for _, c := range containers {
