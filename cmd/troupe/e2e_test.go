@@ -261,7 +261,6 @@ func newShell(t *testing.T, dir string) *shell {
 
 const endMarker = "@@@troupe-e2e-end"
 
-// run runs one command line and returns its output and exit code.
 // countsFromOne reports whether out is the README counter's log: 1, 2 and
 // on, a line each, however far it has got (on a loaded machine two lines
 // may be all there is).
@@ -275,6 +274,7 @@ func countsFromOne(out string) bool {
 	return len(lines) >= 2
 }
 
+// run runs one command line and returns its output and exit code.
 func (s *shell) run(t *testing.T, line string) (string, int) {
 	t.Helper()
 	if _, err := fmt.Fprintf(s.in, "%s\nprintf '\\n%s %%d\\n' $?\n", line, endMarker); err != nil {

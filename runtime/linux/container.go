@@ -269,15 +269,15 @@ func (c *container) Status() (runtime.Status, error) {
 		return runtime.Stopped, nil
 	}
 	// libcontainer calls an init stopped once its main thread is a zombie,
-	// but the process lives on while another of its threads does: the
-	// init's execve from a thread other than the main one (the Go init's
-	// usual case) makes the main thread a zombie until the exec takes over
-	// its pid, which on a cgroup v1 host waits behind the cgroup moves of
-	// every other start (cgroup_threadgroup_rwsem): a burst of 50 starts
-	// on two loaded cores showed inits in that state for over a second.
-	// When the exec ends between libcontainer's two looks at the init (one
-	// to choose the state, one to allow the change), it fails with
-	// ErrRunning: the init is running, as it says.
+	// but the process lives on while another of its threads does: a
+	// program whose main thread has exited, or an execve from a thread
+	// other than the main one, until the exec takes over the pid (which on
+	// a cgroup v1 host waits behind the cgroup moves of every other start:
+	// over a second in a burst of 50 starts on two loaded cores, when our
+	// own init still exec'd from another thread; init.go). When such an
+	// exec ends between libcontainer's two looks at the init (one to choose
+	// the state, one to allow the change), it fails with ErrRunning: the
+	// init is running, as it says.
 	s, err := c.lc.Status()
 	if errors.Is(err, libcontainer.ErrRunning) {
 		return runtime.Running, nil

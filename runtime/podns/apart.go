@@ -73,8 +73,7 @@ func (m *Manager) spaceFor() (*space, error) {
 	if err != nil {
 		return nil, fmt.Errorf("podns: the sandboxes' mount namespace: %w", err)
 	}
-	holder := e.tid
-	s.root = fmt.Sprintf("/proc/%d/task/%d/root", os.Getpid(), holder)
+	s.root = fmt.Sprintf("/proc/%d/task/%d/root", os.Getpid(), e.tid)
 	m.space = s
 	return s, nil
 }
@@ -163,14 +162,19 @@ func setnsPath(path string, kind int) error {
 // run runs f on a thread of its own in the space.
 func (s *space) run(f func() error) error {
 	return onThreadOfItsOwn(func() error {
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			return fmt.Errorf("unshare the file system attributes: %w", err)
-		}
-		if err := setnsPath(s.pin, unix.CLONE_NEWNS); err != nil {
+		if err := s.join(); err != nil {
 			return err
 		}
 		return f()
 	})
+}
+
+// join moves the calling thread, one of its own, into the space.
+func (s *space) join() error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare the file system attributes: %w", err)
+	}
+	return setnsPath(s.pin, unix.CLONE_NEWNS)
 }
 
 // Close ends the thread that holds the way into the sandboxes' mount

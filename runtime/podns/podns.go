@@ -179,10 +179,7 @@ func pin(dir, hostname string, noIPv6 bool, s *space) error {
 		}
 	}
 	if s != nil {
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			return fmt.Errorf("unshare the file system attributes: %w", err)
-		}
-		if err := setnsPath(s.pin, unix.CLONE_NEWNS); err != nil {
+		if err := s.join(); err != nil {
 			return err
 		}
 	}

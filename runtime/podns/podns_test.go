@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -222,18 +223,17 @@ func TestNoIPv6(t *testing.T) {
 	}
 }
 
-// hostMounts lists the host's mount points under dir.
+// hostMounts lists the host's mount points under dir (and dir, were it
+// one).
 func hostMounts(t *testing.T, dir string) []string {
 	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var under []string
-	for line := range strings.Lines(string(data)) {
-		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			under = append(under, f[4])
-		}
+	for _, m := range mounts {
+		under = append(under, m.Mountpoint)
 	}
 	return under
 }

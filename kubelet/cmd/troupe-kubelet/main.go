@@ -31,9 +31,10 @@ func newCommand() *cobra.Command {
 		Long: `troupe-kubelet registers a Node with the Kubernetes API server and runs the
 pods bound to it as containers of one troupe daemon: a pod is a sandbox, its
 network, IPC and UTS namespaces held by bind mounts under --run-dir (no
-process holds them), and a container per pod container joining them. It
-serves the kubelet API (logs, exec, attach) over TLS for the API server. On SIGTERM or SIGINT it stops; the pods run on,
-and the next troupe-kubelet for the node adopts them.
+process holds them; the mounts are in a mount namespace of their own), and a
+container per pod container joining them. It serves the kubelet API (logs,
+exec, attach) over TLS for the API server. On SIGTERM or SIGINT it stops; the
+pods run on, and the next troupe-kubelet for the node adopts them.
 
 The troupe daemon must allow bind mounts (troupe daemon --allow-binds): the
 pods' volumes are bind mounts of directories the agent fills.`,

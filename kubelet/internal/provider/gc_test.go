@@ -8,16 +8,15 @@ import (
 	"time"
 
 	"github.com/troupe-run/troupe/api"
+	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
+	"github.com/troupe-run/troupe/runtime/podns"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/troupe-run/troupe/runtime/linux/linuxtest"
-
 	"github.com/troupe-run/troupe/kubelet/internal/daemontest"
 	"github.com/troupe-run/troupe/kubelet/internal/podspec"
-	"github.com/troupe-run/troupe/runtime/podns"
 )
 
 // TestCollectSparesPodsArriving: a pod that arrives while the garbage
